@@ -1,0 +1,100 @@
+#include "engine/error.h"
+
+#include <vector>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace clout {
+namespace {
+
+// The payload holds "<http>\n<type>\n<root type>\n<root reason>"; the outer
+// reason is the Status message.
+constexpr absl::string_view kPayloadUrl = "clout.dev/es_error";
+
+absl::StatusCode CodeForHttp(int http_status) {
+  switch (http_status) {
+    case 400: return absl::StatusCode::kInvalidArgument;
+    case 401: return absl::StatusCode::kUnauthenticated;
+    case 403: return absl::StatusCode::kPermissionDenied;
+    case 404: return absl::StatusCode::kNotFound;
+    default: return absl::StatusCode::kInternal;
+  }
+}
+
+int HttpForCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kFailedPrecondition: return 400;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    default: return 500;
+  }
+}
+
+}  // namespace
+
+absl::Status EsErrorWithRootCause(int http_status, absl::string_view type,
+                                  absl::string_view reason,
+                                  absl::string_view root_cause_type,
+                                  absl::string_view root_cause_reason) {
+  absl::Status status(CodeForHttp(http_status), reason);
+  status.SetPayload(kPayloadUrl,
+                    absl::Cord(absl::StrCat(http_status, "\n", type, "\n",
+                                            root_cause_type, "\n",
+                                            root_cause_reason)));
+  return status;
+}
+
+absl::Status EsError(int http_status, absl::string_view type,
+                     absl::string_view reason) {
+  return EsErrorWithRootCause(http_status, type, reason, type, reason);
+}
+
+absl::Status SearchPhaseError(absl::string_view root_cause_type,
+                              absl::string_view root_cause_reason) {
+  return EsErrorWithRootCause(400, "search_phase_execution_exception",
+                              "all shards failed", root_cause_type,
+                              root_cause_reason);
+}
+
+EsErrorInfo EsErrorOf(const absl::Status& status) {
+  EsErrorInfo info;
+  info.reason = std::string(status.message());
+  absl::optional<absl::Cord> payload = status.GetPayload(kPayloadUrl);
+  if (payload.has_value()) {
+    // Split into at most 4 parts: the root reason may itself hold newlines.
+    std::string text(*payload);
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(text, absl::MaxSplits('\n', 3));
+    if (parts.size() == 4 && absl::SimpleAtoi(parts[0], &info.http_status)) {
+      info.type = std::string(parts[1]);
+      info.root_cause_type = std::string(parts[2]);
+      info.root_cause_reason = std::string(parts[3]);
+      return info;
+    }
+  }
+  info.http_status = HttpForCode(status.code());
+  info.type = "exception";
+  info.root_cause_type = info.type;
+  info.root_cause_reason = info.reason;
+  return info;
+}
+
+int HttpStatusOf(const absl::Status& status) {
+  if (status.ok()) return 200;
+  return EsErrorOf(status).http_status;
+}
+
+std::string ErrorTypeOf(const absl::Status& status) {
+  if (status.ok()) return "";
+  return EsErrorOf(status).type;
+}
+
+}  // namespace clout

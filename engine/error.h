@@ -1,0 +1,68 @@
+// Errors in Elasticsearch's shape, carried by absl::Status.
+//
+// Every failure the engine reports is an absl::Status whose payload names the
+// HTTP status and the Elasticsearch error type (and, where Elasticsearch
+// reports one, a root cause that differs from the outer error). The Status
+// message is the Elasticsearch "reason". WriteErrorJson() (response.h) turns
+// such a Status into the API's error envelope:
+//
+//   {"error":{"root_cause":[{"type":T,"reason":R}],"type":T,"reason":R},"status":S}
+//
+// A Status without the payload (for example one from a system call) is
+// reported as HTTP 500, type "exception", unless its code maps to a status
+// (see HttpStatusOf).
+//
+// All functions here are pure and thread-safe.
+#ifndef CLOUT_ENGINE_ERROR_H_
+#define CLOUT_ENGINE_ERROR_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace clout {
+
+// The pieces of an Elasticsearch error.
+struct EsErrorInfo {
+  int http_status = 500;
+  std::string type;             // e.g. "illegal_argument_exception"
+  std::string reason;           // the Status message
+  std::string root_cause_type;  // equals `type` when there is no distinct root cause
+  std::string root_cause_reason;
+};
+
+// Returns a Status for an error whose root cause is the error itself. The
+// absl code follows the HTTP status (400 -> InvalidArgument, 404 -> NotFound,
+// 401 -> Unauthenticated, 403 -> PermissionDenied, else Internal).
+absl::Status EsError(int http_status, absl::string_view type,
+                     absl::string_view reason);
+
+// Returns a Status for an error wrapping a distinct root cause, as
+// Elasticsearch reports search failures ("search_phase_execution_exception",
+// reason "all shards failed", root cause e.g. "parse_exception").
+absl::Status EsErrorWithRootCause(int http_status, absl::string_view type,
+                                  absl::string_view reason,
+                                  absl::string_view root_cause_type,
+                                  absl::string_view root_cause_reason);
+
+// Shorthand for the search-phase failures of spec section 6: status 400, type
+// search_phase_execution_exception, reason "all shards failed".
+absl::Status SearchPhaseError(absl::string_view root_cause_type,
+                              absl::string_view root_cause_reason);
+
+// Returns the Elasticsearch view of `status`. For a Status made by the
+// functions above that is exactly what they were given; for any other non-OK
+// Status the type is "exception" and the HTTP status follows its code.
+// Requires !status.ok().
+EsErrorInfo EsErrorOf(const absl::Status& status);
+
+// The HTTP status of `status` (200 for OK).
+int HttpStatusOf(const absl::Status& status);
+
+// The Elasticsearch error type of `status` ("" for OK).
+std::string ErrorTypeOf(const absl::Status& status);
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_ERROR_H_

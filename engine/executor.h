@@ -1,0 +1,111 @@
+// The Get Influencers executor: filter, sort and page one job's results.
+//
+// A query runs in two steps. ResolveQuery() checks a request against a
+// snapshot (job exists, dates parse, sort field exists, result window) and
+// fixes everything that depends on the moment the query runs. Then an
+// executor produces the page: ExecuteQuery() is the fast one used by
+// InfluencerStore; ReferenceExecuteQuery() (reference_executor.h) is a
+// deliberately naive one that tests compare it against.
+//
+// All functions are thread-safe: they only read the immutable snapshot.
+#ifndef CLOUT_ENGINE_EXECUTOR_H_
+#define CLOUT_ENGINE_EXECUTOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/request.h"
+#include "engine/snapshot.h"
+
+namespace clout {
+
+// One influencer result of a page. The string views point into the
+// JobResults that the page holds, so they stay valid as long as the page.
+struct Influencer {
+  absl::string_view job_id;
+  absl::string_view influencer_field_name;
+  absl::string_view influencer_field_value;
+  double influencer_score = 0.0;
+  double initial_influencer_score = 0.0;
+  double probability = 0.0;
+  int64_t bucket_span = 0;
+  bool is_interim = false;
+  int64_t timestamp = 0;  // epoch milliseconds
+};
+
+// The answer to a Get Influencers request.
+struct InfluencersPage {
+  // Number of results that match the filters, before paging (exact).
+  int64_t count = 0;
+  // The requested page, in sort order.
+  std::vector<Influencer> influencers;
+  // Keeps the strings of `influencers` alive; null when the page is empty.
+  std::shared_ptr<const JobResults> job;
+};
+
+// What a query sorts on.
+enum class SortField {
+  kInfluencerScore,
+  kInitialInfluencerScore,
+  kProbability,
+  kBucketSpan,
+  kTimestamp,
+  kIsInterim,
+  kInfluencerFieldName,
+  kInfluencerFieldValue,
+  kJobId,       // constant within a job: ingest order
+  kResultType,  // constant ("influencer"): ingest order
+  // A per-influencer field such as `kpi_indicator`: the row's
+  // influencer_field_value where its influencer_field_name equals the field,
+  // otherwise missing (missing values sort last in both directions).
+  kInfluencerField,
+};
+
+// A request checked against a snapshot, ready to execute.
+struct ResolvedQuery {
+  std::shared_ptr<const JobResults> job;
+  std::optional<int64_t> start;  // inclusive, epoch ms
+  std::optional<int64_t> end;    // exclusive, epoch ms
+  std::optional<double> min_score;  // set only when the request's is > 0
+  bool exclude_interim = false;
+  SortField sort = SortField::kInfluencerScore;
+  std::string sort_field_name;  // for kInfluencerField
+  bool desc = true;
+  int64_t from = 0;
+  int64_t size = 100;
+};
+
+struct QueryContext {
+  int64_t max_result_window = 10000;
+  // "now" for date math, epoch ms; called at most once per query.
+  std::function<int64_t()> now_millis;
+};
+
+// Checks `request` against `snapshot`, in Elasticsearch's order: unknown job
+// (404 resource_not_found_exception "No known job with id '<id>'"), then
+// start/end (400, root cause parse_exception), then the sort field (400, root
+// cause query_shard_exception "No mapping found for [f] in order to sort
+// on"), then from + size against the result window (400, root cause
+// illegal_argument_exception).
+absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
+                                           const InfluencersRequest& request,
+                                           const QueryContext& context);
+
+// Runs a resolved query: one pass over the job's rows applying the filters,
+// then a bounded partial sort of the matches (never a full sort). Ties keep
+// ingest order in both directions. Returns the page (never fails).
+InfluencersPage ExecuteQuery(const ResolvedQuery& query);
+
+// Maps a sort field name of spec section 3 to its SortField, or nullopt for
+// names that are not fixed result fields (per-influencer fields included).
+std::optional<SortField> FixedSortField(absl::string_view name);
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_EXECUTOR_H_

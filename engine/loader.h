@@ -1,0 +1,131 @@
+// The dump loader: result documents in, influencer rows into a store.
+//
+// Formats, detected from the first document (spec section 8 describes the
+// documents themselves):
+//   kNdjson               one result document per line
+//   kJsonArray            [doc, doc, ...]
+//   kInfluencersResponse  a saved Get Influencers response {"count":N,"influencers":[...]}
+//   kSearchResponse       an _search response; documents are hits.hits[]._source
+//   kSearchHitsNdjson     one search hit {"_index":..,"_id":..,"_source":{...}} per line
+//   kBulk                 _bulk NDJSON: an action line, then (for index/create) the document
+//
+// Only documents whose result_type is "influencer" become rows; other result
+// types (and documents without a result_type, such as model snapshots) are
+// skipped and counted per type, and their job ids become known jobs.
+// Influencer documents need job_id, influencer_field_name,
+// influencer_field_value (strings) and timestamp (epoch ms as an integer or a
+// numeric string, or an ISO 8601 string). influencer_score,
+// initial_influencer_score and probability are numbers (missing or null read
+// as 0.0, and are stored bit-exact); bucket_span is a non-negative integer
+// (missing: 0); is_interim a boolean (missing: false). Unknown keys are
+// ignored.
+//
+// NDJSON formats are read in bounded chunks (LoadOptions::chunk_bytes, grown
+// only to hold a longer line), so a dump need not fit in memory; tolerated:
+// a UTF-8 byte order mark, CRLF line ends, blank lines, no final newline.
+// The single-document formats (array, responses) are read whole.
+//
+// A load is atomic: the parsed rows are committed to the store in one step
+// (InfluencerStore::Commit) after the whole source was read. In strict mode
+// (the default) the first bad document fails the load and the store is left
+// exactly as it was. In lenient mode bad documents are skipped and counted,
+// and the first errors are reported; a source that cannot be read or parsed
+// as a whole (an I/O error, malformed JSON in a single-document format)
+// still fails the load.
+//
+// Errors are Statuses in Elasticsearch's shape (error.h): 400
+// x_content_parse_exception for malformed JSON, 400 mapper_parsing_exception
+// for a document with a missing or bad field, 500 io_exception for a file
+// that cannot be read. Messages name the source, the line (NDJSON) or byte
+// offset, the field and the problem, e.g.
+//   "dump.ndjson:12: field [influencer_score]: expected a number, found a string"
+//
+// Thread safety: loads may run concurrently with queries and with each other
+// (commits are serialised by the store); a query sees a load entirely or not
+// at all.
+#ifndef CLOUT_ENGINE_LOADER_H_
+#define CLOUT_ENGINE_LOADER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/store.h"
+
+namespace clout {
+
+enum class DumpFormat {
+  kUnknown,  // nothing but whitespace was read
+  kNdjson,
+  kJsonArray,
+  kInfluencersResponse,
+  kSearchResponse,
+  kSearchHitsNdjson,
+  kBulk,
+};
+
+// "ndjson", "json_array", "influencers_response", "search_response",
+// "search_hits_ndjson", "bulk" or "unknown".
+absl::string_view DumpFormatName(DumpFormat format);
+
+struct LoadOptions {
+  // Skip bad documents instead of failing the load.
+  bool lenient = false;
+  // Bytes read at a time from a file or stdin (NDJSON formats). The buffer
+  // grows beyond this only to hold one longer line.
+  size_t chunk_bytes = size_t{16} << 20;
+  // How many error messages a lenient load keeps in LoadReport::errors.
+  size_t max_reported_errors = 10;
+  // Name used for the source in messages; defaults to the path, "<stdin>"
+  // or "<string>".
+  std::string source_name;
+};
+
+struct LoadReport {
+  std::string source;
+  DumpFormat format = DumpFormat::kUnknown;
+  uint64_t bytes = 0;           // bytes read
+  uint64_t documents = 0;       // documents seen (bulk action lines excluded)
+  uint64_t influencers_added = 0;
+  // Documents of other result types, by result_type ("(none)" when absent).
+  std::map<std::string, uint64_t, std::less<>> skipped;
+  // Documents rejected in lenient mode, and the first error messages.
+  uint64_t rejected = 0;
+  std::vector<std::string> errors;
+  // Jobs the load brought documents of, in first-seen order.
+  std::vector<std::string> jobs;
+  double seconds = 0;
+};
+
+// Loads `text` (any format above). On success the rows are visible in
+// `store` and the report says what was read; on failure the store is
+// unchanged.
+absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
+                                      absl::string_view text,
+                                      const LoadOptions& options = {});
+
+// Loads the file at `path`. A missing file, a directory or a read error is a
+// 500 io_exception naming the path. Store unchanged on failure.
+absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
+                                    const std::string& path,
+                                    const LoadOptions& options = {});
+
+// Loads standard input until end of file. Store unchanged on failure.
+absl::StatusOr<LoadReport> LoadStdin(InfluencerStore& store,
+                                     const LoadOptions& options = {});
+
+// Parses the file at `path` (or stdin for "-") into `batch` without
+// committing, so several sources can be committed together. On failure
+// `batch` may hold part of the source's rows: discard it.
+absl::StatusOr<LoadReport> ParseFileInto(const std::string& path,
+                                         const LoadOptions& options,
+                                         IngestBatch* batch);
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_LOADER_H_

@@ -1,0 +1,533 @@
+#include "engine/request.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "engine/error.h"
+#include "engine/java_format.h"
+#include "simdjson.h"
+
+namespace clout {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+// True if nothing but whitespace follows the parsed part of `doc`: at the
+// end, simdjson reports no current location.
+bool AtEnd(od::document& doc) {
+  const char* location = nullptr;
+  return doc.current_location().get(location) != simdjson::SUCCESS;
+}
+
+absl::string_view ToAbsl(std::string_view sv) {
+  return absl::string_view(sv.data(), sv.size());
+}
+
+absl::Status ParseError(absl::string_view reason) {
+  return EsError(400, "x_content_parse_exception", reason);
+}
+
+absl::Status BadBoolean(absl::string_view text) {
+  return EsError(400, "illegal_argument_exception",
+                 absl::StrCat("Failed to parse value [", text,
+                              "] as only [true] or [false] are allowed."));
+}
+
+absl::Status BadInt(absl::string_view name, absl::string_view text) {
+  return EsError(400, "illegal_argument_exception",
+                 absl::StrCat("Failed to parse int parameter [", name,
+                              "] with value [", text, "]"));
+}
+
+absl::Status Negative(absl::string_view name) {
+  return EsError(400, "illegal_argument_exception",
+                 absl::StrCat("Parameter [", name, "] cannot be < 0"));
+}
+
+// Boolean text as Elasticsearch's Booleans.parseBoolean: exactly "true" or
+// "false".
+absl::Status ParseBooleanText(absl::string_view text, bool* out) {
+  if (text == "true") {
+    *out = true;
+  } else if (text == "false") {
+    *out = false;
+  } else {
+    return BadBoolean(text);
+  }
+  return absl::OkStatus();
+}
+
+// Integer text as Java's Integer.parseInt: optional sign, decimal digits,
+// within int32.
+absl::Status ParseIntText(absl::string_view name, absl::string_view text,
+                          int64_t* out) {
+  absl::string_view digits = text;
+  bool negative = false;
+  if (!digits.empty() && (digits[0] == '+' || digits[0] == '-')) {
+    negative = digits[0] == '-';
+    digits.remove_prefix(1);
+  }
+  if (digits.empty() || digits.size() > 10 ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) {
+    return BadInt(name, text);
+  }
+  int64_t value = 0;
+  for (char c : digits) value = value * 10 + (c - '0');
+  if (negative) value = -value;
+  if (value > std::numeric_limits<int32_t>::max() ||
+      value < std::numeric_limits<int32_t>::min()) {
+    return BadInt(name, text);
+  }
+  *out = value;
+  return absl::OkStatus();
+}
+
+absl::Status CheckNotNegative(absl::string_view name, int64_t value) {
+  return value < 0 ? Negative(name) : absl::OkStatus();
+}
+
+// Double text as Java's Double.parseDouble: surrounding whitespace (chars
+// <= ' ') ignored; optional sign; "NaN", "Infinity", or a decimal with an
+// optional exponent and an optional f/F/d/D suffix.
+absl::Status ParseDoubleText(absl::string_view text, double* out) {
+  auto failure = [&] {
+    return EsError(400, "number_format_exception",
+                   text.empty() ? std::string("empty String")
+                                : absl::StrCat("For input string: \"", text,
+                                               "\""));
+  };
+  absl::string_view t = text;
+  while (!t.empty() && static_cast<unsigned char>(t.front()) <= ' ') {
+    t.remove_prefix(1);
+  }
+  while (!t.empty() && static_cast<unsigned char>(t.back()) <= ' ') {
+    t.remove_suffix(1);
+  }
+  if (t.empty()) return failure();
+  bool negative = false;
+  absl::string_view body = t;
+  if (body[0] == '+' || body[0] == '-') {
+    negative = body[0] == '-';
+    body.remove_prefix(1);
+  }
+  if (body == "NaN") {
+    *out = std::numeric_limits<double>::quiet_NaN();
+    return absl::OkStatus();
+  }
+  if (body == "Infinity") {
+    *out = negative ? -std::numeric_limits<double>::infinity()
+                    : std::numeric_limits<double>::infinity();
+    return absl::OkStatus();
+  }
+  if (!body.empty() && std::string_view("fFdD").find(body.back()) !=
+                           std::string_view::npos) {
+    body.remove_suffix(1);
+  }
+  // Digits with at most one '.', at least one digit, optional exponent.
+  size_t i = 0;
+  size_t digits = 0;
+  while (i < body.size() && absl::ascii_isdigit(body[i])) ++i, ++digits;
+  if (i < body.size() && body[i] == '.') {
+    ++i;
+    while (i < body.size() && absl::ascii_isdigit(body[i])) ++i, ++digits;
+  }
+  if (digits == 0) return failure();
+  if (i < body.size() && (body[i] == 'e' || body[i] == 'E')) {
+    ++i;
+    if (i < body.size() && (body[i] == '+' || body[i] == '-')) ++i;
+    size_t exp_digits = 0;
+    while (i < body.size() && absl::ascii_isdigit(body[i])) ++i, ++exp_digits;
+    if (exp_digits == 0) return failure();
+  }
+  if (i != body.size()) return failure();
+  double value = 0;
+  auto [ptr, ec] =
+      std::from_chars(body.data(), body.data() + body.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    // Java rounds overflow to infinity and underflow to zero.
+    size_t e = body.find_first_of("eE");
+    bool tiny = e != absl::string_view::npos && e + 1 < body.size() &&
+                body[e + 1] == '-';
+    value = tiny ? 0.0 : std::numeric_limits<double>::infinity();
+  } else if (ec != std::errc() || ptr != body.data() + body.size()) {
+    return failure();
+  }
+  *out = negative ? -value : value;
+  return absl::OkStatus();
+}
+
+const char* JsonTypeName(od::json_type type) {
+  switch (type) {
+    case od::json_type::array: return "an array";
+    case od::json_type::object: return "an object";
+    case od::json_type::number: return "a number";
+    case od::json_type::string: return "a string";
+    case od::json_type::boolean: return "a boolean";
+    case od::json_type::null: return "null";
+  }
+  return "an unknown value";
+}
+
+absl::Status WrongType(absl::string_view key, absl::string_view expected,
+                       od::json_type found) {
+  return ParseError(absl::StrCat("[get_influencers] failed to parse field [",
+                                 key, "]: expected ", expected, " but found ",
+                                 JsonTypeName(found)));
+}
+
+absl::Status Malformed(simdjson::error_code error) {
+  return ParseError(absl::StrCat("failed to parse request body: ",
+                                 simdjson::error_message(error)));
+}
+
+// Reads the type of `value`, mapping a syntax error to the request error.
+absl::Status TypeOf(od::value& value, od::json_type* type) {
+  if (auto error = value.type().get(*type)) return Malformed(error);
+  return absl::OkStatus();
+}
+
+absl::Status ReadString(od::value& value, absl::string_view key,
+                        std::string* out) {
+  od::json_type type;
+  if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
+  if (type != od::json_type::string) return WrongType(key, "a string", type);
+  std::string_view sv;
+  if (auto error = value.get_string().get(sv)) return Malformed(error);
+  *out = std::string(sv);
+  return absl::OkStatus();
+}
+
+absl::Status ReadBoolean(od::value& value, absl::string_view key, bool* out) {
+  od::json_type type;
+  if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
+  if (type == od::json_type::boolean) {
+    if (auto error = value.get_bool().get(*out)) return Malformed(error);
+    return absl::OkStatus();
+  }
+  if (type == od::json_type::string) {
+    std::string_view sv;
+    if (auto error = value.get_string().get(sv)) return Malformed(error);
+    return ParseBooleanText(ToAbsl(sv), out);
+  }
+  return WrongType(key, "a boolean", type);
+}
+
+// The raw text of a number token, without trailing whitespace.
+absl::string_view NumberText(od::value& value) {
+  std::string_view raw = value.raw_json_token();
+  absl::string_view text = ToAbsl(raw);
+  while (!text.empty() && absl::ascii_isspace(text.back())) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+absl::Status ReadInt(od::value& value, absl::string_view name, int64_t* out) {
+  od::json_type type;
+  if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
+  if (type == od::json_type::number || type == od::json_type::string) {
+    std::string text;
+    if (type == od::json_type::number) {
+      text = std::string(NumberText(value));
+    } else {
+      std::string_view sv;
+      if (auto error = value.get_string().get(sv)) return Malformed(error);
+      text = std::string(sv);
+    }
+    if (absl::Status s = ParseIntText(name, text, out); !s.ok()) return s;
+    return CheckNotNegative(name, *out);
+  }
+  return WrongType(name, "an integer", type);
+}
+
+absl::Status ReadDouble(od::value& value, absl::string_view key, double* out) {
+  od::json_type type;
+  if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
+  if (type == od::json_type::number) {
+    if (value.get_double().get(*out) != simdjson::SUCCESS) {
+      // Beyond double's range: Java's parser gives infinity.
+      return ParseDoubleText(NumberText(value), out);
+    }
+    return absl::OkStatus();
+  }
+  if (type == od::json_type::string) {
+    std::string_view sv;
+    if (auto error = value.get_string().get(sv)) return Malformed(error);
+    return ParseDoubleText(ToAbsl(sv), out);
+  }
+  return WrongType(key, "a number", type);
+}
+
+// start/end: a string, a number (epoch ms) or null (unset).
+absl::Status ReadDate(od::value& value, absl::string_view key,
+                      std::optional<std::string>* out) {
+  od::json_type type;
+  if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
+  switch (type) {
+    case od::json_type::null:
+      if (auto error = value.is_null().error()) return Malformed(error);
+      out->reset();
+      return absl::OkStatus();
+    case od::json_type::number:
+      *out = std::string(NumberText(value));
+      return absl::OkStatus();
+    case od::json_type::string: {
+      std::string text;
+      if (absl::Status s = ReadString(value, key, &text); !s.ok()) return s;
+      *out = std::move(text);
+      return absl::OkStatus();
+    }
+    default:
+      return WrongType(key, "a string or a number", type);
+  }
+}
+
+// Tracks keys seen in one object to reject duplicates, as Elasticsearch's
+// strict duplicate detection does.
+class KeySet {
+ public:
+  absl::Status Add(absl::string_view key) {
+    for (const std::string& seen : keys_) {
+      if (seen == key) {
+        return ParseError(absl::StrCat("Duplicate field '", key, "'"));
+      }
+    }
+    keys_.emplace_back(key);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::string> keys_;
+};
+
+absl::Status ReadPage(od::value& value, InfluencersRequest* request) {
+  od::json_type type;
+  if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
+  if (type != od::json_type::object) return WrongType("page", "an object", type);
+  od::object page;
+  if (auto error = value.get_object().get(page)) return Malformed(error);
+  KeySet keys;
+  for (auto field : page) {
+    std::string_view raw_key;
+    if (auto error = field.unescaped_key().get(raw_key)) return Malformed(error);
+    absl::string_view key = ToAbsl(raw_key);
+    std::string key_copy(key);
+    if (absl::Status s = keys.Add(key_copy); !s.ok()) return s;
+    od::value v;
+    if (auto error = field.value().get(v)) return Malformed(error);
+    absl::Status s;
+    if (key_copy == "from") {
+      s = ReadInt(v, "from", &request->from);
+    } else if (key_copy == "size") {
+      s = ReadInt(v, "size", &request->size);
+    } else {
+      s = ParseError(absl::StrCat("unknown field [", key_copy, "]"));
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<InfluencersRequest> ParseBodyRequest(
+    absl::string_view path_job_id, absl::string_view body) {
+  InfluencersRequest request;
+  absl::string_view trimmed = absl::StripAsciiWhitespace(body);
+  if (trimmed.empty()) {
+    return ParseError("request body is required but was empty");
+  }
+  simdjson::padded_string padded(body.data(), body.size());
+  thread_local od::parser parser;
+  od::document doc;
+  if (auto error = parser.iterate(padded).get(doc)) return Malformed(error);
+  od::json_type type;
+  if (auto error = doc.type().get(type)) return Malformed(error);
+  if (type != od::json_type::object) {
+    return ParseError(absl::StrCat(
+        "request body must be a JSON object but found ", JsonTypeName(type)));
+  }
+  od::object object;
+  if (auto error = doc.get_object().get(object)) return Malformed(error);
+  KeySet keys;
+  std::string body_job_id;
+  for (auto field : object) {
+    std::string_view raw_key;
+    if (auto error = field.unescaped_key().get(raw_key)) return Malformed(error);
+    std::string key(raw_key);
+    if (absl::Status s = keys.Add(key); !s.ok()) return s;
+    od::value value;
+    if (auto error = field.value().get(value)) return Malformed(error);
+    absl::Status s;
+    if (key == "job_id") {
+      s = ReadString(value, key, &body_job_id);
+    } else if (key == "start") {
+      s = ReadDate(value, key, &request.start);
+    } else if (key == "end") {
+      s = ReadDate(value, key, &request.end);
+    } else if (key == "exclude_interim") {
+      s = ReadBoolean(value, key, &request.exclude_interim);
+    } else if (key == "influencer_score") {
+      s = ReadDouble(value, key, &request.influencer_score);
+    } else if (key == "sort") {
+      s = ReadString(value, key, &request.sort);
+    } else if (key == "desc") {
+      s = ReadBoolean(value, key, &request.desc);
+    } else if (key == "page") {
+      s = ReadPage(value, &request);
+    } else {
+      s = ParseError(absl::StrCat("unknown field [", key, "]"));
+    }
+    if (!s.ok()) return s;
+  }
+  if (!AtEnd(doc)) {
+    return ParseError("failed to parse request body: unexpected content after "
+                      "the JSON object");
+  }
+  request.job_id = path_job_id.empty() ? body_job_id : std::string(path_job_id);
+  return request;
+}
+
+absl::StatusOr<InfluencersRequest> ParseParamRequest(
+    absl::string_view job_id, const std::vector<RequestParam>& params,
+    OutputOptions* output) {
+  InfluencersRequest request;
+  request.job_id = std::string(job_id);
+  OutputOptions ignored;
+  if (output == nullptr) output = &ignored;
+  std::vector<std::string> unknown;
+  for (const auto& [name, value] : params) {
+    absl::Status s;
+    auto boolean = [&](bool* out) {
+      if (value.empty()) {
+        *out = true;
+        return absl::OkStatus();
+      }
+      return ParseBooleanText(value, out);
+    };
+    if (name == "start") {
+      request.start = value;
+    } else if (name == "end") {
+      request.end = value;
+    } else if (name == "exclude_interim") {
+      s = boolean(&request.exclude_interim);
+    } else if (name == "influencer_score") {
+      s = ParseDoubleText(value, &request.influencer_score);
+    } else if (name == "sort") {
+      request.sort = value;
+    } else if (name == "desc") {
+      s = boolean(&request.desc);
+    } else if (name == "from" || name == "size") {
+      int64_t* out = name == "from" ? &request.from : &request.size;
+      s = ParseIntText(name, value, out);
+      if (s.ok()) s = CheckNotNegative(name, *out);
+    } else if (name == "pretty") {
+      s = boolean(&output->pretty);
+    } else if (name == "human") {
+      s = boolean(&output->human);
+    } else {
+      unknown.push_back(name);
+    }
+    if (!s.ok()) return s;
+  }
+  if (!unknown.empty()) {
+    std::sort(unknown.begin(), unknown.end());
+    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+    std::string path = absl::StrCat("/_ml/anomaly_detectors/", job_id,
+                                    "/results/influencers");
+    if (unknown.size() == 1) {
+      return EsError(400, "illegal_argument_exception",
+                     absl::StrCat("request [", path,
+                                  "] contains unrecognized parameter: [",
+                                  unknown[0], "]"));
+    }
+    return EsError(
+        400, "illegal_argument_exception",
+        absl::StrCat("request [", path, "] contains unrecognized parameters: [",
+                     absl::StrJoin(unknown, "], ["), "]"));
+  }
+  return request;
+}
+
+namespace {
+
+std::string UrlDecode(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < s.size() &&
+               absl::ascii_isxdigit(s[i + 1]) &&
+               absl::ascii_isxdigit(s[i + 2])) {
+      auto hex = [](char h) {
+        return absl::ascii_isdigit(h) ? h - '0'
+                                      : absl::ascii_tolower(h) - 'a' + 10;
+      };
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<RequestParam> SplitQueryString(absl::string_view query) {
+  std::vector<RequestParam> params;
+  if (!query.empty() && query[0] == '?') query.remove_prefix(1);
+  for (absl::string_view part : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    size_t eq = part.find('=');
+    if (eq == absl::string_view::npos) {
+      params.emplace_back(UrlDecode(part), "");
+    } else {
+      params.emplace_back(UrlDecode(part.substr(0, eq)),
+                          UrlDecode(part.substr(eq + 1)));
+    }
+  }
+  return params;
+}
+
+std::string RequestToJson(const InfluencersRequest& request) {
+  std::string out = "{\"job_id\":";
+  AppendJsonString(request.job_id, &out);
+  auto date = [&](const char* key, const std::optional<std::string>& value) {
+    absl::StrAppend(&out, ",\"", key, "\":");
+    if (value.has_value()) {
+      AppendJsonString(*value, &out);
+    } else {
+      out.append("null");
+    }
+  };
+  date("start", request.start);
+  date("end", request.end);
+  absl::StrAppend(&out, ",\"exclude_interim\":",
+                  request.exclude_interim ? "true" : "false",
+                  ",\"influencer_score\":");
+  if (std::isfinite(request.influencer_score)) {
+    AppendJavaDouble(request.influencer_score, &out);
+  } else {
+    out.push_back('"');
+    AppendJavaDouble(request.influencer_score, &out);
+    out.push_back('"');
+  }
+  out.append(",\"sort\":");
+  AppendJsonString(request.sort, &out);
+  absl::StrAppend(&out, ",\"desc\":", request.desc ? "true" : "false",
+                  ",\"page\":{\"from\":", request.from,
+                  ",\"size\":", request.size, "}}");
+  return out;
+}
+
+}  // namespace clout

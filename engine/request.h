@@ -1,0 +1,83 @@
+// InfluencersRequest: a Get Influencers request, and its two parsers.
+//
+// Spec section 1. A request is given either as a JSON body (body mode) or as
+// flat string parameters (parameter mode), never mixed. Both parsers check
+// keys, types and ranges and return the request or an error in
+// Elasticsearch's shape (error.h). Dates are kept as text here and resolved
+// when the query runs, because "now" is read then and because Elasticsearch
+// reports an unknown job (404) before a bad date (400).
+//
+// All functions are pure and thread-safe.
+#ifndef CLOUT_ENGINE_REQUEST_H_
+#define CLOUT_ENGINE_REQUEST_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace clout {
+
+struct InfluencersRequest {
+  std::string job_id;
+  // Keep timestamp >= start (inclusive) and < end (exclusive). Text in any
+  // form ParseDateParam (dates.h) accepts; unset means unbounded.
+  std::optional<std::string> start;
+  std::optional<std::string> end;
+  // Drop results whose is_interim is true.
+  bool exclude_interim = false;
+  // Keep influencer_score >= this; applied only when > 0.
+  double influencer_score = 0.0;
+  // The field to sort on: see spec section 3.
+  std::string sort = "influencer_score";
+  bool desc = true;
+  int64_t from = 0;  // 0 <= from <= INT32_MAX
+  int64_t size = 100;  // 0 <= size <= INT32_MAX
+};
+
+// Response options that ride along with a request.
+struct OutputOptions {
+  bool pretty = false;  // indent the JSON
+  bool human = false;   // add timestamp_string to every influencer
+};
+
+// Parses a body-mode request. `path_job_id` is the job of the URL path and
+// overrides any "job_id" in the body. The body must be one JSON object with
+// only the keys job_id, start, end, exclude_interim, influencer_score, sort,
+// desc and page ({"from":..,"size":..}). Errors (all 400):
+//   - malformed JSON, a body that is not an object, a duplicate key, a value
+//     of the wrong JSON type: x_content_parse_exception naming the key;
+//   - an unknown key: x_content_parse_exception "unknown field [k]";
+//   - a bad boolean, a non-integer or negative page.from/page.size:
+//     illegal_argument_exception as in spec section 6;
+//   - a number that does not parse: number_format_exception.
+absl::StatusOr<InfluencersRequest> ParseBodyRequest(absl::string_view path_job_id,
+                                                    absl::string_view body);
+
+// A parameter of parameter mode: name and value ("" for a bare `?desc`).
+using RequestParam = std::pair<std::string, std::string>;
+
+// Parses a parameter-mode request: parameters start, end, exclude_interim,
+// influencer_score, sort, desc, from, size, plus the output options pretty
+// and human (stored into `*output` when it is not null). A present but empty
+// boolean means true. Errors (all 400): an unknown parameter
+// (illegal_argument_exception "request [<path>] contains unrecognized
+// parameter: [p]"), a bad boolean, integer or number as in spec section 6.
+absl::StatusOr<InfluencersRequest> ParseParamRequest(
+    absl::string_view job_id, const std::vector<RequestParam>& params,
+    OutputOptions* output = nullptr);
+
+// Parses "a=1&b=2&c" (no URL decoding beyond '+' and %XX) into parameters.
+std::vector<RequestParam> SplitQueryString(absl::string_view query);
+
+// The request as a canonical body-mode JSON object (every key written),
+// e.g. for logs and for reproducing a failing request.
+std::string RequestToJson(const InfluencersRequest& request);
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_REQUEST_H_

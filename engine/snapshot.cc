@@ -1,0 +1,35 @@
+#include "engine/snapshot.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace clout {
+
+absl::string_view StringArena::Store(absl::string_view s) {
+  if (s.size() > left_) {
+    // Large strings get a block of their own so small ones keep packing.
+    size_t size = std::max(kBlockSize, s.size());
+    blocks_.push_back(std::make_unique<char[]>(size));
+    bytes_reserved_ += size;
+    cursor_ = blocks_.back().get();
+    left_ = size;
+  }
+  if (!s.empty()) std::memcpy(cursor_, s.data(), s.size());
+  absl::string_view stored(cursor_, s.size());
+  cursor_ += s.size();
+  left_ -= s.size();
+  return stored;
+}
+
+void InfluencerColumns::Reserve(size_t n) {
+  timestamp.reserve(n);
+  influencer_score.reserve(n);
+  initial_influencer_score.reserve(n);
+  probability.reserve(n);
+  bucket_span_code.reserve(n);
+  is_interim.reserve(n);
+  field_name_code.reserve(n);
+  field_value_code.reserve(n);
+}
+
+}  // namespace clout

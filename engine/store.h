@@ -1,0 +1,143 @@
+// InfluencerStore: the in-memory home of influencer results, and the entry
+// point of the Get Influencers query.
+//
+// Thread safety: an InfluencerStore is safe for concurrent use from multiple
+// threads without external synchronisation. Queries never block loads and
+// loads never block queries for longer than a pointer swap. Commits
+// (Commit(), and therefore every load in loader.h) are serialised. A query
+// sees the store either entirely before or entirely after any commit, never
+// in between: each query runs on the snapshot that was current when it
+// started.
+//
+//   clout::InfluencerStore store;
+//   absl::StatusOr<clout::LoadReport> report =
+//       clout::LoadFile(store, "data/it_ops_new_kpi.ndjson", {});
+//   clout::InfluencersRequest request;
+//   request.job_id = "it_ops_new_kpi";
+//   absl::StatusOr<clout::InfluencersPage> page = store.GetInfluencers(request);
+#ifndef CLOUT_ENGINE_STORE_H_
+#define CLOUT_ENGINE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/executor.h"
+#include "engine/request.h"
+#include "engine/snapshot.h"
+
+namespace clout {
+
+struct StoreOptions {
+  // Largest from + size a query may ask for (Elasticsearch's
+  // index.max_result_window). Must be >= 0.
+  int64_t max_result_window = 10000;
+  // The value of "now" in date math, in epoch milliseconds. Defaults to the
+  // system clock. Called once per query that uses "now"; must be thread-safe.
+  std::function<int64_t()> now_millis;
+};
+
+// One influencer result as loaded, before it enters the store.
+struct InfluencerFields {
+  absl::string_view field_name;
+  absl::string_view field_value;
+  int64_t timestamp = 0;  // epoch milliseconds
+  double influencer_score = 0.0;
+  double initial_influencer_score = 0.0;
+  double probability = 0.0;
+  int64_t bucket_span = 0;  // seconds
+  bool is_interim = false;
+};
+
+// Results staged for one commit. Nothing in a batch is visible to queries
+// until InfluencerStore::Commit(). A batch is single-threaded: it is not safe
+// to use one batch from several threads.
+class IngestBatch {
+ public:
+  IngestBatch();
+  IngestBatch(IngestBatch&&) = default;
+  IngestBatch& operator=(IngestBatch&&) = default;
+
+  // Makes `job_id` known to the store at commit, even if it brings no
+  // influencer results (as a document of another result type does).
+  void RegisterJob(absl::string_view job_id);
+
+  // Stages one influencer result of `job_id`. Copies the strings.
+  void AddInfluencer(absl::string_view job_id, const InfluencerFields& row);
+
+  // Number of influencer results staged.
+  size_t influencers() const { return influencers_; }
+  // Job ids registered or given rows, in first-seen order.
+  const std::vector<std::string>& job_ids() const { return job_order_; }
+  // Approximate heap bytes held by the batch.
+  size_t MemoryUsage() const;
+
+ private:
+  friend class InfluencerStore;
+  struct JobRows {
+    InfluencerColumns columns;  // codes are batch-local
+    std::vector<absl::string_view> strings;
+    absl::flat_hash_map<absl::string_view, uint32_t> string_codes;
+    std::vector<int64_t> bucket_spans;
+  };
+  JobRows& RowsOf(absl::string_view job_id);
+  uint32_t Intern(JobRows& rows, absl::string_view s);
+
+  std::shared_ptr<StringArena> arena_;
+  absl::flat_hash_map<std::string, std::unique_ptr<JobRows>> jobs_;
+  std::vector<std::string> job_order_;
+  JobRows* last_rows_ = nullptr;  // the job of the previous AddInfluencer
+  std::string last_job_;
+  size_t influencers_ = 0;
+};
+
+class InfluencerStore {
+ public:
+  explicit InfluencerStore(StoreOptions options = StoreOptions());
+  InfluencerStore(const InfluencerStore&) = delete;
+  InfluencerStore& operator=(const InfluencerStore&) = delete;
+
+  // Makes every row and job of `batch` visible at once, after the rows
+  // already stored (ingest order). Consumes the batch. Never fails: all
+  // validation happens before rows are staged.
+  void Commit(IngestBatch batch);
+
+  // Registers `job_id` as a known job with no results (if it is not known
+  // already), as creating the job in Elasticsearch would.
+  void RegisterJob(absl::string_view job_id);
+
+  // The current snapshot. Never null. Holding it keeps its data alive.
+  std::shared_ptr<const StoreSnapshot> Snapshot() const;
+
+  // Answers the Get Influencers query of spec get-influencers.md on the
+  // current snapshot. Returns the page, or an error in Elasticsearch's shape
+  // (error.h): 404 resource_not_found_exception for an unknown job, 400
+  // search_phase_execution_exception for a bad date, an unknown sort field
+  // or a result window beyond max_result_window. Leaves the store unchanged.
+  absl::StatusOr<InfluencersPage> GetInfluencers(
+      const InfluencersRequest& request) const;
+
+  const StoreOptions& options() const { return options_; }
+
+  // Current time for date math, from options().now_millis or the system
+  // clock.
+  int64_t NowMillis() const;
+
+ private:
+  StoreOptions options_;
+  absl::Mutex commit_mu_;  // serialises Commit and RegisterJob
+  mutable absl::Mutex snapshot_mu_;
+  std::shared_ptr<const StoreSnapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
+};
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_STORE_H_
