@@ -14,10 +14,11 @@
 
 namespace clout {
 
-// The representable range: years -292275055 .. 292278994 as Java's Instant
-// allows for epoch millis is wider than a calendar needs; we accept the
-// calendar years 0000..9999 for ISO text and any int64 for epoch millis
-// within +/- 8.64e15 ms (Elasticsearch's date range, about +/- 273,790 years).
+// The representable range. ISO 8601 text is accepted for the years 0000..9999
+// only. Epoch milliseconds are accepted, and every result lies, within
+// [kMinEpochMillis, kMaxEpochMillis] = +/- 8.64e15 ms (+/- 100,000,000 days
+// around 1970: -271821-04-20 .. +275760-09-13), so date math may leave
+// 0000..9999 but never this range.
 inline constexpr int64_t kMaxEpochMillis = 8'640'000'000'000'000;
 inline constexpr int64_t kMinEpochMillis = -8'640'000'000'000'000;
 

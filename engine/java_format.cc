@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <system_error>
 
@@ -26,7 +25,9 @@ Decimal FromScientific(const char* begin, const char* end) {
     if (*p != '.') d.digits[d.length++] = *p;
   }
   while (d.length > 1 && d.digits[d.length - 1] == '0') --d.length;
-  d.exponent = std::atoi(e + 1);
+  const char* exp = e + 1;
+  if (*exp == '+') ++exp;
+  std::from_chars(exp, end, d.exponent);
   return d;
 }
 

@@ -1,0 +1,250 @@
+// Randomised differential tests: the fast executor against the naive
+// reference executor, over thousands of generated stores and requests.
+// Requests go through both request parsers (body and parameter mode), and
+// responses are compared byte for byte. A failure prints the seed and the
+// smallest failing request found by shrinking.
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/dates.h"
+#include "engine/executor.h"
+#include "engine/reference_executor.h"
+#include "engine/request.h"
+#include "engine/response.h"
+#include "engine/store.h"
+#include "gtest/gtest.h"
+
+namespace clout {
+namespace {
+
+constexpr int64_t kBase = 1454943600000;  // 2016-02-08T15:00:00Z
+
+// Small value sets so ties, equal thresholds and equal timestamps are common.
+constexpr double kScores[] = {0.0, -0.0, 0.5, 1.25, 1.25, 10.0, 33.3333,
+                              50.0, 94.1386, 100.0, 2.5e-5};
+constexpr const char* kFieldNames[] = {"host", "user", "kpi_indicator",
+                                       "client.ip", "timestamp"};
+constexpr const char* kFieldValues[] = {"a", "b", "B", "web-1", "web-10",
+                                        "", "\xc3\xa9t\xc3\xa9", "z z"};
+
+struct Scenario {
+  InfluencerStore* store;
+  std::vector<std::string> jobs;
+  std::vector<int64_t> timestamps;
+};
+
+void BuildStore(std::mt19937_64& random, InfluencerStore& store,
+                Scenario* scenario) {
+  auto pick = [&](size_t n) { return static_cast<size_t>(random() % n); };
+  int jobs = 1 + static_cast<int>(pick(3));
+  int batches = 1 + static_cast<int>(pick(3));
+  int ts_count = 1 + static_cast<int>(pick(8));
+  for (int t = 0; t < ts_count; ++t) {
+    scenario->timestamps.push_back(kBase +
+                                   static_cast<int64_t>(pick(20)) * 600000 -
+                                   5 * 600000);
+  }
+  for (int j = 0; j < jobs; ++j) scenario->jobs.push_back(absl::StrCat("job", j));
+  // A job with no influencers at all (only registered).
+  if (pick(4) == 0) {
+    store.RegisterJob("empty-job");
+    scenario->jobs.push_back("empty-job");
+  }
+  for (int b = 0; b < batches; ++b) {
+    IngestBatch batch;
+    int rows = static_cast<int>(pick(b == 0 ? 60 : 25));
+    for (int r = 0; r < rows; ++r) {
+      InfluencerFields row;
+      row.field_name = kFieldNames[pick(std::size(kFieldNames))];
+      row.field_value = kFieldValues[pick(std::size(kFieldValues))];
+      row.timestamp = scenario->timestamps[pick(scenario->timestamps.size())];
+      row.influencer_score = kScores[pick(std::size(kScores))];
+      row.initial_influencer_score = kScores[pick(std::size(kScores))];
+      row.probability = kScores[pick(std::size(kScores))] / 100;
+      row.bucket_span = std::vector<int64_t>{0, 60, 600}[pick(3)];
+      row.is_interim = pick(4) == 0;
+      batch.AddInfluencer(scenario->jobs[pick(jobs)], row);
+    }
+    store.Commit(std::move(batch));
+  }
+}
+
+// A random request, as text of one of the two modes.
+struct TextRequest {
+  bool body_mode = true;
+  std::string job_id;
+  std::string body;
+  std::vector<RequestParam> params;
+};
+
+std::string DateText(std::mt19937_64& random, int64_t millis) {
+  switch (random() % 3) {
+    case 0: return absl::StrCat(millis);
+    case 1: return FormatIsoMillis(millis);
+    default: return absl::StrCat(FormatIsoMillis(millis - millis % 3600000),
+                                 "||+", (millis % 3600000) / 60000, "m");
+  }
+}
+
+InfluencersRequest RandomRequest(std::mt19937_64& random,
+                                 const Scenario& scenario) {
+  auto pick = [&](size_t n) { return static_cast<size_t>(random() % n); };
+  InfluencersRequest request;
+  request.job_id = scenario.jobs[pick(scenario.jobs.size())];
+  auto boundary = [&]() {
+    int64_t ts = scenario.timestamps[pick(scenario.timestamps.size())];
+    // Cut exactly at, just before or just after existing timestamps.
+    return ts + static_cast<int64_t>(pick(3)) - 1;
+  };
+  if (pick(3) == 0) request.start = DateText(random, boundary());
+  if (pick(3) == 0) request.end = DateText(random, boundary());
+  if (pick(3) == 0) {
+    request.influencer_score = kScores[pick(std::size(kScores))];
+  }
+  request.exclude_interim = pick(3) == 0;
+  static const std::vector<std::string> kSorts = {
+      "influencer_score", "initial_influencer_score", "probability",
+      "bucket_span", "timestamp", "is_interim", "influencer_field_name",
+      "influencer_field_value", "job_id", "result_type", "host", "user",
+      "kpi_indicator", "client.ip"};
+  if (pick(5) != 0) request.sort = kSorts[pick(kSorts.size())];
+  request.desc = pick(2) == 0;
+  if (pick(2) == 0) request.from = static_cast<int64_t>(pick(70));
+  if (pick(2) == 0) request.size = static_cast<int64_t>(pick(40));
+  return request;
+}
+
+TextRequest ToText(std::mt19937_64& random, const InfluencersRequest& r) {
+  TextRequest text;
+  text.job_id = r.job_id;
+  text.body_mode = random() % 2 == 0;
+  if (text.body_mode) {
+    text.body = RequestToJson(r);
+  } else {
+    if (r.start) text.params.emplace_back("start", *r.start);
+    if (r.end) text.params.emplace_back("end", *r.end);
+    if (r.exclude_interim) {
+      text.params.emplace_back("exclude_interim",
+                               random() % 2 ? "true" : "");
+    }
+    if (r.influencer_score != 0) {
+      text.params.emplace_back("influencer_score",
+                               absl::StrCat(r.influencer_score));
+    }
+    text.params.emplace_back("sort", r.sort);
+    text.params.emplace_back("desc", r.desc ? "true" : "false");
+    text.params.emplace_back("from", absl::StrCat(r.from));
+    text.params.emplace_back("size", absl::StrCat(r.size));
+  }
+  return text;
+}
+
+// Both executors' responses for `request`; nullopt if the request is
+// rejected (both executors share ResolveQuery, so rejections agree).
+struct Outcome {
+  std::string fast;
+  std::string reference;
+};
+std::optional<Outcome> RunBoth(const InfluencerStore& store,
+                           const InfluencersRequest& request) {
+  QueryContext context;
+  context.max_result_window = store.options().max_result_window;
+  context.now_millis = [] { return kBase; };
+  absl::StatusOr<ResolvedQuery> query =
+      ResolveQuery(*store.Snapshot(), request, context);
+  if (!query.ok()) return std::nullopt;
+  return Outcome{InfluencersJson(ExecuteQuery(*query)),
+                 InfluencersJson(ReferenceExecuteQuery(*query))};
+}
+
+bool Fails(const InfluencerStore& store, const InfluencersRequest& request) {
+  std::optional<Outcome> outcome = RunBoth(store, request);
+  return outcome.has_value() && outcome->fast != outcome->reference;
+}
+
+// Simplifies a failing request while it keeps failing.
+InfluencersRequest Shrink(const InfluencerStore& store,
+                          InfluencersRequest request) {
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    std::vector<InfluencersRequest> candidates;
+    auto add = [&](auto mutate) {
+      InfluencersRequest c = request;
+      mutate(c);
+      candidates.push_back(c);
+    };
+    if (request.start) add([](InfluencersRequest& c) { c.start.reset(); });
+    if (request.end) add([](InfluencersRequest& c) { c.end.reset(); });
+    if (request.influencer_score != 0) {
+      add([](InfluencersRequest& c) { c.influencer_score = 0; });
+    }
+    if (request.exclude_interim) {
+      add([](InfluencersRequest& c) { c.exclude_interim = false; });
+    }
+    if (request.from > 0) {
+      add([](InfluencersRequest& c) { c.from = 0; });
+      add([](InfluencersRequest& c) { c.from /= 2; });
+    }
+    if (request.size > 1) {
+      add([](InfluencersRequest& c) { c.size = 1; });
+      add([](InfluencersRequest& c) { c.size /= 2; });
+    }
+    for (const InfluencersRequest& c : candidates) {
+      if (Fails(store, c)) {
+        request = c;
+        progress = true;
+        break;
+      }
+    }
+  }
+  return request;
+}
+
+TEST(ExecutorDifferentialTest, FastMatchesReference) {
+  constexpr int kStores = 400;
+  constexpr int kRequestsPerStore = 25;
+  int compared = 0;
+  int nonempty = 0;
+  for (int seed = 0; seed < kStores; ++seed) {
+    std::mt19937_64 random(seed);
+    StoreOptions options;
+    if (random() % 5 == 0) options.max_result_window = 30;
+    InfluencerStore store(options);
+    Scenario scenario;
+    BuildStore(random, store, &scenario);
+    for (int i = 0; i < kRequestsPerStore; ++i) {
+      InfluencersRequest generated = RandomRequest(random, scenario);
+      TextRequest text = ToText(random, generated);
+      absl::StatusOr<InfluencersRequest> parsed =
+          text.body_mode ? ParseBodyRequest(text.job_id, text.body)
+                         : ParseParamRequest(text.job_id, text.params);
+      ASSERT_TRUE(parsed.ok()) << "seed " << seed << ": " << parsed.status()
+                               << "\n" << text.body;
+      std::optional<Outcome> outcome = RunBoth(store, *parsed);
+      if (!outcome.has_value()) continue;
+      ++compared;
+      if (outcome->reference.find("\"job_id\"") != std::string::npos) {
+        ++nonempty;
+      }
+      if (outcome->fast != outcome->reference) {
+        InfluencersRequest minimal = Shrink(store, *parsed);
+        std::optional<Outcome> small = RunBoth(store, minimal);
+        FAIL() << "seed " << seed << " request " << i
+               << "\nminimal failing request: " << RequestToJson(minimal)
+               << "\nfast:      " << small->fast
+               << "\nreference: " << small->reference;
+      }
+    }
+  }
+  // The generator must exercise the executors, not only the rejections.
+  EXPECT_GT(compared, kStores * kRequestsPerStore / 2);
+  EXPECT_GT(nonempty, compared / 3);
+}
+
+}  // namespace
+}  // namespace clout

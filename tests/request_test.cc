@@ -1,0 +1,237 @@
+#include "engine/request.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "gtest/gtest.h"
+
+namespace clout {
+namespace {
+
+// Checks `status` is the Elasticsearch error (http, type, reason).
+void ExpectError(const absl::Status& status, int http, const std::string& type,
+                 const std::string& reason) {
+  ASSERT_FALSE(status.ok());
+  EsErrorInfo info = EsErrorOf(status);
+  EXPECT_EQ(info.http_status, http) << status;
+  EXPECT_EQ(info.type, type) << status;
+  EXPECT_EQ(info.reason, reason) << status;
+}
+
+TEST(BodyRequestTest, Defaults) {
+  absl::StatusOr<InfluencersRequest> r = ParseBodyRequest("job", "{}");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->job_id, "job");
+  EXPECT_FALSE(r->start.has_value());
+  EXPECT_FALSE(r->end.has_value());
+  EXPECT_FALSE(r->exclude_interim);
+  EXPECT_EQ(r->influencer_score, 0.0);
+  EXPECT_EQ(r->sort, "influencer_score");
+  EXPECT_TRUE(r->desc);
+  EXPECT_EQ(r->from, 0);
+  EXPECT_EQ(r->size, 100);
+}
+
+TEST(BodyRequestTest, EveryKey) {
+  absl::StatusOr<InfluencersRequest> r = ParseBodyRequest(
+      "path-job",
+      R"({"job_id":"body-job","start":"2016-02-01","end":1454943600000,
+          "exclude_interim":true,"influencer_score":"12.5","sort":"timestamp",
+          "desc":"false","page":{"from":"5","size":7}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->job_id, "path-job");  // the path wins
+  EXPECT_EQ(r->start, "2016-02-01");
+  EXPECT_EQ(r->end, "1454943600000");
+  EXPECT_TRUE(r->exclude_interim);
+  EXPECT_EQ(r->influencer_score, 12.5);
+  EXPECT_EQ(r->sort, "timestamp");
+  EXPECT_FALSE(r->desc);
+  EXPECT_EQ(r->from, 5);
+  EXPECT_EQ(r->size, 7);
+}
+
+TEST(BodyRequestTest, JobIdFromBodyWithoutPath) {
+  absl::StatusOr<InfluencersRequest> r =
+      ParseBodyRequest("", R"({"job_id":"j1"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->job_id, "j1");
+}
+
+TEST(BodyRequestTest, NullDatesAreUnset) {
+  absl::StatusOr<InfluencersRequest> r =
+      ParseBodyRequest("j", R"({"start":null,"end":null})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->start.has_value());
+  EXPECT_FALSE(r->end.has_value());
+}
+
+TEST(BodyRequestTest, Rejections) {
+  ExpectError(ParseBodyRequest("j", R"({"foo":1})").status(), 400,
+              "x_content_parse_exception", "unknown field [foo]");
+  ExpectError(ParseBodyRequest("j", R"({"page":{"offset":1}})").status(), 400,
+              "x_content_parse_exception", "unknown field [offset]");
+  ExpectError(ParseBodyRequest("j", R"({"sort":"a","sort":"b"})").status(),
+              400, "x_content_parse_exception", "Duplicate field 'sort'");
+  ExpectError(ParseBodyRequest("j", R"({"desc":"yes"})").status(), 400,
+              "illegal_argument_exception",
+              "Failed to parse value [yes] as only [true] or [false] are "
+              "allowed.");
+  ExpectError(ParseBodyRequest("j", R"({"desc":1})").status(), 400,
+              "x_content_parse_exception",
+              "[get_influencers] failed to parse field [desc]: expected a "
+              "boolean but found a number");
+  ExpectError(ParseBodyRequest("j", R"({"sort":5})").status(), 400,
+              "x_content_parse_exception",
+              "[get_influencers] failed to parse field [sort]: expected a "
+              "string but found a number");
+  ExpectError(ParseBodyRequest("j", R"({"start":[1]})").status(), 400,
+              "x_content_parse_exception",
+              "[get_influencers] failed to parse field [start]: expected a "
+              "string or a number but found an array");
+  ExpectError(ParseBodyRequest("j", R"({"page":{"from":-1}})").status(), 400,
+              "illegal_argument_exception", "Parameter [from] cannot be < 0");
+  ExpectError(ParseBodyRequest("j", R"({"page":{"size":-5}})").status(), 400,
+              "illegal_argument_exception", "Parameter [size] cannot be < 0");
+  ExpectError(ParseBodyRequest("j", R"({"page":{"size":"ten"}})").status(),
+              400, "illegal_argument_exception",
+              "Failed to parse int parameter [size] with value [ten]");
+  ExpectError(ParseBodyRequest("j", R"({"page":{"size":1.5}})").status(), 400,
+              "illegal_argument_exception",
+              "Failed to parse int parameter [size] with value [1.5]");
+  ExpectError(
+      ParseBodyRequest("j", R"({"page":{"from":3000000000}})").status(), 400,
+      "illegal_argument_exception",
+      "Failed to parse int parameter [from] with value [3000000000]");
+  ExpectError(ParseBodyRequest("j", R"({"influencer_score":"high"})").status(),
+              400, "number_format_exception", "For input string: \"high\"");
+  ExpectError(ParseBodyRequest("j", R"({"page":5})").status(), 400,
+              "x_content_parse_exception",
+              "[get_influencers] failed to parse field [page]: expected an "
+              "object but found a number");
+}
+
+TEST(BodyRequestTest, MalformedBodies) {
+  for (const char* body : {"{", "{\"desc\":}", "{\"desc\":true", "[]", "5",
+                           "\"x\"", "{} {}", "{\"a\" 1}", ""}) {
+    absl::StatusOr<InfluencersRequest> r = ParseBodyRequest("j", body);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(HttpStatusOf(r.status()), 400) << body;
+    EXPECT_EQ(ErrorTypeOf(r.status()), "x_content_parse_exception")
+        << body << ": " << r.status();
+  }
+}
+
+TEST(BodyRequestTest, LargeBodyIsParsedNotCrashed) {
+  std::string body = "{\"sort\":\"" + std::string(1 << 20, 'x') + "\"}";
+  absl::StatusOr<InfluencersRequest> r = ParseBodyRequest("j", body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->sort.size(), size_t{1} << 20);
+}
+
+TEST(ParamRequestTest, EveryParameter) {
+  OutputOptions output;
+  absl::StatusOr<InfluencersRequest> r = ParseParamRequest(
+      "j",
+      {{"start", "now-1d"}, {"end", "2016"}, {"exclude_interim", ""},
+       {"influencer_score", "3.5"}, {"sort", "kpi_indicator"}, {"desc", ""},
+       {"from", "2"}, {"size", "0"}, {"pretty", ""}, {"human", "true"}},
+      &output);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->start, "now-1d");
+  EXPECT_EQ(r->end, "2016");
+  EXPECT_TRUE(r->exclude_interim);
+  EXPECT_EQ(r->influencer_score, 3.5);
+  EXPECT_EQ(r->sort, "kpi_indicator");
+  EXPECT_TRUE(r->desc);
+  EXPECT_EQ(r->from, 2);
+  EXPECT_EQ(r->size, 0);
+  EXPECT_TRUE(output.pretty);
+  EXPECT_TRUE(output.human);
+}
+
+TEST(ParamRequestTest, Rejections) {
+  ExpectError(ParseParamRequest("j", {{"desc", "maybe"}}).status(), 400,
+              "illegal_argument_exception",
+              "Failed to parse value [maybe] as only [true] or [false] are "
+              "allowed.");
+  ExpectError(ParseParamRequest("j", {{"from", "x"}}).status(), 400,
+              "illegal_argument_exception",
+              "Failed to parse int parameter [from] with value [x]");
+  ExpectError(ParseParamRequest("j", {{"size", ""}}).status(), 400,
+              "illegal_argument_exception",
+              "Failed to parse int parameter [size] with value []");
+  ExpectError(ParseParamRequest("j", {{"from", "-3"}}).status(), 400,
+              "illegal_argument_exception", "Parameter [from] cannot be < 0");
+  ExpectError(ParseParamRequest("j", {{"influencer_score", "1.2.3"}}).status(),
+              400, "number_format_exception", "For input string: \"1.2.3\"");
+  ExpectError(ParseParamRequest("j", {{"influencer_score", ""}}).status(), 400,
+              "number_format_exception", "empty String");
+  ExpectError(ParseParamRequest("j", {{"colour", "red"}}).status(), 400,
+              "illegal_argument_exception",
+              "request [/_ml/anomaly_detectors/j/results/influencers] contains "
+              "unrecognized parameter: [colour]");
+  ExpectError(
+      ParseParamRequest("j", {{"b", "1"}, {"a", "2"}}).status(), 400,
+      "illegal_argument_exception",
+      "request [/_ml/anomaly_detectors/j/results/influencers] contains "
+      "unrecognized parameters: [a], [b]");
+}
+
+TEST(ParamRequestTest, JavaDoubleSyntax) {
+  struct Case {
+    const char* text;
+    double value;
+  };
+  for (Case c : std::vector<Case>{{"1", 1},
+                                  {" 2.5 ", 2.5},
+                                  {"1e2", 100},
+                                  {"-0.5", -0.5},
+                                  {"3d", 3},
+                                  {".5", 0.5},
+                                  {"5.", 5},
+                                  {"1e999", INFINITY},
+                                  {"1e-999", 0}}) {
+    absl::StatusOr<InfluencersRequest> r =
+        ParseParamRequest("j", {{"influencer_score", c.text}});
+    ASSERT_TRUE(r.ok()) << c.text << ": " << r.status();
+    EXPECT_EQ(r->influencer_score, c.value) << c.text;
+  }
+  absl::StatusOr<InfluencersRequest> nan =
+      ParseParamRequest("j", {{"influencer_score", "NaN"}});
+  ASSERT_TRUE(nan.ok());
+  EXPECT_TRUE(std::isnan(nan->influencer_score));
+  for (const char* bad : {"e5", "1e", "--1", "0x10", "1,5", "abc"}) {
+    EXPECT_FALSE(ParseParamRequest("j", {{"influencer_score", bad}}).ok())
+        << bad;
+  }
+}
+
+TEST(QueryStringTest, Splits) {
+  std::vector<RequestParam> params =
+      SplitQueryString("?desc&start=2016-01-01T00%3A00%3A00Z&sort=a+b&x=");
+  ASSERT_EQ(params.size(), 4u);
+  EXPECT_EQ(params[0], RequestParam("desc", ""));
+  EXPECT_EQ(params[1], RequestParam("start", "2016-01-01T00:00:00Z"));
+  EXPECT_EQ(params[2], RequestParam("sort", "a b"));
+  EXPECT_EQ(params[3], RequestParam("x", ""));
+}
+
+TEST(RequestToJsonTest, RoundTripsThroughBodyParser) {
+  InfluencersRequest r;
+  r.job_id = "j\"1";
+  r.start = "now-1d";
+  r.influencer_score = 12.25;
+  r.sort = "timestamp";
+  r.desc = false;
+  r.from = 3;
+  r.size = 9;
+  absl::StatusOr<InfluencersRequest> back =
+      ParseBodyRequest("", RequestToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(RequestToJson(*back), RequestToJson(r));
+}
+
+}  // namespace
+}  // namespace clout
