@@ -684,7 +684,25 @@ absl::StatusOr<std::vector<BenchQuery>> ReadBenchQueries(
         (key == "name" ? query.name : query.job_id) = std::string(value);
         continue;
       }
-      if (field.value().raw_json().get(raw)) return bad("malformed JSON");
+      // The value's JSON text, to pass on to the body parser.
+      simdjson::ondemand::value value;
+      simdjson::ondemand::json_type type;
+      if (field.value().get(value) || value.type().get(type)) {
+        return bad("malformed JSON");
+      }
+      simdjson::error_code error = simdjson::SUCCESS;
+      if (type == simdjson::ondemand::json_type::object) {
+        simdjson::ondemand::object inner;
+        error = value.get_object().get(inner);
+        if (!error) error = inner.raw_json().get(raw);
+      } else if (type == simdjson::ondemand::json_type::array) {
+        simdjson::ondemand::array inner;
+        error = value.get_array().get(inner);
+        if (!error) error = inner.raw_json().get(raw);
+      } else {
+        raw = value.raw_json_token();
+      }
+      if (error) return bad("malformed JSON");
       if (body.size() > 1) body += ",";
       std::string quoted;
       AppendJsonString(absl::string_view(key.data(), key.size()), &quoted);

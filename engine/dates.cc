@@ -39,8 +39,8 @@ constexpr int DaysInMonth(int64_t y, int m) {
 }
 
 // Howard Hinnant's days_from_civil: days since 1970-01-01 of the proleptic
-// Gregorian date y-m-d. Exact for |y| up to about 6e13; callers stay within
-// Java's year range (kMinYear..kMaxYear).
+// Gregorian date y-m-d. Callers stay within Java's years (kMinYear..kMaxYear),
+// far from overflow.
 constexpr int64_t DaysFromCivil(int64_t y, int m, int d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -57,8 +57,8 @@ struct CivilDate {
   int day;    // 1..31
 };
 
-// Howard Hinnant's civil_from_days, the inverse of DaysFromCivil. Exact for
-// |z| up to about 2e16, so for every day of an int64 of milliseconds.
+// Howard Hinnant's civil_from_days, the inverse of DaysFromCivil. Free of
+// overflow for every day an int64 of milliseconds can name.
 constexpr CivilDate CivilFromDays(int64_t z) {
   z += 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -88,8 +88,8 @@ static_assert(kMaxEpochMillis == 100'000'000 * kMillisPerDay);
 
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Reads exactly `n` digits at s[*pos], advancing *pos. Returns false (and
-// leaves *pos unspecified) if fewer than `n` digits are there.
+// Reads exactly `n` digits at s[*pos] into *out, advancing *pos. Returns false
+// (leaving *pos and *out alone) if fewer than `n` digits are there.
 bool ReadFixedDigits(absl::string_view s, size_t* pos, int n, int* out) {
   if (s.size() - *pos < static_cast<size_t>(n)) return false;
   int value = 0;
@@ -147,8 +147,9 @@ const char* ParseIsoInternal(absl::string_view s, int64_t* millis) {
             ++digits;
             ++p;
           }
-          if (digits == 0 || digits > 9)
+          if (digits == 0 || digits > 9) {
             return "expected 1 to 9 fraction digits";
+          }
           for (int i = digits; i < 3; ++i) milli *= 10;
         }
       }

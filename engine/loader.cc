@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -195,6 +197,72 @@ const char* JsonTypeName(od::json_type type) {
   return "an unknown value";
 }
 
+// The text of a number token (raw_json_token() includes trailing
+// whitespace).
+absl::string_view NumberToken(od::value& value) {
+  return absl::StripTrailingAsciiWhitespace(ToAbsl(value.raw_json_token()));
+}
+
+// True if `text` is a number by JSON's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool IsJsonNumber(absl::string_view text) {
+  size_t i = 0, n = text.size();
+  auto digits = [&] {
+    size_t start = i;
+    while (i < n && text[i] >= '0' && text[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < n && text[i] == '-') ++i;
+  if (i < n && text[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < n && text[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < n && (text[i] == '+' || text[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == n;
+}
+
+// The type of `value` for a message about a value of the wrong type or out
+// of range. On demand, simdjson judges the type from the first character
+// only; this also checks that a null, boolean or number is well formed, so
+// that `tru`, `nul` or `1.2.3` are reported as malformed JSON rather than as
+// a boolean, null or number of the wrong kind. May consume a null or boolean:
+// call it only when done with the value (a valid null counts as missing).
+error_code CheckedType(od::value& value, od::json_type* type) {
+  if (auto e = value.type().get(*type)) return e;
+  switch (*type) {
+    case od::json_type::null: {
+      bool is_null = false;
+      if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+        return simdjson::N_ATOM_ERROR;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::boolean: {
+      bool b = false;
+      if (value.get_bool().get(b) != simdjson::SUCCESS) {
+        absl::string_view token = ToAbsl(value.raw_json_token());
+        return !token.empty() && token[0] == 'f' ? simdjson::F_ATOM_ERROR
+                                                 : simdjson::T_ATOM_ERROR;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::number:
+      return IsJsonNumber(NumberToken(value)) ? simdjson::SUCCESS
+                                              : simdjson::NUMBER_ERROR;
+    default:
+      return simdjson::SUCCESS;
+  }
+}
+
 // Where a document came from, for messages.
 struct Location {
   absl::string_view source;
@@ -218,13 +286,16 @@ class DocumentReader {
       : batch_(batch), report_(report) {}
 
   // Reads one result document. Returns false and fills *error if it is bad.
+  // A good document is held until Accept() stores it, so that the caller can
+  // still reject it (for content after it on its line); the next Read()
+  // discards it.
   bool Read(od::object object, DocError* error);
 
   // Reads `value` as a document (it must be an object).
   bool ReadValue(od::value value, DocError* error) {
     od::object object;
     od::json_type type;
-    if (auto e = value.type().get(type)) return Syntax(e, error);
+    if (auto e = CheckedType(value, &type)) return Syntax(e, error);
     if (type != od::json_type::object) {
       error->message = absl::StrCat("document is ", JsonTypeName(type),
                                     ", not a JSON object");
@@ -233,6 +304,11 @@ class DocumentReader {
     if (auto e = value.get_object().get(object)) return Syntax(e, error);
     return Read(object, error);
   }
+
+  // Stores the document of the last successful Read(): its row (an
+  // influencer result) or its job and result type (any other document).
+  // Must be called before the parser moves to the next document.
+  void Accept();
 
   static bool Syntax(error_code e, DocError* error) {
     error->syntax = true;
@@ -250,26 +326,73 @@ class DocumentReader {
           absl::StrCat("field [", kKeyNames[key], "]: ", std::move(problem));
     }
   }
+  // Each returns false (with *error) on a syntax error, and sets *present to
+  // false for a null (which counts as missing) or a value of the wrong type
+  // (recorded with FieldProblem).
   bool ReadString(od::value& value, Key key, std::string_view* out,
-                  DocError* error);
+                  bool* present, DocError* error);
   bool ReadDouble(od::value& value, Key key, double* out, DocError* error);
-  bool ReadTimestamp(od::value& value, DocError* error);
+  bool ReadTimestamp(od::value& value, bool* present, DocError* error);
   bool ReadBucketSpan(od::value& value, DocError* error);
   bool ReadInterim(od::value& value, DocError* error);
+  // Adds `job_id` to LoadReport::jobs if this source had not brought it yet.
+  void NoteJob(std::string_view job_id);
 
   IngestBatch* batch_;
   LoadReport* report_;
   InfluencerFields row_;
   std::string field_problem_;
+  // The document held for Accept(): valid until the parser moves on.
+  bool pending_ = false;
+  bool pending_row_ = false;  // an influencer row, else a skipped document
+  bool has_job_id_ = false;
+  std::string_view job_id_;
+  std::string_view skipped_type_;
+  // Jobs of this source, for LoadReport::jobs.
+  absl::flat_hash_set<std::string> jobs_seen_;
+  std::string last_job_;
+  bool has_last_job_ = false;
 };
 
+void DocumentReader::NoteJob(std::string_view job_id) {
+  if (has_last_job_ && job_id == last_job_) return;
+  if (jobs_seen_.insert(std::string(job_id)).second) {
+    report_->jobs.emplace_back(job_id);
+  }
+  last_job_.assign(job_id.data(), job_id.size());
+  has_last_job_ = true;
+}
+
+void DocumentReader::Accept() {
+  if (!pending_) return;
+  pending_ = false;
+  if (has_job_id_) NoteJob(job_id_);
+  if (pending_row_) {
+    batch_->AddInfluencer(ToAbsl(job_id_), row_);
+    ++report_->influencers_added;
+    return;
+  }
+  if (has_job_id_) batch_->RegisterJob(ToAbsl(job_id_));
+  auto it = report_->skipped.find(skipped_type_);
+  if (it == report_->skipped.end()) {
+    report_->skipped.emplace(std::string(skipped_type_), 1);
+  } else {
+    ++it->second;
+  }
+}
+
 bool DocumentReader::ReadString(od::value& value, Key key,
-                                std::string_view* out, DocError* error) {
+                                std::string_view* out, bool* present,
+                                DocError* error) {
   error_code e = value.get_string().get(*out);
-  if (e == simdjson::SUCCESS) return true;
-  od::json_type type;
-  if (auto t = value.type().get(type)) return Syntax(t, error);
+  if (e == simdjson::SUCCESS) {
+    *present = true;
+    return true;
+  }
+  *present = false;
   if (e != simdjson::INCORRECT_TYPE) return Syntax(e, error);
+  od::json_type type;
+  if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   if (type == od::json_type::null) return true;  // counts as missing
   FieldProblem(key, absl::StrCat("expected a string, found ",
                                  JsonTypeName(type)));
@@ -281,13 +404,13 @@ bool DocumentReader::ReadDouble(od::value& value, Key key, double* out,
   error_code e = value.get_double().get(*out);
   if (e == simdjson::SUCCESS) return true;
   od::json_type type;
-  if (auto t = value.type().get(type)) return Syntax(t, error);
+  if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   if (type == od::json_type::null) {
     *out = 0.0;
     return true;
   }
   if (type == od::json_type::number) {
-    FieldProblem(key, absl::StrCat("number ", ToAbsl(value.raw_json_token()),
+    FieldProblem(key, absl::StrCat("number ", NumberToken(value),
                                    " is out of range for a double"));
   } else if (e != simdjson::INCORRECT_TYPE) {
     return Syntax(e, error);
@@ -298,22 +421,27 @@ bool DocumentReader::ReadDouble(od::value& value, Key key, double* out,
   return true;
 }
 
-bool DocumentReader::ReadTimestamp(od::value& value, DocError* error) {
+bool DocumentReader::ReadTimestamp(od::value& value, bool* present,
+                                   DocError* error) {
+  *present = false;
   od::json_type type;
-  if (auto t = value.type().get(type)) return Syntax(t, error);
+  if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   switch (type) {
+    case od::json_type::null:
+      return true;  // counts as missing
     case od::json_type::number: {
       int64_t millis = 0;
       error_code e = value.get_int64().get(millis);
       if (e != simdjson::SUCCESS || millis < kMinEpochMillis ||
           millis > kMaxEpochMillis) {
         FieldProblem(kTimestamp,
-                     absl::StrCat("number ", ToAbsl(value.raw_json_token()),
+                     absl::StrCat("number ", NumberToken(value),
                                   " is not epoch milliseconds within +/-",
                                   kMaxEpochMillis));
         return true;
       }
       row_.timestamp = millis;
+      *present = true;
       return true;
     }
     case od::json_type::string: {
@@ -329,6 +457,7 @@ bool DocumentReader::ReadTimestamp(od::value& value, DocError* error) {
         return true;
       }
       row_.timestamp = *millis;
+      *present = true;
       return true;
     }
     default:
@@ -341,7 +470,7 @@ bool DocumentReader::ReadTimestamp(od::value& value, DocError* error) {
 
 bool DocumentReader::ReadBucketSpan(od::value& value, DocError* error) {
   od::json_type type;
-  if (auto t = value.type().get(type)) return Syntax(t, error);
+  if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   if (type == od::json_type::null) return true;
   if (type != od::json_type::number) {
     FieldProblem(kBucketSpan,
@@ -351,7 +480,7 @@ bool DocumentReader::ReadBucketSpan(od::value& value, DocError* error) {
   int64_t span = 0;
   if (value.get_int64().get(span) != simdjson::SUCCESS || span < 0) {
     FieldProblem(kBucketSpan,
-                 absl::StrCat("number ", ToAbsl(value.raw_json_token()),
+                 absl::StrCat("number ", NumberToken(value),
                               " is not a non-negative integer"));
     return true;
   }
@@ -366,16 +495,17 @@ bool DocumentReader::ReadInterim(od::value& value, DocError* error) {
     row_.is_interim = interim;
     return true;
   }
-  od::json_type type;
-  if (auto t = value.type().get(type)) return Syntax(t, error);
-  if (type == od::json_type::null) return true;
   if (e != simdjson::INCORRECT_TYPE) return Syntax(e, error);
+  od::json_type type;
+  if (auto t = CheckedType(value, &type)) return Syntax(t, error);
+  if (type == od::json_type::null) return true;
   FieldProblem(kIsInterim,
                absl::StrCat("expected a boolean, found ", JsonTypeName(type)));
   return true;
 }
 
 bool DocumentReader::Read(od::object object, DocError* error) {
+  pending_ = false;
   row_ = InfluencerFields();
   field_problem_.clear();
   std::string_view job_id;
@@ -406,9 +536,9 @@ bool DocumentReader::Read(od::object object, DocError* error) {
         std::string_view* out = k == kJobId ? &job_id : &result_type;
         error_code e = value.get_string().get(*out);
         if (e != simdjson::SUCCESS) {
-          od::json_type type;
-          if (auto t = value.type().get(type)) return Syntax(t, error);
           if (e != simdjson::INCORRECT_TYPE) return Syntax(e, error);
+          od::json_type type;
+          if (auto t = CheckedType(value, &type)) return Syntax(t, error);
           if (type == od::json_type::null) break;
           error->message =
               absl::StrCat("field [", kKeyNames[k], "]: expected a string, found ",
@@ -421,8 +551,9 @@ bool DocumentReader::Read(od::object object, DocError* error) {
       case kFieldName:
       case kFieldValue: {
         std::string_view text;
-        if (!ReadString(value, k, &text, error)) return false;
-        if (text.data() == nullptr) {
+        bool present = false;
+        if (!ReadString(value, k, &text, &present, error)) return false;
+        if (!present) {
           seen &= ~(1u << k);  // null or a wrong type: not present
         } else {
           (k == kFieldName ? row_.field_name : row_.field_value) = ToAbsl(text);
@@ -447,14 +578,11 @@ bool DocumentReader::Read(od::object object, DocError* error) {
         if (!ReadInterim(value, error)) return false;
         break;
       case kTimestamp: {
-        // null counts as missing.
-        od::json_type type;
-        if (auto t = value.type().get(type)) return Syntax(t, error);
-        if (type == od::json_type::null) {
-          seen &= ~(1u << k);
-          break;
-        }
-        if (!ReadTimestamp(value, error)) return false;
+        bool present = false;
+        if (!ReadTimestamp(value, &present, error)) return false;
+        // A null counts as missing; so does a bad value, whose problem is
+        // reported first.
+        if (!present && field_problem_.empty()) seen &= ~(1u << k);
         break;
       }
       case kOther:
@@ -463,15 +591,12 @@ bool DocumentReader::Read(od::object object, DocError* error) {
   }
 
   ++report_->documents;
+  has_job_id_ = has_job_id;
+  job_id_ = job_id;
   if (!has_result_type || result_type != "influencer") {
-    if (has_job_id) batch_->RegisterJob(ToAbsl(job_id));
-    std::string_view type = has_result_type ? result_type : "(none)";
-    auto it = report_->skipped.find(type);
-    if (it == report_->skipped.end()) {
-      report_->skipped.emplace(std::string(type), 1);
-    } else {
-      ++it->second;
-    }
+    pending_ = true;
+    pending_row_ = false;
+    skipped_type_ = has_result_type ? result_type : "(none)";
     return true;
   }
   if (!has_job_id) {
@@ -489,7 +614,8 @@ bool DocumentReader::Read(od::object object, DocError* error) {
       return false;
     }
   }
-  batch_->AddInfluencer(ToAbsl(job_id), row_);
+  pending_ = true;
+  pending_row_ = true;
   return true;
 }
 
@@ -506,6 +632,9 @@ class SourceLoader {
         reader_(batch, report) {}
 
   absl::Status Run();
+
+  // The format detected (kUnknown if nothing but whitespace was read).
+  DumpFormat format() const { return format_; }
 
  private:
   // Handles a bad document: an error in strict mode, counted in lenient.
@@ -562,7 +691,7 @@ absl::StatusOr<bool> SourceLoader::Fill() {
   if (end_ == capacity_) {
     // One line longer than the buffer: grow it.
     size_t grown = capacity_ * 2;
-    auto bigger = std::make_unique<char[]>(grown + kPadding);
+    std::unique_ptr<char[]> bigger(new char[grown + kPadding]);
     std::memcpy(bigger.get(), buf_.get(), end_);
     buf_ = std::move(bigger);
     capacity_ = grown;
@@ -587,26 +716,52 @@ bool IsBlank(const char* p, size_t n) {
   return true;
 }
 
-DumpFormat SourceLoader::DetectFromLine(const char* begin, size_t length,
-                                        size_t capacity, bool* complete) {
-  *complete = false;
-  od::document doc;
-  if (parser_.iterate(begin, length, capacity).get(doc)) {
-    return DumpFormat::kUnknown;
+// True if `line` leaves an object or array open (outside any string): the
+// first line of a pretty-printed document, rather than one (malformed) line
+// of NDJSON.
+bool OpensDocument(const char* p, size_t n) {
+  int64_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (size_t i = 0; i < n; ++i) {
+    char c = p[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '{': case '[': ++depth; break;
+      case '}': case ']': --depth; break;
+      default: break;
+    }
   }
-  od::object object;
-  if (doc.get_object().get(object)) return DumpFormat::kUnknown;
+  return !in_string && depth > 0;
+}
+
+// The format of a source whose first document is `object`, from its keys:
+// a result document has a job_id or result_type (a record result, for one,
+// has an "influencers" array, so that alone does not make a Get Influencers
+// response).
+error_code DetectObject(od::object& object, DumpFormat* format) {
   bool has_source = false, has_influencers = false, has_hits = false;
+  bool is_document = false, bulk_action = false;
   size_t keys = 0;
-  bool bulk_action = false;
   for (auto field_result : object) {
     od::field field;
-    if (std::move(field_result).get(field)) return DumpFormat::kUnknown;
+    if (auto e = std::move(field_result).get(field)) return e;
     std::string_view key;
-    if (FieldKey(field, &key)) return DumpFormat::kUnknown;
+    if (auto e = FieldKey(field, &key)) return e;
     ++keys;
     od::json_type type;
-    if (field.value().type().get(type)) return DumpFormat::kUnknown;
+    if (auto e = field.value().type().get(type)) return e;
+    if (key == "job_id" || key == "result_type") is_document = true;
     if (key == "_source") has_source = true;
     if (key == "influencers" && type == od::json_type::array) {
       has_influencers = true;
@@ -618,18 +773,41 @@ DumpFormat SourceLoader::DetectFromLine(const char* begin, size_t length,
       bulk_action = true;
     }
   }
+  if (keys == 1 && bulk_action) {
+    *format = DumpFormat::kBulk;
+  } else if (is_document) {
+    *format = DumpFormat::kNdjson;
+  } else if (has_influencers) {
+    *format = DumpFormat::kInfluencersResponse;
+  } else if (has_hits) {
+    *format = DumpFormat::kSearchResponse;
+  } else if (has_source) {
+    *format = DumpFormat::kSearchHitsNdjson;
+  } else {
+    *format = DumpFormat::kNdjson;
+  }
+  return simdjson::SUCCESS;
+}
+
+DumpFormat SourceLoader::DetectFromLine(const char* begin, size_t length,
+                                        size_t capacity, bool* complete) {
+  *complete = false;
+  od::document doc;
+  if (parser_.iterate(begin, length, capacity).get(doc)) {
+    return DumpFormat::kUnknown;
+  }
+  od::object object;
+  if (doc.get_object().get(object)) return DumpFormat::kUnknown;
+  DumpFormat format = DumpFormat::kUnknown;
+  if (DetectObject(object, &format)) return DumpFormat::kUnknown;
   if (!AtEnd(doc)) return DumpFormat::kUnknown;
   *complete = true;
-  if (has_influencers) return DumpFormat::kInfluencersResponse;
-  if (has_hits) return DumpFormat::kSearchResponse;
-  if (has_source) return DumpFormat::kSearchHitsNdjson;
-  if (keys == 1 && bulk_action) return DumpFormat::kBulk;
-  return DumpFormat::kNdjson;
+  return format;
 }
 
 absl::Status SourceLoader::Run() {
   capacity_ = std::max<size_t>(options_.chunk_bytes, 4096);
-  buf_ = std::make_unique<char[]>(capacity_ + kPadding);
+  buf_.reset(new char[capacity_ + kPadding]);
   // Skip a UTF-8 byte order mark, then blank lines, to the first document.
   while (end_ < 3) {
     absl::StatusOr<bool> more = Fill();
@@ -667,13 +845,23 @@ absl::Status SourceLoader::Run() {
   DumpFormat detected =
       DetectFromLine(buf_.get() + begin_, line_end - begin_,
                      capacity_ + kPadding - begin_, &complete);
-  if (!complete || detected == DumpFormat::kInfluencersResponse ||
-      detected == DumpFormat::kSearchResponse) {
-    // A document spanning lines (pretty-printed) or a response object.
-    format_ = detected == DumpFormat::kUnknown ? DumpFormat::kNdjson : detected;
-    return RunWhole();
+  if (!complete) {
+    if (OpensDocument(buf_.get() + begin_, line_end - begin_)) {
+      // A document spanning lines (pretty-printed): RunWhole() looks at it
+      // whole.
+      format_ = DumpFormat::kNdjson;
+      return RunWhole();
+    }
+    // A bad line: the format is that of the first good line, and the bad
+    // one is reported with its line number (or skipped when lenient).
+    format_ = DumpFormat::kUnknown;
+    return RunLines();
   }
   format_ = detected;
+  if (detected == DumpFormat::kInfluencersResponse ||
+      detected == DumpFormat::kSearchResponse) {
+    return RunWhole();
+  }
   return RunLines();
 }
 
@@ -706,6 +894,8 @@ absl::Status SourceLoader::RunLines() {
     }
     begin_ = line_end + 1;
   }
+  // Every line was bad (and skipped): still NDJSON.
+  if (format_ == DumpFormat::kUnknown) format_ = DumpFormat::kNdjson;
   if (bulk_expect_source_) {
     Location where{report_->source, line_, 0};
     DocError error;
@@ -719,18 +909,27 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
                                 size_t capacity) {
   if (length > 0 && begin[length - 1] == '\r') --length;
   if (IsBlank(begin, length)) return absl::OkStatus();
+  if (format_ == DumpFormat::kUnknown) {
+    // Lines so far were bad: this one may tell the format.
+    bool complete = false;
+    DumpFormat detected = DetectFromLine(begin, length, capacity, &complete);
+    if (complete) {
+      format_ = detected == DumpFormat::kInfluencersResponse ||
+                        detected == DumpFormat::kSearchResponse
+                    ? DumpFormat::kNdjson
+                    : detected;
+    }
+  }
   Location where{report_->source, line_, 0};
   DocError error;
-  od::document doc;
-  if (auto e = parser_.iterate(begin, length, capacity).get(doc)) {
-    DocumentReader::Syntax(e, &error);
-    return Reject(where, error);
-  }
-  od::value root;
   auto reject_syntax = [&](error_code e) {
     DocumentReader::Syntax(e, &error);
     return Reject(where, error);
   };
+  od::document doc;
+  if (auto e = parser_.iterate(begin, length, capacity).get(doc)) {
+    return reject_syntax(e);
+  }
   od::json_type type;
   if (auto e = doc.type().get(type)) return reject_syntax(e);
   if (type != od::json_type::object) {
@@ -742,33 +941,38 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
   if (auto e = doc.get_object().get(object)) return reject_syntax(e);
 
   bool ok = true;
+  bool document = false;  // a document was read (not a bulk action line)
   switch (format_) {
-    case DumpFormat::kNdjson:
-      ok = reader_.Read(object, &error);
-      break;
     case DumpFormat::kSearchHitsNdjson: {
       bool found = false;
+      // Every key is visited, so that content after the hit is noticed.
       for (auto field_result : object) {
         od::field field;
         if (auto e = std::move(field_result).get(field)) return reject_syntax(e);
         std::string_view key;
         if (auto e = FieldKey(field, &key)) return reject_syntax(e);
         if (key != "_source") continue;
+        if (found) {
+          error.message = "duplicate field [_source]";
+          ok = false;
+          break;
+        }
         found = true;
         ok = reader_.ReadValue(field.value(), &error);
-        break;
+        if (!ok) break;
       }
-      if (!found) {
+      if (ok && !found) {
         error.message = "search hit without _source";
         ok = false;
       }
+      document = ok;
       break;
     }
     case DumpFormat::kBulk: {
       if (bulk_expect_source_) {
         bulk_expect_source_ = false;
         if (bulk_skip_source_) return absl::OkStatus();
-        ok = reader_.Read(object, &error);
+        ok = document = reader_.Read(object, &error);
         break;
       }
       std::string_view action;
@@ -804,7 +1008,7 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
       break;
     }
     default:
-      ok = reader_.Read(object, &error);
+      ok = document = reader_.Read(object, &error);
       break;
   }
   if (ok && !AtEnd(doc)) {
@@ -813,6 +1017,7 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
     ok = false;
   }
   if (!ok) return Reject(where, error);
+  if (document) reader_.Accept();
   return absl::OkStatus();
 }
 
@@ -856,10 +1061,45 @@ absl::Status SourceLoader::RunWhole() {
                    .get(doc)) {
     return fail_syntax(e, base);
   }
+  // Reads the _source of one search hit; every key of the hit is visited.
+  // Sets *accepted if a document is waiting for reader_.Accept().
+  auto read_hit = [&](od::object& hit, const char* at,
+                      bool* accepted) -> absl::Status {
+    *accepted = false;
+    bool found = false;
+    bool ok = true;
+    for (auto field_result : hit) {
+      od::field field;
+      if (auto e = std::move(field_result).get(field)) return fail_syntax(e, at);
+      std::string_view key;
+      if (auto e = FieldKey(field, &key)) return fail_syntax(e, at);
+      if (key != "_source") continue;
+      if (found) {
+        error.message = "duplicate field [_source]";
+        ok = false;
+        break;
+      }
+      found = true;
+      if (!reader_.ReadValue(field.value(), &error)) {
+        if (error.syntax) return fatal(at);
+        ok = false;
+        break;
+      }
+    }
+    if (ok && !found) {
+      error.message = "search hit without _source";
+      ok = false;
+    }
+    if (!ok) return Reject(location_of(at), error);
+    *accepted = true;
+    return absl::OkStatus();
+  };
   auto read_documents = [&](od::array array) -> absl::Status {
     for (auto element_result : array) {
       od::value element;
-      if (auto e = std::move(element_result).get(element)) return fail_syntax(e, nullptr);
+      if (auto e = std::move(element_result).get(element)) {
+        return fail_syntax(e, nullptr);
+      }
       const char* at = nullptr;
       if (element.current_location().get(at)) at = nullptr;
       error = DocError();
@@ -873,45 +1113,49 @@ absl::Status SourceLoader::RunWhole() {
           }
           continue;
         }
-        bool found = false;
-        for (auto field_result : hit) {
-          od::field field;
-          if (auto e = std::move(field_result).get(field)) return fail_syntax(e, at);
-          std::string_view key;
-          if (auto e = FieldKey(field, &key)) return fail_syntax(e, at);
-          if (key != "_source") continue;
-          found = true;
-          if (!reader_.ReadValue(field.value(), &error)) {
-            if (error.syntax) return fatal(at);
-            if (absl::Status s = Reject(location_of(at), error); !s.ok()) {
-              return s;
-            }
-          }
-          break;
-        }
-        if (!found) {
-          error.message = "search hit without _source";
-          if (absl::Status s = Reject(location_of(at), error); !s.ok()) {
-            return s;
-          }
-        }
+        bool accepted = false;
+        if (absl::Status s = read_hit(hit, at, &accepted); !s.ok()) return s;
+        if (accepted) reader_.Accept();
         continue;
       }
       if (!reader_.ReadValue(element, &error)) {
         if (error.syntax) return fatal(at);
         if (absl::Status s = Reject(location_of(at), error); !s.ok()) return s;
+        continue;
       }
+      reader_.Accept();
     }
     return absl::OkStatus();
   };
 
   od::json_type type;
   if (auto e = doc.type().get(type)) return fail_syntax(e, base);
+  // A single document waiting for the end-of-input check.
+  bool single_document = false;
   if (type == od::json_type::array) {
     od::array array;
     if (auto e = doc.get_array().get(array)) return fail_syntax(e, base);
     if (absl::Status s = read_documents(array); !s.ok()) return s;
   } else if (type == od::json_type::object) {
+    if (format_ == DumpFormat::kNdjson) {
+      // The first line did not hold a whole document: a pretty-printed
+      // response or document. Look at its keys, then start over.
+      od::object probe;
+      DumpFormat detected = DumpFormat::kNdjson;
+      if (doc.get_object().get(probe) == simdjson::SUCCESS &&
+          DetectObject(probe, &detected) == simdjson::SUCCESS) {
+        if (detected != DumpFormat::kBulk) format_ = detected;
+        doc.rewind();
+      } else {
+        // simdjson abandons a document after a syntax error (rewind() is
+        // then unsafe): parse it again, to report the error below.
+        if (auto e = parser_.iterate(base, length,
+                                     capacity_ + kPadding - begin_)
+                         .get(doc)) {
+          return fail_syntax(e, base);
+        }
+      }
+    }
     od::object object;
     if (auto e = doc.get_object().get(object)) return fail_syntax(e, base);
     if (format_ == DumpFormat::kInfluencersResponse ||
@@ -959,12 +1203,19 @@ absl::Status SourceLoader::RunWhole() {
                                         ? "hits.hits array"
                                         : "influencers array"));
       }
+    } else if (format_ == DumpFormat::kSearchHitsNdjson) {
+      // One (pretty-printed) search hit.
+      if (absl::Status s = read_hit(object, base, &single_document); !s.ok()) {
+        return s;
+      }
     } else {
       // One (pretty-printed) result document.
       if (!reader_.Read(object, &error)) {
         if (error.syntax) return fatal(base);
-        if (absl::Status s = Reject(location_of(base), error); !s.ok()) return s;
+        // Lenient: skipped, and the rest of it with it.
+        return Reject(location_of(base), error);
       }
+      single_document = true;
     }
   } else {
     return EsError(400, "x_content_parse_exception",
@@ -980,6 +1231,7 @@ absl::Status SourceLoader::RunWhole() {
                                 ": malformed JSON: content after the end of "
                                 "the document"));
   }
+  if (single_document) reader_.Accept();
   return absl::OkStatus();
 }
 
@@ -992,8 +1244,9 @@ absl::StatusOr<LoadReport> Parse(ByteSource* source, std::string source_name,
       options.source_name.empty() ? std::move(source_name) : options.source_name;
   SourceLoader loader(source, options, batch, &report);
   if (absl::Status s = loader.Run(); !s.ok()) return s;
-  report.jobs = batch->job_ids();
-  report.influencers_added = batch->influencers();
+  // The reader counted this source's rows and jobs (a batch may hold
+  // several sources').
+  report.format = loader.format();
   report.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   return report;
 }

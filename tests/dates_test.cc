@@ -414,6 +414,7 @@ TEST(ParseDateParamTest, AddsAndSubtractsEachUnit) {
       {"now+900000000y-900000000y", kNow},
       {"now-2147483647h+2147483647h", kNow},
       {"now+2147483647h", kNow + int64_t{2147483647} * 3600000},  // year 246994
+      {"now+2147483647s", kNow + int64_t{2147483647} * 1000},
   };
   for (const Case& c : cases) {
     absl::StatusOr<int64_t> result = ParseDateParam(c.text, kNow);
@@ -576,6 +577,8 @@ TEST(ParseDateParamTest, RejectsHugeInputsCleanly) {
       "now+99999999999y",
       "now-100000000000000d",
       "now+2147483648d",
+      "now+2147483648s",  // 68 years would fit, but Java's int does not
+      "now-2147483648m",
       "now+99999999999999999999999999999999999999999s",
       // Within int, but beyond Java's years or our range.
       "now+2147483647y",
@@ -602,6 +605,18 @@ TEST(ParseDateParamTest, RejectsHugeInputsCleanly) {
       "9999999999999999999999||+1d",
   };
   for (const char* text : rejected) ExpectDateParamError(text, kNow);
+
+  // Every step must stay within Java's years -999999999..999999999, even if
+  // later steps would come back.
+  std::string there_and_back = "now";
+  for (int i = 0; i < 30; ++i) there_and_back += "+2147483647w";
+  for (int i = 0; i < 30; ++i) there_and_back += "-2147483647w";
+  ExpectDateParamError(there_and_back, kNow);
+  // Fewer steps stay within Java's years: fine.
+  std::string within = "now";
+  for (int i = 0; i < 20; ++i) within += "+2147483647w";
+  for (int i = 0; i < 20; ++i) within += "-2147483647w";
+  EXPECT_EQ(*ParseDateParam(within, kNow), kNow);
 }
 
 TEST(ParseDateParamTest, RejectsMalformedInput) {
