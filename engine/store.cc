@@ -127,6 +127,34 @@ std::shared_ptr<const JobResults> Merge(
   return job;
 }
 
+// The distinct influencer field names of a batch's rows for one job.
+std::vector<absl::string_view> FieldNames(const IngestBatch::JobRows& rows) {
+  std::vector<bool> seen(rows.strings.size());
+  std::vector<absl::string_view> names;
+  for (uint32_t code : rows.columns.field_name_code) {
+    if (seen[code]) continue;
+    seen[code] = true;
+    names.push_back(rows.strings[code]);
+  }
+  return names;
+}
+
+// A new job's results are the batch's rows as they are: its dictionary
+// codes become the job's, so the columns move instead of being copied.
+std::shared_ptr<const JobResults> Adopt(
+    const std::string& job_id, IngestBatch::JobRows&& rows,
+    const std::shared_ptr<const StringArena>& arena) {
+  auto job = std::make_shared<JobResults>();
+  job->job_id = job_id;
+  job->columns = std::move(rows.columns);
+  job->strings = std::move(rows.strings);
+  job->string_codes = std::move(rows.string_codes);
+  job->bucket_spans = std::move(rows.bucket_spans);
+  if (job->size() > 0) job->arenas.push_back(arena);
+  for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
+  return job;
+}
+
 }  // namespace
 
 InfluencerStore::InfluencerStore(StoreOptions options)
@@ -145,16 +173,18 @@ void InfluencerStore::Commit(IngestBatch batch) {
   next->generation = current->generation + 1;
   std::shared_ptr<const StringArena> arena = std::move(batch.arena_);
   for (const std::string& job_id : batch.job_order_) {
-    const IngestBatch::JobRows& rows = *batch.jobs_.at(job_id);
+    IngestBatch::JobRows& rows = *batch.jobs_.at(job_id);
     const JobResults* old = current->FindJob(job_id);
     if (old != nullptr && rows.columns.size() == 0) continue;
-    next->jobs[job_id] = Merge(job_id, old, rows.columns, rows.strings,
-                               rows.bucket_spans, arena);
-    std::vector<bool> name_seen(rows.strings.size());
-    for (uint32_t code : rows.columns.field_name_code) {
-      if (name_seen[code]) continue;
-      name_seen[code] = true;
-      absl::string_view name = rows.strings[code];
+    // Name codes are needed below; read them before the rows may move.
+    std::vector<absl::string_view> names = FieldNames(rows);
+    if (old == nullptr || old->size() == 0) {
+      next->jobs[job_id] = Adopt(job_id, std::move(rows), arena);
+    } else {
+      next->jobs[job_id] = Merge(job_id, old, rows.columns, rows.strings,
+                                 rows.bucket_spans, arena);
+    }
+    for (absl::string_view name : names) {
       if (!next->influencer_field_names.contains(name)) {
         next->influencer_field_names.insert(std::string(name));
       }

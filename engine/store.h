@@ -80,14 +80,16 @@ class IngestBatch {
   // Approximate heap bytes held by the batch.
   size_t MemoryUsage() const;
 
- private:
-  friend class InfluencerStore;
+  // One job's staged rows (the store's commit reads these; not for users).
   struct JobRows {
     InfluencerColumns columns;  // codes are batch-local
     std::vector<absl::string_view> strings;
     absl::flat_hash_map<absl::string_view, uint32_t> string_codes;
     std::vector<int64_t> bucket_spans;
   };
+
+ private:
+  friend class InfluencerStore;
   JobRows& RowsOf(absl::string_view job_id);
   uint32_t Intern(JobRows& rows, absl::string_view s);
 
