@@ -2,7 +2,7 @@
 // of the same bytes (the baseline: parse every line, visit every field and
 // read every value, build nothing).
 //
-//   bazel run --config=opt //bench:ingest_bench -- \
+//   bazel run --config=opt //bench:ingest_bench --
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // The dump is generated once: 1,000,000 influencers over 4 jobs (~300 MB).

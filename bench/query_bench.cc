@@ -2,7 +2,7 @@
 // The executor must win by being one pass plus a bounded partial sort; the
 // reference materialises and stable-sorts every match.
 //
-//   bazel run --config=opt //bench:query_bench -- \
+//   bazel run --config=opt //bench:query_bench --
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // Data: one generated job of 1,000,000 influencers.

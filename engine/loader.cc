@@ -1256,10 +1256,15 @@ absl::StatusOr<LoadReport> LoadFrom(InfluencerStore& store, ByteSource* source,
                                     const LoadOptions& options) {
   absl::Time start = absl::Now();
   IngestBatch batch;
+  batch.set_replace_jobs(options.replace_jobs);
   absl::StatusOr<LoadReport> report =
       Parse(source, std::move(source_name), options, &batch);
   if (!report.ok()) return report.status();
-  store.Commit(std::move(batch));
+  CommitStats stats = store.Commit(std::move(batch));
+  report->influencers_added = stats.added;
+  report->replaced = stats.replaced;
+  report->deleted = stats.deleted;
+  report->unchanged = stats.unchanged;
   report->seconds = absl::ToDoubleSeconds(absl::Now() - start);
   return report;
 }

@@ -84,6 +84,10 @@ struct LoadOptions {
   // Name used for the source in messages; defaults to the path, "<stdin>"
   // or "<string>".
   std::string source_name;
+  // Replace each job the source names: its stored results are dropped in
+  // the same atomic commit that adds the source's (InfluencerStore::Commit,
+  // IngestBatch::set_replace_jobs). Default: upsert by result identity.
+  bool replace_jobs = false;
 };
 
 struct LoadReport {
@@ -91,7 +95,15 @@ struct LoadReport {
   DumpFormat format = DumpFormat::kUnknown;
   uint64_t bytes = 0;           // bytes read
   uint64_t documents = 0;       // documents seen (bulk action lines excluded)
+  // After the commit (LoadString/LoadFile/LoadStdin): results new to the
+  // store, stored results superseded (a result re-loaded with new values, or
+  // repeated within the source), stored results dropped by replace_jobs, and
+  // results re-loaded identical to what was stored. ParseFileInto, which does
+  // not commit, counts every staged influencer as added.
   uint64_t influencers_added = 0;
+  uint64_t replaced = 0;
+  uint64_t deleted = 0;
+  uint64_t unchanged = 0;
   // Documents of other result types, by result_type ("(none)" when absent).
   std::map<std::string, uint64_t, std::less<>> skipped;
   // Documents rejected in lenient mode, and the first error messages.

@@ -80,6 +80,9 @@ struct JobResults {
   std::vector<std::shared_ptr<const StringArena>> arenas;
   // Number of rows whose is_interim is true.
   size_t interim_rows = 0;
+  // The distinct influencer field names of the job's rows (a name may stay
+  // listed after its last row was replaced away).
+  std::vector<absl::string_view> field_names;
 
   size_t size() const { return columns.size(); }
   absl::string_view field_name(size_t row) const {

@@ -1,8 +1,13 @@
 #include "engine/store.h"
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "engine/error.h"
 
 namespace clout {
 
@@ -66,65 +71,68 @@ size_t IngestBatch::MemoryUsage() const {
 
 namespace {
 
-template <typename T>
-void AppendColumn(std::vector<T>& to, const std::vector<T>& from) {
-  to.insert(to.end(), from.begin(), from.end());
+// The identity of an influencer result within its job, in the job's codes.
+struct Identity {
+  int64_t timestamp;
+  int64_t bucket_span;
+  uint32_t field_name;
+  uint32_t field_value;
+  friend bool operator==(const Identity& a, const Identity& b) {
+    return a.timestamp == b.timestamp && a.bucket_span == b.bucket_span &&
+           a.field_name == b.field_name && a.field_value == b.field_value;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const Identity& id) {
+    return H::combine(std::move(h), id.timestamp, id.bucket_span,
+                      id.field_name, id.field_value);
+  }
+};
+
+// Columns plus the dictionaries their codes refer to.
+struct CodedRows {
+  const InfluencerColumns& columns;
+  const std::vector<uint32_t>& string_map;  // row code -> job code
+  const std::vector<int64_t>& bucket_spans;  // row span code -> seconds
+
+  Identity IdentityOf(size_t row) const {
+    return {columns.timestamp[row], bucket_spans[columns.bucket_span_code[row]],
+            string_map[columns.field_name_code[row]],
+            string_map[columns.field_value_code[row]]};
+  }
+};
+
+bool SameBits(double a, double b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
 }
 
-// A new JobResults holding `old`'s rows (if any) followed by `rows`.
-std::shared_ptr<const JobResults> Merge(
-    const std::string& job_id, const JobResults* old,
-    const InfluencerColumns& rows, const std::vector<absl::string_view>& strings,
-    const std::vector<int64_t>& bucket_spans,
-    const std::shared_ptr<const StringArena>& arena) {
-  auto job = std::make_shared<JobResults>();
-  if (old != nullptr) {
-    *job = *old;  // copy-on-write: the published JobResults never changes
-  } else {
-    job->job_id = job_id;
-  }
-  if (rows.size() == 0) return job;
-  job->arenas.push_back(arena);
+// True if the two rows hold the same values in every non-identity field.
+bool SameValues(const InfluencerColumns& a, size_t i,
+                const InfluencerColumns& b, size_t j) {
+  return SameBits(a.influencer_score[i], b.influencer_score[j]) &&
+         SameBits(a.initial_influencer_score[i],
+                  b.initial_influencer_score[j]) &&
+         SameBits(a.probability[i], b.probability[j]) &&
+         a.is_interim[i] == b.is_interim[j];
+}
 
-  // Batch-local codes -> this job's codes.
-  std::vector<uint32_t> string_map(strings.size());
-  for (size_t i = 0; i < strings.size(); ++i) {
-    auto [it, inserted] = job->string_codes.emplace(
-        strings[i], static_cast<uint32_t>(job->strings.size()));
-    if (inserted) job->strings.push_back(strings[i]);
-    string_map[i] = it->second;
-  }
-  std::vector<uint32_t> span_map(bucket_spans.size());
-  for (size_t i = 0; i < bucket_spans.size(); ++i) {
-    uint32_t code = 0;
-    while (code < job->bucket_spans.size() &&
-           job->bucket_spans[code] != bucket_spans[i]) {
-      ++code;
-    }
-    if (code == job->bucket_spans.size()) {
-      job->bucket_spans.push_back(bucket_spans[i]);
-    }
-    span_map[i] = code;
-  }
+// Appends row `i` of `from` to `to`, translating codes.
+void AppendRow(const InfluencerColumns& from, size_t i,
+               const std::vector<uint32_t>& string_map,
+               const std::vector<uint32_t>& span_map, InfluencerColumns& to) {
+  to.timestamp.push_back(from.timestamp[i]);
+  to.influencer_score.push_back(from.influencer_score[i]);
+  to.initial_influencer_score.push_back(from.initial_influencer_score[i]);
+  to.probability.push_back(from.probability[i]);
+  to.bucket_span_code.push_back(span_map[from.bucket_span_code[i]]);
+  to.is_interim.push_back(from.is_interim[i]);
+  to.field_name_code.push_back(string_map[from.field_name_code[i]]);
+  to.field_value_code.push_back(string_map[from.field_value_code[i]]);
+}
 
-  InfluencerColumns& c = job->columns;
-  c.Reserve(c.size() + rows.size());
-  AppendColumn(c.timestamp, rows.timestamp);
-  AppendColumn(c.influencer_score, rows.influencer_score);
-  AppendColumn(c.initial_influencer_score, rows.initial_influencer_score);
-  AppendColumn(c.probability, rows.probability);
-  AppendColumn(c.is_interim, rows.is_interim);
-  for (uint32_t code : rows.bucket_span_code) {
-    c.bucket_span_code.push_back(span_map[code]);
-  }
-  for (uint32_t code : rows.field_name_code) {
-    c.field_name_code.push_back(string_map[code]);
-  }
-  for (uint32_t code : rows.field_value_code) {
-    c.field_value_code.push_back(string_map[code]);
-  }
-  for (uint8_t interim : rows.is_interim) job->interim_rows += interim;
-  return job;
+std::vector<uint32_t> IdentityMap(size_t n) {
+  std::vector<uint32_t> map(n);
+  for (size_t i = 0; i < n; ++i) map[i] = static_cast<uint32_t>(i);
+  return map;
 }
 
 // The distinct influencer field names of a batch's rows for one job.
@@ -139,20 +147,135 @@ std::vector<absl::string_view> FieldNames(const IngestBatch::JobRows& rows) {
   return names;
 }
 
-// A new job's results are the batch's rows as they are: its dictionary
-// codes become the job's, so the columns move instead of being copied.
-std::shared_ptr<const JobResults> Adopt(
-    const std::string& job_id, IngestBatch::JobRows&& rows,
-    const std::shared_ptr<const StringArena>& arena) {
+// For each staged row, whether it is the last occurrence of its identity in
+// the batch (earlier ones are superseded). Returns the number superseded.
+size_t MarkLastOccurrences(const CodedRows& rows, std::vector<bool>* keep) {
+  const size_t n = rows.columns.size();
+  keep->assign(n, true);
+  absl::flat_hash_set<Identity> seen;
+  seen.reserve(n);
+  size_t superseded = 0;
+  for (size_t i = n; i-- > 0;) {
+    if (!seen.insert(rows.IdentityOf(i)).second) {
+      (*keep)[i] = false;
+      ++superseded;
+    }
+  }
+  return superseded;
+}
+
+// The results of `job_id` after committing `rows` onto `old` (null when the
+// job is new, or when the batch replaces it).
+std::shared_ptr<const JobResults> CommitJob(
+    const std::string& job_id, const JobResults* old,
+    IngestBatch::JobRows&& rows,
+    const std::shared_ptr<const StringArena>& arena, CommitStats* stats) {
   auto job = std::make_shared<JobResults>();
-  job->job_id = job_id;
-  job->columns = std::move(rows.columns);
-  job->strings = std::move(rows.strings);
-  job->string_codes = std::move(rows.string_codes);
-  job->bucket_spans = std::move(rows.bucket_spans);
-  if (job->size() > 0) job->arenas.push_back(arena);
+  if (old != nullptr) {
+    job->job_id = old->job_id;
+    job->strings = old->strings;
+    job->string_codes = old->string_codes;
+    job->bucket_spans = old->bucket_spans;
+    job->arenas = old->arenas;
+    job->field_names = old->field_names;
+  } else {
+    job->job_id = job_id;
+  }
+  const size_t n = rows.columns.size();
+  if (n > 0) job->arenas.push_back(arena);
+
+  // Batch codes -> this job's codes, extending its dictionaries.
+  std::vector<uint32_t> string_map(rows.strings.size());
+  for (size_t i = 0; i < rows.strings.size(); ++i) {
+    auto [it, inserted] = job->string_codes.emplace(
+        rows.strings[i], static_cast<uint32_t>(job->strings.size()));
+    if (inserted) job->strings.push_back(rows.strings[i]);
+    string_map[i] = it->second;
+  }
+  std::vector<uint32_t> span_map(rows.bucket_spans.size());
+  for (size_t i = 0; i < rows.bucket_spans.size(); ++i) {
+    auto found = std::find(job->bucket_spans.begin(), job->bucket_spans.end(),
+                           rows.bucket_spans[i]);
+    span_map[i] = static_cast<uint32_t>(found - job->bucket_spans.begin());
+    if (found == job->bucket_spans.end()) {
+      job->bucket_spans.push_back(rows.bucket_spans[i]);
+    }
+  }
+  for (absl::string_view name : FieldNames(rows)) {
+    if (std::find(job->field_names.begin(), job->field_names.end(), name) ==
+        job->field_names.end()) {
+      job->field_names.push_back(name);
+    }
+  }
+
+  const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
+  std::vector<bool> keep;
+  stats->replaced += MarkLastOccurrences(staged, &keep);
+
+  const size_t old_rows = old != nullptr ? old->size() : 0;
+  std::vector<bool> keep_old(old_rows, true);
+  if (old_rows > 0) {
+    absl::flat_hash_map<Identity, uint32_t> staged_row;
+    staged_row.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (keep[i]) staged_row.emplace(staged.IdentityOf(i), i);
+    }
+    const std::vector<uint32_t> same = IdentityMap(job->strings.size());
+    const CodedRows stored{old->columns, same, old->bucket_spans};
+    for (size_t r = 0; r < old_rows; ++r) {
+      auto it = staged_row.find(stored.IdentityOf(r));
+      if (it == staged_row.end()) continue;
+      if (SameValues(old->columns, r, rows.columns, it->second)) {
+        keep[it->second] = false;  // identical: the stored row stays put
+        ++stats->unchanged;
+      } else {
+        keep_old[r] = false;  // replaced: the staged row goes to the end
+        ++stats->replaced;
+      }
+    }
+  }
+
+  const bool adopt_all = old_rows == 0 &&
+                         std::find(keep.begin(), keep.end(), false) ==
+                             keep.end() &&
+                         job->strings.size() == rows.strings.size() &&
+                         job->bucket_spans.size() == rows.bucket_spans.size();
+  if (adopt_all) {
+    // A new job whose rows are all new: its dictionary is the batch's, so
+    // the columns move instead of being copied.
+    job->columns = std::move(rows.columns);
+    stats->added += job->size();
+  } else {
+    InfluencerColumns& c = job->columns;
+    const std::vector<uint32_t> same_strings = IdentityMap(job->strings.size());
+    const std::vector<uint32_t> same_spans =
+        IdentityMap(job->bucket_spans.size());
+    c.Reserve(old_rows + n);
+    for (size_t r = 0; r < old_rows; ++r) {
+      if (keep_old[r]) AppendRow(old->columns, r, same_strings, same_spans, c);
+    }
+    size_t appended = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (!keep[i]) continue;
+      AppendRow(rows.columns, i, string_map, span_map, c);
+      ++appended;
+    }
+    const size_t replaced_old = static_cast<size_t>(
+        std::count(keep_old.begin(), keep_old.end(), false));
+    stats->added += appended - replaced_old;
+  }
   for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
   return job;
+}
+
+// Sortable field names are those some job's rows have.
+void RecomputeFieldNames(StoreSnapshot& snapshot) {
+  snapshot.influencer_field_names.clear();
+  for (const auto& [id, job] : snapshot.jobs) {
+    for (absl::string_view name : job->field_names) {
+      snapshot.influencer_field_names.insert(std::string(name));
+    }
+  }
 }
 
 }  // namespace
@@ -166,7 +289,8 @@ std::shared_ptr<const StoreSnapshot> InfluencerStore::Snapshot() const {
   return snapshot_;
 }
 
-void InfluencerStore::Commit(IngestBatch batch) {
+CommitStats InfluencerStore::Commit(IngestBatch batch) {
+  CommitStats stats;
   absl::MutexLock commit_lock(&commit_mu_);
   std::shared_ptr<const StoreSnapshot> current = Snapshot();
   auto next = std::make_shared<StoreSnapshot>(*current);
@@ -175,23 +299,41 @@ void InfluencerStore::Commit(IngestBatch batch) {
   for (const std::string& job_id : batch.job_order_) {
     IngestBatch::JobRows& rows = *batch.jobs_.at(job_id);
     const JobResults* old = current->FindJob(job_id);
-    if (old != nullptr && rows.columns.size() == 0) continue;
-    // Name codes are needed below; read them before the rows may move.
-    std::vector<absl::string_view> names = FieldNames(rows);
-    if (old == nullptr || old->size() == 0) {
-      next->jobs[job_id] = Adopt(job_id, std::move(rows), arena);
-    } else {
-      next->jobs[job_id] = Merge(job_id, old, rows.columns, rows.strings,
-                                 rows.bucket_spans, arena);
+    if (old != nullptr && batch.replace_jobs_) {
+      stats.deleted += old->size();
+      old = nullptr;
+    } else if (old != nullptr && rows.columns.size() == 0) {
+      continue;  // only registered, already known
     }
-    for (absl::string_view name : names) {
+    std::shared_ptr<const JobResults> job =
+        CommitJob(job_id, old, std::move(rows), arena, &stats);
+    for (absl::string_view name : job->field_names) {
       if (!next->influencer_field_names.contains(name)) {
         next->influencer_field_names.insert(std::string(name));
       }
     }
+    next->jobs[job_id] = std::move(job);
   }
+  if (batch.replace_jobs_) RecomputeFieldNames(*next);
   absl::MutexLock lock(&snapshot_mu_);
   snapshot_ = std::move(next);
+  return stats;
+}
+
+absl::Status InfluencerStore::DeleteJob(absl::string_view job_id) {
+  absl::MutexLock commit_lock(&commit_mu_);
+  std::shared_ptr<const StoreSnapshot> current = Snapshot();
+  if (current->FindJob(job_id) == nullptr) {
+    return EsError(404, "resource_not_found_exception",
+                   absl::StrCat("No known job with id '", job_id, "'"));
+  }
+  auto next = std::make_shared<StoreSnapshot>(*current);
+  next->generation = current->generation + 1;
+  next->jobs.erase(job_id);
+  RecomputeFieldNames(*next);
+  absl::MutexLock lock(&snapshot_mu_);
+  snapshot_ = std::move(next);
+  return absl::OkStatus();
 }
 
 void InfluencerStore::RegisterJob(absl::string_view job_id) {

@@ -75,6 +75,12 @@ class IngestBatch {
 
   // Number of influencer results staged.
   size_t influencers() const { return influencers_; }
+
+  // When set, the commit drops every stored result of each job this batch
+  // names (by rows or RegisterJob) before adding the batch's rows: the batch
+  // replaces those jobs wholesale. Default false: the batch upserts.
+  void set_replace_jobs(bool replace) { replace_jobs_ = replace; }
+  bool replace_jobs() const { return replace_jobs_; }
   // Job ids registered or given rows, in first-seen order.
   const std::vector<std::string>& job_ids() const { return job_order_; }
   // Approximate heap bytes held by the batch.
@@ -99,6 +105,15 @@ class IngestBatch {
   JobRows* last_rows_ = nullptr;  // the job of the previous AddInfluencer
   std::string last_job_;
   size_t influencers_ = 0;
+  bool replace_jobs_ = false;
+};
+
+// What a commit did to the stored influencer results.
+struct CommitStats {
+  uint64_t added = 0;      // results whose identity was new to the store
+  uint64_t replaced = 0;   // stored (or earlier staged) results superseded
+  uint64_t deleted = 0;    // stored results removed (replace_jobs)
+  uint64_t unchanged = 0;  // results re-loaded identical to what was stored
 };
 
 class InfluencerStore {
@@ -107,10 +122,26 @@ class InfluencerStore {
   InfluencerStore(const InfluencerStore&) = delete;
   InfluencerStore& operator=(const InfluencerStore&) = delete;
 
-  // Makes every row and job of `batch` visible at once, after the rows
-  // already stored (ingest order). Consumes the batch. Never fails: all
-  // validation happens before rows are staged.
-  void Commit(IngestBatch batch);
+  // Makes every row and job of `batch` visible at once. Consumes the batch.
+  // Never fails: all validation happens before rows are staged.
+  //
+  // Identity: an influencer result is identified, as in Elasticsearch, by
+  // (job_id, timestamp, bucket_span, influencer_field_name,
+  // influencer_field_value). A staged result whose identity is already
+  // stored replaces the stored one and takes the newest ingest position
+  // (as a re-indexed document moves to the end of Elasticsearch's document
+  // order), unless it is identical in every field, in which case the stored
+  // result stays where it is (an identical re-load changes nothing). Within
+  // one batch the last occurrence of an identity wins. New identities are
+  // appended in batch order. With batch.replace_jobs() every stored result
+  // of the batch's jobs is dropped first. Returns what changed.
+  CommitStats Commit(IngestBatch batch);
+
+  // Removes `job_id` and all its results, as deleting the job in
+  // Elasticsearch would: afterwards queries for it answer 404. Returns
+  // NotFound (404 resource_not_found_exception) if the job is unknown, and
+  // leaves the store unchanged then. Atomic like Commit().
+  absl::Status DeleteJob(absl::string_view job_id);
 
   // Registers `job_id` as a known job with no results (if it is not known
   // already), as creating the job in Elasticsearch would.

@@ -170,6 +170,14 @@ std::string InfluencerDoc(absl::string_view job, absl::string_view name,
 
 // A minimal valid influencer document of job "e" with `extra` fields
 // (",\"k\":v") appended.
+// A minimal influencer document of job "e" with the given value and time.
+std::string MinimalDocAt(absl::string_view value, int64_t timestamp) {
+  return absl::StrCat(
+      R"({"job_id":"e","result_type":"influencer","influencer_field_name":"f",)"
+      R"("influencer_field_value":")",
+      value, R"(","timestamp":)", timestamp, "}");
+}
+
 std::string MinimalDoc(absl::string_view extra = "") {
   return absl::StrCat(
       R"({"job_id":"e","result_type":"influencer","influencer_field_name":"f",)"
@@ -548,12 +556,14 @@ TEST(LoaderFieldTest, TimestampForms) {
       {"\"-1000\"", -1000},
   };
   std::string text;
+  // Distinct values: equal timestamps would otherwise be one result.
+  int n = 0;
   for (const auto& [json, millis] : cases) {
     absl::StrAppend(
         &text,
         R"({"job_id":"ts","result_type":"influencer","influencer_field_name":"f",)"
-        R"("influencer_field_value":"v","timestamp":)",
-        json, "}\n");
+        R"("influencer_field_value":"v)",
+        n++, R"(","timestamp":)", json, "}\n");
   }
   InfluencerStore store;
   absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
@@ -575,7 +585,11 @@ TEST(LoaderFieldTest, MissingAndNullOptionalFieldsTakeDefaults) {
   absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
   ASSERT_TRUE(report.ok()) << report.status();
   Row expected = MakeRow("f", "v", 1454943600000, 0.0, 0.0, 0.0, 0, false);
-  EXPECT_THAT(RowsOf(store, "e"), ElementsAre(expected, expected));
+  // Both documents are the same result (same identity, same values): the
+  // second supersedes the first.
+  EXPECT_THAT(RowsOf(store, "e"), ElementsAre(expected));
+  EXPECT_EQ(report->influencers_added, 1u);
+  EXPECT_EQ(report->replaced, 1u);
   // +0.0, not -0.0.
   EXPECT_EQ(RowsOf(store, "e")[0].score, 0u);
 }
@@ -663,11 +677,13 @@ TEST(LoaderToleranceTest, FiveMegabyteValueRoundTrips) {
   ASSERT_GT(big.size(), 5u << 20);
   std::string small =
       InfluencerDoc("big", "host", "h", 1, 3.5, 4.5, 0.5, 60, true);
-  std::string text = absl::StrCat(small, "\n", big, "\n", small);
+  std::string small2 =
+      InfluencerDoc("big", "host", "h2", 1, 3.5, 4.5, 0.5, 60, true);
+  std::string text = absl::StrCat(small, "\n", big, "\n", small2);
   std::vector<Row> expected = {
       MakeRow("host", "h", 1, 3.5, 4.5, 0.5, 60, true),
       MakeRow("blob", value, 1454943600000, 1.5, 2.5, 0.25, 60, false),
-      MakeRow("host", "h", 1, 3.5, 4.5, 0.5, 60, true)};
+      MakeRow("host", "h2", 1, 3.5, 4.5, 0.5, 60, true)};
   std::string path = WriteTempFile("big.ndjson", text);
   for (size_t chunk : {size_t{4096}, size_t{16} << 20}) {
     SCOPED_TRACE(chunk);
@@ -934,8 +950,9 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
   };
   for (const ErrorCase& ec : cases) {
     SCOPED_TRACE(ec.name);
-    std::string text = absl::StrCat(MinimalDoc(), "\n", ec.line, "\n",
-                                    MinimalDoc(), "\n");
+    std::string text =
+        absl::StrCat(MinimalDoc(), "\n", ec.line, "\n",
+                     MinimalDocAt("w", 1454943600000), "\n");
     InfluencerStore store;
     ExpectLoadError(clout::LoadString(store, text, Named("dump.ndjson")), 400,
                     ec.type, ec.substrings);
@@ -1211,7 +1228,9 @@ TEST(LoaderAtomicityTest, LenientSkipsAndCountsBadDocuments) {
 TEST(LoaderAtomicityTest, LenientErrorListIsCapped) {
   std::string text;
   for (int i = 1; i <= 60; ++i) {
-    text += i % 2 == 0 ? MinimalDoc() : MinimalDoc(R"(,"bucket_span":-1)");
+    // Distinct timestamps: each good line is a result of its own.
+    text += i % 2 == 0 ? MinimalDocAt("v", i)
+                       : MinimalDoc(R"(,"bucket_span":-1)");
     text += "\n";
   }
   for (size_t cap : {size_t{0}, size_t{5}, size_t{100}}) {

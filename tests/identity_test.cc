@@ -1,0 +1,281 @@
+// Result identity: re-loaded and overlapping dumps update results, never
+// duplicate them (InfluencerStore::Commit's contract).
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/error.h"
+#include "engine/generator.h"
+#include "engine/loader.h"
+#include "engine/request.h"
+#include "engine/response.h"
+#include "engine/store.h"
+#include "gtest/gtest.h"
+
+namespace clout {
+namespace {
+
+std::string Doc(absl::string_view value, int64_t ts, double score,
+                bool interim = false, double initial = -1) {
+  return absl::StrCat(
+      R"({"job_id":"j","result_type":"influencer","influencer_field_name":"host",)"
+      R"("influencer_field_value":")",
+      value, R"(","influencer_score":)", score,
+      R"(,"initial_influencer_score":)", initial < 0 ? score : initial,
+      R"(,"probability":0.01,"bucket_span":600,"is_interim":)",
+      interim ? "true" : "false", R"(,"timestamp":)", ts, "}\n");
+}
+
+std::string Query(const InfluencerStore& store, absl::string_view body) {
+  absl::StatusOr<InfluencersRequest> request = ParseBodyRequest("j", body);
+  EXPECT_TRUE(request.ok()) << request.status();
+  absl::StatusOr<InfluencersPage> page = store.GetInfluencers(*request);
+  return page.ok() ? InfluencersJson(*page) : ErrorJson(page.status());
+}
+
+int64_t Count(const InfluencerStore& store, absl::string_view body) {
+  absl::StatusOr<InfluencersRequest> request = ParseBodyRequest("j", body);
+  absl::StatusOr<InfluencersPage> page = store.GetInfluencers(*request);
+  return page.ok() ? page->count : -1;
+}
+
+TEST(IdentityTest, InterimResultIsReplacedByItsFinalVersion) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 10.0) + Doc("b", 2000, 40.0, true)).ok());
+  EXPECT_EQ(Count(store, "{}"), 2);
+  EXPECT_EQ(Count(store, R"({"exclude_interim":true})"), 1);
+
+  absl::StatusOr<LoadReport> report =
+      LoadString(store, Doc("b", 2000, 45.5, false, 40.0));
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->influencers_added, 0u);
+  EXPECT_EQ(report->replaced, 1u);
+  EXPECT_EQ(Count(store, "{}"), 2);
+  EXPECT_EQ(Count(store, R"({"exclude_interim":true})"), 2);
+  EXPECT_EQ(store.Snapshot()->FindJob("j")->interim_rows, 0u);
+  std::string top = Query(store, R"({"page":{"size":1}})");
+  EXPECT_NE(top.find(R"("influencer_score":45.5,"initial_influencer_score":40.0)"),
+            std::string::npos)
+      << top;
+  EXPECT_NE(top.find(R"("is_interim":false)"), std::string::npos) << top;
+}
+
+TEST(IdentityTest, RenormalizedScoresReorderResults) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 90.0) + Doc("b", 1000, 50.0) +
+                                    Doc("c", 2000, 70.0))
+                  .ok());
+  // Renormalization lowers a and raises c; initial scores keep first values.
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 20.0, false, 90.0) +
+                                    Doc("c", 2000, 95.0, false, 70.0))
+                  .ok());
+  EXPECT_EQ(Query(store, R"({"page":{"size":3}})"),
+            Query(store, R"({"page":{"size":3}})"));
+  std::string page = Query(store, "{}");
+  size_t c = page.find(R"("influencer_field_value":"c")");
+  size_t b = page.find(R"("influencer_field_value":"b")");
+  size_t a = page.find(R"("influencer_field_value":"a")");
+  ASSERT_NE(a, std::string::npos);
+  EXPECT_LT(c, b);
+  EXPECT_LT(b, a);
+  EXPECT_NE(page.find(R"("influencer_score":20.0,"initial_influencer_score":90.0)"),
+            std::string::npos);
+  EXPECT_EQ(Count(store, "{}"), 3);
+}
+
+TEST(IdentityTest, LoadingTheSameDumpTwiceChangesNothing) {
+  GeneratorOptions options;
+  options.records = 3000;
+  options.jobs = 2;
+  options.mixed = true;
+  std::string dump = GenerateDumpString(options);
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> first = LoadString(store, dump);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->influencers_added, 3000u);
+  const std::vector<std::string> bodies = {
+      "{}", R"({"sort":"timestamp","desc":false,"page":{"size":500}})",
+      R"({"sort":"host","page":{"from":7,"size":50}})",
+      R"({"exclude_interim":true,"influencer_score":10})"};
+  std::vector<std::string> before;
+  for (const std::string& b : bodies) before.push_back(Query(store, b));
+
+  absl::StatusOr<LoadReport> second = LoadString(store, dump);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->influencers_added, 0u);
+  EXPECT_EQ(second->replaced, 0u);
+  EXPECT_EQ(second->unchanged, 3000u);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    EXPECT_EQ(Query(store, bodies[i]), before[i]) << bodies[i];
+  }
+}
+
+TEST(IdentityTest, OverlappingDumpsKeepOneCopyOfEachResult) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 1) + Doc("b", 2000, 2) +
+                                    Doc("c", 3000, 3))
+                  .ok());
+  absl::StatusOr<LoadReport> report = LoadString(
+      store, Doc("c", 3000, 3) + Doc("d", 4000, 4) + Doc("e", 5000, 5));
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->influencers_added, 2u);
+  EXPECT_EQ(report->unchanged, 1u);
+  EXPECT_EQ(Count(store, "{}"), 5);
+}
+
+TEST(IdentityTest, IdentityIncludesBucketSpanAndField) {
+  InfluencerStore store;
+  std::string other_span = Doc("a", 1000, 1);
+  other_span.replace(other_span.find("600"), 3, "900");
+  std::string other_field = Doc("a", 1000, 1);
+  other_field.replace(other_field.find("\"host\""), 6, "\"user\"");
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 1) + other_span + other_field).ok());
+  EXPECT_EQ(Count(store, "{}"), 3);
+}
+
+TEST(IdentityTest, LastOccurrenceWithinOneDumpWins) {
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report = LoadString(
+      store, Doc("a", 1000, 10) + Doc("b", 1000, 20) + Doc("a", 1000, 30));
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->influencers_added, 2u);
+  EXPECT_EQ(report->replaced, 1u);
+  EXPECT_EQ(Count(store, "{}"), 2);
+  // a took the later position: in ascending order by job_id (all ties), b
+  // comes first.
+  std::string page = Query(store, R"({"sort":"job_id","desc":false})");
+  EXPECT_LT(page.find(R"("influencer_field_value":"b")"),
+            page.find(R"("influencer_field_value":"a")"));
+  EXPECT_NE(page.find(R"("influencer_score":30.0)"), std::string::npos);
+}
+
+TEST(IdentityTest, ReplacedResultMovesToTheEndOfIngestOrder) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 5) + Doc("b", 1000, 5)).ok());
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 5, true)).ok());  // changed
+  std::string page = Query(store, "{}");  // ties on score: ingest order
+  EXPECT_LT(page.find(R"("influencer_field_value":"b")"),
+            page.find(R"("influencer_field_value":"a")"));
+}
+
+TEST(IdentityTest, ReplaceJobModeDropsOldResultsAtomically) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 1) + Doc("b", 2000, 2)).ok());
+  LoadOptions options;
+  options.replace_jobs = true;
+  absl::StatusOr<LoadReport> report =
+      LoadString(store, Doc("c", 3000, 3), options);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->deleted, 2u);
+  EXPECT_EQ(report->influencers_added, 1u);
+  EXPECT_EQ(Count(store, "{}"), 1);
+  // A failed replace leaves the old results.
+  EXPECT_FALSE(LoadString(store, Doc("d", 4000, 4) + "{bad\n", options).ok());
+  EXPECT_EQ(Count(store, "{}"), 1);
+}
+
+TEST(IdentityTest, DeleteJob) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 1)).ok());
+  EXPECT_TRUE(store.DeleteJob("j").ok());
+  EXPECT_EQ(Count(store, "{}"), -1);
+  absl::Status again = store.DeleteJob("j");
+  EXPECT_EQ(HttpStatusOf(again), 404);
+  EXPECT_EQ(again.message(), "No known job with id 'j'");
+  // Its field name is no longer sortable.
+  absl::StatusOr<InfluencersRequest> request =
+      ParseBodyRequest("j", R"({"sort":"host"})");
+  store.RegisterJob("j");
+  absl::StatusOr<InfluencersPage> page = store.GetInfluencers(*request);
+  EXPECT_EQ(HttpStatusOf(page.status()), 400);
+}
+
+// A naive model of the identity semantics: a list per job, linear search.
+struct ModelRow {
+  std::string value;
+  int64_t ts;
+  int64_t span;
+  double score;
+  bool interim;
+};
+
+bool SameIdentity(const ModelRow& a, const ModelRow& b) {
+  return a.value == b.value && a.ts == b.ts && a.span == b.span;
+}
+bool SameRow(const ModelRow& a, const ModelRow& b) {
+  return SameIdentity(a, b) &&
+         std::memcmp(&a.score, &b.score, sizeof a.score) == 0 &&
+         a.interim == b.interim;
+}
+
+std::string ModelDoc(const ModelRow& r) {
+  return absl::StrCat(
+      R"({"job_id":"j","result_type":"influencer","influencer_field_name":"host",)"
+      R"("influencer_field_value":")",
+      r.value, R"(","influencer_score":)", r.score,
+      R"(,"bucket_span":)", r.span, R"(,"is_interim":)",
+      r.interim ? "true" : "false", R"(,"timestamp":)", r.ts, "}\n");
+}
+
+TEST(IdentityDifferentialTest, IncrementalLoadsMatchAFreshLoadOfTheModel) {
+  for (int seed = 0; seed < 150; ++seed) {
+    std::mt19937_64 random(seed);
+    auto pick = [&](int n) { return static_cast<int>(random() % n); };
+    InfluencerStore store;
+    std::vector<ModelRow> model;
+    for (int load = 0; load < 4; ++load) {
+      bool replace = pick(6) == 0;
+      std::vector<ModelRow> batch;
+      int n = pick(30);
+      for (int i = 0; i < n; ++i) {
+        batch.push_back({absl::StrCat("v", pick(6)), 1000 * pick(4),
+                         pick(3) == 0 ? 900 : 600,
+                         static_cast<double>(pick(4)) * 12.5, pick(3) == 0});
+      }
+      std::string dump;
+      for (const ModelRow& r : batch) dump += ModelDoc(r);
+      LoadOptions options;
+      options.replace_jobs = replace;
+      ASSERT_TRUE(LoadString(store, dump, options).ok());
+      // The model: drop old rows on replace; then each staged row, in order,
+      // replaces (moves to the end) or, if identical, keeps the stored one.
+      // An empty dump names no job, so it replaces nothing.
+      if (n == 0) continue;
+      if (replace) model.clear();
+      for (const ModelRow& r : batch) {
+        // Only the last occurrence within the batch counts.
+        bool later = false;
+        for (size_t k = &r - batch.data() + 1; k < batch.size(); ++k) {
+          if (SameIdentity(batch[k], r)) later = true;
+        }
+        if (later) continue;
+        auto it = std::find_if(model.begin(), model.end(), [&](const ModelRow& m) {
+          return SameIdentity(m, r);
+        });
+        if (it != model.end() && SameRow(*it, r)) continue;
+        if (it != model.end()) model.erase(it);
+        model.push_back(r);
+      }
+    }
+    if (store.Snapshot()->FindJob("j") == nullptr) continue;
+    InfluencerStore fresh;
+    std::string dump;
+    for (const ModelRow& r : model) dump += ModelDoc(r);
+    fresh.RegisterJob("j");
+    ASSERT_TRUE(LoadString(fresh, dump).ok());
+    for (const char* body :
+         {"{}", R"({"desc":false})", R"({"sort":"timestamp"})",
+          R"({"sort":"job_id","desc":false})", R"({"sort":"host"})",
+          R"({"exclude_interim":true,"sort":"bucket_span"})"}) {
+      std::string got = Query(store, body);
+      std::string want = Query(fresh, body);
+      ASSERT_EQ(got, want) << "seed " << seed << " request " << body;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clout
