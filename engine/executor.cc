@@ -230,7 +230,7 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query) {
     ForEachMatch(query, [&](uint32_t row) { matches.push_back(row); });
     page.count = static_cast<int64_t>(matches.size());
     if (query.size > 0 && static_cast<size_t>(query.from) < matches.size()) {
-      const std::vector<uint32_t>& codes =
+      const Column<uint32_t>& codes =
           query.sort == SortField::kInfluencerFieldName
               ? job.columns.field_name_code
               : job.columns.field_value_code;

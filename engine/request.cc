@@ -404,7 +404,11 @@ absl::StatusOr<InfluencersRequest> ParseParamRequest(
   OutputOptions ignored;
   if (output == nullptr) output = &ignored;
   std::vector<std::string> unknown;
-  for (const auto& [name, value] : params) {
+  for (const RequestParam& param : params) {
+    // Not a structured binding: clang before 16 cannot capture one in the
+    // lambda below (fuzz/ builds with Debian's clang 14).
+    const std::string& name = param.first;
+    const std::string& value = param.second;
     absl::Status s;
     auto boolean = [&](bool* out) {
       if (value.empty()) {

@@ -1,7 +1,11 @@
 #include "engine/snapshot.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace clout {
 
@@ -19,6 +23,29 @@ absl::string_view StringArena::Store(absl::string_view s) {
   cursor_ += s.size();
   left_ -= s.size();
   return stored;
+}
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kHugeThreshold = size_t{4} << 20;
+}  // namespace
+
+// One definition for every T: the template's static members forward here.
+void* AllocateColumnBlock(size_t bytes) {
+  if (bytes < kHugeThreshold) return ::operator new(bytes);
+  size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = std::aligned_alloc(kHugePage, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  madvise(p, rounded, MADV_HUGEPAGE);  // a hint; failure is harmless
+  return p;
+}
+
+void FreeColumnBlock(void* p, size_t bytes) {
+  if (bytes < kHugeThreshold) {
+    ::operator delete(p);
+  } else {
+    std::free(p);
+  }
 }
 
 void InfluencerColumns::Reserve(size_t n) {

@@ -44,18 +44,56 @@ class StringArena {
   size_t bytes_reserved_ = 0;
 };
 
+// Allocates large blocks (>= 4 MiB) 2 MiB-aligned and asks the kernel to
+// back them with transparent huge pages: filling a column of millions of
+// rows then takes a few hundred page faults instead of hundreds of
+// thousands. Smaller blocks come from operator new. Stateless; thread-safe.
+template <typename T>
+struct ColumnAllocator {
+  using value_type = T;
+  ColumnAllocator() = default;
+  template <typename U>
+  ColumnAllocator(const ColumnAllocator<U>&) {}
+  T* allocate(size_t n) {
+    return static_cast<T*>(AllocateColumnBytes(n * sizeof(T)));
+  }
+  void deallocate(T* p, size_t n) { FreeColumnBytes(p, n * sizeof(T)); }
+  template <typename U>
+  friend bool operator==(const ColumnAllocator&, const ColumnAllocator<U>&) {
+    return true;
+  }
+  static void* AllocateColumnBytes(size_t bytes);
+  static void FreeColumnBytes(void* p, size_t bytes);
+};
+
+void* AllocateColumnBlock(size_t bytes);
+void FreeColumnBlock(void* p, size_t bytes);
+
+template <typename T>
+void* ColumnAllocator<T>::AllocateColumnBytes(size_t bytes) {
+  return AllocateColumnBlock(bytes);
+}
+template <typename T>
+void ColumnAllocator<T>::FreeColumnBytes(void* p, size_t bytes) {
+  FreeColumnBlock(p, bytes);
+}
+
+// A column of values, one per row.
+template <typename T>
+using Column = std::vector<T, ColumnAllocator<T>>;
+
 // The columns of influencer results. Row i of every column is one result.
 // Strings are codes into a dictionary kept beside the columns; bucket spans,
 // which take few distinct values, likewise.
 struct InfluencerColumns {
-  std::vector<int64_t> timestamp;  // epoch milliseconds
-  std::vector<double> influencer_score;
-  std::vector<double> initial_influencer_score;
-  std::vector<double> probability;
-  std::vector<uint32_t> bucket_span_code;
-  std::vector<uint8_t> is_interim;  // 0 or 1
-  std::vector<uint32_t> field_name_code;
-  std::vector<uint32_t> field_value_code;
+  Column<int64_t> timestamp;  // epoch milliseconds
+  Column<double> influencer_score;
+  Column<double> initial_influencer_score;
+  Column<double> probability;
+  Column<uint32_t> bucket_span_code;
+  Column<uint8_t> is_interim;  // 0 or 1
+  Column<uint32_t> field_name_code;
+  Column<uint32_t> field_value_code;
 
   size_t size() const { return timestamp.size(); }
   void Reserve(size_t n);

@@ -147,27 +147,10 @@ std::vector<absl::string_view> FieldNames(const IngestBatch::JobRows& rows) {
   return names;
 }
 
-// For each staged row, whether it is the last occurrence of its identity in
-// the batch (earlier ones are superseded). Returns the number superseded.
-size_t MarkLastOccurrences(const CodedRows& rows, std::vector<bool>* keep) {
-  const size_t n = rows.columns.size();
-  keep->assign(n, true);
-  absl::flat_hash_set<Identity> seen;
-  seen.reserve(n);
-  size_t superseded = 0;
-  for (size_t i = n; i-- > 0;) {
-    if (!seen.insert(rows.IdentityOf(i)).second) {
-      (*keep)[i] = false;
-      ++superseded;
-    }
-  }
-  return superseded;
-}
-
 // The results of `job_id` after committing `rows` onto `old` (null when the
 // job is new, or when the batch replaces it).
 std::shared_ptr<const JobResults> CommitJob(
-    const std::string& job_id, const JobResults* old,
+    const std::string& job_id, const std::shared_ptr<const JobResults>& old,
     IngestBatch::JobRows&& rows,
     const std::shared_ptr<const StringArena>& arena, CommitStats* stats) {
   auto job = std::make_shared<JobResults>();
@@ -208,18 +191,26 @@ std::shared_ptr<const JobResults> CommitJob(
     }
   }
 
+  // The last occurrence of each identity in the batch wins.
   const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
-  std::vector<bool> keep;
-  stats->replaced += MarkLastOccurrences(staged, &keep);
+  std::vector<bool> keep(n, true);
+  absl::flat_hash_map<Identity, uint32_t> staged_row;
+  staged_row.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto [it, inserted] =
+        staged_row.try_emplace(staged.IdentityOf(i), static_cast<uint32_t>(i));
+    if (!inserted) {
+      keep[it->second] = false;
+      it->second = static_cast<uint32_t>(i);
+      ++stats->replaced;
+    }
+  }
 
   const size_t old_rows = old != nullptr ? old->size() : 0;
   std::vector<bool> keep_old(old_rows, true);
+  size_t replaced_old = 0;
+  size_t unchanged = 0;
   if (old_rows > 0) {
-    absl::flat_hash_map<Identity, uint32_t> staged_row;
-    staged_row.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      if (keep[i]) staged_row.emplace(staged.IdentityOf(i), i);
-    }
     const std::vector<uint32_t> same = IdentityMap(job->strings.size());
     const CodedRows stored{old->columns, same, old->bucket_spans};
     for (size_t r = 0; r < old_rows; ++r) {
@@ -227,12 +218,20 @@ std::shared_ptr<const JobResults> CommitJob(
       if (it == staged_row.end()) continue;
       if (SameValues(old->columns, r, rows.columns, it->second)) {
         keep[it->second] = false;  // identical: the stored row stays put
-        ++stats->unchanged;
+        ++unchanged;
       } else {
         keep_old[r] = false;  // replaced: the staged row goes to the end
-        ++stats->replaced;
+        ++replaced_old;
       }
     }
+  }
+  stats->unchanged += unchanged;
+  stats->replaced += replaced_old;
+  // Every staged row superseded or identical: the job is as it was (all its
+  // strings and spans were already in its dictionaries).
+  if (old_rows > 0 && replaced_old == 0 &&
+      std::find(keep.begin(), keep.end(), true) == keep.end()) {
+    return old;
   }
 
   const bool adopt_all = old_rows == 0 &&
@@ -251,8 +250,14 @@ std::shared_ptr<const JobResults> CommitJob(
     const std::vector<uint32_t> same_spans =
         IdentityMap(job->bucket_spans.size());
     c.Reserve(old_rows + n);
-    for (size_t r = 0; r < old_rows; ++r) {
-      if (keep_old[r]) AppendRow(old->columns, r, same_strings, same_spans, c);
+    if (old_rows > 0 && replaced_old == 0) {
+      c = old->columns;  // whole columns, no row-by-row copy
+    } else {
+      for (size_t r = 0; r < old_rows; ++r) {
+        if (keep_old[r]) {
+          AppendRow(old->columns, r, same_strings, same_spans, c);
+        }
+      }
     }
     size_t appended = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -260,8 +265,6 @@ std::shared_ptr<const JobResults> CommitJob(
       AppendRow(rows.columns, i, string_map, span_map, c);
       ++appended;
     }
-    const size_t replaced_old = static_cast<size_t>(
-        std::count(keep_old.begin(), keep_old.end(), false));
     stats->added += appended - replaced_old;
   }
   for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
@@ -298,7 +301,9 @@ CommitStats InfluencerStore::Commit(IngestBatch batch) {
   std::shared_ptr<const StringArena> arena = std::move(batch.arena_);
   for (const std::string& job_id : batch.job_order_) {
     IngestBatch::JobRows& rows = *batch.jobs_.at(job_id);
-    const JobResults* old = current->FindJob(job_id);
+    auto found = current->jobs.find(job_id);
+    std::shared_ptr<const JobResults> old =
+        found == current->jobs.end() ? nullptr : found->second;
     if (old != nullptr && batch.replace_jobs_) {
       stats.deleted += old->size();
       old = nullptr;
