@@ -883,8 +883,16 @@ std::string ScanFlags(const Command& command, std::vector<char*>& argv,
     if (arg.size() < 3 || arg[0] != '-' || arg[1] != '-') continue;
     std::string name = arg.substr(2, arg.find('=') - 2);
     bool has_value = arg.find('=') != std::string::npos;
+    // absl would exit(1) on a bad value; a usage error is exit code 2.
+    static const std::set<std::string> kNumbers = {"records", "jobs", "seed",
+                                                   "repeat", "threads"};
+    static const std::set<std::string> kInts = {"jobs", "repeat", "threads"};
+    static const std::set<std::string> kBools = {"pretty", "human", "lenient",
+                                                 "mixed"};
     std::string plain = name;
-    if (absl::StartsWith(plain, "no") &&
+    // Only boolean flags have a negative form, and it takes no value.
+    if (absl::StartsWith(plain, "no") && !has_value &&
+        kBools.count(plain.substr(2)) &&
         std::find(command.flags.begin(), command.flags.end(), plain) ==
             command.flags.end()) {
       plain = plain.substr(2);  // --nopretty
@@ -895,17 +903,18 @@ std::string ScanFlags(const Command& command, std::vector<char*>& argv,
                           " (see clout ", command.name, " --help)");
     }
     given->insert(plain);
-    // absl would exit(1) on a bad value; a usage error is exit code 2.
-    static const std::set<std::string> kNumbers = {"records", "jobs", "seed",
-                                                   "repeat", "threads"};
-    static const std::set<std::string> kBools = {"pretty", "human", "lenient",
-                                                 "mixed"};
+    if (!has_value && !kBools.count(plain) && !kBareBooleans.count(plain) &&
+        i + 1 >= argv.size()) {
+      return absl::StrCat("--", name, " needs a value");
+    }
     std::string value = has_value ? arg.substr(arg.find('=') + 1) : "";
     if (kNumbers.count(plain)) {
       if (!has_value && i + 1 < argv.size()) value = argv[i + 1];
       uint64_t number;
-      if (!absl::SimpleAtoi(value, &number)) {
-        return absl::StrCat("--", name, " needs a non-negative integer, not [",
+      if (!absl::SimpleAtoi(value, &number) ||
+          (kInts.count(plain) && number > 2147483647u)) {
+        return absl::StrCat("--", name, " needs a non-negative integer",
+                            kInts.count(plain) ? " below 2^31" : "", ", not [",
                             value, "]");
       }
     }

@@ -628,6 +628,7 @@ class SourceLoader {
                IngestBatch* batch, LoadReport* report)
       : source_(source),
         options_(options),
+        batch_(batch),
         report_(report),
         reader_(batch, report) {}
 
@@ -663,6 +664,7 @@ class SourceLoader {
 
   ByteSource* source_;
   const LoadOptions& options_;
+  IngestBatch* batch_;
   LoadReport* report_;
   DocumentReader reader_;
   od::parser parser_;
@@ -977,6 +979,8 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
       }
       std::string_view action;
       size_t keys = 0;
+      std::string delete_id;
+      bool has_delete_id = false;
       for (auto field_result : object) {
         od::field field;
         if (auto e = std::move(field_result).get(field)) return reject_syntax(e);
@@ -984,6 +988,24 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
         if (auto e = FieldKey(field, &key)) return reject_syntax(e);
         action = key;
         ++keys;
+        if (key != "delete") continue;
+        // The deleted document is named by the action's _id.
+        od::object meta;
+        if (field.value().get_object().get(meta)) continue;
+        for (auto meta_result : meta) {
+          od::field meta_field;
+          if (auto e = std::move(meta_result).get(meta_field)) {
+            return reject_syntax(e);
+          }
+          std::string_view meta_key;
+          if (auto e = FieldKey(meta_field, &meta_key)) return reject_syntax(e);
+          if (meta_key != "_id") continue;
+          std::string_view id;
+          if (meta_field.value().get_string().get(id) == simdjson::SUCCESS) {
+            delete_id = std::string(id);
+            has_delete_id = true;
+          }
+        }
       }
       if (keys != 1 || (action != "index" && action != "create" &&
                         action != "delete" && action != "update")) {
@@ -994,7 +1016,15 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
         break;
       }
       if (action == "delete") {
-        ++report_->skipped["(bulk delete)"];
+        std::optional<InfluencerResultId> id;
+        if (has_delete_id) id = ParseInfluencerResultId(delete_id);
+        if (id.has_value()) {
+          batch_->DeleteInfluencer(*id);
+          ++report_->bulk_deletes;
+        } else {
+          // Not an influencer result (a bucket, a record, ...).
+          ++report_->skipped["(bulk delete)"];
+        }
         return absl::OkStatus();
       }
       bulk_expect_source_ = true;
@@ -1265,6 +1295,7 @@ absl::StatusOr<LoadReport> LoadFrom(InfluencerStore& store, ByteSource* source,
   report->replaced = stats.replaced;
   report->deleted = stats.deleted;
   report->unchanged = stats.unchanged;
+  report->delete_misses = stats.delete_misses;
   report->seconds = absl::ToDoubleSeconds(absl::Now() - start);
   return report;
 }

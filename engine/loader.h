@@ -104,6 +104,10 @@ struct LoadReport {
   uint64_t replaced = 0;
   uint64_t deleted = 0;
   uint64_t unchanged = 0;
+  // _bulk delete actions naming influencer results, and how many of them
+  // matched no result (after the commit).
+  uint64_t bulk_deletes = 0;
+  uint64_t delete_misses = 0;
   // Documents of other result types, by result_type ("(none)" when absent).
   std::map<std::string, uint64_t, std::less<>> skipped;
   // Documents rejected in lenient mode, and the first error messages.

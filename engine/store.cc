@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/error.h"
@@ -25,7 +26,9 @@ IngestBatch::JobRows& IngestBatch::RowsOf(absl::string_view job_id) {
   return *last_rows_;
 }
 
-void IngestBatch::RegisterJob(absl::string_view job_id) { RowsOf(job_id); }
+void IngestBatch::RegisterJob(absl::string_view job_id) {
+  RowsOf(job_id).named = true;
+}
 
 uint32_t IngestBatch::Intern(JobRows& rows, absl::string_view s) {
   auto it = rows.string_codes.find(s);
@@ -40,6 +43,7 @@ uint32_t IngestBatch::Intern(JobRows& rows, absl::string_view s) {
 void IngestBatch::AddInfluencer(absl::string_view job_id,
                                 const InfluencerFields& row) {
   JobRows& rows = RowsOf(job_id);
+  rows.named = true;
   InfluencerColumns& c = rows.columns;
   c.timestamp.push_back(row.timestamp);
   c.influencer_score.push_back(row.influencer_score);
@@ -58,6 +62,78 @@ void IngestBatch::AddInfluencer(absl::string_view job_id,
   c.field_name_code.push_back(Intern(rows, row.field_name));
   c.field_value_code.push_back(Intern(rows, row.field_value));
   ++influencers_;
+}
+
+void IngestBatch::DeleteInfluencer(const InfluencerResultId& id) {
+  JobRows& rows = RowsOf(id.job_id);
+  rows.deletes.emplace_back(id, rows.columns.size());
+}
+
+std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id) {
+  constexpr absl::string_view kMarker = "_influencer_";
+  size_t marker = id.find(kMarker);
+  if (marker == absl::string_view::npos || marker == 0) return std::nullopt;
+  InfluencerResultId result;
+  result.job_id = std::string(id.substr(0, marker));
+  absl::string_view rest = id.substr(marker + kMarker.size());
+  // Reads an integer up to `sep` (or the end, for the last part).
+  auto take_int = [&](int64_t* out, bool last) -> bool {
+    size_t end = last ? rest.size() : rest.find('_', rest[0] == '-' ? 1 : 0);
+    if (end == absl::string_view::npos || end == 0) return false;
+    absl::string_view digits = rest.substr(0, end);
+    if (!absl::SimpleAtoi(digits, out)) return false;
+    if (digits[0] == '+') return false;
+    rest.remove_prefix(last ? end : end + 1);
+    return true;
+  };
+  if (rest.empty() || !take_int(&result.timestamp, false)) return std::nullopt;
+  if (rest.empty() || !take_int(&result.bucket_span, false)) return std::nullopt;
+  // From the right: _<hash>_<length>.
+  size_t length_sep = rest.rfind('_');
+  if (length_sep == absl::string_view::npos || length_sep == 0) return std::nullopt;
+  size_t hash_sep = rest.rfind('_', length_sep - 1);
+  if (hash_sep == absl::string_view::npos || hash_sep == 0) return std::nullopt;
+  if (!absl::SimpleAtoi(rest.substr(length_sep + 1), &result.value_length) ||
+      result.value_length < 0 ||
+      !absl::SimpleAtoi(rest.substr(hash_sep + 1, length_sep - hash_sep - 1),
+                        &result.value_hash)) {
+    return std::nullopt;
+  }
+  result.field_name = std::string(rest.substr(0, hash_sep));
+  return result;
+}
+
+int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length) {
+  uint32_t hash = 0;  // Java's int arithmetic wraps
+  int32_t units = 0;
+  auto add = [&](uint32_t unit) {
+    hash = hash * 31 + unit;
+    ++units;
+  };
+  const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
+  const auto* end = p + utf8.size();
+  while (p < end) {
+    uint32_t c = *p;
+    int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2
+                             : (c >> 3) == 0x1E ? 3 : -1;
+    if (extra < 0 || end - p <= extra) {
+      add(c);
+      ++p;
+      continue;
+    }
+    uint32_t cp = extra == 0 ? c : c & (0x3F >> extra);
+    for (int k = 1; k <= extra; ++k) cp = (cp << 6) | (p[k] & 0x3F);
+    p += extra + 1;
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      add(0xD800 + (cp >> 10));
+      add(0xDC00 + (cp & 0x3FF));
+    } else {
+      add(cp);
+    }
+  }
+  if (utf16_length != nullptr) *utf16_length = units;
+  return static_cast<int32_t>(hash);
 }
 
 size_t IngestBatch::MemoryUsage() const {
@@ -147,6 +223,75 @@ std::vector<absl::string_view> FieldNames(const IngestBatch::JobRows& rows) {
   return names;
 }
 
+// Applies staged _bulk deletions: a deletion removes the stored rows it
+// names and the staged rows staged before it. Returns the number of stored
+// rows removed (also added to stats->deleted).
+size_t ApplyDeletes(
+    const std::vector<std::pair<InfluencerResultId, size_t>>& deletes,
+    const JobResults& job, const JobResults* old,
+    const InfluencerColumns& staged, const std::vector<uint32_t>& string_map,
+    const std::vector<int64_t>& staged_spans, std::vector<bool>* keep,
+    std::vector<bool>* keep_old, CommitStats* stats) {
+  // Deletions by (timestamp, bucket_span), so most rows are ruled out by
+  // one lookup; Java hashes of values are computed once per string.
+  absl::flat_hash_map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_time;
+  for (size_t d = 0; d < deletes.size(); ++d) {
+    by_time[{deletes[d].first.timestamp, deletes[d].first.bucket_span}]
+        .push_back(d);
+  }
+  std::vector<std::optional<std::pair<int32_t, int32_t>>> hashes(
+      job.strings.size());
+  auto matches = [&](const InfluencerResultId& id, uint32_t name,
+                     uint32_t value) {
+    if (job.strings[name] != id.field_name) return false;
+    if (!hashes[value].has_value()) {
+      int32_t length = 0;
+      int32_t hash = JavaStringHash(job.strings[value], &length);
+      hashes[value] = std::make_pair(hash, length);
+    }
+    return hashes[value]->first == id.value_hash &&
+           hashes[value]->second == id.value_length;
+  };
+  std::vector<bool> hit(deletes.size(), false);
+  size_t deleted = 0;
+  if (old != nullptr) {
+    const InfluencerColumns& c = old->columns;
+    for (size_t r = 0; r < c.size(); ++r) {
+      auto it = by_time.find(
+          std::make_pair(c.timestamp[r], old->bucket_spans[c.bucket_span_code[r]]));
+      if (it == by_time.end()) continue;
+      for (size_t d : it->second) {
+        if (matches(deletes[d].first, c.field_name_code[r],
+                    c.field_value_code[r])) {
+          (*keep_old)[r] = false;
+          hit[d] = true;
+          ++deleted;
+          break;
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < staged.size(); ++i) {
+    if (!(*keep)[i]) continue;
+    auto it = by_time.find(std::make_pair(
+        staged.timestamp[i], staged_spans[staged.bucket_span_code[i]]));
+    if (it == by_time.end()) continue;
+    for (size_t d : it->second) {
+      if (deletes[d].second > i &&
+          matches(deletes[d].first, string_map[staged.field_name_code[i]],
+                  string_map[staged.field_value_code[i]])) {
+        (*keep)[i] = false;
+        hit[d] = true;
+        break;
+      }
+    }
+  }
+  stats->deleted += deleted;
+  stats->delete_misses +=
+      static_cast<uint64_t>(std::count(hit.begin(), hit.end(), false));
+  return deleted;
+}
+
 // The results of `job_id` after committing `rows` onto `old` (null when the
 // job is new, or when the batch replaces it).
 std::shared_ptr<const JobResults> CommitJob(
@@ -208,12 +353,19 @@ std::shared_ptr<const JobResults> CommitJob(
 
   const size_t old_rows = old != nullptr ? old->size() : 0;
   std::vector<bool> keep_old(old_rows, true);
+  size_t deleted_old = 0;
+  if (!rows.deletes.empty()) {
+    deleted_old = ApplyDeletes(rows.deletes, *job, old.get(), rows.columns,
+                               string_map, rows.bucket_spans, &keep,
+                               &keep_old, stats);
+  }
   size_t replaced_old = 0;
   size_t unchanged = 0;
   if (old_rows > 0) {
     const std::vector<uint32_t> same = IdentityMap(job->strings.size());
     const CodedRows stored{old->columns, same, old->bucket_spans};
     for (size_t r = 0; r < old_rows; ++r) {
+      if (!keep_old[r]) continue;  // deleted
       auto it = staged_row.find(stored.IdentityOf(r));
       if (it == staged_row.end()) continue;
       if (SameValues(old->columns, r, rows.columns, it->second)) {
@@ -229,12 +381,12 @@ std::shared_ptr<const JobResults> CommitJob(
   stats->replaced += replaced_old;
   // Every staged row superseded or identical: the job is as it was (all its
   // strings and spans were already in its dictionaries).
-  if (old_rows > 0 && replaced_old == 0 &&
+  if (old_rows > 0 && replaced_old == 0 && deleted_old == 0 &&
       std::find(keep.begin(), keep.end(), true) == keep.end()) {
     return old;
   }
 
-  const bool adopt_all = old_rows == 0 &&
+  const bool adopt_all = old_rows == 0 && rows.deletes.empty() &&
                          std::find(keep.begin(), keep.end(), false) ==
                              keep.end() &&
                          job->strings.size() == rows.strings.size() &&
@@ -250,7 +402,7 @@ std::shared_ptr<const JobResults> CommitJob(
     const std::vector<uint32_t> same_spans =
         IdentityMap(job->bucket_spans.size());
     c.Reserve(old_rows + n);
-    if (old_rows > 0 && replaced_old == 0) {
+    if (old_rows > 0 && replaced_old == 0 && deleted_old == 0) {
       c = old->columns;  // whole columns, no row-by-row copy
     } else {
       for (size_t r = 0; r < old_rows; ++r) {
@@ -304,10 +456,16 @@ CommitStats InfluencerStore::Commit(IngestBatch batch) {
     auto found = current->jobs.find(job_id);
     std::shared_ptr<const JobResults> old =
         found == current->jobs.end() ? nullptr : found->second;
-    if (old != nullptr && batch.replace_jobs_) {
+    if (old == nullptr && !rows.named) {
+      // Only deletions, of a job the store does not know: nothing to do.
+      stats.delete_misses += rows.deletes.size();
+      continue;
+    }
+    if (old != nullptr && batch.replace_jobs_ && rows.named) {
       stats.deleted += old->size();
       old = nullptr;
-    } else if (old != nullptr && rows.columns.size() == 0) {
+    } else if (old != nullptr && rows.columns.size() == 0 &&
+               rows.deletes.empty()) {
       continue;  // only registered, already known
     }
     std::shared_ptr<const JobResults> job =

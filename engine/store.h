@@ -21,7 +21,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -57,6 +59,28 @@ struct InfluencerFields {
   bool is_interim = false;
 };
 
+// An influencer result named the way Elasticsearch names its document:
+// "<job_id>_influencer_<timestamp>_<bucket_span>_<field_name>_<hash>_<length>",
+// where hash and length are Java's String.hashCode() and length() of the
+// influencer field value (UTF-16 code units).
+struct InfluencerResultId {
+  std::string job_id;
+  int64_t timestamp = 0;
+  int64_t bucket_span = 0;
+  std::string field_name;
+  int32_t value_hash = 0;
+  int32_t value_length = 0;
+};
+
+// Parses an Elasticsearch influencer document _id. Returns nullopt if `id`
+// does not have that form (other result types' ids, say). The job id is
+// the text before the first "_influencer_". Pure; thread-safe.
+std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id);
+
+// Java's String.hashCode() of the UTF-16 form of `utf8`, and its length in
+// UTF-16 code units (invalid UTF-8 bytes count as one unit each). Pure.
+int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length);
+
 // Results staged for one commit. Nothing in a batch is visible to queries
 // until InfluencerStore::Commit(). A batch is single-threaded: it is not safe
 // to use one batch from several threads.
@@ -72,6 +96,11 @@ class IngestBatch {
 
   // Stages one influencer result of `job_id`. Copies the strings.
   void AddInfluencer(absl::string_view job_id, const InfluencerFields& row);
+
+  // Stages the deletion of the result `id` names (a _bulk delete action):
+  // at commit it removes the stored result and any result staged before
+  // this call; results staged after it are kept.
+  void DeleteInfluencer(const InfluencerResultId& id);
 
   // Number of influencer results staged.
   size_t influencers() const { return influencers_; }
@@ -92,6 +121,11 @@ class IngestBatch {
     std::vector<absl::string_view> strings;
     absl::flat_hash_map<absl::string_view, uint32_t> string_codes;
     std::vector<int64_t> bucket_spans;
+    // Staged deletions, each with the number of rows staged before it.
+    std::vector<std::pair<InfluencerResultId, size_t>> deletes;
+    // Named by a document or RegisterJob (not only by deletions): the job
+    // becomes known at commit.
+    bool named = false;
   };
 
  private:
@@ -114,6 +148,7 @@ struct CommitStats {
   uint64_t replaced = 0;   // stored (or earlier staged) results superseded
   uint64_t deleted = 0;    // stored results removed (replace_jobs)
   uint64_t unchanged = 0;  // results re-loaded identical to what was stored
+  uint64_t delete_misses = 0;  // staged deletions that matched nothing
 };
 
 class InfluencerStore {

@@ -2,6 +2,7 @@
 // duplicate them (InfluencerStore::Commit's contract).
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -275,6 +276,115 @@ TEST(IdentityDifferentialTest, IncrementalLoadsMatchAFreshLoadOfTheModel) {
       ASSERT_EQ(got, want) << "seed " << seed << " request " << body;
     }
   }
+}
+
+}  // namespace
+}  // namespace clout
+
+namespace clout {
+namespace {
+
+std::string BulkIndex(const std::string& doc) {
+  return "{\"index\":{\"_index\":\".ml-anomalies-shared\"}}\n" + doc;
+}
+
+std::string BulkDelete(const std::string& id) {
+  return "{\"delete\":{\"_index\":\".ml-anomalies-shared\",\"_id\":\"" + id +
+         "\"}}\n";
+}
+
+// Elasticsearch's _id of an influencer of job "j", field "host".
+std::string EsId(absl::string_view value, int64_t ts, int64_t span = 600) {
+  int32_t length = 0;
+  int32_t hash = JavaStringHash(value, &length);
+  return absl::StrCat("j_influencer_", ts, "_", span, "_host_", hash, "_",
+                      length);
+}
+
+TEST(JavaStringHashTest, MatchesJava) {
+  int32_t length = 0;
+  // "hello".hashCode() == 99162322 in Java.
+  EXPECT_EQ(JavaStringHash("hello", &length), 99162322);
+  EXPECT_EQ(length, 5);
+  EXPECT_EQ(JavaStringHash("", &length), 0);
+  EXPECT_EQ(length, 0);
+  // Wraps around as Java's int does (value from the same formula over the
+  // UTF-16 units, computed independently with Python).
+  EXPECT_EQ(JavaStringHash("online_purchases", &length), -790773594);
+  // U+00E9 is one UTF-16 unit; U+1F600 is a surrogate pair.
+  JavaStringHash("\xc3\xa9", &length);
+  EXPECT_EQ(length, 1);
+  EXPECT_EQ(JavaStringHash("\xc3\xa9", nullptr), 0xE9);
+  EXPECT_EQ(JavaStringHash("\xf0\x9f\x98\x80", &length), 0xD83D * 31 + 0xDE00);
+  EXPECT_EQ(length, 2);
+}
+
+TEST(InfluencerResultIdTest, Parses) {
+  std::optional<InfluencerResultId> id = ParseInfluencerResultId(
+      "it_ops_new_kpi_influencer_1454943600000_600_kpi_indicator_-790773594_16");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->job_id, "it_ops_new_kpi");
+  EXPECT_EQ(id->timestamp, 1454943600000);
+  EXPECT_EQ(id->bucket_span, 600);
+  EXPECT_EQ(id->field_name, "kpi_indicator");
+  EXPECT_EQ(id->value_hash, -790773594);
+  EXPECT_EQ(id->value_length, 16);
+  for (const char* bad : {"job_bucket_1454943600000_600",
+                          "j_influencer_x_600_f_1_2", "j_influencer_1_600_f_1",
+                          "_influencer_1_600_f_1_2", "j_influencer_1_600__1_2_"}) {
+    EXPECT_FALSE(ParseInfluencerResultId(bad).has_value()) << bad;
+  }
+}
+
+TEST(BulkTest, DeleteActionsRemoveNamedResults) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a", 1000, 1) + Doc("b", 2000, 2) +
+                                    Doc("c", 3000, 3))
+                  .ok());
+  std::string bulk = BulkDelete(EsId("a", 1000)) +
+                     BulkDelete("j_bucket_1000_600") +       // not an influencer
+                     BulkDelete(EsId("zzz", 1000)) +         // matches nothing
+                     BulkIndex(Doc("d", 4000, 4)) +
+                     BulkDelete(EsId("d", 4000)) +           // staged before: gone
+                     BulkDelete(EsId("b", 2000)) +
+                     BulkIndex(Doc("b", 2000, 9));           // staged after: kept
+  absl::StatusOr<LoadReport> report = LoadString(store, bulk);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->format, DumpFormat::kBulk);
+  EXPECT_EQ(report->bulk_deletes, 4u);
+  EXPECT_EQ(report->deleted, 2u);  // stored a and b
+  EXPECT_EQ(report->delete_misses, 1u);
+  EXPECT_EQ(report->skipped.at("(bulk delete)"), 1u);
+  EXPECT_EQ(Count(store, "{}"), 2);  // c and the new b
+  std::string page = Query(store, "{}");
+  EXPECT_NE(page.find(R"("influencer_field_value":"b","host":"b","influencer_score":9.0)"),
+            std::string::npos)
+      << page;
+  EXPECT_EQ(page.find(R"("influencer_field_value":"a")"), std::string::npos);
+  EXPECT_EQ(page.find(R"("influencer_field_value":"d")"), std::string::npos);
+}
+
+TEST(BulkTest, DeleteOfAnUnknownJobDoesNotCreateIt) {
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report = LoadString(store, BulkDelete(EsId("a", 1)));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->delete_misses, 1u);
+  EXPECT_EQ(store.Snapshot()->FindJob("j"), nullptr);
+}
+
+TEST(BulkTest, UpdateActionsAreRejectedInStrictModeAndCountedInLenient) {
+  InfluencerStore store;
+  std::string bulk = "{\"update\":{\"_id\":\"x\"}}\n{\"doc\":{\"a\":1}}\n" +
+                     BulkIndex(Doc("a", 1000, 1));
+  absl::StatusOr<LoadReport> strict = LoadString(store, bulk);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_NE(strict.status().message().find("update"), absl::string_view::npos);
+  LoadOptions lenient;
+  lenient.lenient = true;
+  absl::StatusOr<LoadReport> report = LoadString(store, bulk, lenient);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->rejected, 1u);
+  EXPECT_EQ(Count(store, "{}"), 1);
 }
 
 }  // namespace
