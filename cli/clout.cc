@@ -475,10 +475,15 @@ int RunStats(const std::vector<std::string>& dumps) {
   std::sort(job_ids.begin(), job_ids.end());
   std::map<std::string, uint64_t> skipped;
   uint64_t documents = 0;
+  uint64_t replaced = 0, deleted = 0, unchanged = 0, rows = 0;
   for (const LoadReport& r : loaded.reports) {
     documents += r.documents;
+    replaced += r.replaced;
+    deleted += r.deleted;
+    unchanged += r.unchanged;
     for (const auto& [type, n] : r.skipped) skipped[type] += n;
   }
+  for (const auto& [id, job] : snapshot->jobs) rows += job->size();
   uint64_t column_bytes = 0;
   uint64_t string_bytes = 0;
   std::string json = "{\"jobs\":[";
@@ -560,9 +565,7 @@ int RunStats(const std::vector<std::string>& dumps) {
     json += "}";
   }
   const double per_influencer =
-      loaded.influencers ? static_cast<double>(column_bytes + string_bytes) /
-                               loaded.influencers
-                         : 0;
+      rows ? static_cast<double>(column_bytes + string_bytes) / rows : 0;
   const double mb_per_s =
       loaded.seconds > 0 ? loaded.bytes / 1e6 / loaded.seconds : 0;
   if (format == "json") {
@@ -575,7 +578,9 @@ int RunStats(const std::vector<std::string>& dumps) {
       absl::StrAppend(&json, ":", n);
     }
     absl::StrAppend(&json, "},\"documents\":", documents,
-                    ",\"influencers\":", loaded.influencers,
+                    ",\"influencers\":", rows, ",\"added\":",
+                    loaded.influencers, ",\"replaced\":", replaced,
+                    ",\"deleted\":", deleted, ",\"unchanged\":", unchanged,
                     ",\"bytes_per_influencer\":",
                     absl::StrFormat("%.1f", per_influencer),
                     ",\"load\":{\"bytes\":", loaded.bytes, ",\"seconds\":",
@@ -592,8 +597,11 @@ int RunStats(const std::vector<std::string>& dumps) {
   absl::StrAppend(
       &text, "\nmemory: ", absl::StrFormat("%.1f", per_influencer),
       " bytes per influencer (", InfluencerColumns::kBytesPerRow,
-      " in columns, the rest dictionary strings)\nload: ", documents,
-      " documents, ", loaded.influencers, " influencers, ", loaded.bytes,
+      " in columns, the rest dictionary strings)\nresults: ",
+      loaded.influencers, " added, ", replaced, " replaced, ", deleted,
+      " deleted, ", unchanged, " unchanged (an influencer result is one per "
+      "job, time, bucket span, field and value)\nload: ", documents,
+      " documents, ", rows, " influencers, ", loaded.bytes,
       " bytes in ", absl::StrFormat("%.3f", loaded.seconds), " s (",
       absl::StrFormat("%.1f", mb_per_s), " MB/s)\n");
   std::fwrite(text.data(), 1, text.size(), stdout);

@@ -506,6 +506,15 @@ run
 expect_eq "no command: exit code" 2 "$RC"
 expect_contains "no command: usage on stderr" "Usage: clout <command>" "$(cat "$ERR")"
 
+# ---------------------------------------------------------------- identity
+# The same dump twice: every result is loaded once, the second time unchanged.
+run stats data/it_ops_new_kpi.ndjson data/it_ops_new_kpi.ndjson
+expect_eq "stats of a dump loaded twice: exit code" 0 "$RC"
+expect_contains "stats of a dump loaded twice: 28 influencers" "influencers: 28 (1 interim)" "$(cat "$OUT")"
+expect_contains "stats of a dump loaded twice: counts" "28 added, 0 replaced, 0 deleted, 28 unchanged" "$(cat "$OUT")"
+run query --job=it_ops_new_kpi --size=0 data/it_ops_new_kpi.ndjson data/it_ops_new_kpi.ndjson
+expect_eq "query over a dump loaded twice counts each result once" '{"count":28,"influencers":[]}' "$(cat "$OUT")"
+
 echo
 echo "cli_test: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
