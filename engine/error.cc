@@ -20,6 +20,8 @@ absl::StatusCode CodeForHttp(int http_status) {
     case 401: return absl::StatusCode::kUnauthenticated;
     case 403: return absl::StatusCode::kPermissionDenied;
     case 404: return absl::StatusCode::kNotFound;
+    case 413: return absl::StatusCode::kOutOfRange;
+    case 429: return absl::StatusCode::kResourceExhausted;
     default: return absl::StatusCode::kInternal;
   }
 }

@@ -236,6 +236,27 @@ bool IsJsonNumber(absl::string_view text) {
 // that `tru`, `nul` or `1.2.3` are reported as malformed JSON rather than as
 // a boolean, null or number of the wrong kind. May consume a null or boolean:
 // call it only when done with the value (a valid null counts as missing).
+// The contents of a string value without escapes, read in place from the
+// input (no copy into the parser's string buffer). Returns false, leaving
+// the value unread, if the value is not such a string; the caller then
+// reads it the general way. Stage 1 has validated the quotes and UTF-8.
+bool PlainString(od::value& value, std::string_view* out) {
+  std::string_view token = value.raw_json_token();
+  if (token.size() < 2 || token[0] != '"') return false;
+  while (token.size() > 2 &&
+         (token.back() == ' ' || token.back() == '\t' ||
+          token.back() == '\n' || token.back() == '\r')) {
+    token.remove_suffix(1);
+  }
+  if (token.size() < 2 || token.back() != '"') return false;
+  std::string_view contents = token.substr(1, token.size() - 2);
+  if (std::memchr(contents.data(), '\\', contents.size()) != nullptr) {
+    return false;
+  }
+  *out = contents;
+  return true;
+}
+
 error_code CheckedType(od::value& value, od::json_type* type) {
   if (auto e = value.type().get(*type)) return e;
   switch (*type) {
@@ -384,6 +405,10 @@ void DocumentReader::Accept() {
 bool DocumentReader::ReadString(od::value& value, Key key,
                                 std::string_view* out, bool* present,
                                 DocError* error) {
+  if (PlainString(value, out)) {
+    *present = true;
+    return true;
+  }
   error_code e = value.get_string().get(*out);
   if (e == simdjson::SUCCESS) {
     *present = true;
@@ -424,6 +449,14 @@ bool DocumentReader::ReadDouble(od::value& value, Key key, double* out,
 bool DocumentReader::ReadTimestamp(od::value& value, bool* present,
                                    DocError* error) {
   *present = false;
+  // The common case first: an integer of epoch milliseconds.
+  int64_t fast = 0;
+  if (value.get_int64().get(fast) == simdjson::SUCCESS &&
+      fast >= kMinEpochMillis && fast <= kMaxEpochMillis) {
+    row_.timestamp = fast;
+    *present = true;
+    return true;
+  }
   od::json_type type;
   if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   switch (type) {
@@ -513,13 +546,26 @@ bool DocumentReader::Read(od::object object, DocError* error) {
   uint32_t seen = 0;
   bool has_job_id = false;
   bool has_result_type = false;
+  size_t keys = 0;
+  const char* foreign = nullptr;
+  bool action_key = false;
   for (auto field_result : object) {
     od::field field;
     if (auto e = std::move(field_result).get(field)) return Syntax(e, error);
     std::string_view key;
     if (auto e = FieldKey(field, &key)) return Syntax(e, error);
     Key k = KeyOf(key);
-    if (k == kOther) continue;  // unknown keys are skipped unread
+    ++keys;
+    if (k == kOther) {
+      // Unknown keys are skipped unread, but a search hit's or a bulk
+      // action's keys mean the line is in another format than the file.
+      if (key == "_source") foreign = "a search hit";
+      if (keys == 1 && (key == "index" || key == "create" ||
+                        key == "delete" || key == "update")) {
+        action_key = true;
+      }
+      continue;
+    }
     od::value& value = field.value();
     if (seen & (1u << k)) {
       if (k == kJobId || k == kResultType) {
@@ -534,7 +580,9 @@ bool DocumentReader::Read(od::object object, DocError* error) {
       case kJobId:
       case kResultType: {
         std::string_view* out = k == kJobId ? &job_id : &result_type;
-        error_code e = value.get_string().get(*out);
+        error_code e = PlainString(value, out)
+                           ? simdjson::SUCCESS
+                           : value.get_string().get(*out);
         if (e != simdjson::SUCCESS) {
           if (e != simdjson::INCORRECT_TYPE) return Syntax(e, error);
           od::json_type type;
@@ -593,6 +641,13 @@ bool DocumentReader::Read(od::object object, DocError* error) {
   ++report_->documents;
   has_job_id_ = has_job_id;
   job_id_ = job_id;
+  if (!has_result_type && (foreign != nullptr || (action_key && keys == 1))) {
+    error->message = absl::StrCat(
+        "this is ", foreign != nullptr ? foreign : "a bulk action line",
+        ", not a result document: a file holds one format, taken from its "
+        "first document");
+    return false;
+  }
   if (!has_result_type || result_type != "influencer") {
     pending_ = true;
     pending_row_ = false;
@@ -656,6 +711,9 @@ class SourceLoader {
 
   // Reads more input after buf_[end_]; false at end of input.
   absl::StatusOr<bool> Fill();
+  // An error if holding a buffer of `buffer_bytes` plus the staged rows
+  // would exceed LoadOptions::memory_budget_bytes.
+  absl::Status CheckBudget(size_t buffer_bytes);
   absl::Status RunLines();
   absl::Status RunWhole();
   absl::Status Line(const char* begin, size_t length, size_t capacity);
@@ -674,6 +732,8 @@ class SourceLoader {
   size_t begin_ = 0;     // first unconsumed byte
   size_t end_ = 0;       // end of valid bytes
   bool eof_ = false;
+  bool whole_document_ = false;  // reading a single-document source whole
+  uint64_t documents_at_budget_check_ = 0;
   uint64_t consumed_ = 0;  // bytes before buf_[0] in the source
   uint64_t line_ = 0;      // lines consumed so far
   DumpFormat format_ = DumpFormat::kUnknown;
@@ -681,6 +741,17 @@ class SourceLoader {
   bool bulk_expect_source_ = false;
   bool bulk_skip_source_ = false;
 };
+
+absl::Status SourceLoader::CheckBudget(size_t buffer_bytes) {
+  if (options_.memory_budget_bytes == 0) return absl::OkStatus();
+  size_t used = buffer_bytes + batch_->MemoryUsage();
+  if (used <= options_.memory_budget_bytes) return absl::OkStatus();
+  return EsError(429, "circuit_breaking_exception",
+                 absl::StrCat("[load] data for [", report_->source,
+                              "] would be [", used,
+                              "] bytes, which is larger than the limit of [",
+                              options_.memory_budget_bytes, "] bytes"));
+}
 
 absl::StatusOr<bool> SourceLoader::Fill() {
   if (eof_) return false;
@@ -691,8 +762,17 @@ absl::StatusOr<bool> SourceLoader::Fill() {
     begin_ = 0;
   }
   if (end_ == capacity_) {
-    // One line longer than the buffer: grow it.
+    // One line (or a whole single-document source) longer than the buffer:
+    // grow it, within the limits.
+    if (!whole_document_ && capacity_ >= options_.max_document_bytes) {
+      return EsError(
+          400, "x_content_parse_exception",
+          absl::StrCat(report_->source, ":", line_ + 1,
+                       ": document longer than max_document_bytes (",
+                       options_.max_document_bytes, " bytes)"));
+    }
     size_t grown = capacity_ * 2;
+    if (absl::Status s = CheckBudget(grown); !s.ok()) return s;
     std::unique_ptr<char[]> bigger(new char[grown + kPadding]);
     std::memcpy(bigger.get(), buf_.get(), end_);
     buf_ = std::move(bigger);
@@ -809,6 +889,11 @@ DumpFormat SourceLoader::DetectFromLine(const char* begin, size_t length,
 
 absl::Status SourceLoader::Run() {
   capacity_ = std::max<size_t>(options_.chunk_bytes, 4096);
+  if (options_.memory_budget_bytes != 0) {
+    // The read buffer must leave room for the rows in the budget.
+    capacity_ = std::max<size_t>(
+        4096, std::min(capacity_, options_.memory_budget_bytes / 4));
+  }
   buf_.reset(new char[capacity_ + kPadding]);
   // Skip a UTF-8 byte order mark, then blank lines, to the first document.
   while (end_ < 3) {
@@ -911,6 +996,11 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
                                 size_t capacity) {
   if (length > 0 && begin[length - 1] == '\r') --length;
   if (IsBlank(begin, length)) return absl::OkStatus();
+  if (options_.memory_budget_bytes != 0 &&
+      report_->documents >= documents_at_budget_check_ + 1024) {
+    documents_at_budget_check_ = report_->documents;
+    if (absl::Status s = CheckBudget(capacity_); !s.ok()) return s;
+  }
   if (format_ == DumpFormat::kUnknown) {
     // Lines so far were bad: this one may tell the format.
     bool complete = false;
@@ -1053,10 +1143,12 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
 
 absl::Status SourceLoader::RunWhole() {
   // Read everything that is left.
+  whole_document_ = true;
   while (true) {
     absl::StatusOr<bool> more = Fill();
     if (!more.ok()) return more.status();
     if (!*more) break;
+    if (absl::Status s = CheckBudget(end_); !s.ok()) return s;
     if (end_ == capacity_) {
       // Fill() grows the buffer when it is full.
       continue;

@@ -81,6 +81,15 @@ struct LoadOptions {
   size_t chunk_bytes = size_t{16} << 20;
   // How many error messages a lenient load keeps in LoadReport::errors.
   size_t max_reported_errors = 10;
+  // The longest NDJSON line (one document) accepted, in bytes. A longer one
+  // fails the load (400 x_content_parse_exception naming the line) even in
+  // lenient mode, so one runaway line cannot take all memory.
+  size_t max_document_bytes = size_t{512} << 20;
+  // If not 0, the most memory the load may hold at once: its read buffer
+  // (a whole single-document source, or the current chunk) plus the rows it
+  // has staged. Exceeding it fails the load with 429
+  // circuit_breaking_exception, leaving the store unchanged.
+  size_t memory_budget_bytes = 0;
   // Name used for the source in messages; defaults to the path, "<stdin>"
   // or "<string>".
   std::string source_name;

@@ -339,7 +339,14 @@ absl::Status ReadPage(od::value& value, InfluencersRequest* request) {
 }  // namespace
 
 absl::StatusOr<InfluencersRequest> ParseBodyRequest(
-    absl::string_view path_job_id, absl::string_view body) {
+    absl::string_view path_job_id, absl::string_view body,
+    size_t max_body_bytes) {
+  if (body.size() > max_body_bytes) {
+    return EsError(413, "content_too_long_exception",
+                   absl::StrCat("request body of [", body.size(),
+                                "] bytes is larger than the limit of [",
+                                max_body_bytes, "] bytes"));
+  }
   InfluencersRequest request;
   absl::string_view trimmed = absl::StripAsciiWhitespace(body);
   if (trimmed.empty()) {

@@ -11,6 +11,7 @@
 #ifndef CLOUT_ENGINE_REQUEST_H_
 #define CLOUT_ENGINE_REQUEST_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,6 +22,9 @@
 #include "absl/strings/string_view.h"
 
 namespace clout {
+
+// The default limit on a request body's size, in bytes.
+inline constexpr size_t kDefaultMaxBodyBytes = size_t{100} << 20;
 
 struct InfluencersRequest {
   std::string job_id;
@@ -55,8 +59,11 @@ struct OutputOptions {
 //   - a bad boolean, a non-integer or negative page.from/page.size:
 //     illegal_argument_exception as in spec section 6;
 //   - a number that does not parse: number_format_exception.
-absl::StatusOr<InfluencersRequest> ParseBodyRequest(absl::string_view path_job_id,
-                                                    absl::string_view body);
+//   - a body longer than `max_body_bytes`: 413 content_too_long_exception
+//     (Elasticsearch's http.max_content_length defaults to 100 MB).
+absl::StatusOr<InfluencersRequest> ParseBodyRequest(
+    absl::string_view path_job_id, absl::string_view body,
+    size_t max_body_bytes = kDefaultMaxBodyBytes);
 
 // A parameter of parameter mode: name and value ("" for a bare `?desc`).
 using RequestParam = std::pair<std::string, std::string>;

@@ -59,7 +59,11 @@ void IngestBatch::AddInfluencer(absl::string_view job_id,
   }
   c.bucket_span_code.push_back(span_code);
   c.is_interim.push_back(row.is_interim ? 1 : 0);
-  c.field_name_code.push_back(Intern(rows, row.field_name));
+  if (rows.last_name_code == UINT32_MAX || row.field_name != rows.last_name) {
+    rows.last_name_code = Intern(rows, row.field_name);
+    rows.last_name = rows.strings[rows.last_name_code];
+  }
+  c.field_name_code.push_back(rows.last_name_code);
   c.field_value_code.push_back(Intern(rows, row.field_value));
   ++influencers_;
 }

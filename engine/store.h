@@ -126,6 +126,9 @@ class IngestBatch {
     // Named by a document or RegisterJob (not only by deletions): the job
     // becomes known at commit.
     bool named = false;
+    // The previous row's field name: consecutive rows often share it.
+    absl::string_view last_name;
+    uint32_t last_name_code = UINT32_MAX;
   };
 
  private:
