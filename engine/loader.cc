@@ -782,6 +782,10 @@ absl::StatusOr<bool> SourceLoader::Fill() {
   if (!n.ok()) return n.status();
   if (*n == 0) {
     eof_ = true;
+    // The memmove above may have left stale bytes after end_. simdjson reads
+    // the padding after a document (and its verdict on a malformed one can
+    // depend on it), so it must always be blank.
+    std::memset(buf_.get() + end_, ' ', kPadding);
     return false;
   }
   end_ += *n;

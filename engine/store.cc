@@ -444,13 +444,13 @@ InfluencerStore::InfluencerStore(StoreOptions options)
       snapshot_(std::make_shared<const StoreSnapshot>()) {}
 
 std::shared_ptr<const StoreSnapshot> InfluencerStore::Snapshot() const {
-  absl::MutexLock lock(&snapshot_mu_);
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
   return snapshot_;
 }
 
 CommitStats InfluencerStore::Commit(IngestBatch batch) {
   CommitStats stats;
-  absl::MutexLock commit_lock(&commit_mu_);
+  std::lock_guard<std::mutex> commit_lock(commit_mu_);
   std::shared_ptr<const StoreSnapshot> current = Snapshot();
   auto next = std::make_shared<StoreSnapshot>(*current);
   next->generation = current->generation + 1;
@@ -482,13 +482,13 @@ CommitStats InfluencerStore::Commit(IngestBatch batch) {
     next->jobs[job_id] = std::move(job);
   }
   if (batch.replace_jobs_) RecomputeFieldNames(*next);
-  absl::MutexLock lock(&snapshot_mu_);
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
   snapshot_ = std::move(next);
   return stats;
 }
 
 absl::Status InfluencerStore::DeleteJob(absl::string_view job_id) {
-  absl::MutexLock commit_lock(&commit_mu_);
+  std::lock_guard<std::mutex> commit_lock(commit_mu_);
   std::shared_ptr<const StoreSnapshot> current = Snapshot();
   if (current->FindJob(job_id) == nullptr) {
     return EsError(404, "resource_not_found_exception",
@@ -498,7 +498,7 @@ absl::Status InfluencerStore::DeleteJob(absl::string_view job_id) {
   next->generation = current->generation + 1;
   next->jobs.erase(job_id);
   RecomputeFieldNames(*next);
-  absl::MutexLock lock(&snapshot_mu_);
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
   snapshot_ = std::move(next);
   return absl::OkStatus();
 }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -31,7 +32,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "engine/executor.h"
 #include "engine/request.h"
 #include "engine/snapshot.h"
@@ -204,8 +204,10 @@ class InfluencerStore {
 
  private:
   StoreOptions options_;
-  absl::Mutex commit_mu_;  // serialises Commit and RegisterJob
-  mutable absl::Mutex snapshot_mu_;
+  // std::mutex rather than absl::Mutex: ThreadSanitizer understands it
+  // without an instrumented abseil.
+  std::mutex commit_mu_;  // serialises Commit, RegisterJob and DeleteJob
+  mutable std::mutex snapshot_mu_;
   std::shared_ptr<const StoreSnapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
 };
 
