@@ -27,7 +27,7 @@ absl::string_view StringArena::Store(absl::string_view s) {
 
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
-constexpr size_t kHugeThreshold = size_t{4} << 20;
+constexpr size_t kHugeThreshold = size_t{1} << 20;
 }  // namespace
 
 // One definition for every T: the template's static members forward here.

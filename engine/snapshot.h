@@ -44,7 +44,7 @@ class StringArena {
   size_t bytes_reserved_ = 0;
 };
 
-// Allocates large blocks (>= 4 MiB) 2 MiB-aligned and asks the kernel to
+// Allocates large blocks (>= 1 MiB) 2 MiB-aligned and asks the kernel to
 // back them with transparent huge pages: filling a column of millions of
 // rows then takes a few hundred page faults instead of hundreds of
 // thousands. Smaller blocks come from operator new. Stateless; thread-safe.

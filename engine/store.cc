@@ -181,6 +181,35 @@ struct CodedRows {
   }
 };
 
+// A hash index of rows by identity, holding only row numbers (the rows are
+// the keys): 8 bytes per row at most, a fraction of a hash map of
+// identities, which matters when a load brings millions of rows.
+class RowIndex {
+ public:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  explicit RowIndex(size_t rows) {
+    size_t capacity = 16;
+    while (capacity < 2 * rows) capacity *= 2;
+    slots_.assign(capacity, kEmpty);
+    mask_ = capacity - 1;
+  }
+
+  // The slot of `id` among `rows`: it holds the row with that identity, or
+  // kEmpty where such a row would go.
+  uint32_t* Find(const Identity& id, const CodedRows& rows) {
+    size_t i = absl::Hash<Identity>()(id) & mask_;
+    while (slots_[i] != kEmpty && !(rows.IdentityOf(slots_[i]) == id)) {
+      i = (i + 1) & mask_;
+    }
+    return &slots_[i];
+  }
+
+ private:
+  std::vector<uint32_t> slots_;
+  size_t mask_ = 0;
+};
+
 bool SameBits(double a, double b) {
   return std::memcmp(&a, &b, sizeof a) == 0;
 }
@@ -343,16 +372,15 @@ std::shared_ptr<const JobResults> CommitJob(
   // The last occurrence of each identity in the batch wins.
   const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
   std::vector<bool> keep(n, true);
-  absl::flat_hash_map<Identity, uint32_t> staged_row;
-  staged_row.reserve(n);
+  RowIndex staged_row(n);
   for (size_t i = 0; i < n; ++i) {
-    auto [it, inserted] =
-        staged_row.try_emplace(staged.IdentityOf(i), static_cast<uint32_t>(i));
-    if (!inserted) {
-      keep[it->second] = false;
-      it->second = static_cast<uint32_t>(i);
+    const Identity id = staged.IdentityOf(i);
+    uint32_t* slot = staged_row.Find(id, staged);
+    if (*slot != RowIndex::kEmpty) {
+      keep[*slot] = false;
       ++stats->replaced;
     }
+    *slot = static_cast<uint32_t>(i);
   }
 
   const size_t old_rows = old != nullptr ? old->size() : 0;
@@ -370,10 +398,10 @@ std::shared_ptr<const JobResults> CommitJob(
     const CodedRows stored{old->columns, same, old->bucket_spans};
     for (size_t r = 0; r < old_rows; ++r) {
       if (!keep_old[r]) continue;  // deleted
-      auto it = staged_row.find(stored.IdentityOf(r));
-      if (it == staged_row.end()) continue;
-      if (SameValues(old->columns, r, rows.columns, it->second)) {
-        keep[it->second] = false;  // identical: the stored row stays put
+      const uint32_t match = *staged_row.Find(stored.IdentityOf(r), staged);
+      if (match == RowIndex::kEmpty) continue;
+      if (SameValues(old->columns, r, rows.columns, match)) {
+        keep[match] = false;  // identical: the stored row stays put
         ++unchanged;
       } else {
         keep_old[r] = false;  // replaced: the staged row goes to the end
