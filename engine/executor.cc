@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/dates.h"
@@ -209,7 +214,167 @@ Influencer ViewOf(const JobResults& job, uint32_t row) {
 
 }  // namespace
 
-InfluencersPage ExecuteQuery(const ResolvedQuery& query) {
+namespace {
+
+// The sort key of every row, oriented so that ascending (key, row) is the
+// page order; strings become their rank in the job's dictionary, and rows
+// without a value (per-influencer fields) get the largest key.
+std::vector<KeyedRow> PageOrderKeys(const ResolvedQuery& query) {
+  const JobResults& job = *query.job;
+  const size_t n = job.size();
+  std::vector<KeyedRow> keyed(n);
+  if (IsNumericSort(query.sort)) {
+    for (size_t r = 0; r < n; ++r) {
+      keyed[r] = {NumericKey(job, query.sort, query.desc,
+                             static_cast<uint32_t>(r)),
+                  static_cast<uint32_t>(r)};
+    }
+    return keyed;
+  }
+  std::vector<uint32_t> by_string(job.strings.size());
+  for (size_t c = 0; c < by_string.size(); ++c) {
+    by_string[c] = static_cast<uint32_t>(c);
+  }
+  std::sort(by_string.begin(), by_string.end(), [&](uint32_t a, uint32_t b) {
+    return job.strings[a] < job.strings[b];
+  });
+  // Equal strings cannot occur (a dictionary), so ranks are distinct.
+  std::vector<uint64_t> rank(job.strings.size());
+  for (size_t i = 0; i < by_string.size(); ++i) rank[by_string[i]] = i;
+  const Column<uint32_t>& codes = query.sort == SortField::kInfluencerFieldName
+                                      ? job.columns.field_name_code
+                                      : job.columns.field_value_code;
+  const int64_t field_code = query.sort == SortField::kInfluencerField
+                                 ? job.CodeOf(query.sort_field_name)
+                                 : -1;
+  for (size_t r = 0; r < n; ++r) {
+    uint64_t key;
+    if (query.sort == SortField::kInfluencerField &&
+        job.columns.field_name_code[r] != field_code) {
+      key = UINT64_MAX;  // missing: last in both directions
+    } else {
+      key = query.desc ? (uint64_t{1} << 62) - rank[codes[r]] : rank[codes[r]];
+    }
+    keyed[r] = {key, static_cast<uint32_t>(r)};
+  }
+  return keyed;
+}
+
+std::string OrderName(const ResolvedQuery& query) {
+  return absl::StrCat(static_cast<int>(query.sort), ":", query.sort_field_name,
+                      ":", query.desc ? "desc" : "asc");
+}
+
+// The cached page order of `query`'s sort, building it if `index_use`
+// allows; null if the query should scan instead.
+std::shared_ptr<const std::vector<uint32_t>> PageOrder(
+    const ResolvedQuery& query, IndexUse index_use) {
+  if (index_use == IndexUse::kNever) return nullptr;
+  SortOrderCache& cache = *query.job->sort_orders;
+  const std::string name = OrderName(query);
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto it = cache.orders.find(name);
+    if (it != cache.orders.end()) return it->second;
+    // A one-off query (a command-line run, say) is cheaper as a scan.
+    if (index_use == IndexUse::kAuto && ++cache.misses[name] < 2) {
+      return nullptr;
+    }
+  }
+  // Built outside the lock; if two threads race, both orders are equal and
+  // the first stored wins.
+  std::vector<KeyedRow> keyed = PageOrderKeys(query);
+  std::sort(keyed.begin(), keyed.end());
+  auto order = std::make_shared<std::vector<uint32_t>>(keyed.size());
+  for (size_t i = 0; i < keyed.size(); ++i) (*order)[i] = keyed[i].row;
+  std::lock_guard<std::mutex> lock(cache.mu);
+  return cache.orders.try_emplace(name, std::move(order)).first->second;
+}
+
+// The query's count without a scan, where the filters allow it.
+std::optional<int64_t> CountWithoutScan(const ResolvedQuery& query,
+                                        const std::vector<uint32_t>& order) {
+  const JobResults& job = *query.job;
+  const bool window = query.start.has_value() || query.end.has_value();
+  const bool score = query.min_score.has_value();
+  if (!window && !score) {
+    return static_cast<int64_t>(job.size() -
+                                (query.exclude_interim ? job.interim_rows : 0));
+  }
+  if (query.exclude_interim) return std::nullopt;
+  const InfluencerColumns& c = job.columns;
+  if (score && !window && query.sort == SortField::kInfluencerScore) {
+    // The rows with score >= t are a prefix (desc) or suffix (asc).
+    const double t = *query.min_score;
+    auto below = [&](uint32_t r) { return c.influencer_score[r] < t; };
+    auto first_below = std::partition_point(
+        order.begin(), order.end(), [&](uint32_t r) {
+          return query.desc ? !below(r) : below(r);
+        });
+    size_t prefix = static_cast<size_t>(first_below - order.begin());
+    return static_cast<int64_t>(query.desc ? prefix : order.size() - prefix);
+  }
+  if (window && !score && query.sort == SortField::kTimestamp) {
+    const int64_t lo = query.start.value_or(INT64_MIN);
+    const int64_t hi = query.end.value_or(INT64_MAX);
+    if (lo >= hi) return 0;
+    // Rows in [lo, hi) are contiguous in timestamp order.
+    auto ts = [&](uint32_t r) { return c.timestamp[r]; };
+    auto begin = std::partition_point(order.begin(), order.end(), [&](uint32_t r) {
+      return query.desc ? ts(r) >= hi : ts(r) < lo;
+    });
+    auto end = std::partition_point(begin, order.end(), [&](uint32_t r) {
+      return query.desc ? ts(r) >= lo : ts(r) < hi;
+    });
+    return static_cast<int64_t>(end - begin);
+  }
+  return std::nullopt;
+}
+
+bool Matches(const ResolvedQuery& query, uint32_t row) {
+  const InfluencerColumns& c = query.job->columns;
+  const int64_t ts = c.timestamp[row];
+  if (query.start.has_value() && ts < *query.start) return false;
+  if (query.end.has_value() && ts >= *query.end) return false;
+  if (query.min_score.has_value() &&
+      !(c.influencer_score[row] >= *query.min_score)) {
+    return false;
+  }
+  return !(query.exclude_interim && c.is_interim[row]);
+}
+
+InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
+                                 const std::vector<uint32_t>& order) {
+  InfluencersPage page;
+  const JobResults& job = *query.job;
+  std::optional<int64_t> count = CountWithoutScan(query, order);
+  const int64_t limit = query.from + query.size;
+  int64_t seen = 0;
+  if (query.size > 0 && (!count.has_value() || query.from < *count)) {
+    for (uint32_t row : order) {
+      if (!Matches(query, row)) continue;
+      if (seen >= query.from) page.influencers.push_back(ViewOf(job, row));
+      if (++seen == limit) break;
+    }
+  }
+  if (count.has_value()) {
+    page.count = *count;
+  } else {
+    int64_t matches = 0;
+    ForEachMatch(query, [&](uint32_t) { ++matches; });
+    page.count = matches;
+  }
+  if (!page.influencers.empty()) page.job = query.job;
+  return page;
+}
+
+}  // namespace
+
+InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
+  if (std::shared_ptr<const std::vector<uint32_t>> order =
+          PageOrder(query, index_use)) {
+    return ExecuteWithOrder(query, *order);
+  }
   InfluencersPage page;
   const JobResults& job = *query.job;
   const size_t limit = static_cast<size_t>(query.from + query.size);

@@ -97,10 +97,28 @@ absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
                                            const InfluencersRequest& request,
                                            const QueryContext& context);
 
-// Runs a resolved query: one pass over the job's rows applying the filters,
-// then a bounded partial sort of the matches (never a full sort). Ties keep
-// ingest order in both directions. Returns the page (never fails).
-InfluencersPage ExecuteQuery(const ResolvedQuery& query);
+// Whether ExecuteQuery may use (and build) a cached sort order of the job.
+enum class IndexUse {
+  kAuto,    // use an order once a sort has been asked for twice
+  kNever,   // always scan and partially sort (tests)
+  kAlways,  // build the order on first use (tests, benchmarks)
+};
+
+// Runs a resolved query and returns the page (never fails). Ties keep
+// ingest order in both directions.
+//
+// Two strategies, with identical results:
+//   - scan: one pass over the job's rows applying the filters, then a
+//     bounded partial sort of the matches (never a full sort);
+//   - order: once a sort has been asked for again, the job's rows are
+//     sorted in that page order once and cached with the job (thread-safe);
+//     a query then walks the order applying the filters until its page is
+//     full. Its count comes from the order by binary search when the only
+//     filter is a score threshold on a score order or a time range on a
+//     timestamp order, from the job's totals when there is no filter or
+//     only exclude_interim, and otherwise from a counting scan.
+InfluencersPage ExecuteQuery(const ResolvedQuery& query,
+                             IndexUse index_use = IndexUse::kAuto);
 
 // Maps a sort field name of spec section 3 to its SortField, or nullopt for
 // names that are not fixed result fields (per-influencer fields included).

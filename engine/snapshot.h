@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,17 @@ struct InfluencerColumns {
       sizeof(uint8_t);
 };
 
+// Sort orders of one job's rows, built on demand by the executor and kept
+// for later queries. Thread-safe: guarded by its own mutex.
+struct SortOrderCache {
+  std::mutex mu;
+  // Key: the sort (field and direction); value: every row in page order.
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<uint32_t>>>
+      orders;
+  // How often each sort was asked for without an order (to build on reuse).
+  absl::flat_hash_map<std::string, int> misses;
+};
+
 // One job's influencer results. Rows are in ingest order: row i was loaded
 // before row j when i < j, which is the tie-break order of every query.
 struct JobResults {
@@ -121,6 +133,10 @@ struct JobResults {
   // The distinct influencer field names of the job's rows (a name may stay
   // listed after its last row was replaced away).
   std::vector<absl::string_view> field_names;
+  // Lazily built sort orders of these rows (the rows never change; a new
+  // commit makes a new JobResults with an empty cache).
+  std::shared_ptr<SortOrderCache> sort_orders =
+      std::make_shared<SortOrderCache>();
 
   size_t size() const { return columns.size(); }
   absl::string_view field_name(size_t row) const {

@@ -157,8 +157,15 @@ std::optional<Outcome> RunBoth(const InfluencerStore& store,
   absl::StatusOr<ResolvedQuery> query =
       ResolveQuery(*store.Snapshot(), request, context);
   if (!query.ok()) return std::nullopt;
-  return Outcome{InfluencersJson(ExecuteQuery(*query)),
-                 InfluencersJson(ReferenceExecuteQuery(*query))};
+  std::string reference = InfluencersJson(ReferenceExecuteQuery(*query));
+  std::string scan = InfluencersJson(ExecuteQuery(*query, IndexUse::kNever));
+  std::string indexed =
+      InfluencersJson(ExecuteQuery(*query, IndexUse::kAlways));
+  // Report whichever strategy differs (the scan first).
+  return Outcome{scan != reference ? "scan:    " + scan
+                                   : (indexed != reference ? "indexed: " + indexed
+                                                           : scan),
+                 reference};
 }
 
 bool Fails(const InfluencerStore& store, const InfluencersRequest& request) {
