@@ -5,6 +5,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "simdjson.h"
+
 namespace clout {
 namespace {
 
@@ -106,7 +108,52 @@ std::string JavaDoubleToString(double value) {
   return out;
 }
 
+namespace {
+
+// Appends `text` with every invalid UTF-8 sequence replaced by U+FFFD, as
+// Java does when it decodes bytes into a String.
+std::string ValidUtf8(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    unsigned char c = *p;
+    int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2
+                             : (c >> 3) == 0x1E ? 3 : -1;
+    bool ok = extra >= 0 && end - p > extra;
+    uint32_t cp = ok && extra > 0 ? c & (0x3F >> extra) : c;
+    for (int k = 1; ok && k <= extra; ++k) {
+      ok = (p[k] & 0xC0) == 0x80;
+      cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    // Overlong forms, surrogates and values beyond U+10FFFF are invalid.
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (ok && extra > 0 &&
+        (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) {
+      ok = false;
+    }
+    if (!ok) {
+      out.append("\xEF\xBF\xBD");
+      ++p;
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(p), extra + 1);
+    p += extra + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
 void AppendJsonString(absl::string_view text, std::string* out) {
+  if (!simdjson::validate_utf8(text.data(), text.size())) {
+    // Only error messages quoting raw input can get here: loaded strings
+    // were validated by the parser.
+    std::string valid = ValidUtf8(text);
+    AppendJsonString(valid, out);
+    return;
+  }
   static constexpr char kHex[] = "0123456789ABCDEF";
   out->push_back('"');
   size_t run_start = 0;

@@ -26,7 +26,9 @@ std::string JavaDoubleToString(double value);
 // Appends `text` as a JSON string literal (with the quotes) as Jackson
 // escapes it: '"' and '\\' backslash-escaped; \b \t \n \f \r short forms;
 // other control characters below 0x20 as \u00XX (upper-case hex); everything else, non-ASCII
-// UTF-8 included, as is.
+// UTF-8 included, as is. Invalid UTF-8 (possible only in text quoted from
+// raw input, such as an error message) becomes U+FFFD, so the output is
+// always valid JSON.
 void AppendJsonString(absl::string_view text, std::string* out);
 
 }  // namespace clout

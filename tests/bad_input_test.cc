@@ -5,11 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/error.h"
+#include "engine/response.h"
 #include "engine/loader.h"
 #include "engine/request.h"
 #include "engine/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "simdjson.h"
 
 namespace clout {
 namespace {
@@ -236,6 +238,39 @@ TEST(BadInputTest, MissingFileAndDirectory) {
   absl::StatusOr<LoadReport> directory = LoadFile(store, "/tmp");
   EXPECT_EQ(HttpStatusOf(directory.status()), 500);
   EXPECT_THAT(std::string(directory.status().message()), HasSubstr("directory"));
+}
+
+TEST(BadInputTest, ChunkSizeDoesNotChangeTheOutcome) {
+  // Found by the loader fuzzer: the last line was parsed with stale bytes
+  // after it, so its verdict depended on the chunk size.
+  std::string text;
+  while (text.size() < 9000) text += "\n{}}";
+  LoadReport reports[2];
+  size_t chunks[2] = {4096, size_t{16} << 20};
+  for (int i = 0; i < 2; ++i) {
+    LoadOptions options = Named(true);
+    options.chunk_bytes = chunks[i];
+    InfluencerStore store;
+    absl::StatusOr<LoadReport> report = LoadString(store, text, options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    reports[i] = *report;
+  }
+  EXPECT_EQ(reports[0].documents, reports[1].documents);
+  EXPECT_EQ(reports[0].rejected, reports[1].rejected);
+  EXPECT_EQ(reports[0].errors, reports[1].errors);
+}
+
+TEST(BadRequestTest, InvalidUtf8InAParameterStillGivesValidJson) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a") + "\n").ok());
+  absl::StatusOr<InfluencersRequest> request =
+      ParseParamRequest("j", SplitQueryString("sort=%FF"));
+  ASSERT_TRUE(request.ok());
+  absl::StatusOr<InfluencersPage> page = store.GetInfluencers(*request);
+  ASSERT_FALSE(page.ok());
+  std::string json = ErrorJson(page.status());
+  EXPECT_TRUE(simdjson::validate_utf8(json.data(), json.size())) << json;
+  EXPECT_THAT(json, HasSubstr("No mapping found for [\xEF\xBF\xBD]"));
 }
 
 TEST(BadRequestTest, BodyLimit) {

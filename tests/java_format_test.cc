@@ -94,5 +94,14 @@ TEST(JsonStringTest, EscapesAsJackson) {
   EXPECT_EQ(out, "\"x\\u0000y\"");
 }
 
+TEST(JsonStringTest, InvalidUtf8BecomesReplacementCharacters) {
+  std::string out;
+  // A lone 0xFF, a truncated sequence, an overlong '/', a surrogate.
+  AppendJsonString("a\xff b\xc3 c\xc0\xaf d\xed\xa0\x80 \xc3\xa9", &out);
+  EXPECT_EQ(out,
+            "\"a\xEF\xBF\xBD b\xEF\xBF\xBD c\xEF\xBF\xBD\xEF\xBF\xBD "
+            "d\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD \xc3\xa9\"");
+}
+
 }  // namespace
 }  // namespace clout
