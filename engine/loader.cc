@@ -709,6 +709,11 @@ class SourceLoader {
     return absl::OkStatus();
   }
 
+  // Reads a search hit's _source as a result document. Returns a JSON
+  // syntax error of the hit itself; otherwise SUCCESS, with *ok false and
+  // *error filled if the hit has no (or two) _source or a bad document.
+  // Every key is visited, so that content after the hit is noticed.
+  error_code ReadHit(od::object& hit, DocError* error, bool* ok);
   // Reads more input after buf_[end_]; false at end of input.
   absl::StatusOr<bool> Fill();
   // An error if holding a buffer of `buffer_bytes` plus the staged rows
@@ -741,6 +746,33 @@ class SourceLoader {
   bool bulk_expect_source_ = false;
   bool bulk_skip_source_ = false;
 };
+
+error_code SourceLoader::ReadHit(od::object& hit, DocError* error, bool* ok) {
+  bool found = false;
+  *ok = true;
+  for (auto field_result : hit) {
+    od::field field;
+    if (auto e = std::move(field_result).get(field)) return e;
+    std::string_view key;
+    if (auto e = FieldKey(field, &key)) return e;
+    if (key != "_source") continue;
+    if (found) {
+      error->message = "duplicate field [_source]";
+      *ok = false;
+      return simdjson::SUCCESS;
+    }
+    found = true;
+    if (!reader_.ReadValue(field.value(), error)) {
+      *ok = false;
+      return simdjson::SUCCESS;
+    }
+  }
+  if (!found) {
+    error->message = "search hit without _source";
+    *ok = false;
+  }
+  return simdjson::SUCCESS;
+}
 
 absl::Status SourceLoader::CheckBudget(size_t buffer_bytes) {
   if (options_.memory_budget_bytes == 0) return absl::OkStatus();
@@ -1040,27 +1072,7 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
   bool document = false;  // a document was read (not a bulk action line)
   switch (format_) {
     case DumpFormat::kSearchHitsNdjson: {
-      bool found = false;
-      // Every key is visited, so that content after the hit is noticed.
-      for (auto field_result : object) {
-        od::field field;
-        if (auto e = std::move(field_result).get(field)) return reject_syntax(e);
-        std::string_view key;
-        if (auto e = FieldKey(field, &key)) return reject_syntax(e);
-        if (key != "_source") continue;
-        if (found) {
-          error.message = "duplicate field [_source]";
-          ok = false;
-          break;
-        }
-        found = true;
-        ok = reader_.ReadValue(field.value(), &error);
-        if (!ok) break;
-      }
-      if (ok && !found) {
-        error.message = "search hit without _source";
-        ok = false;
-      }
+      if (auto e = ReadHit(object, &error, &ok)) return reject_syntax(e);
       document = ok;
       break;
     }
@@ -1192,30 +1204,9 @@ absl::Status SourceLoader::RunWhole() {
   auto read_hit = [&](od::object& hit, const char* at,
                       bool* accepted) -> absl::Status {
     *accepted = false;
-    bool found = false;
     bool ok = true;
-    for (auto field_result : hit) {
-      od::field field;
-      if (auto e = std::move(field_result).get(field)) return fail_syntax(e, at);
-      std::string_view key;
-      if (auto e = FieldKey(field, &key)) return fail_syntax(e, at);
-      if (key != "_source") continue;
-      if (found) {
-        error.message = "duplicate field [_source]";
-        ok = false;
-        break;
-      }
-      found = true;
-      if (!reader_.ReadValue(field.value(), &error)) {
-        if (error.syntax) return fatal(at);
-        ok = false;
-        break;
-      }
-    }
-    if (ok && !found) {
-      error.message = "search hit without _source";
-      ok = false;
-    }
+    if (auto e = ReadHit(hit, &error, &ok)) return fail_syntax(e, at);
+    if (!ok && error.syntax) return fatal(at);
     if (!ok) return Reject(location_of(at), error);
     *accepted = true;
     return absl::OkStatus();
