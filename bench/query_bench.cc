@@ -8,12 +8,16 @@
 // Data: one generated job of 1,000,000 influencers. The sort-order cache is
 // cleared between BM_BuildOrder iterations (single-threaded here).
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
 #include "benchmark/benchmark.h"
+#include "sqlite3.h"
 #include "engine/executor.h"
 #include "engine/generator.h"
 #include "engine/loader.h"
@@ -133,6 +137,111 @@ BENCHMARK(BM_Reference)
     ->DenseRange(0, kLastShape)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);
+
+// SQLite as the baseline a user would otherwise reach for: the same rows in
+// an in-memory database with an index on (job, each sort column), and per
+// request the page query plus its count.
+struct SqliteBaseline {
+  sqlite3* db = nullptr;
+
+  SqliteBaseline() {
+    const JobResults& job = *Store().Snapshot()->FindJob("job-0");
+    sqlite3_open(":memory:", &db);
+    Exec("CREATE TABLE influencers(job TEXT, timestamp INTEGER, "
+         "influencer_score REAL, initial_influencer_score REAL, "
+         "probability REAL, bucket_span INTEGER, is_interim INTEGER, "
+         "influencer_field_name TEXT, influencer_field_value TEXT, "
+         "ingest INTEGER)");
+    Exec("BEGIN");
+    sqlite3_stmt* insert = nullptr;
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO influencers VALUES(?,?,?,?,?,?,?,?,?,?)",
+                       -1, &insert, nullptr);
+    const InfluencerColumns& c = job.columns;
+    for (size_t r = 0; r < job.size(); ++r) {
+      sqlite3_bind_text(insert, 1, "job-0", -1, SQLITE_STATIC);
+      sqlite3_bind_int64(insert, 2, c.timestamp[r]);
+      sqlite3_bind_double(insert, 3, c.influencer_score[r]);
+      sqlite3_bind_double(insert, 4, c.initial_influencer_score[r]);
+      sqlite3_bind_double(insert, 5, c.probability[r]);
+      sqlite3_bind_int64(insert, 6, job.bucket_span(r));
+      sqlite3_bind_int(insert, 7, c.is_interim[r]);
+      absl::string_view name = job.field_name(r);
+      absl::string_view value = job.field_value(r);
+      sqlite3_bind_text(insert, 8, name.data(), static_cast<int>(name.size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_text(insert, 9, value.data(),
+                        static_cast<int>(value.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(insert, 10, static_cast<int64_t>(r));
+      sqlite3_step(insert);
+      sqlite3_reset(insert);
+    }
+    sqlite3_finalize(insert);
+    Exec("COMMIT");
+    for (const char* column : {"influencer_score", "timestamp", "probability",
+                               "influencer_field_value"}) {
+      Exec(absl::StrCat("CREATE INDEX by_", column, " ON influencers(job, ",
+                        column, ", ingest)"));
+    }
+    Exec("ANALYZE");
+  }
+
+  void Exec(const std::string& sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      std::fprintf(stderr, "sqlite: %s: %s\n", sql.c_str(), error);
+      std::abort();
+    }
+  }
+
+  // The page and count statements of a resolved query.
+  std::pair<std::string, std::string> Sql(const ResolvedQuery& q) const {
+    std::string where = "job = 'job-0'";
+    if (q.start) absl::StrAppend(&where, " AND timestamp >= ", *q.start);
+    if (q.end) absl::StrAppend(&where, " AND timestamp < ", *q.end);
+    if (q.min_score) absl::StrAppend(&where, " AND influencer_score >= ", *q.min_score);
+    if (q.exclude_interim) absl::StrAppend(&where, " AND is_interim = 0");
+    const char* column = q.sort == SortField::kTimestamp ? "timestamp"
+                         : q.sort == SortField::kProbability ? "probability"
+                         : q.sort == SortField::kInfluencerFieldValue
+                             ? "influencer_field_value"
+                             : "influencer_score";
+    std::string page = absl::StrCat(
+        "SELECT * FROM influencers WHERE ", where, " ORDER BY ", column,
+        q.desc ? " DESC" : " ASC", ", ingest ASC LIMIT ", q.size, " OFFSET ",
+        q.from);
+    return {page, absl::StrCat("SELECT COUNT(*) FROM influencers WHERE ", where)};
+  }
+};
+
+SqliteBaseline& Sqlite() {
+  static SqliteBaseline* baseline = new SqliteBaseline();
+  return *baseline;
+}
+
+void BM_Sqlite(benchmark::State& state) {
+  ResolvedQuery query = Resolve(static_cast<int>(state.range(0)));
+  SqliteBaseline& sqlite = Sqlite();
+  auto [page_sql, count_sql] = sqlite.Sql(query);
+  sqlite3_stmt* page = nullptr;
+  sqlite3_stmt* count = nullptr;
+  sqlite3_prepare_v2(sqlite.db, page_sql.c_str(), -1, &page, nullptr);
+  sqlite3_prepare_v2(sqlite.db, count_sql.c_str(), -1, &count, nullptr);
+  int64_t matches = 0;
+  for (auto _ : state) {
+    int rows = 0;
+    while (sqlite3_step(page) == SQLITE_ROW) ++rows;
+    sqlite3_reset(page);
+    if (sqlite3_step(count) == SQLITE_ROW) matches = sqlite3_column_int64(count, 0);
+    sqlite3_reset(count);
+    benchmark::DoNotOptimize(rows);
+  }
+  sqlite3_finalize(page);
+  sqlite3_finalize(count);
+  state.SetLabel(kShapeNames[state.range(0)]);
+  state.counters["count"] = static_cast<double>(matches);
+}
+BENCHMARK(BM_Sqlite)->DenseRange(0, kLastShape)->Unit(benchmark::kMicrosecond);
 
 // Writing the response JSON of a 100-influencer page.
 void BM_WriteResponse(benchmark::State& state) {
