@@ -7,12 +7,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "engine/time_index.h"
 
 namespace clout {
 
@@ -122,24 +124,25 @@ struct KeyedRow {
   }
 };
 
-// Calls on_match(row) for every row that passes the query's filters, in
-// ingest order.
-template <typename OnMatch>
-void ForEachMatch(const ResolvedQuery& query, OnMatch on_match) {
+// Calls on_match(row) for every row that passes the query's filters among
+// the rows row_at(first), ..., row_at(last - 1), in that order.
+template <typename RowAt, typename OnMatch>
+void ForEachMatch(const ResolvedQuery& query, size_t first, size_t last,
+                  RowAt row_at, OnMatch on_match) {
   const InfluencerColumns& c = query.job->columns;
-  const size_t n = c.size();
   const int64_t start = query.start.value_or(INT64_MIN);
   const bool has_end = query.end.has_value();
   const int64_t end = query.end.value_or(INT64_MAX);
   const bool has_score = query.min_score.has_value();
   const double min_score = query.min_score.value_or(0.0);
   const bool exclude_interim = query.exclude_interim;
-  for (size_t row = 0; row < n; ++row) {
+  for (size_t i = first; i < last; ++i) {
+    const uint32_t row = row_at(i);
     const int64_t ts = c.timestamp[row];
     if (ts < start || (has_end && ts >= end)) continue;
     if (has_score && !(c.influencer_score[row] >= min_score)) continue;
     if (exclude_interim && c.is_interim[row]) continue;
-    on_match(static_cast<uint32_t>(row));
+    on_match(row);
   }
 }
 
@@ -291,90 +294,11 @@ std::shared_ptr<const std::vector<uint32_t>> PageOrder(
   return cache.orders.try_emplace(name, std::move(order)).first->second;
 }
 
-// The query's count without a scan, where the filters allow it.
-std::optional<int64_t> CountWithoutScan(const ResolvedQuery& query,
-                                        const std::vector<uint32_t>& order) {
-  const JobResults& job = *query.job;
-  const bool window = query.start.has_value() || query.end.has_value();
-  const bool score = query.min_score.has_value();
-  if (!window && !score) {
-    return static_cast<int64_t>(job.size() -
-                                (query.exclude_interim ? job.interim_rows : 0));
-  }
-  if (query.exclude_interim) return std::nullopt;
-  const InfluencerColumns& c = job.columns;
-  if (score && !window && query.sort == SortField::kInfluencerScore) {
-    // The rows with score >= t are a prefix (desc) or suffix (asc).
-    const double t = *query.min_score;
-    auto below = [&](uint32_t r) { return c.influencer_score[r] < t; };
-    auto first_below = std::partition_point(
-        order.begin(), order.end(), [&](uint32_t r) {
-          return query.desc ? !below(r) : below(r);
-        });
-    size_t prefix = static_cast<size_t>(first_below - order.begin());
-    return static_cast<int64_t>(query.desc ? prefix : order.size() - prefix);
-  }
-  if (window && !score && query.sort == SortField::kTimestamp) {
-    const int64_t lo = query.start.value_or(INT64_MIN);
-    const int64_t hi = query.end.value_or(INT64_MAX);
-    if (lo >= hi) return 0;
-    // Rows in [lo, hi) are contiguous in timestamp order.
-    auto ts = [&](uint32_t r) { return c.timestamp[r]; };
-    auto begin = std::partition_point(order.begin(), order.end(), [&](uint32_t r) {
-      return query.desc ? ts(r) >= hi : ts(r) < lo;
-    });
-    auto end = std::partition_point(begin, order.end(), [&](uint32_t r) {
-      return query.desc ? ts(r) >= lo : ts(r) < hi;
-    });
-    return static_cast<int64_t>(end - begin);
-  }
-  return std::nullopt;
-}
-
-bool Matches(const ResolvedQuery& query, uint32_t row) {
-  const InfluencerColumns& c = query.job->columns;
-  const int64_t ts = c.timestamp[row];
-  if (query.start.has_value() && ts < *query.start) return false;
-  if (query.end.has_value() && ts >= *query.end) return false;
-  if (query.min_score.has_value() &&
-      !(c.influencer_score[row] >= *query.min_score)) {
-    return false;
-  }
-  return !(query.exclude_interim && c.is_interim[row]);
-}
-
-InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
-                                 const std::vector<uint32_t>& order) {
-  InfluencersPage page;
-  const JobResults& job = *query.job;
-  std::optional<int64_t> count = CountWithoutScan(query, order);
-  const int64_t limit = query.from + query.size;
-  int64_t seen = 0;
-  if (query.size > 0 && (!count.has_value() || query.from < *count)) {
-    for (uint32_t row : order) {
-      if (!Matches(query, row)) continue;
-      if (seen >= query.from) page.influencers.push_back(ViewOf(job, row));
-      if (++seen == limit) break;
-    }
-  }
-  if (count.has_value()) {
-    page.count = *count;
-  } else {
-    int64_t matches = 0;
-    ForEachMatch(query, [&](uint32_t) { ++matches; });
-    page.count = matches;
-  }
-  if (!page.influencers.empty()) page.job = query.job;
-  return page;
-}
-
-}  // namespace
-
-InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
-  if (std::shared_ptr<const std::vector<uint32_t>> order =
-          PageOrder(query, index_use)) {
-    return ExecuteWithOrder(query, *order);
-  }
+// The page and count of the matches among row_at(first..last-1): a filter
+// pass, then a bounded partial sort of the matches (never a full sort).
+template <typename RowAt>
+InfluencersPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
+                         RowAt row_at) {
   InfluencersPage page;
   const JobResults& job = *query.job;
   const size_t limit = static_cast<size_t>(query.from + query.size);
@@ -382,7 +306,7 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
 
   if (IsNumericSort(query.sort)) {
     std::vector<KeyedRow> matches;
-    ForEachMatch(query, [&](uint32_t row) {
+    ForEachMatch(query, first, last, row_at, [&](uint32_t row) {
       matches.push_back({NumericKey(job, query.sort, query.desc, row), row});
     });
     page.count = static_cast<int64_t>(matches.size());
@@ -392,7 +316,7 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
     }
   } else {
     std::vector<uint32_t> matches;
-    ForEachMatch(query, [&](uint32_t row) { matches.push_back(row); });
+    ForEachMatch(query, first, last, row_at, [&](uint32_t row) { matches.push_back(row); });
     page.count = static_cast<int64_t>(matches.size());
     if (query.size > 0 && static_cast<size_t>(query.from) < matches.size()) {
       const Column<uint32_t>& codes =
@@ -430,6 +354,239 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
   }
   if (!page.influencers.empty()) page.job = query.job;
   return page;
+}
+
+// The job's influencer_score-descending page order, building it if needed.
+std::shared_ptr<const std::vector<uint32_t>> ScoreOrder(
+    const std::shared_ptr<const JobResults>& job) {
+  ResolvedQuery score_query;
+  score_query.job = job;
+  score_query.sort = SortField::kInfluencerScore;
+  score_query.desc = true;
+  return PageOrder(score_query, IndexUse::kAlways);
+}
+
+// The job's TimeIndex, building it (and the score order it needs) on first
+// use. Thread-safe like PageOrder.
+std::shared_ptr<const TimeIndex> TimeIndexOf(const ResolvedQuery& query) {
+  SortOrderCache& cache = *query.job->sort_orders;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.time_index) return cache.time_index;
+  }
+  auto index = std::make_shared<const TimeIndex>(*query.job,
+                                                 *ScoreOrder(query.job));
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (!cache.time_index) cache.time_index = std::move(index);
+  return cache.time_index;
+}
+
+bool Matches(const ResolvedQuery& query, uint32_t row) {
+  const InfluencerColumns& c = query.job->columns;
+  if (query.start.has_value() || query.end.has_value()) {
+    const int64_t ts = c.timestamp[row];
+    if (query.start.has_value() && ts < *query.start) return false;
+    if (query.end.has_value() && ts >= *query.end) return false;
+  }
+  if (query.min_score.has_value() &&
+      !(c.influencer_score[row] >= *query.min_score)) {
+    return false;
+  }
+  return !(query.exclude_interim && c.is_interim[row]);
+}
+
+// The number of rows with influencer_score >= t: a prefix of the score order.
+size_t RowsScoringAtLeast(const JobResults& job,
+                          const std::vector<uint32_t>& score_order, double t) {
+  const Column<double>& score = job.columns.influencer_score;
+  return static_cast<size_t>(
+      std::partition_point(score_order.begin(), score_order.end(),
+                           [&](uint32_t r) { return score[r] >= t; }) -
+      score_order.begin());
+}
+
+// Where the matches of a query lie when they are one run of its page order.
+struct OrderRun {
+  size_t first = 0;
+  size_t last = 0;
+};
+
+// The run of `order` holding exactly the query's matches, if they form one:
+// no filter; only a score threshold on a score order; only a window on a
+// timestamp order. An exclude_interim on a job without interim rows filters
+// nothing.
+std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
+                                     const std::vector<uint32_t>& order) {
+  const JobResults& job = *query.job;
+  const InfluencerColumns& c = job.columns;
+  const size_t n = order.size();
+  if (query.exclude_interim && job.interim_rows > 0) return std::nullopt;
+  const bool window = query.start.has_value() || query.end.has_value();
+  const bool score = query.min_score.has_value();
+  if (!window && !score) return OrderRun{0, n};
+  if (score && !window && query.sort == SortField::kInfluencerScore) {
+    const double t = *query.min_score;
+    auto first_below = std::partition_point(
+        order.begin(), order.end(), [&](uint32_t r) {
+          bool below = c.influencer_score[r] < t;
+          return query.desc ? !below : below;
+        });
+    size_t split = static_cast<size_t>(first_below - order.begin());
+    return query.desc ? OrderRun{0, split} : OrderRun{split, n};
+  }
+  if (window && !score && query.sort == SortField::kTimestamp) {
+    const int64_t lo = query.start.value_or(INT64_MIN);
+    const int64_t hi = query.end.value_or(INT64_MAX);
+    if (lo >= hi) return OrderRun{0, 0};
+    auto ts = [&](uint32_t r) { return c.timestamp[r]; };
+    auto begin = std::partition_point(order.begin(), order.end(), [&](uint32_t r) {
+      return query.desc ? ts(r) >= hi : ts(r) < lo;
+    });
+    auto end = std::partition_point(begin, order.end(), [&](uint32_t r) {
+      return query.desc ? ts(r) >= lo : ts(r) < hi;
+    });
+    return OrderRun{static_cast<size_t>(begin - order.begin()),
+                    static_cast<size_t>(end - order.begin())};
+  }
+  return std::nullopt;
+}
+
+// The query's count from the job's TimeIndex, and the window's positions in
+// time order (the whole job when there is no window).
+struct IndexedCount {
+  int64_t count = 0;
+  size_t window_first = 0;
+  size_t window_last = 0;
+};
+
+IndexedCount CountWithIndex(const ResolvedQuery& query, const TimeIndex& index) {
+  const JobResults& job = *query.job;
+  IndexedCount result;
+  std::tie(result.window_first, result.window_last) =
+      index.Window(job, query.start, query.end);
+  const size_t first = result.window_first;
+  const size_t last = result.window_last;
+  size_t count = last - first;
+  double t = 0.0;
+  if (query.min_score.has_value()) {
+    t = *query.min_score;
+    size_t rank_limit = RowsScoringAtLeast(job, *ScoreOrder(query.job), t);
+    count = index.CountTopRanks(job, first, last, rank_limit, t);
+  }
+  if (query.exclude_interim) {
+    auto [begin, end] = index.InterimPositions(first, last);
+    for (const uint32_t* p = begin; p != end; ++p) {
+      if (!query.min_score.has_value() ||
+          job.columns.influencer_score[index.RowAt(*p)] >= t) {
+        --count;
+      }
+    }
+  }
+  result.count = static_cast<int64_t>(count);
+  return result;
+}
+
+// Appends the page of a run of `order` that holds exactly the matches.
+void PageFromRun(const ResolvedQuery& query, const std::vector<uint32_t>& order,
+                 OrderRun run, InfluencersPage* page) {
+  size_t begin = std::min(run.first + static_cast<size_t>(query.from), run.last);
+  size_t end = std::min(begin + static_cast<size_t>(query.size), run.last);
+  for (size_t i = begin; i < end; ++i) {
+    page->influencers.push_back(ViewOf(*query.job, order[i]));
+  }
+}
+
+// Appends the page by walking `order` and skipping rows that do not match.
+void PageFromWalk(const ResolvedQuery& query, const std::vector<uint32_t>& order,
+                  InfluencersPage* page) {
+  const int64_t limit = query.from + query.size;
+  int64_t seen = 0;
+  for (uint32_t row : order) {
+    if (!Matches(query, row)) continue;
+    if (seen >= query.from) page->influencers.push_back(ViewOf(*query.job, row));
+    if (++seen == limit) break;
+  }
+}
+
+InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
+                                 const std::vector<uint32_t>& order,
+                                 IndexUse index_use) {
+  InfluencersPage page;
+  const JobResults& job = *query.job;
+  if (std::optional<OrderRun> run = MatchesAsRun(query, order)) {
+    page.count = static_cast<int64_t>(run->last - run->first);
+    if (query.size > 0) PageFromRun(query, order, *run, &page);
+    if (!page.influencers.empty()) page.job = query.job;
+    return page;
+  }
+  const bool window = query.start.has_value() || query.end.has_value();
+  std::shared_ptr<const TimeIndex> index;
+  size_t window_first = 0;
+  size_t window_last = job.size();
+  if (window || query.min_score.has_value() ||
+      index_use == IndexUse::kAlwaysScanWindow) {
+    index = TimeIndexOf(query);
+    IndexedCount counted = CountWithIndex(query, *index);
+    page.count = counted.count;
+    window_first = counted.window_first;
+    window_last = counted.window_last;
+  } else {  // only exclude_interim
+    page.count = static_cast<int64_t>(job.size() - job.interim_rows);
+  }
+  if (query.size == 0 || query.from >= page.count) return page;
+
+  // Walking the order visits about limit * n / count rows (all of them when
+  // the page reaches the last match), each a random access; scanning the
+  // window's rows in time order is sequential when the rows are stored in
+  // time order, and then needs a bounded partial sort.
+  bool scan_window = index_use == IndexUse::kAlwaysScanWindow;
+  if (index && (index_use == IndexUse::kAuto || index_use == IndexUse::kAlways)) {
+    const double n = static_cast<double>(job.size());
+    const double limit = static_cast<double>(query.from + query.size);
+    const double count = static_cast<double>(page.count);
+    const double walk_rows = limit >= count ? n : limit * n / count;
+    const double scan_rows = static_cast<double>(window_last - window_first);
+    const double scan_cost = index->identity() ? 1.0 : 3.0;
+    scan_window = scan_rows * scan_cost < walk_rows * 3.0;
+  }
+  if (scan_window) {
+    const TimeIndex& time = *index;
+    InfluencersPage scanned = ScanPage(
+        query, window_first, window_last,
+        [&](size_t position) { return time.RowAt(position); });
+    scanned.count = page.count;
+    return scanned;
+  }
+  PageFromWalk(query, order, &page);
+  if (!page.influencers.empty()) page.job = query.job;
+  return page;
+}
+
+}  // namespace
+
+InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
+  if (std::shared_ptr<const std::vector<uint32_t>> order =
+          PageOrder(query, index_use)) {
+    return ExecuteWithOrder(query, *order, index_use);
+  }
+  return ScanPage(query, 0, query.job->size(),
+                  [](size_t i) { return static_cast<uint32_t>(i); });
+}
+
+void WarmIndexes(const std::shared_ptr<const JobResults>& job) {
+  ResolvedQuery query;
+  query.job = job;
+  TimeIndexOf(query);
+}
+
+size_t IndexBytes(const JobResults& job) {
+  SortOrderCache& cache = *job.sort_orders;
+  std::lock_guard<std::mutex> lock(cache.mu);
+  size_t bytes = cache.time_index ? cache.time_index->bytes() : 0;
+  for (const auto& [name, order] : cache.orders) {
+    bytes += order->capacity() * sizeof(uint32_t);
+  }
+  return bytes;
 }
 
 }  // namespace clout

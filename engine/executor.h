@@ -97,11 +97,17 @@ absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
                                            const InfluencersRequest& request,
                                            const QueryContext& context);
 
-// Whether ExecuteQuery may use (and build) a cached sort order of the job.
+// Whether ExecuteQuery may use (and build) the job's cached indexes: a sort
+// order per sort, and the TimeIndex (time_index.h) that counts filtered
+// queries.
 enum class IndexUse {
   kAuto,    // use an order once a sort has been asked for twice
   kNever,   // always scan and partially sort (tests)
   kAlways,  // build the order on first use (tests, benchmarks)
+  // As kAlways, but force one way of producing a filtered page instead of
+  // choosing by estimated cost (tests compare all of them).
+  kAlwaysWalk,
+  kAlwaysScanWindow,
 };
 
 // Runs a resolved query and returns the page (never fails). Ties keep
@@ -111,14 +117,27 @@ enum class IndexUse {
 //   - scan: one pass over the job's rows applying the filters, then a
 //     bounded partial sort of the matches (never a full sort);
 //   - order: once a sort has been asked for again, the job's rows are
-//     sorted in that page order once and cached with the job (thread-safe);
-//     a query then walks the order applying the filters until its page is
-//     full. Its count comes from the order by binary search when the only
-//     filter is a score threshold on a score order or a time range on a
-//     timestamp order, from the job's totals when there is no filter or
-//     only exclude_interim, and otherwise from a counting scan.
+//     sorted in that page order once and cached with the job (thread-safe).
+//     When the matches are one run of that order (no filter, a threshold
+//     on a score order, a window on a timestamp order) the page is read off
+//     directly. Otherwise the count comes from the job's TimeIndex, built
+//     on first need (window, threshold and exclude_interim in any
+//     combination, in polylogarithmic time), and the page either from a
+//     walk of the order skipping non-matches or from a scan of the window's
+//     rows in time order plus a bounded partial sort, whichever is
+//     estimated cheaper.
 InfluencersPage ExecuteQuery(const ResolvedQuery& query,
                              IndexUse index_use = IndexUse::kAuto);
+
+// Builds, if not built yet, the indexes every query of `job` can use: the
+// influencer_score-descending order and the TimeIndex. Loading then
+// warming is what a query server does before taking traffic; queries build
+// the same indexes lazily otherwise. Thread-safe.
+void WarmIndexes(const std::shared_ptr<const JobResults>& job);
+
+// Heap bytes of the indexes currently cached for `job` (sort orders and the
+// TimeIndex), excluding the columns. Thread-safe.
+size_t IndexBytes(const JobResults& job);
 
 // Maps a sort field name of spec section 3 to its SortField, or nullopt for
 // names that are not fixed result fields (per-influencer fields included).

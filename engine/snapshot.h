@@ -21,6 +21,8 @@
 
 namespace clout {
 
+class TimeIndex;  // time_index.h
+
 // Append-only storage for strings whose addresses never change. Not
 // thread-safe while being appended to; immutable (and freely shared) once
 // handed to a snapshot.
@@ -104,7 +106,7 @@ struct InfluencerColumns {
       sizeof(uint8_t);
 };
 
-// Sort orders of one job's rows, built on demand by the executor and kept
+// Sort orders and the TimeIndex of one job's rows, built on demand by the executor and kept
 // for later queries. Thread-safe: guarded by its own mutex.
 struct SortOrderCache {
   std::mutex mu;
@@ -113,6 +115,8 @@ struct SortOrderCache {
       orders;
   // How often each sort was asked for without an order (to build on reuse).
   absl::flat_hash_map<std::string, int> misses;
+  // The job's TimeIndex, once built.
+  std::shared_ptr<const TimeIndex> time_index;
 };
 
 // One job's influencer results. Rows are in ingest order: row i was loaded

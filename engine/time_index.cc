@@ -1,0 +1,119 @@
+#include "engine/time_index.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace clout {
+
+namespace {
+
+// Blocks of about sqrt(n) rows, a power of two in [4, 1024]: a count then
+// costs (window / B) binary searches of log2(B) steps plus at most 2B row
+// checks, and small jobs (tests) still have several whole blocks.
+size_t BlockRowsFor(size_t n) {
+  size_t root = static_cast<size_t>(std::sqrt(static_cast<double>(n)));
+  return std::clamp<size_t>(std::bit_ceil(std::max<size_t>(root, 1)), 4, 1024);
+}
+
+}  // namespace
+
+TimeIndex::TimeIndex(const JobResults& job,
+                     const std::vector<uint32_t>& score_order)
+    : size_(job.size()), block_rows_(BlockRowsFor(job.size())) {
+  const Column<int64_t>& ts = job.columns.timestamp;
+  const size_t n = size_;
+  const bool sorted = std::is_sorted(ts.begin(), ts.end());
+  std::vector<uint32_t> position_of;  // row -> time position (if permuted)
+  if (!sorted) {
+    order_.resize(n);
+    for (size_t r = 0; r < n; ++r) order_[r] = static_cast<uint32_t>(r);
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](uint32_t a, uint32_t b) { return ts[a] < ts[b]; });
+    position_of.resize(n);
+    for (size_t p = 0; p < n; ++p) position_of[order_[p]] = static_cast<uint32_t>(p);
+  }
+  // Walking ranks upwards appends to each block in ascending rank order, so
+  // every block comes out sorted without sorting it.
+  block_ranks_.resize(n);
+  std::vector<uint32_t> fill((n + block_rows_ - 1) / block_rows_, 0);
+  for (size_t rank = 0; rank < n; ++rank) {
+    uint32_t row = score_order[rank];
+    size_t position = sorted ? row : position_of[row];
+    size_t block = position / block_rows_;
+    block_ranks_[block * block_rows_ + fill[block]++] =
+        static_cast<uint32_t>(rank);
+  }
+  const Column<uint8_t>& interim = job.columns.is_interim;
+  for (size_t p = 0; p < n && interim_positions_.size() < job.interim_rows;
+       ++p) {
+    if (interim[RowAt(p)]) interim_positions_.push_back(static_cast<uint32_t>(p));
+  }
+}
+
+std::pair<size_t, size_t> TimeIndex::Window(const JobResults& job,
+                                            std::optional<int64_t> start,
+                                            std::optional<int64_t> end) const {
+  const Column<int64_t>& ts = job.columns.timestamp;
+  // partition_point over positions [0, n) with the predicate ts < bound.
+  auto first_not_below = [&](int64_t bound) {
+    size_t lo = 0;
+    size_t hi = size_;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (ts[RowAt(mid)] < bound) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  };
+  size_t first = start.has_value() ? first_not_below(*start) : 0;
+  size_t last = end.has_value() ? first_not_below(*end) : size_;
+  if (last < first) last = first;
+  return {first, last};
+}
+
+size_t TimeIndex::CountTopRanks(const JobResults& job, size_t first,
+                                size_t last, size_t rank_limit,
+                                double min_score) const {
+  if (first >= last || rank_limit == 0) return 0;
+  if (rank_limit >= size_) return last - first;
+  const Column<double>& score = job.columns.influencer_score;
+  auto count_checked = [&](size_t from, size_t to) {
+    size_t count = 0;
+    for (size_t p = from; p < to; ++p) count += score[RowAt(p)] >= min_score;
+    return count;
+  };
+  const size_t b = block_rows_;
+  const size_t first_whole = (first + b - 1) / b;
+  const size_t last_whole = last / b;  // whole blocks end before `last`
+  if (first_whole >= last_whole) return count_checked(first, last);
+  size_t count = count_checked(first, first_whole * b) +
+                 count_checked(last_whole * b, last);
+  const uint32_t limit = static_cast<uint32_t>(rank_limit);
+  for (size_t block = first_whole; block < last_whole; ++block) {
+    const uint32_t* begin = block_ranks_.data() + block * b;
+    count += static_cast<size_t>(std::lower_bound(begin, begin + b, limit) -
+                                 begin);
+  }
+  return count;
+}
+
+std::pair<const uint32_t*, const uint32_t*> TimeIndex::InterimPositions(
+    size_t first, size_t last) const {
+  const uint32_t* begin = interim_positions_.data();
+  const uint32_t* end = begin + interim_positions_.size();
+  const uint32_t* lo = std::lower_bound(begin, end, first);
+  const uint32_t* hi = std::lower_bound(lo, end, last);
+  return {lo, hi};
+}
+
+size_t TimeIndex::bytes() const {
+  return (order_.capacity() + block_ranks_.capacity() +
+          interim_positions_.capacity()) *
+         sizeof(uint32_t);
+}
+
+}  // namespace clout

@@ -1,0 +1,83 @@
+// A per-job index that counts the rows matching a Get Influencers filter
+// (time window, score threshold, exclude_interim, in any combination) in
+// polylogarithmic time, and lists the rows of a time window in time order.
+//
+// Layout: the job's rows in (timestamp, row) order, split into blocks of
+// `block_rows()` consecutive positions. For each block the index keeps the
+// sorted *score ranks* of its rows, where a row's score rank is its position
+// in the influencer_score-descending page order (ties in ingest order). The
+// rows with influencer_score >= t are exactly the rows of rank < k for the
+// k found by one binary search of that order, so "window and threshold"
+// becomes a count of ranks below k over the window's blocks: one binary
+// search per whole block plus a check of at most two partial blocks. The
+// positions of interim rows are kept apart (they are few: the latest bucket)
+// and subtracted.
+//
+// When the rows are already in time order (the usual dump), the time order
+// is the identity and takes no memory. Memory otherwise: 4 bytes per row
+// for the time order, 4 for the block ranks, 4 per interim row.
+//
+// A TimeIndex is immutable once built: any number of threads may use it.
+// It refers to no job; callers pass the JobResults it was built from.
+#ifndef CLOUT_ENGINE_TIME_INDEX_H_
+#define CLOUT_ENGINE_TIME_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "engine/snapshot.h"
+
+namespace clout {
+
+class TimeIndex {
+ public:
+  // Builds the index of `job`. `score_order` must hold every row of the job
+  // in influencer_score-descending page order (ties in ingest order).
+  TimeIndex(const JobResults& job, const std::vector<uint32_t>& score_order);
+
+  TimeIndex(const TimeIndex&) = delete;
+  TimeIndex& operator=(const TimeIndex&) = delete;
+
+  size_t size() const { return size_; }
+  size_t block_rows() const { return block_rows_; }
+  // True when the job's rows are already in (timestamp, row) order.
+  bool identity() const { return order_.empty(); }
+
+  // The row at `position` of the time order.
+  uint32_t RowAt(size_t position) const {
+    return order_.empty() ? static_cast<uint32_t>(position) : order_[position];
+  }
+
+  // The positions [first, last) of the rows with start <= timestamp < end
+  // (an absent bound is open). Empty (first == last) if none.
+  std::pair<size_t, size_t> Window(const JobResults& job,
+                                    std::optional<int64_t> start,
+                                    std::optional<int64_t> end) const;
+
+  // The number of positions in [first, last) whose row has score rank
+  // < `rank_limit`, i.e. influencer_score >= `min_score` where `rank_limit`
+  // is the number of rows of the job with influencer_score >= `min_score`.
+  size_t CountTopRanks(const JobResults& job, size_t first, size_t last,
+                       size_t rank_limit, double min_score) const;
+
+  // The positions of interim rows within [first, last), ascending.
+  std::pair<const uint32_t*, const uint32_t*> InterimPositions(
+      size_t first, size_t last) const;
+
+  // Heap bytes held by the index.
+  size_t bytes() const;
+
+ private:
+  size_t size_ = 0;
+  size_t block_rows_ = 0;
+  std::vector<uint32_t> order_;           // empty: identity
+  std::vector<uint32_t> block_ranks_;     // size_ entries, sorted per block
+  std::vector<uint32_t> interim_positions_;
+};
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_TIME_INDEX_H_

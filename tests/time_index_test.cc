@@ -1,0 +1,142 @@
+// TimeIndex against brute force over jobs large enough to have many whole
+// blocks, stored in time order (identity) and shuffled (a permutation),
+// with many equal timestamps and scores so windows and thresholds cut
+// through ties.
+#include "engine/time_index.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/executor.h"
+#include "engine/store.h"
+#include "gtest/gtest.h"
+
+namespace clout {
+namespace {
+
+std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
+                                          bool time_ordered) {
+  std::vector<InfluencerFields> pending;
+  std::vector<std::string> values(rows);  // InfluencerFields holds views
+  for (int r = 0; r < rows; ++r) {
+    InfluencerFields row;
+    row.field_name = "host";
+    values[r] = "h" + std::to_string(r);  // distinct: no upserts
+    row.field_value = values[r];
+    row.timestamp = 1000 * static_cast<int64_t>(random() % 50);
+    row.influencer_score = static_cast<double>(random() % 40) / 2;
+    row.bucket_span = 600;
+    row.is_interim = random() % 10 == 0;
+    pending.push_back(row);
+  }
+  if (time_ordered) {
+    std::stable_sort(pending.begin(), pending.end(),
+                     [](const auto& a, const auto& b) {
+                       return a.timestamp < b.timestamp;
+                     });
+  }
+  InfluencerStore store;
+  IngestBatch batch;
+  for (const InfluencerFields& row : pending) batch.AddInfluencer("j", row);
+  store.Commit(std::move(batch));
+  return store.Snapshot()->jobs.at("j");
+}
+
+std::vector<uint32_t> ScoreDescOrder(const JobResults& job) {
+  std::vector<uint32_t> order(job.size());
+  for (size_t r = 0; r < order.size(); ++r) order[r] = static_cast<uint32_t>(r);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return job.columns.influencer_score[a] > job.columns.influencer_score[b];
+  });
+  return order;
+}
+
+TEST(TimeIndexTest, MatchesBruteForce) {
+  for (int seed = 0; seed < 12; ++seed) {
+    std::mt19937_64 random(seed);
+    const bool time_ordered = seed % 2 == 0;
+    const int rows = 1 + static_cast<int>(random() % 5000);
+    std::shared_ptr<const JobResults> job = MakeJob(random, rows, time_ordered);
+    const InfluencerColumns& c = job->columns;
+    std::vector<uint32_t> score_order = ScoreDescOrder(*job);
+    ASSERT_EQ(job->size(), static_cast<size_t>(rows));
+    TimeIndex index(*job, score_order);
+    ASSERT_EQ(index.identity(), time_ordered) << seed;
+    ASSERT_EQ(index.size(), job->size());
+    // The time order is (timestamp, row) order.
+    for (size_t p = 1; p < index.size(); ++p) {
+      uint32_t a = index.RowAt(p - 1);
+      uint32_t b = index.RowAt(p);
+      ASSERT_TRUE(c.timestamp[a] < c.timestamp[b] ||
+                  (c.timestamp[a] == c.timestamp[b] && a < b));
+    }
+    for (int q = 0; q < 200; ++q) {
+      std::optional<int64_t> start;
+      std::optional<int64_t> end;
+      if (random() % 4) start = 1000 * static_cast<int64_t>(random() % 52) - 1 + random() % 3;
+      if (random() % 4) end = 1000 * static_cast<int64_t>(random() % 52) - 1 + random() % 3;
+      const double t = static_cast<double>(random() % 42) / 2;
+      auto [first, last] = index.Window(*job, start, end);
+      size_t in_window = 0;
+      size_t scoring = 0;
+      size_t interim = 0;
+      for (size_t r = 0; r < job->size(); ++r) {
+        const int64_t ts = c.timestamp[r];
+        if ((start && ts < *start) || (end && ts >= *end)) continue;
+        ++in_window;
+        scoring += c.influencer_score[r] >= t;
+        interim += c.is_interim[r];
+      }
+      ASSERT_EQ(last - first, in_window) << seed;
+      const size_t rank_limit = static_cast<size_t>(
+          std::count_if(c.influencer_score.begin(), c.influencer_score.end(),
+                        [&](double s) { return s >= t; }));
+      ASSERT_EQ(index.CountTopRanks(*job, first, last, rank_limit, t), scoring)
+          << "seed " << seed << " t " << t;
+      auto [lo, hi] = index.InterimPositions(first, last);
+      ASSERT_EQ(static_cast<size_t>(hi - lo), interim);
+      for (const uint32_t* p = lo; p != hi; ++p) {
+        ASSERT_TRUE(c.is_interim[index.RowAt(*p)]);
+      }
+    }
+  }
+}
+
+TEST(TimeIndexTest, IdentityTakesNoOrderMemory) {
+  std::mt19937_64 random(1);
+  std::shared_ptr<const JobResults> ordered = MakeJob(random, 4096, true);
+  std::shared_ptr<const JobResults> shuffled = MakeJob(random, 4096, false);
+  TimeIndex a(*ordered, ScoreDescOrder(*ordered));
+  TimeIndex b(*shuffled, ScoreDescOrder(*shuffled));
+  EXPECT_LT(a.bytes(), 4096 * 5);  // block ranks and interim positions
+  EXPECT_GE(b.bytes(), 4096 * 8);  // plus the time order
+}
+
+TEST(TimeIndexTest, WarmIndexesBuildsOnceAndReportsBytes) {
+  std::mt19937_64 random(2);
+  std::shared_ptr<const JobResults> job = MakeJob(random, 3000, true);
+  EXPECT_EQ(IndexBytes(*job), 0u);
+  WarmIndexes(job);
+  const size_t bytes = IndexBytes(*job);
+  // The score order (4 B/row) and the block ranks (4 B/row).
+  EXPECT_GE(bytes, 3000u * 8);
+  WarmIndexes(job);
+  EXPECT_EQ(IndexBytes(*job), bytes);
+}
+
+TEST(TimeIndexTest, EmptyJob) {
+  InfluencerStore store;
+  store.RegisterJob("empty");
+  std::shared_ptr<const JobResults> job = store.Snapshot()->jobs.at("empty");
+  TimeIndex index(*job, {});
+  auto [first, last] = index.Window(*job, int64_t{0}, int64_t{10});
+  EXPECT_EQ(first, last);
+  EXPECT_EQ(index.CountTopRanks(*job, 0, 0, 0, 1.0), 0u);
+}
+
+}  // namespace
+}  // namespace clout
