@@ -130,32 +130,23 @@ template <typename RowAt, typename OnMatch>
 void ForEachMatch(const ResolvedQuery& query, size_t first, size_t last,
                   RowAt row_at, OnMatch on_match) {
   const InfluencerColumns& c = query.job->columns;
+  const bool has_window = query.start.has_value() || query.end.has_value();
   const int64_t start = query.start.value_or(INT64_MIN);
-  const bool has_end = query.end.has_value();
   const int64_t end = query.end.value_or(INT64_MAX);
+  const bool has_end = query.end.has_value();
   const bool has_score = query.min_score.has_value();
   const double min_score = query.min_score.value_or(0.0);
   const bool exclude_interim = query.exclude_interim;
   for (size_t i = first; i < last; ++i) {
     const uint32_t row = row_at(i);
-    const int64_t ts = c.timestamp[row];
-    if (ts < start || (has_end && ts >= end)) continue;
+    if (has_window) {
+      const int64_t ts = c.timestamp[row];
+      if (ts < start || (has_end && ts >= end)) continue;
+    }
     if (has_score && !(c.influencer_score[row] >= min_score)) continue;
     if (exclude_interim && c.is_interim[row]) continue;
     on_match(row);
   }
-}
-
-// Leaves the first min(limit, v.size()) elements of `v` sorted by `less`;
-// the rest in unspecified order. O(n + limit log limit).
-template <typename T, typename Less>
-void PartialSortPrefix(std::vector<T>& v, size_t limit, Less less) {
-  if (limit == 0) return;
-  if (limit < v.size()) {
-    std::nth_element(v.begin(), v.begin() + limit, v.end(), less);
-    v.resize(limit);
-  }
-  std::sort(v.begin(), v.end(), less);
 }
 
 // The numeric sort key of `row`, oriented so ascending key = page order.
@@ -219,20 +210,13 @@ Influencer ViewOf(const JobResults& job, uint32_t row) {
 
 namespace {
 
-// The sort key of every row, oriented so that ascending (key, row) is the
-// page order; strings become their rank in the job's dictionary, and rows
-// without a value (per-influencer fields) get the largest key.
-std::vector<KeyedRow> PageOrderKeys(const ResolvedQuery& query) {
-  const JobResults& job = *query.job;
-  const size_t n = job.size();
-  std::vector<KeyedRow> keyed(n);
-  if (IsNumericSort(query.sort)) {
-    for (size_t r = 0; r < n; ++r) {
-      keyed[r] = {NumericKey(job, query.sort, query.desc,
-                             static_cast<uint32_t>(r)),
-                  static_cast<uint32_t>(r)};
-    }
-    return keyed;
+// The rank of every dictionary string of `job` in byte order, cached with
+// the job (thread-safe): string sorts compare ranks, never strings.
+std::shared_ptr<const std::vector<uint32_t>> StringRanks(const JobResults& job) {
+  SortOrderCache& cache = *job.sort_orders;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.string_ranks) return cache.string_ranks;
   }
   std::vector<uint32_t> by_string(job.strings.size());
   for (size_t c = 0; c < by_string.size(); ++c) {
@@ -242,25 +226,93 @@ std::vector<KeyedRow> PageOrderKeys(const ResolvedQuery& query) {
     return job.strings[a] < job.strings[b];
   });
   // Equal strings cannot occur (a dictionary), so ranks are distinct.
-  std::vector<uint64_t> rank(job.strings.size());
-  for (size_t i = 0; i < by_string.size(); ++i) rank[by_string[i]] = i;
-  const Column<uint32_t>& codes = query.sort == SortField::kInfluencerFieldName
-                                      ? job.columns.field_name_code
-                                      : job.columns.field_value_code;
-  const int64_t field_code = query.sort == SortField::kInfluencerField
-                                 ? job.CodeOf(query.sort_field_name)
-                                 : -1;
-  for (size_t r = 0; r < n; ++r) {
-    uint64_t key;
-    if (query.sort == SortField::kInfluencerField &&
-        job.columns.field_name_code[r] != field_code) {
-      key = UINT64_MAX;  // missing: last in both directions
-    } else {
-      key = query.desc ? (uint64_t{1} << 62) - rank[codes[r]] : rank[codes[r]];
-    }
-    keyed[r] = {key, static_cast<uint32_t>(r)};
+  auto rank = std::make_shared<std::vector<uint32_t>>(job.strings.size());
+  for (size_t i = 0; i < by_string.size(); ++i) {
+    (*rank)[by_string[i]] = static_cast<uint32_t>(i);
   }
-  return keyed;
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (!cache.string_ranks) cache.string_ranks = std::move(rank);
+  return cache.string_ranks;
+}
+
+// The page-order key of a row: ascending (key, row) is the query's page
+// order. Strings key on their dictionary rank; rows without a value (a
+// per-influencer field of another name) get the largest key.
+class RowKeys {
+ public:
+  explicit RowKeys(const ResolvedQuery& query)
+      : job_(*query.job), sort_(query.sort), desc_(query.desc),
+        numeric_(IsNumericSort(query.sort)) {
+    if (numeric_) return;
+    ranks_ = StringRanks(job_);
+    codes_ = sort_ == SortField::kInfluencerFieldName
+                 ? &job_.columns.field_name_code
+                 : &job_.columns.field_value_code;
+    field_code_ = sort_ == SortField::kInfluencerField
+                      ? job_.CodeOf(query.sort_field_name)
+                      : -1;
+  }
+
+  uint64_t operator()(uint32_t row) const {
+    if (numeric_) return NumericKey(job_, sort_, desc_, row);
+    if (sort_ == SortField::kInfluencerField &&
+        job_.columns.field_name_code[row] != field_code_) {
+      return UINT64_MAX;  // missing: last in both directions
+    }
+    return KeyOfRank((*ranks_)[(*codes_)[row]]);
+  }
+
+  // For string sorts: keys take at most distinct_keys() values, and
+  // Bucket(row) numbers them densely in key order (a counting sort).
+  bool numeric() const { return numeric_; }
+  size_t distinct_keys() const { return ranks_->size() + 1; }
+  size_t Bucket(uint32_t row) const {
+    if (sort_ == SortField::kInfluencerField &&
+        job_.columns.field_name_code[row] != field_code_) {
+      return ranks_->size();
+    }
+    uint32_t rank = (*ranks_)[(*codes_)[row]];
+    return desc_ ? ranks_->size() - 1 - rank : rank;
+  }
+
+ private:
+  uint64_t KeyOfRank(uint32_t rank) const {
+    return desc_ ? (uint64_t{1} << 62) - rank : rank;
+  }
+
+  const JobResults& job_;
+  SortField sort_;
+  bool desc_;
+  bool numeric_;
+  std::shared_ptr<const std::vector<uint32_t>> ranks_;
+  const Column<uint32_t>* codes_ = nullptr;
+  int64_t field_code_ = -1;
+};
+
+// Every row of the job in the query's page order. String sorts are a
+// counting sort over dictionary ranks (stable, so ties stay in ingest
+// order); numeric sorts sort (key, row) pairs.
+std::vector<uint32_t> BuildPageOrder(const ResolvedQuery& query) {
+  const size_t n = query.job->size();
+  RowKeys keys(query);
+  std::vector<uint32_t> order(n);
+  if (!keys.numeric()) {
+    std::vector<size_t> next(keys.distinct_keys() + 1, 0);
+    for (size_t r = 0; r < n; ++r) ++next[keys.Bucket(static_cast<uint32_t>(r)) + 1];
+    for (size_t b = 1; b < next.size(); ++b) next[b] += next[b - 1];
+    for (size_t r = 0; r < n; ++r) {
+      order[next[keys.Bucket(static_cast<uint32_t>(r))]++] =
+          static_cast<uint32_t>(r);
+    }
+    return order;
+  }
+  std::vector<KeyedRow> keyed(n);
+  for (size_t r = 0; r < n; ++r) {
+    keyed[r] = {keys(static_cast<uint32_t>(r)), static_cast<uint32_t>(r)};
+  }
+  std::sort(keyed.begin(), keyed.end());
+  for (size_t i = 0; i < n; ++i) order[i] = keyed[i].row;
+  return order;
 }
 
 std::string OrderName(const ResolvedQuery& query) {
@@ -286,71 +338,72 @@ std::shared_ptr<const std::vector<uint32_t>> PageOrder(
   }
   // Built outside the lock; if two threads race, both orders are equal and
   // the first stored wins.
-  std::vector<KeyedRow> keyed = PageOrderKeys(query);
-  std::sort(keyed.begin(), keyed.end());
-  auto order = std::make_shared<std::vector<uint32_t>>(keyed.size());
-  for (size_t i = 0; i < keyed.size(); ++i) (*order)[i] = keyed[i].row;
+  auto order = std::make_shared<const std::vector<uint32_t>>(BuildPageOrder(query));
   std::lock_guard<std::mutex> lock(cache.mu);
   return cache.orders.try_emplace(name, std::move(order)).first->second;
 }
 
+// The `limit` smallest (key, row) pairs offered, kept in a buffer of at
+// most 2 * limit: once it fills, it is cut back to its `limit` smallest and
+// later offers not below the cut are dropped with one comparison.
+class TopK {
+ public:
+  explicit TopK(size_t limit)
+      : limit_(limit), capacity_(2 * limit + 8) {}
+
+  void Offer(uint64_t key, uint32_t row) {
+    KeyedRow candidate{key, row};
+    if (full_ && !(candidate < cut_)) return;
+    buffer_.push_back(candidate);
+    if (buffer_.size() == capacity_) Cut();
+  }
+
+  // The kept pairs in ascending order.
+  std::vector<KeyedRow> Take() {
+    if (buffer_.size() > limit_) Cut();
+    std::sort(buffer_.begin(), buffer_.end());
+    return std::move(buffer_);
+  }
+
+ private:
+  void Cut() {
+    std::nth_element(buffer_.begin(), buffer_.begin() + (limit_ - 1),
+                     buffer_.end());
+    buffer_.resize(limit_);
+    cut_ = buffer_.back();
+    full_ = true;
+  }
+
+  size_t limit_;
+  size_t capacity_;
+  bool full_ = false;
+  KeyedRow cut_{};
+  std::vector<KeyedRow> buffer_;
+};
+
 // The page and count of the matches among row_at(first..last-1): a filter
-// pass, then a bounded partial sort of the matches (never a full sort).
+// pass feeding a bounded top-k selection (never a sort of all matches).
 template <typename RowAt>
 InfluencersPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
                          RowAt row_at) {
   InfluencersPage page;
-  const JobResults& job = *query.job;
   const size_t limit = static_cast<size_t>(query.from + query.size);
-  std::vector<uint32_t> rows;  // the page's rows, from offset 0
-
-  if (IsNumericSort(query.sort)) {
-    std::vector<KeyedRow> matches;
-    ForEachMatch(query, first, last, row_at, [&](uint32_t row) {
-      matches.push_back({NumericKey(job, query.sort, query.desc, row), row});
-    });
-    page.count = static_cast<int64_t>(matches.size());
-    if (query.size > 0 && static_cast<size_t>(query.from) < matches.size()) {
-      PartialSortPrefix(matches, limit, std::less<KeyedRow>());
-      for (const KeyedRow& m : matches) rows.push_back(m.row);
-    }
-  } else {
-    std::vector<uint32_t> matches;
-    ForEachMatch(query, first, last, row_at, [&](uint32_t row) { matches.push_back(row); });
-    page.count = static_cast<int64_t>(matches.size());
-    if (query.size > 0 && static_cast<size_t>(query.from) < matches.size()) {
-      const Column<uint32_t>& codes =
-          query.sort == SortField::kInfluencerFieldName
-              ? job.columns.field_name_code
-              : job.columns.field_value_code;
-      // For a per-influencer field, rows of other fields have no value.
-      const int64_t field_code = query.sort == SortField::kInfluencerField
-                                     ? job.CodeOf(query.sort_field_name)
-                                     : -1;
-      const bool check_missing = query.sort == SortField::kInfluencerField;
-      const bool desc = query.desc;
-      auto before = [&](uint32_t a, uint32_t b) {
-        if (check_missing) {
-          bool a_missing = job.columns.field_name_code[a] != field_code;
-          bool b_missing = job.columns.field_name_code[b] != field_code;
-          if (a_missing != b_missing) return b_missing;
-          if (a_missing) return a < b;
-        }
-        uint32_t code_a = codes[a];
-        uint32_t code_b = codes[b];
-        if (code_a != code_b) {
-          int cmp = job.strings[code_a].compare(job.strings[code_b]);
-          if (cmp != 0) return desc ? cmp > 0 : cmp < 0;
-        }
-        return a < b;
-      };
-      PartialSortPrefix(matches, limit, before);
-      rows = std::move(matches);
-    }
+  int64_t count = 0;
+  if (query.size == 0) {
+    ForEachMatch(query, first, last, row_at, [&](uint32_t) { ++count; });
+    page.count = count;
+    return page;
   }
-
-  for (size_t i = static_cast<size_t>(query.from); i < rows.size(); ++i) {
-    page.influencers.push_back(ViewOf(job, rows[i]));
+  RowKeys keys(query);
+  TopK top(limit);
+  ForEachMatch(query, first, last, row_at, [&](uint32_t row) {
+    ++count;
+    top.Offer(keys(row), row);
+  });
+  page.count = count;
+  std::vector<KeyedRow> best = top.Take();
+  for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
+    page.influencers.push_back(ViewOf(*query.job, best[i].row));
   }
   if (!page.influencers.empty()) page.job = query.job;
   return page;
@@ -583,6 +636,9 @@ size_t IndexBytes(const JobResults& job) {
   SortOrderCache& cache = *job.sort_orders;
   std::lock_guard<std::mutex> lock(cache.mu);
   size_t bytes = cache.time_index ? cache.time_index->bytes() : 0;
+  if (cache.string_ranks) {
+    bytes += cache.string_ranks->capacity() * sizeof(uint32_t);
+  }
   for (const auto& [name, order] : cache.orders) {
     bytes += order->capacity() * sizeof(uint32_t);
   }

@@ -115,6 +115,9 @@ struct SortOrderCache {
       orders;
   // How often each sort was asked for without an order (to build on reuse).
   absl::flat_hash_map<std::string, int> misses;
+  // The byte-order rank of each dictionary string (code -> rank), once
+  // built.
+  std::shared_ptr<const std::vector<uint32_t>> string_ranks;
   // The job's TimeIndex, once built.
   std::shared_ptr<const TimeIndex> time_index;
 };
