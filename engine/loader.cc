@@ -1,6 +1,7 @@
 #include "engine/loader.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,12 +9,16 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string_view>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -691,6 +696,8 @@ class SourceLoader {
 
   // The format detected (kUnknown if nothing but whitespace was read).
   DumpFormat format() const { return format_; }
+  // Whether the source was read line by line (an NDJSON format).
+  bool read_lines() const { return read_lines_; }
 
  private:
   // Handles a bad document: an error in strict mode, counted in lenient.
@@ -738,6 +745,7 @@ class SourceLoader {
   size_t end_ = 0;       // end of valid bytes
   bool eof_ = false;
   bool whole_document_ = false;  // reading a single-document source whole
+  bool read_lines_ = false;      // RunLines() ran
   uint64_t documents_at_budget_check_ = 0;
   uint64_t consumed_ = 0;  // bytes before buf_[0] in the source
   uint64_t line_ = 0;      // lines consumed so far
@@ -989,6 +997,7 @@ absl::Status SourceLoader::Run() {
 }
 
 absl::Status SourceLoader::RunLines() {
+  read_lines_ = true;
   while (true) {
     const char* newline = static_cast<const char*>(
         std::memchr(buf_.get() + begin_, '\n', end_ - begin_));
@@ -1368,14 +1377,161 @@ absl::StatusOr<LoadReport> Parse(ByteSource* source, std::string source_name,
   return report;
 }
 
-absl::StatusOr<LoadReport> LoadFrom(InfluencerStore& store, ByteSource* source,
-                                    std::string source_name,
-                                    const LoadOptions& options) {
+// Splits `text` into at most `parts` pieces, each but the last ending just
+// after a newline, of roughly equal size.
+std::vector<absl::string_view> SplitAtLines(absl::string_view text,
+                                            size_t parts) {
+  std::vector<absl::string_view> pieces;
+  size_t begin = 0;
+  for (size_t i = 1; i <= parts && begin < text.size(); ++i) {
+    size_t end = text.size();
+    if (i < parts) {
+      size_t target = std::max(begin, text.size() / parts * i);
+      size_t newline = text.find('\n', target);
+      if (newline != absl::string_view::npos) end = newline + 1;
+    }
+    pieces.push_back(text.substr(begin, end - begin));
+    begin = end;
+  }
+  return pieces;
+}
+
+// The smallest piece worth a thread of its own.
+constexpr size_t kMinParallelPiece = size_t{4} << 20;
+
+// Parses an NDJSON `text` in LoadOptions::threads pieces at once, split at
+// line boundaries, and merges the pieces' rows into `batch` in source
+// order. Returns nullopt, leaving `batch` untouched, whenever the pieces
+// might not read exactly as the whole would, so that the caller parses the
+// text sequentially instead (which then also words any error with the right
+// line number): a format other than NDJSON or NDJSON search hits, any
+// rejected document or error, a piece that starts with a byte order mark.
+std::optional<LoadReport> ParseParallel(absl::string_view text,
+                                        const std::string& source_name,
+                                        const LoadOptions& options,
+                                        IngestBatch* batch) {
+  const size_t threads = static_cast<size_t>(std::max(options.threads, 1));
+  if (threads < 2 || options.memory_budget_bytes != 0) return std::nullopt;
+  std::vector<absl::string_view> pieces = SplitAtLines(
+      text, std::min(threads, text.size() / kMinParallelPiece));
+  if (pieces.size() < 2) return std::nullopt;
+  struct Piece {
+    IngestBatch batch;
+    LoadReport report;
+    absl::Status status;
+    DumpFormat format = DumpFormat::kUnknown;
+    bool read_lines = false;
+  };
+  std::vector<Piece> parsed(pieces.size());
+  auto parse = [&](size_t i) {
+    Piece& piece = parsed[i];
+    piece.report.source = source_name;
+    if (i > 0 && absl::StartsWith(pieces[i], "\xEF\xBB\xBF")) {
+      piece.status = absl::InternalError("byte order mark inside the source");
+      return;
+    }
+    StringSource source(pieces[i]);
+    SourceLoader loader(&source, options, &piece.batch, &piece.report);
+    piece.status = loader.Run();
+    piece.format = loader.format();
+    piece.read_lines = loader.read_lines();
+  };
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < pieces.size(); ++i) workers.emplace_back(parse, i);
+  parse(0);
+  for (std::thread& worker : workers) worker.join();
+
+  const DumpFormat format = parsed[0].format;
+  if (format != DumpFormat::kNdjson && format != DumpFormat::kSearchHitsNdjson) {
+    return std::nullopt;
+  }
+  for (const Piece& piece : parsed) {
+    const bool empty = piece.format == DumpFormat::kUnknown &&
+                       piece.report.documents == 0 && piece.status.ok();
+    if (empty) continue;
+    if (!piece.status.ok() || piece.report.rejected != 0 ||
+        piece.format != format || !piece.read_lines) {
+      return std::nullopt;
+    }
+  }
+  LoadReport report;
+  report.source = source_name;
+  report.format = format;
+  report.threads = static_cast<int>(parsed.size());
+  absl::flat_hash_set<absl::string_view> jobs;
+  for (Piece& piece : parsed) {
+    report.bytes += piece.report.bytes;
+    report.documents += piece.report.documents;
+    report.influencers_added += piece.report.influencers_added;
+    for (const auto& [type, count] : piece.report.skipped) {
+      report.skipped[type] += count;
+    }
+    for (const std::string& job : piece.report.jobs) {
+      if (jobs.insert(job).second) report.jobs.push_back(job);
+    }
+  }
+  const bool replace = batch->replace_jobs();
+  *batch = std::move(parsed[0].batch);
+  batch->set_replace_jobs(replace);
+  for (size_t i = 1; i < parsed.size(); ++i) {
+    batch->Append(std::move(parsed[i].batch));
+  }
+  return report;
+}
+
+// Parses `text`, in parallel pieces when LoadOptions::threads allows and
+// the text is NDJSON, else sequentially.
+absl::StatusOr<LoadReport> ParseText(absl::string_view text,
+                                     std::string source_name,
+                                     const LoadOptions& options,
+                                     IngestBatch* batch) {
   absl::Time start = absl::Now();
-  IngestBatch batch;
-  batch.set_replace_jobs(options.replace_jobs);
-  absl::StatusOr<LoadReport> report =
-      Parse(source, std::move(source_name), options, &batch);
+  std::string name =
+      options.source_name.empty() ? source_name : options.source_name;
+  if (std::optional<LoadReport> report =
+          ParseParallel(text, name, options, batch)) {
+    report->seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    return *std::move(report);
+  }
+  StringSource source(text);
+  return Parse(&source, std::move(source_name), options, batch);
+}
+
+// A file mapped read-only into memory, for parsing it in parallel pieces
+// (the kernel pages it in and out; it need not fit in memory).
+class MappedFile {
+ public:
+  // Maps the regular file at `path`; nullopt if it cannot be mapped (a
+  // pipe, an empty file, an error), in which case it is read sequentially.
+  static std::unique_ptr<MappedFile> Open(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+      close(fd);
+      return nullptr;
+    }
+    size_t size = static_cast<size_t>(st.st_size);
+    void* data = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (data == MAP_FAILED) return nullptr;
+    madvise(data, size, MADV_SEQUENTIAL);
+    return std::unique_ptr<MappedFile>(new MappedFile(data, size));
+  }
+  ~MappedFile() { munmap(data_, size_); }
+  absl::string_view text() const {
+    return absl::string_view(static_cast<const char*>(data_), size_);
+  }
+
+ private:
+  MappedFile(void* data, size_t size) : data_(data), size_(size) {}
+  void* data_;
+  size_t size_;
+};
+
+absl::StatusOr<LoadReport> Finish(InfluencerStore& store,
+                                  absl::StatusOr<LoadReport> report,
+                                  IngestBatch batch, absl::Time start) {
   if (!report.ok()) return report.status();
   CommitStats stats = store.Commit(std::move(batch));
   report->influencers_added = stats.added;
@@ -1385,6 +1541,17 @@ absl::StatusOr<LoadReport> LoadFrom(InfluencerStore& store, ByteSource* source,
   report->delete_misses = stats.delete_misses;
   report->seconds = absl::ToDoubleSeconds(absl::Now() - start);
   return report;
+}
+
+absl::StatusOr<LoadReport> LoadFrom(InfluencerStore& store, ByteSource* source,
+                                    std::string source_name,
+                                    const LoadOptions& options) {
+  absl::Time start = absl::Now();
+  IngestBatch batch;
+  batch.set_replace_jobs(options.replace_jobs);
+  absl::StatusOr<LoadReport> report =
+      Parse(source, std::move(source_name), options, &batch);
+  return Finish(store, std::move(report), std::move(batch), start);
 }
 
 }  // namespace
@@ -1404,13 +1571,27 @@ absl::StatusOr<LoadReport> ParseFileInto(const std::string& path,
 absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
                                       absl::string_view text,
                                       const LoadOptions& options) {
-  StringSource source(text);
-  return LoadFrom(store, &source, "<string>", options);
+  absl::Time start = absl::Now();
+  IngestBatch batch;
+  batch.set_replace_jobs(options.replace_jobs);
+  absl::StatusOr<LoadReport> report =
+      ParseText(text, "<string>", options, &batch);
+  return Finish(store, std::move(report), std::move(batch), start);
 }
 
 absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
                                     const std::string& path,
                                     const LoadOptions& options) {
+  if (options.threads > 1 && options.memory_budget_bytes == 0) {
+    if (std::unique_ptr<MappedFile> mapped = MappedFile::Open(path)) {
+      absl::Time start = absl::Now();
+      IngestBatch batch;
+      batch.set_replace_jobs(options.replace_jobs);
+      absl::StatusOr<LoadReport> report =
+          ParseText(mapped->text(), path, options, &batch);
+      return Finish(store, std::move(report), std::move(batch), start);
+    }
+  }
   absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenFile(path);
   if (!source.ok()) return source.status();
   return LoadFrom(store, source->get(), path, options);

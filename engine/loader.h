@@ -97,6 +97,14 @@ struct LoadOptions {
   // the same atomic commit that adds the source's (InfluencerStore::Commit,
   // IngestBatch::set_replace_jobs). Default: upsert by result identity.
   bool replace_jobs = false;
+  // Threads that parse an NDJSON source (LoadString, LoadFile) at once:
+  // the text is split at line boundaries into pieces of at least 4 MiB,
+  // parsed in parallel and merged in source order, with exactly the result
+  // of a one-thread load. A file is then memory-mapped rather than read in
+  // chunks. Sources that are not plain NDJSON or NDJSON search hits (bulk,
+  // arrays, responses), stdin, a memory budget, or any bad document make
+  // the load fall back to one thread (which also reports the errors).
+  int threads = 1;
 };
 
 struct LoadReport {
@@ -124,6 +132,9 @@ struct LoadReport {
   std::vector<std::string> errors;
   // Jobs the load brought documents of, in first-seen order.
   std::vector<std::string> jobs;
+  // Threads that parsed the source: more than 1 only when a parallel load
+  // (LoadOptions::threads) did not fall back to one thread.
+  int threads = 1;
   double seconds = 0;
 };
 

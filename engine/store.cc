@@ -68,6 +68,56 @@ void IngestBatch::AddInfluencer(absl::string_view job_id,
   ++influencers_;
 }
 
+void IngestBatch::Append(IngestBatch&& other) {
+  for (const std::string& job_id : other.job_order_) {
+    JobRows& src = *other.jobs_.at(job_id);
+    JobRows& dst = RowsOf(job_id);
+    dst.named = dst.named || src.named;
+    std::vector<uint32_t> string_code(src.strings.size());
+    for (size_t i = 0; i < src.strings.size(); ++i) {
+      string_code[i] = Intern(dst, src.strings[i]);
+    }
+    std::vector<uint32_t> span_code(src.bucket_spans.size());
+    for (size_t i = 0; i < src.bucket_spans.size(); ++i) {
+      auto found = std::find(dst.bucket_spans.begin(), dst.bucket_spans.end(),
+                             src.bucket_spans[i]);
+      span_code[i] = static_cast<uint32_t>(found - dst.bucket_spans.begin());
+      if (found == dst.bucket_spans.end()) {
+        dst.bucket_spans.push_back(src.bucket_spans[i]);
+      }
+    }
+    const size_t base = dst.columns.size();
+    for (auto& [id, staged_before] : src.deletes) {
+      dst.deletes.emplace_back(std::move(id), base + staged_before);
+    }
+    InfluencerColumns& d = dst.columns;
+    const InfluencerColumns& c = src.columns;
+    const size_t n = c.size();
+    d.Reserve(base + n);
+    d.timestamp.insert(d.timestamp.end(), c.timestamp.begin(), c.timestamp.end());
+    d.influencer_score.insert(d.influencer_score.end(),
+                              c.influencer_score.begin(),
+                              c.influencer_score.end());
+    d.initial_influencer_score.insert(d.initial_influencer_score.end(),
+                                      c.initial_influencer_score.begin(),
+                                      c.initial_influencer_score.end());
+    d.probability.insert(d.probability.end(), c.probability.begin(),
+                         c.probability.end());
+    d.is_interim.insert(d.is_interim.end(), c.is_interim.begin(),
+                        c.is_interim.end());
+    d.bucket_span_code.resize(base + n);
+    d.field_name_code.resize(base + n);
+    d.field_value_code.resize(base + n);
+    for (size_t r = 0; r < n; ++r) {
+      d.bucket_span_code[base + r] = span_code[c.bucket_span_code[r]];
+      d.field_name_code[base + r] = string_code[c.field_name_code[r]];
+      d.field_value_code[base + r] = string_code[c.field_value_code[r]];
+    }
+  }
+  influencers_ += other.influencers_;
+  other = IngestBatch();
+}
+
 void IngestBatch::DeleteInfluencer(const InfluencerResultId& id) {
   JobRows& rows = RowsOf(id.job_id);
   rows.deletes.emplace_back(id, rows.columns.size());

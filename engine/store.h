@@ -102,6 +102,14 @@ class IngestBatch {
   // this call; results staged after it are kept.
   void DeleteInfluencer(const InfluencerResultId& id);
 
+  // Moves everything `other` staged to the end of this batch, as if its
+  // calls had been made on this batch after this batch's own: rows keep
+  // their order (so the later of two equal results still wins), deletions
+  // keep their place among the rows. Copies `other`'s dictionary strings
+  // (not its rows' strings one by one). `other` is left empty but valid.
+  // Used to merge batches parsed in parallel.
+  void Append(IngestBatch&& other);
+
   // Number of influencer results staged.
   size_t influencers() const { return influencers_; }
 

@@ -33,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/error.h"
 #include "engine/executor.h"
+#include "engine/generator.h"
 #include "engine/java_format.h"
 #include "engine/request.h"
 #include "engine/snapshot.h"
@@ -1462,3 +1463,139 @@ TEST(LoaderConcurrencyTest, ConcurrentLoadsAllLand) {
 }
 
 }  // namespace
+
+namespace clout {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Parallel loads (LoadOptions::threads) must equal one-thread loads exactly.
+
+// Every job's rows, in ingest order, and the report's counts.
+struct LoadOutcome {
+  std::map<std::string, std::vector<Row>> rows;
+  std::string report;
+  std::string error;
+  int threads = 0;  // parsing threads the load used
+};
+
+LoadOutcome LoadWithThreads(absl::string_view text, int threads,
+                            bool lenient = false, bool from_file = false) {
+  InfluencerStore store;
+  LoadOptions options;
+  options.threads = threads;
+  options.lenient = lenient;
+  options.source_name = "dump.ndjson";
+  absl::StatusOr<LoadReport> report;
+  if (from_file) {
+    report = LoadFile(store, WriteTempFile("parallel.ndjson", text), options);
+  } else {
+    report = LoadString(store, text, options);
+  }
+  LoadOutcome outcome;
+  if (!report.ok()) {
+    outcome.error = std::string(report.status().message());
+    return outcome;
+  }
+  for (const auto& [id, job] : store.Snapshot()->jobs) {
+    outcome.rows[id] = RowsOf(*job);
+  }
+  std::string skipped;
+  for (const auto& [type, count] : report->skipped) {
+    absl::StrAppend(&skipped, type, "=", count, " ");
+  }
+  outcome.threads = report->threads;
+  outcome.report = absl::StrCat(
+      DumpFormatName(report->format), " bytes=", report->bytes,
+      " docs=", report->documents, " added=", report->influencers_added,
+      " replaced=", report->replaced, " rejected=", report->rejected,
+      " skipped=", skipped, " jobs=", absl::StrJoin(report->jobs, ","),
+      " errors=", absl::StrJoin(report->errors, "|"));
+  return outcome;
+}
+
+// Loads `text` with 1, 2 (from a string and from a file) and 3 threads and
+// expects the same outcome; returns how many threads the 3-thread load
+// used (1 when it fell back).
+int ExpectSameLoad(absl::string_view text, bool lenient = false) {
+  LoadOutcome one = LoadWithThreads(text, 1, lenient);
+  EXPECT_TRUE(one.error.empty() || one.threads == 0);
+  int used = 0;
+  for (auto [threads, from_file] : {std::pair{2, false}, std::pair{2, true},
+                                    std::pair{3, false}}) {
+    LoadOutcome many = LoadWithThreads(text, threads, lenient, from_file);
+    EXPECT_EQ(many.error, one.error) << threads << " threads";
+    EXPECT_EQ(many.report, one.report) << threads << " threads";
+    EXPECT_TRUE(many.rows == one.rows) << threads << " threads";
+    used = many.threads;
+  }
+  return used;
+}
+
+// ~30,000 influencers over 3 jobs with other result types and ISO
+// timestamps mixed in: several 4 MiB pieces.
+std::string ParallelDump() {
+  GeneratorOptions options;
+  options.records = 30'000;
+  options.jobs = 3;
+  options.seed = 11;
+  options.mixed = true;
+  return GenerateDumpString(options);
+}
+
+TEST(LoaderParallelTest, SameRowsAndReportAsOneThread) {
+  std::string dump = ParallelDump();
+  ASSERT_GT(dump.size(), size_t{8} << 20);
+  EXPECT_GT(ExpectSameLoad(dump), 1);
+}
+
+TEST(LoaderParallelTest, RepeatedResultsAcrossPiecesKeepTheLastOccurrence) {
+  // The same results twice, the second time with other scores: every row
+  // of the second half replaces one of the first, across piece boundaries.
+  std::string dump = ParallelDump();
+  std::string changed = absl::StrReplaceAll(dump, {{"\"probability\":0.", "\"probability\":0.9"}});
+  EXPECT_GT(ExpectSameLoad(absl::StrCat(dump, changed)), 1);
+}
+
+TEST(LoaderParallelTest, BadLinesReportTheSameErrorsAsOneThread) {
+  std::string dump = ParallelDump();
+  // A bad document late in the dump (in the last piece) and one early.
+  size_t late = dump.rfind('\n', dump.size() - 1000);
+  dump.insert(late + 1, "{\"job_id\":\"job-0\",\"result_type\":\"influencer\"}\n");
+  dump.insert(0, "not json\n");
+  ExpectSameLoad(dump, /*lenient=*/false);
+  EXPECT_EQ(ExpectSameLoad(dump, /*lenient=*/true), 1);
+  EXPECT_NE(LoadWithThreads(dump, 2).error, "");
+}
+
+TEST(LoaderParallelTest, OtherFormatsFallBackToOneThread) {
+  std::string dump = ParallelDump();
+  // Search hits NDJSON is parsed in parallel; bulk and arrays fall back.
+  std::string hits;
+  std::string bulk;
+  std::string array = "[";
+  size_t begin = 0;
+  int id = 0;
+  while (begin < dump.size()) {
+    size_t end = dump.find('\n', begin);
+    absl::string_view line(dump.data() + begin, end - begin);
+    absl::StrAppend(&hits, Hit(line, ++id, id % 2 == 0), "\n");
+    absl::StrAppend(&bulk, R"({"index":{"_id":"x)", id, R"("}})", "\n", line, "\n");
+    absl::StrAppend(&array, id > 1 ? "," : "", line);
+    begin = end + 1;
+  }
+  array += "]";
+  EXPECT_GT(ExpectSameLoad(hits), 1);
+  EXPECT_EQ(ExpectSameLoad(bulk), 1);
+  EXPECT_EQ(ExpectSameLoad(array), 1);
+}
+
+TEST(LoaderParallelTest, ByteOrderMarkInsideTheSourceIsNotSkipped) {
+  std::string dump = ParallelDump();
+  size_t middle = dump.find('\n', dump.size() / 2);
+  dump.insert(middle + 1, "\xEF\xBB\xBF");
+  ExpectSameLoad(dump);
+  EXPECT_EQ(ExpectSameLoad(dump, /*lenient=*/true), 1);
+}
+
+}  // namespace
+}  // namespace clout
