@@ -1,6 +1,7 @@
 #include "engine/executor.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <memory>
@@ -289,6 +290,45 @@ class RowKeys {
   int64_t field_code_ = -1;
 };
 
+// Sorts `v` by key, stably (so pairs given in ascending row order end in
+// ascending (key, row) order): a least-significant-digit radix sort on
+// 11-bit digits that skips the digits all keys share. O(n) per digit.
+void RadixSortByKey(std::vector<KeyedRow>* v) {
+  constexpr int kBits = 11;
+  constexpr int kDigits = (64 + kBits - 1) / kBits;
+  constexpr size_t kBuckets = size_t{1} << kBits;
+  const size_t n = v->size();
+  if (n < 2) return;
+  if (n < 256) {
+    std::sort(v->begin(), v->end());
+    return;
+  }
+  std::vector<std::array<size_t, kBuckets>> counts(kDigits);
+  for (auto& c : counts) c.fill(0);
+  for (const KeyedRow& kr : *v) {
+    for (int d = 0; d < kDigits; ++d) {
+      ++counts[d][(kr.key >> (d * kBits)) & (kBuckets - 1)];
+    }
+  }
+  std::vector<KeyedRow> scratch(n);
+  for (int d = 0; d < kDigits; ++d) {
+    std::array<size_t, kBuckets>& c = counts[d];
+    // A digit every key shares leaves the order as it is.
+    if (std::find(c.begin(), c.end(), n) != c.end()) continue;
+    size_t sum = 0;
+    for (size_t& b : c) {
+      size_t k = b;
+      b = sum;
+      sum += k;
+    }
+    const int shift = d * kBits;
+    for (const KeyedRow& kr : *v) {
+      scratch[c[(kr.key >> shift) & (kBuckets - 1)]++] = kr;
+    }
+    v->swap(scratch);
+  }
+}
+
 // Every row of the job in the query's page order. String sorts are a
 // counting sort over dictionary ranks (stable, so ties stay in ingest
 // order); numeric sorts sort (key, row) pairs.
@@ -310,7 +350,7 @@ std::vector<uint32_t> BuildPageOrder(const ResolvedQuery& query) {
   for (size_t r = 0; r < n; ++r) {
     keyed[r] = {keys(static_cast<uint32_t>(r)), static_cast<uint32_t>(r)};
   }
-  std::sort(keyed.begin(), keyed.end());
+  RadixSortByKey(&keyed);
   for (size_t i = 0; i < n; ++i) order[i] = keyed[i].row;
   return order;
 }
@@ -404,6 +444,156 @@ InfluencersPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
   std::vector<KeyedRow> best = top.Take();
   for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
     page.influencers.push_back(ViewOf(*query.job, best[i].row));
+  }
+  if (!page.influencers.empty()) page.job = query.job;
+  return page;
+}
+
+// Key functors for the sequential scan: each computes the page-order key
+// of a row (as RowKeys does) without a per-row switch. `flip` is all ones
+// for a descending sort (~key), else zero.
+struct DoubleKey {
+  const double* column;
+  uint64_t flip;
+  uint64_t operator()(uint32_t r) const { return OrderKey(column[r]) ^ flip; }
+};
+struct TimestampKey {
+  const int64_t* column;
+  uint64_t flip;
+  uint64_t operator()(uint32_t r) const { return OrderKey(column[r]) ^ flip; }
+};
+struct InterimKey {
+  const uint8_t* column;
+  uint64_t flip;
+  uint64_t operator()(uint32_t r) const { return uint64_t{column[r]} ^ flip; }
+};
+struct ConstantKey {
+  uint64_t flip;
+  uint64_t operator()(uint32_t) const { return flip; }
+};
+// A code column mapped through a table of keys (bucket spans, strings).
+struct CodeKey {
+  const uint32_t* codes;
+  const uint64_t* key_of_code;
+  uint64_t operator()(uint32_t r) const { return key_of_code[codes[r]]; }
+};
+// A per-influencer field: the value's key where the row's field name is the
+// field, else missing (the largest key).
+struct FieldKey {
+  const uint32_t* names;
+  uint32_t field_code;
+  const uint32_t* values;
+  const uint64_t* key_of_code;
+  uint64_t operator()(uint32_t r) const {
+    return names[r] == field_code ? key_of_code[values[r]] : UINT64_MAX;
+  }
+};
+
+// Calls body(key_of) with the key functor of the query's sort. `table` is
+// scratch space for code -> key tables.
+template <typename Body>
+void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
+               Body body) {
+  const JobResults& job = *query.job;
+  const InfluencerColumns& c = job.columns;
+  const uint64_t flip = query.desc ? ~uint64_t{0} : 0;
+  switch (query.sort) {
+    case SortField::kInfluencerScore:
+      return body(DoubleKey{c.influencer_score.data(), flip});
+    case SortField::kInitialInfluencerScore:
+      return body(DoubleKey{c.initial_influencer_score.data(), flip});
+    case SortField::kProbability:
+      return body(DoubleKey{c.probability.data(), flip});
+    case SortField::kTimestamp:
+      return body(TimestampKey{c.timestamp.data(), flip});
+    case SortField::kIsInterim:
+      return body(InterimKey{c.is_interim.data(), flip});
+    case SortField::kBucketSpan:
+      table->resize(job.bucket_spans.size());
+      for (size_t i = 0; i < table->size(); ++i) {
+        (*table)[i] = OrderKey(job.bucket_spans[i]) ^ flip;
+      }
+      return body(CodeKey{c.bucket_span_code.data(), table->data()});
+    case SortField::kJobId:
+    case SortField::kResultType:
+      return body(ConstantKey{flip});
+    case SortField::kInfluencerFieldName:
+    case SortField::kInfluencerFieldValue:
+    case SortField::kInfluencerField: {
+      std::shared_ptr<const std::vector<uint32_t>> ranks = StringRanks(job);
+      table->resize(ranks->size());
+      for (size_t i = 0; i < table->size(); ++i) {
+        uint32_t rank = (*ranks)[i];
+        (*table)[i] = query.desc ? (uint64_t{1} << 62) - rank : rank;
+      }
+      if (query.sort == SortField::kInfluencerField) {
+        int64_t field_code = job.CodeOf(query.sort_field_name);
+        if (field_code < 0) return body(ConstantKey{UINT64_MAX});
+        return body(FieldKey{c.field_name_code.data(),
+                             static_cast<uint32_t>(field_code),
+                             c.field_value_code.data(), table->data()});
+      }
+      return body(CodeKey{query.sort == SortField::kInfluencerFieldName
+                              ? c.field_name_code.data()
+                              : c.field_value_code.data(),
+                          table->data()});
+    }
+  }
+}
+
+// ScanPage for rows first..last-1 in ascending row order, the common case
+// (a whole job, or a window of a job stored in time order). Rows arrive in
+// ascending order, so once the buffer has been cut at (key, row) a later
+// row can only enter with a smaller key: one integer comparison per row.
+InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
+                             size_t last) {
+  InfluencersPage page;
+  const size_t limit = static_cast<size_t>(query.from + query.size);
+  const InfluencerColumns& c = query.job->columns;
+  const bool has_window = query.start.has_value() || query.end.has_value();
+  const int64_t start = query.start.value_or(INT64_MIN);
+  const int64_t end = query.end.value_or(INT64_MAX);
+  const bool has_end = query.end.has_value();
+  const bool has_score = query.min_score.has_value();
+  const double min_score = query.min_score.value_or(0.0);
+  const bool exclude_interim = query.exclude_interim;
+  int64_t count = 0;
+  std::vector<KeyedRow> buffer;
+  std::vector<uint64_t> table;
+  WithKeyOf(query, &table, [&](auto key_of) {
+    const size_t capacity = 2 * limit + 8;
+    uint64_t cut = UINT64_MAX;
+    bool full = limit == 0;  // size 0: count only
+    for (size_t i = first; i < last; ++i) {
+      const uint32_t row = static_cast<uint32_t>(i);
+      if (has_window) {
+        const int64_t ts = c.timestamp[row];
+        if (ts < start || (has_end && ts >= end)) continue;
+      }
+      if (has_score && !(c.influencer_score[row] >= min_score)) continue;
+      if (exclude_interim && c.is_interim[row]) continue;
+      ++count;
+      const uint64_t key = key_of(row);
+      if (full && key >= cut) continue;
+      buffer.push_back({key, row});
+      if (buffer.size() == capacity) {
+        std::nth_element(buffer.begin(), buffer.begin() + (limit - 1),
+                         buffer.end());
+        buffer.resize(limit);
+        cut = buffer.back().key;
+        full = true;
+      }
+    }
+  });
+  page.count = count;
+  if (query.size == 0) return page;
+  if (buffer.size() > limit) {
+    std::nth_element(buffer.begin(), buffer.begin() + (limit - 1), buffer.end());
+    buffer.resize(limit);
+  }
+  std::sort(buffer.begin(), buffer.end());
+  for (size_t i = static_cast<size_t>(query.from); i < buffer.size(); ++i) {
+    page.influencers.push_back(ViewOf(*query.job, buffer[i].row));
   }
   if (!page.influencers.empty()) page.job = query.job;
   return page;
@@ -604,9 +794,11 @@ InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
   }
   if (scan_window) {
     const TimeIndex& time = *index;
-    InfluencersPage scanned = ScanPage(
-        query, window_first, window_last,
-        [&](size_t position) { return time.RowAt(position); });
+    InfluencersPage scanned =
+        time.identity()
+            ? ScanRowsPage(query, window_first, window_last)
+            : ScanPage(query, window_first, window_last,
+                       [&](size_t position) { return time.RowAt(position); });
     scanned.count = page.count;
     return scanned;
   }
@@ -622,8 +814,7 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
           PageOrder(query, index_use)) {
     return ExecuteWithOrder(query, *order, index_use);
   }
-  return ScanPage(query, 0, query.job->size(),
-                  [](size_t i) { return static_cast<uint32_t>(i); });
+  return ScanRowsPage(query, 0, query.job->size());
 }
 
 void WarmIndexes(const std::shared_ptr<const JobResults>& job) {
