@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "engine/radix_sort.h"
 #include "engine/time_index.h"
 
 namespace clout {
@@ -115,15 +116,6 @@ inline uint64_t OrderKey(double value) {
 inline uint64_t OrderKey(int64_t value) {
   return static_cast<uint64_t>(value) ^ (uint64_t{1} << 63);
 }
-
-// A match waiting to be ordered: ascending (key, row) is the page order.
-struct KeyedRow {
-  uint64_t key;
-  uint32_t row;
-  friend bool operator<(const KeyedRow& a, const KeyedRow& b) {
-    return a.key != b.key ? a.key < b.key : a.row < b.row;
-  }
-};
 
 // Calls on_match(row) for every row that passes the query's filters among
 // the rows row_at(first), ..., row_at(last - 1), in that order.
@@ -290,52 +282,13 @@ class RowKeys {
   int64_t field_code_ = -1;
 };
 
-// Sorts `v` by key, stably (so pairs given in ascending row order end in
-// ascending (key, row) order): a least-significant-digit radix sort on
-// 11-bit digits that skips the digits all keys share. O(n) per digit.
-void RadixSortByKey(std::vector<KeyedRow>* v) {
-  constexpr int kBits = 11;
-  constexpr int kDigits = (64 + kBits - 1) / kBits;
-  constexpr size_t kBuckets = size_t{1} << kBits;
-  const size_t n = v->size();
-  if (n < 2) return;
-  if (n < 256) {
-    std::sort(v->begin(), v->end());
-    return;
-  }
-  std::vector<std::array<size_t, kBuckets>> counts(kDigits);
-  for (auto& c : counts) c.fill(0);
-  for (const KeyedRow& kr : *v) {
-    for (int d = 0; d < kDigits; ++d) {
-      ++counts[d][(kr.key >> (d * kBits)) & (kBuckets - 1)];
-    }
-  }
-  std::vector<KeyedRow> scratch(n);
-  for (int d = 0; d < kDigits; ++d) {
-    std::array<size_t, kBuckets>& c = counts[d];
-    // A digit every key shares leaves the order as it is.
-    if (std::find(c.begin(), c.end(), n) != c.end()) continue;
-    size_t sum = 0;
-    for (size_t& b : c) {
-      size_t k = b;
-      b = sum;
-      sum += k;
-    }
-    const int shift = d * kBits;
-    for (const KeyedRow& kr : *v) {
-      scratch[c[(kr.key >> shift) & (kBuckets - 1)]++] = kr;
-    }
-    v->swap(scratch);
-  }
-}
-
 // Every row of the job in the query's page order. String sorts are a
 // counting sort over dictionary ranks (stable, so ties stay in ingest
 // order); numeric sorts sort (key, row) pairs.
-std::vector<uint32_t> BuildPageOrder(const ResolvedQuery& query) {
+RowOrder BuildPageOrder(const ResolvedQuery& query) {
   const size_t n = query.job->size();
   RowKeys keys(query);
-  std::vector<uint32_t> order(n);
+  RowOrder order(n);
   if (!keys.numeric()) {
     std::vector<size_t> next(keys.distinct_keys() + 1, 0);
     for (size_t r = 0; r < n; ++r) ++next[keys.Bucket(static_cast<uint32_t>(r)) + 1];
@@ -346,7 +299,7 @@ std::vector<uint32_t> BuildPageOrder(const ResolvedQuery& query) {
     }
     return order;
   }
-  std::vector<KeyedRow> keyed(n);
+  KeyedRows keyed(n);
   for (size_t r = 0; r < n; ++r) {
     keyed[r] = {keys(static_cast<uint32_t>(r)), static_cast<uint32_t>(r)};
   }
@@ -362,7 +315,7 @@ std::string OrderName(const ResolvedQuery& query) {
 
 // The cached page order of `query`'s sort, building it if `index_use`
 // allows; null if the query should scan instead.
-std::shared_ptr<const std::vector<uint32_t>> PageOrder(
+std::shared_ptr<const RowOrder> PageOrder(
     const ResolvedQuery& query, IndexUse index_use) {
   if (index_use == IndexUse::kNever) return nullptr;
   SortOrderCache& cache = *query.job->sort_orders;
@@ -378,7 +331,7 @@ std::shared_ptr<const std::vector<uint32_t>> PageOrder(
   }
   // Built outside the lock; if two threads race, both orders are equal and
   // the first stored wins.
-  auto order = std::make_shared<const std::vector<uint32_t>>(BuildPageOrder(query));
+  auto order = std::make_shared<const RowOrder>(BuildPageOrder(query));
   std::lock_guard<std::mutex> lock(cache.mu);
   return cache.orders.try_emplace(name, std::move(order)).first->second;
 }
@@ -600,7 +553,7 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
 }
 
 // The job's influencer_score-descending page order, building it if needed.
-std::shared_ptr<const std::vector<uint32_t>> ScoreOrder(
+std::shared_ptr<const RowOrder> ScoreOrder(
     const std::shared_ptr<const JobResults>& job) {
   ResolvedQuery score_query;
   score_query.job = job;
@@ -640,7 +593,7 @@ bool Matches(const ResolvedQuery& query, uint32_t row) {
 
 // The number of rows with influencer_score >= t: a prefix of the score order.
 size_t RowsScoringAtLeast(const JobResults& job,
-                          const std::vector<uint32_t>& score_order, double t) {
+                          const RowOrder& score_order, double t) {
   const Column<double>& score = job.columns.influencer_score;
   return static_cast<size_t>(
       std::partition_point(score_order.begin(), score_order.end(),
@@ -659,7 +612,7 @@ struct OrderRun {
 // timestamp order. An exclude_interim on a job without interim rows filters
 // nothing.
 std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
-                                     const std::vector<uint32_t>& order) {
+                                     const RowOrder& order) {
   const JobResults& job = *query.job;
   const InfluencerColumns& c = job.columns;
   const size_t n = order.size();
@@ -730,7 +683,7 @@ IndexedCount CountWithIndex(const ResolvedQuery& query, const TimeIndex& index) 
 }
 
 // Appends the page of a run of `order` that holds exactly the matches.
-void PageFromRun(const ResolvedQuery& query, const std::vector<uint32_t>& order,
+void PageFromRun(const ResolvedQuery& query, const RowOrder& order,
                  OrderRun run, InfluencersPage* page) {
   size_t begin = std::min(run.first + static_cast<size_t>(query.from), run.last);
   size_t end = std::min(begin + static_cast<size_t>(query.size), run.last);
@@ -740,7 +693,7 @@ void PageFromRun(const ResolvedQuery& query, const std::vector<uint32_t>& order,
 }
 
 // Appends the page by walking `order` and skipping rows that do not match.
-void PageFromWalk(const ResolvedQuery& query, const std::vector<uint32_t>& order,
+void PageFromWalk(const ResolvedQuery& query, const RowOrder& order,
                   InfluencersPage* page) {
   const int64_t limit = query.from + query.size;
   int64_t seen = 0;
@@ -752,7 +705,7 @@ void PageFromWalk(const ResolvedQuery& query, const std::vector<uint32_t>& order
 }
 
 InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
-                                 const std::vector<uint32_t>& order,
+                                 const RowOrder& order,
                                  IndexUse index_use) {
   InfluencersPage page;
   const JobResults& job = *query.job;
@@ -810,7 +763,7 @@ InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
 }  // namespace
 
 InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
-  if (std::shared_ptr<const std::vector<uint32_t>> order =
+  if (std::shared_ptr<const RowOrder> order =
           PageOrder(query, index_use)) {
     return ExecuteWithOrder(query, *order, index_use);
   }

@@ -106,12 +106,16 @@ struct InfluencerColumns {
       sizeof(uint8_t);
 };
 
+// Rows of a job in some order (a sort's page order, the time order); large,
+// so on huge pages like the columns.
+using RowOrder = Column<uint32_t>;
+
 // Sort orders and the TimeIndex of one job's rows, built on demand by the executor and kept
 // for later queries. Thread-safe: guarded by its own mutex.
 struct SortOrderCache {
   std::mutex mu;
   // Key: the sort (field and direction); value: every row in page order.
-  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<uint32_t>>>
+  absl::flat_hash_map<std::string, std::shared_ptr<const RowOrder>>
       orders;
   // How often each sort was asked for without an order (to build on reuse).
   absl::flat_hash_map<std::string, int> misses;

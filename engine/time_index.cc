@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 
+#include "engine/radix_sort.h"
+
 namespace clout {
 
 namespace {
@@ -19,17 +21,21 @@ size_t BlockRowsFor(size_t n) {
 }  // namespace
 
 TimeIndex::TimeIndex(const JobResults& job,
-                     const std::vector<uint32_t>& score_order)
+                     const RowOrder& score_order)
     : size_(job.size()), block_rows_(BlockRowsFor(job.size())) {
   const Column<int64_t>& ts = job.columns.timestamp;
   const size_t n = size_;
   const bool sorted = std::is_sorted(ts.begin(), ts.end());
-  std::vector<uint32_t> position_of;  // row -> time position (if permuted)
+  RowOrder position_of;  // row -> time position (if permuted)
   if (!sorted) {
+    KeyedRows keyed(n);
+    for (size_t r = 0; r < n; ++r) {
+      keyed[r] = {static_cast<uint64_t>(ts[r]) ^ (uint64_t{1} << 63),
+                  static_cast<uint32_t>(r)};
+    }
+    RadixSortByKey(&keyed);
     order_.resize(n);
-    for (size_t r = 0; r < n; ++r) order_[r] = static_cast<uint32_t>(r);
-    std::stable_sort(order_.begin(), order_.end(),
-                     [&](uint32_t a, uint32_t b) { return ts[a] < ts[b]; });
+    for (size_t p = 0; p < n; ++p) order_[p] = keyed[p].row;
     position_of.resize(n);
     for (size_t p = 0; p < n; ++p) position_of[order_[p]] = static_cast<uint32_t>(p);
   }

@@ -36,7 +36,7 @@ class TimeIndex {
  public:
   // Builds the index of `job`. `score_order` must hold every row of the job
   // in influencer_score-descending page order (ties in ingest order).
-  TimeIndex(const JobResults& job, const std::vector<uint32_t>& score_order);
+  TimeIndex(const JobResults& job, const RowOrder& score_order);
 
   TimeIndex(const TimeIndex&) = delete;
   TimeIndex& operator=(const TimeIndex&) = delete;
@@ -73,8 +73,8 @@ class TimeIndex {
  private:
   size_t size_ = 0;
   size_t block_rows_ = 0;
-  std::vector<uint32_t> order_;           // empty: identity
-  std::vector<uint32_t> block_ranks_;     // size_ entries, sorted per block
+  RowOrder order_;        // empty: identity
+  RowOrder block_ranks_;  // size_ entries, sorted per block
   std::vector<uint32_t> interim_positions_;
 };
 

@@ -46,8 +46,8 @@ std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
   return store.Snapshot()->jobs.at("j");
 }
 
-std::vector<uint32_t> ScoreDescOrder(const JobResults& job) {
-  std::vector<uint32_t> order(job.size());
+RowOrder ScoreDescOrder(const JobResults& job) {
+  RowOrder order(job.size());
   for (size_t r = 0; r < order.size(); ++r) order[r] = static_cast<uint32_t>(r);
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
     return job.columns.influencer_score[a] > job.columns.influencer_score[b];
@@ -62,7 +62,7 @@ TEST(TimeIndexTest, MatchesBruteForce) {
     const int rows = 1 + static_cast<int>(random() % 5000);
     std::shared_ptr<const JobResults> job = MakeJob(random, rows, time_ordered);
     const InfluencerColumns& c = job->columns;
-    std::vector<uint32_t> score_order = ScoreDescOrder(*job);
+    RowOrder score_order = ScoreDescOrder(*job);
     ASSERT_EQ(job->size(), static_cast<size_t>(rows));
     TimeIndex index(*job, score_order);
     ASSERT_EQ(index.identity(), time_ordered) << seed;
