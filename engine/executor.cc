@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -516,18 +517,16 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
   WithKeyOf(query, &table, [&](auto key_of) {
     const size_t capacity = 2 * limit + 8;
     uint64_t cut = UINT64_MAX;
-    bool full = limit == 0;  // size 0: count only
-    for (size_t i = first; i < last; ++i) {
-      const uint32_t row = static_cast<uint32_t>(i);
+    bool full = false;
+    auto passes = [&](uint32_t row) {
       if (has_window) {
         const int64_t ts = c.timestamp[row];
-        if (ts < start || (has_end && ts >= end)) continue;
+        if (ts < start || (has_end && ts >= end)) return false;
       }
-      if (has_score && !(c.influencer_score[row] >= min_score)) continue;
-      if (exclude_interim && c.is_interim[row]) continue;
-      ++count;
-      const uint64_t key = key_of(row);
-      if (full && key >= cut) continue;
+      if (has_score && !(c.influencer_score[row] >= min_score)) return false;
+      return !(exclude_interim && c.is_interim[row]);
+    };
+    auto offer = [&](uint64_t key, uint32_t row) {
       buffer.push_back({key, row});
       if (buffer.size() == capacity) {
         std::nth_element(buffer.begin(), buffer.begin() + (limit - 1),
@@ -536,6 +535,101 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
         cut = buffer.back().key;
         full = true;
       }
+    };
+    if (limit == 0) {
+      for (size_t i = first; i < last; ++i) {
+        count += passes(static_cast<uint32_t>(i));
+      }
+      return;
+    }
+    // The bit mask of block [i, i + kBlock)'s rows that pass the filters.
+    constexpr size_t kBlock = 64;
+    auto matched_mask = [&](size_t i) {
+      uint64_t matched = ~uint64_t{0};
+      if (has_window) {
+        uint64_t m = 0;
+        const int64_t* ts = c.timestamp.data() + i;
+        for (size_t j = 0; j < kBlock; ++j) {
+          m |= static_cast<uint64_t>(ts[j] >= start &&
+                                     (!has_end || ts[j] < end))
+               << j;
+        }
+        matched &= m;
+      }
+      if (has_score) {
+        uint64_t m = 0;
+        const double* score = c.influencer_score.data() + i;
+        for (size_t j = 0; j < kBlock; ++j) {
+          m |= static_cast<uint64_t>(score[j] >= min_score) << j;
+        }
+        matched &= m;
+      }
+      if (exclude_interim) {
+        uint64_t m = 0;
+        const uint8_t* interim = c.is_interim.data() + i;
+        for (size_t j = 0; j < kBlock; ++j) {
+          m |= static_cast<uint64_t>(interim[j] == 0) << j;
+        }
+        matched &= m;
+      }
+      return matched;
+    };
+    // Rows visited in ascending order can only enter a cut buffer with a
+    // key below the cut's; in descending order, with a key not above it
+    // (the test may let an equal key in needlessly, never keep one out).
+    auto run = [&](auto descending) {
+      constexpr bool kDescending = decltype(descending)::value;
+      auto below_cut = [&](uint64_t key) {
+        return kDescending ? key <= cut : key < cut;
+      };
+      // Until the buffer is first cut, every match enters it.
+      size_t lo = first;
+      size_t hi = last;
+      while (lo < hi && !full) {
+        const uint32_t row = static_cast<uint32_t>(kDescending ? --hi : lo++);
+        if (!passes(row)) continue;
+        ++count;
+        offer(key_of(row), row);
+      }
+      // Then blocks of 64 rows: the filters and the comparison with the cut
+      // become bit masks computed in straight-line (vectorisable) loops,
+      // and only rows below the cut are looked at one by one.
+      uint64_t keys[kBlock];
+      while (hi - lo >= kBlock) {
+        const size_t i = kDescending ? hi - kBlock : lo;
+        const uint64_t matched = matched_mask(i);
+        count += std::popcount(matched);
+        uint64_t below = 0;
+        for (size_t j = 0; j < kBlock; ++j) {
+          keys[j] = key_of(static_cast<uint32_t>(i + j));
+          below |= static_cast<uint64_t>(below_cut(keys[j])) << j;
+        }
+        for (uint64_t candidates = matched & below; candidates != 0;
+             candidates &= candidates - 1) {
+          const int j = std::countr_zero(candidates);
+          // The cut may have dropped since the mask was made.
+          if (below_cut(keys[j])) offer(keys[j], static_cast<uint32_t>(i + j));
+        }
+        if (kDescending) {
+          hi -= kBlock;
+        } else {
+          lo += kBlock;
+        }
+      }
+      while (lo < hi) {
+        const uint32_t row = static_cast<uint32_t>(kDescending ? --hi : lo++);
+        if (!passes(row)) continue;
+        ++count;
+        const uint64_t key = key_of(row);
+        if (below_cut(key)) offer(key, row);
+      }
+    };
+    // Dumps are usually stored in time order: a newest-first sort meets its
+    // page soonest walking backwards.
+    if (query.sort == SortField::kTimestamp && query.desc) {
+      run(std::true_type());
+    } else {
+      run(std::false_type());
     }
   });
   page.count = count;
