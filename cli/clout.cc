@@ -76,6 +76,8 @@ ABSL_FLAG(std::string, output, "", "output file (default: stdout)");
 ABSL_FLAG(std::string, queries, "", "NDJSON file of requests");
 ABSL_FLAG(int, repeat, 100, "times each thread runs each request");
 ABSL_FLAG(int, threads, 1, "threads running requests concurrently");
+ABSL_FLAG(int, load_threads, 0,
+          "threads parsing each NDJSON dump (0: one per core)");
 ABSL_FLAG(std::string, now, "", "fix \"now\" for date math (ISO 8601 or epoch ms)");
 
 namespace clout {
@@ -123,6 +125,8 @@ Options:
                              influencer per line; csv: a header and rows;
                              table: aligned columns for people
   --lenient                  skip bad documents (counted on stderr)
+  --load_threads=N           threads parsing each NDJSON dump (default 0:
+                             one per core; 1: no parallel parsing)
   --now=T                    fix "now" for date math
 
 Examples:
@@ -135,18 +139,20 @@ Exit codes: 0 success, 1 load or I/O failure, 2 invalid request or usage,
 )",
        {"job", "body", "body_file", "start", "end", "from", "size", "sort",
         "desc", "exclude_interim", "influencer_score", "pretty", "human",
-        "format", "lenient", "now"}},
+        "format", "lenient", "load_threads", "now"}},
       {"stats", "summarise what dumps hold, per job",
-       R"(Usage: clout stats [--format=text|json] [--lenient] DUMP...
+       R"(Usage: clout stats [--format=text|json] [--lenient] [--load_threads=N] DUMP...
 
 Per job: influencer count, time range, bucket spans, interim count,
 influencer field names with their distinct values, the top 5 influencers.
 Then skipped result types, memory per influencer and load throughput.
+--load_threads=N parses each NDJSON dump on N threads (default 0: one per
+core).
 
 Example:
   clout stats data/it_ops_new_kpi.ndjson
 )",
-       {"format", "lenient"}},
+       {"format", "lenient", "load_threads"}},
       {"generate", "write a deterministic synthetic dump",
        R"(Usage: clout generate --records=N [--jobs=J] [--seed=S] [--mixed] [--output=F]
 
@@ -161,7 +167,8 @@ Example:
       {"bench", "measure load throughput and queries per second",
        R"(Usage: clout bench --queries=FILE [--repeat=R] [--threads=T] [--format=text|json] DUMP...
 
-Loads the dumps, then runs each request of FILE R times on each of T
+Loads the dumps (--load_threads=N parsing threads per NDJSON dump; default
+0: one per core), then runs each request of FILE R times on each of T
 threads. FILE is NDJSON, one request a line: "job_id", the body keys, and
 an optional "name", e.g.
   {"name":"top","job_id":"job-0","page":{"size":100}}
@@ -175,7 +182,8 @@ Example:
   clout generate --records=1000000 --jobs=4 --output=/tmp/1m.ndjson
   clout bench --queries=bench/queries.ndjson --threads=2 /tmp/1m.ndjson
 )",
-       {"queries", "repeat", "threads", "format", "lenient", "now"}},
+       {"queries", "repeat", "threads", "format", "lenient", "load_threads",
+        "now"}},
   };
   return commands;
 }
@@ -238,6 +246,11 @@ int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
   loaded->store = std::make_unique<InfluencerStore>(std::move(options));
   LoadOptions load_options;
   load_options.lenient = absl::GetFlag(FLAGS_lenient);
+  load_options.threads = absl::GetFlag(FLAGS_load_threads);
+  if (load_options.threads == 0) {
+    load_options.threads =
+        static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  }
   // A progress bar for big loads, only for a person watching.
   uint64_t total_bytes = 0;
   for (const std::string& dump : dumps) {
@@ -568,6 +581,10 @@ int RunStats(const std::vector<std::string>& dumps) {
       rows ? static_cast<double>(column_bytes + string_bytes) / rows : 0;
   const double mb_per_s =
       loaded.seconds > 0 ? loaded.bytes / 1e6 / loaded.seconds : 0;
+  int parse_threads = 1;
+  for (const LoadReport& report : loaded.reports) {
+    parse_threads = std::max(parse_threads, report.threads);
+  }
   if (format == "json") {
     json += "],\"skipped\":{";
     bool first = true;
@@ -585,7 +602,8 @@ int RunStats(const std::vector<std::string>& dumps) {
                     absl::StrFormat("%.1f", per_influencer),
                     ",\"load\":{\"bytes\":", loaded.bytes, ",\"seconds\":",
                     absl::StrFormat("%.6f", loaded.seconds),
-                    ",\"mb_per_s\":", absl::StrFormat("%.1f", mb_per_s), "}}\n");
+                    ",\"mb_per_s\":", absl::StrFormat("%.1f", mb_per_s),
+                    ",\"parse_threads\":", parse_threads, "}}\n");
     std::fwrite(json.data(), 1, json.size(), stdout);
     return kOk;
   }
@@ -603,7 +621,8 @@ int RunStats(const std::vector<std::string>& dumps) {
       "job, time, bucket span, field and value)\nload: ", documents,
       " documents, ", rows, " influencers, ", loaded.bytes,
       " bytes in ", absl::StrFormat("%.3f", loaded.seconds), " s (",
-      absl::StrFormat("%.1f", mb_per_s), " MB/s)\n");
+      absl::StrFormat("%.1f", mb_per_s), " MB/s, ", parse_threads,
+      parse_threads == 1 ? " parsing thread)\n" : " parsing threads)\n");
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kOk;
 }
@@ -893,8 +912,10 @@ std::string ScanFlags(const Command& command, std::vector<char*>& argv,
     bool has_value = arg.find('=') != std::string::npos;
     // absl would exit(1) on a bad value; a usage error is exit code 2.
     static const std::set<std::string> kNumbers = {"records", "jobs", "seed",
-                                                   "repeat", "threads"};
-    static const std::set<std::string> kInts = {"jobs", "repeat", "threads"};
+                                                   "repeat", "threads",
+                                                   "load_threads"};
+    static const std::set<std::string> kInts = {"jobs", "repeat", "threads",
+                                                "load_threads"};
     static const std::set<std::string> kBools = {"pretty", "human", "lenient",
                                                  "mixed"};
     std::string plain = name;

@@ -394,6 +394,22 @@ run generate --records=50 --mixed --output="$T/mixed.ndjson"
 run stats --format=json "$T/mixed.ndjson"
 expect_eq "generate --mixed: influencers and other types" "50 True" \
   "$(py 'print(d["influencers"], len(d["skipped"]) > 0)' <"$OUT")"
+# Parallel parsing: a dump of several 4 MiB pieces gives the same answers
+# on 1 and 2 parsing threads, and stats says how many parsed it.
+run generate --records=40000 --jobs=3 --mixed --output="$T/big.ndjson"
+for threads in 1 2; do
+  run query --job=job-1 --load_threads=$threads --sort=timestamp --size=500 "$T/big.ndjson"
+  cp "$OUT" "$T/big_query_$threads.json"
+  run stats --format=json --load_threads=$threads "$T/big.ndjson"
+  expect_eq "stats --load_threads=$threads: parse threads" "$threads" \
+    "$(py 'print(d["load"]["parse_threads"])' <"$OUT")"
+  py 'del d["load"]; print(json.dumps(d))' <"$OUT" >"$T/big_stats_$threads.json"
+done
+check "query: same response on 1 and 2 parsing threads" cmp "$T/big_query_1.json" "$T/big_query_2.json"
+check "stats: same summary on 1 and 2 parsing threads" cmp "$T/big_stats_1.json" "$T/big_stats_2.json"
+run stats --load_threads=-2 "$T/gen100.ndjson"
+expect_error "stats --load_threads=-2" 2 400 illegal_argument_exception
+
 run generate --records=-1
 expect_error "generate --records=-1" 2 400 illegal_argument_exception
 run generate --jobs=0
