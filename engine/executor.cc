@@ -671,6 +671,23 @@ std::shared_ptr<const TimeIndex> TimeIndexOf(const ResolvedQuery& query) {
   return cache.time_index;
 }
 
+// The TimeIndex for a timestamp sort's page order, building it if
+// `index_use` allows (under kAuto, on the second timestamp-sorted query);
+// null if the query should scan instead.
+std::shared_ptr<const TimeIndex> TimeIndexFor(const ResolvedQuery& query,
+                                              IndexUse index_use) {
+  if (index_use == IndexUse::kNever) return nullptr;
+  SortOrderCache& cache = *query.job->sort_orders;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.time_index) return cache.time_index;
+    if (index_use == IndexUse::kAuto && ++cache.misses["timestamp"] < 2) {
+      return nullptr;
+    }
+  }
+  return TimeIndexOf(query);
+}
+
 bool Matches(const ResolvedQuery& query, uint32_t row) {
   const InfluencerColumns& c = query.job->columns;
   if (query.start.has_value() || query.end.has_value()) {
@@ -695,6 +712,111 @@ size_t RowsScoringAtLeast(const JobResults& job,
       score_order.begin());
 }
 
+// A job's rows in a sort's page order: a materialised order, or for a
+// timestamp sort the TimeIndex's time order read forwards (ascending) or
+// group by group backwards (descending: newest timestamps first, rows of
+// equal timestamp still in ingest order), which needs no memory of its own.
+class PageOrderView {
+ public:
+  explicit PageOrderView(const RowOrder& rows) : rows_(&rows), n_(rows.size()) {}
+  PageOrderView(const TimeIndex& time, const JobResults& job, bool desc)
+      : time_(&time), job_(&job), desc_(desc), n_(time.size()) {}
+
+  size_t size() const { return n_; }
+
+  // The row at page position i (O(1); O(log n) for a descending time
+  // order).
+  uint32_t operator[](size_t i) const {
+    if (rows_ != nullptr) return (*rows_)[i];
+    if (!desc_) return time_->RowAt(i);
+    auto [group_first, group_last] = GroupAt(n_ - 1 - i);
+    return time_->RowAt(group_first + (i - (n_ - group_last)));
+  }
+
+  // Calls f(row) for the rows from page position i on, until f returns
+  // false.
+  template <typename F>
+  void ForEachFrom(size_t i, F f) const {
+    if (i >= n_) return;
+    if (rows_ != nullptr || !desc_) {
+      for (; i < n_; ++i) {
+        if (!f(rows_ != nullptr ? (*rows_)[i] : time_->RowAt(i))) return;
+      }
+      return;
+    }
+    auto [group_first, group_last] = GroupAt(n_ - 1 - i);
+    size_t position = group_first + (i - (n_ - group_last));
+    while (true) {
+      for (; position < group_last; ++position) {
+        if (!f(time_->RowAt(position))) return;
+      }
+      if (group_first == 0) return;
+      // The previous group of equal timestamps, found walking back over it
+      // (its rows are visited next, so this costs O(1) per row).
+      group_last = group_first;
+      const int64_t ts = Timestamp(group_last - 1);
+      group_first = group_last - 1;
+      while (group_first > 0 && Timestamp(group_first - 1) == ts) --group_first;
+      position = group_first;
+    }
+  }
+
+ private:
+  int64_t Timestamp(size_t position) const {
+    return job_->columns.timestamp[time_->RowAt(position)];
+  }
+  // The time positions [first, last) of the rows whose timestamp equals
+  // that at `position`.
+  std::pair<size_t, size_t> GroupAt(size_t position) const {
+    const int64_t ts = Timestamp(position);
+    size_t lo = 0;
+    size_t hi = position;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (Timestamp(mid) < ts) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    size_t first = lo;
+    lo = position + 1;
+    hi = n_;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (Timestamp(mid) <= ts) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return {first, lo};
+  }
+
+  const RowOrder* rows_ = nullptr;
+  const TimeIndex* time_ = nullptr;
+  const JobResults* job_ = nullptr;
+  bool desc_ = false;
+  size_t n_ = 0;
+};
+
+// The first position i of `order` for which below(order[i]) is false,
+// where below is true on a prefix.
+template <typename Below>
+size_t PartitionPoint(const PageOrderView& order, Below below) {
+  size_t lo = 0;
+  size_t hi = order.size();
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (below(order[mid])) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
 // Where the matches of a query lie when they are one run of its page order.
 struct OrderRun {
   size_t first = 0;
@@ -706,7 +828,7 @@ struct OrderRun {
 // timestamp order. An exclude_interim on a job without interim rows filters
 // nothing.
 std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
-                                     const RowOrder& order) {
+                                     const PageOrderView& order) {
   const JobResults& job = *query.job;
   const InfluencerColumns& c = job.columns;
   const size_t n = order.size();
@@ -716,12 +838,10 @@ std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
   if (!window && !score) return OrderRun{0, n};
   if (score && !window && query.sort == SortField::kInfluencerScore) {
     const double t = *query.min_score;
-    auto first_below = std::partition_point(
-        order.begin(), order.end(), [&](uint32_t r) {
-          bool below = c.influencer_score[r] < t;
-          return query.desc ? !below : below;
-        });
-    size_t split = static_cast<size_t>(first_below - order.begin());
+    size_t split = PartitionPoint(order, [&](uint32_t r) {
+      bool below = c.influencer_score[r] < t;
+      return query.desc ? !below : below;
+    });
     return query.desc ? OrderRun{0, split} : OrderRun{split, n};
   }
   if (window && !score && query.sort == SortField::kTimestamp) {
@@ -729,14 +849,13 @@ std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
     const int64_t hi = query.end.value_or(INT64_MAX);
     if (lo >= hi) return OrderRun{0, 0};
     auto ts = [&](uint32_t r) { return c.timestamp[r]; };
-    auto begin = std::partition_point(order.begin(), order.end(), [&](uint32_t r) {
+    size_t begin = PartitionPoint(order, [&](uint32_t r) {
       return query.desc ? ts(r) >= hi : ts(r) < lo;
     });
-    auto end = std::partition_point(begin, order.end(), [&](uint32_t r) {
+    size_t end = PartitionPoint(order, [&](uint32_t r) {
       return query.desc ? ts(r) >= lo : ts(r) < hi;
     });
-    return OrderRun{static_cast<size_t>(begin - order.begin()),
-                    static_cast<size_t>(end - order.begin())};
+    return OrderRun{begin, std::max(begin, end)};
   }
   return std::nullopt;
 }
@@ -777,29 +896,31 @@ IndexedCount CountWithIndex(const ResolvedQuery& query, const TimeIndex& index) 
 }
 
 // Appends the page of a run of `order` that holds exactly the matches.
-void PageFromRun(const ResolvedQuery& query, const RowOrder& order,
+void PageFromRun(const ResolvedQuery& query, const PageOrderView& order,
                  OrderRun run, InfluencersPage* page) {
   size_t begin = std::min(run.first + static_cast<size_t>(query.from), run.last);
-  size_t end = std::min(begin + static_cast<size_t>(query.size), run.last);
-  for (size_t i = begin; i < end; ++i) {
-    page->influencers.push_back(ViewOf(*query.job, order[i]));
-  }
+  size_t left = std::min(static_cast<size_t>(query.size), run.last - begin);
+  if (left == 0) return;
+  order.ForEachFrom(begin, [&](uint32_t row) {
+    page->influencers.push_back(ViewOf(*query.job, row));
+    return --left > 0;
+  });
 }
 
 // Appends the page by walking `order` and skipping rows that do not match.
-void PageFromWalk(const ResolvedQuery& query, const RowOrder& order,
+void PageFromWalk(const ResolvedQuery& query, const PageOrderView& order,
                   InfluencersPage* page) {
   const int64_t limit = query.from + query.size;
   int64_t seen = 0;
-  for (uint32_t row : order) {
-    if (!Matches(query, row)) continue;
+  order.ForEachFrom(0, [&](uint32_t row) {
+    if (!Matches(query, row)) return true;
     if (seen >= query.from) page->influencers.push_back(ViewOf(*query.job, row));
-    if (++seen == limit) break;
-  }
+    return ++seen < limit;
+  });
 }
 
 InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
-                                 const RowOrder& order,
+                                 const PageOrderView& order,
                                  IndexUse index_use) {
   InfluencersPage page;
   const JobResults& job = *query.job;
@@ -857,9 +978,14 @@ InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
 }  // namespace
 
 InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
-  if (std::shared_ptr<const RowOrder> order =
-          PageOrder(query, index_use)) {
-    return ExecuteWithOrder(query, *order, index_use);
+  if (query.sort == SortField::kTimestamp) {
+    // Timestamp sorts page straight off the TimeIndex.
+    if (std::shared_ptr<const TimeIndex> time = TimeIndexFor(query, index_use)) {
+      return ExecuteWithOrder(query, PageOrderView(*time, *query.job, query.desc),
+                              index_use);
+    }
+  } else if (std::shared_ptr<const RowOrder> order = PageOrder(query, index_use)) {
+    return ExecuteWithOrder(query, PageOrderView(*order), index_use);
   }
   return ScanRowsPage(query, 0, query.job->size());
 }

@@ -117,7 +117,9 @@ enum class IndexUse {
 //   - scan: one pass over the job's rows applying the filters, then a
 //     bounded partial sort of the matches (never a full sort);
 //   - order: once a sort has been asked for again, the job's rows are
-//     sorted in that page order once and cached with the job (thread-safe).
+//     sorted in that page order once and cached with the job (thread-safe);
+//     timestamp sorts use the TimeIndex's time order instead (read
+//     backwards group by group when descending), which costs no memory.
 //     When the matches are one run of that order (no filter, a threshold
 //     on a score order, a window on a timestamp order) the page is read off
 //     directly. Otherwise the count comes from the job's TimeIndex, built

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Runs every benchmark of the ingest and indexes issues in one go and prints
+# each figure next to its target (bench/report.py).
+#
+#   bench/suite.sh [OUT_DIR]      (default /tmp/clout-suite; ~15 minutes,
+#                                  ~12 GB of memory at its peak)
+#
+# Nothing else should run meanwhile: the machine has two cores.
+set -eu
+cd "$(dirname "$0")/.."
+OUT="${1:-/tmp/clout-suite}"
+mkdir -p "$OUT"
+REPS="--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_out_format=json"
+
+bazel build --config=opt //bench:ingest_bench //bench:query_bench //cli:clout
+BIN="$(bazel info --config=opt bazel-bin)"
+
+echo "== ingest (1M influencers, 4 jobs)"
+"$BIN/bench/ingest_bench" $REPS --benchmark_out="$OUT/ingest.json"
+echo "== queries (10M influencers, 1 job)"
+"$BIN/bench/query_bench" $REPS --benchmark_out="$OUT/query_10m.json"
+echo "== queries (1M influencers, 4 jobs)"
+"$BIN/bench/query_bench" --records=1000000 --jobs=4 $REPS \
+  --benchmark_filter='BM_GetInfluencers|BM_FirstQuery|BM_Sqlite' \
+  --benchmark_out="$OUT/query_1m_4jobs.json"
+echo "== clout bench (1M influencers, 4 jobs)"
+"$BIN/cli/clout" generate --records=1000000 --jobs=4 --seed=42 --output="$OUT/1m.ndjson"
+for threads in 1 2; do
+  "$BIN/cli/clout" bench --queries=bench/queries.ndjson --repeat=300 \
+    --threads=$threads --format=json "$OUT/1m.ndjson" >"$OUT/clout_bench_$threads.json"
+done
+rm -f "$OUT/1m.ndjson"
+echo "== summary"
+python3 bench/report.py "$OUT" | tee "$OUT/summary.txt"
