@@ -146,8 +146,9 @@ inline void RunQuery(const clout::InfluencerStore& store,
     CheckErrorJson(page.status(), utf8_input);
     return;
   }
-  // Every strategy of the fast executor (scan, cached sort order built now,
-  // or on reuse) agrees with the naive one.
+  // Every strategy of the fast executor (scan, cached sort order built now
+  // or on reuse, each way of paging a filtered query) agrees with the naive
+  // one.
   clout::InfluencersPage reference = clout::ReferenceExecuteQuery(*query);
   CheckSamePage(*page, reference, "GetInfluencers vs ReferenceExecuteQuery");
   CheckSamePage(clout::ExecuteQuery(*query, clout::IndexUse::kNever), reference,
@@ -156,6 +157,11 @@ inline void RunQuery(const clout::InfluencerStore& store,
                 "ExecuteQuery(kAuto) vs ReferenceExecuteQuery");
   CheckSamePage(clout::ExecuteQuery(*query, clout::IndexUse::kAlways),
                 reference, "ExecuteQuery(kAlways) vs ReferenceExecuteQuery");
+  CheckSamePage(clout::ExecuteQuery(*query, clout::IndexUse::kAlwaysWalk),
+                reference, "ExecuteQuery(kAlwaysWalk) vs ReferenceExecuteQuery");
+  CheckSamePage(clout::ExecuteQuery(*query, clout::IndexUse::kAlwaysScanWindow),
+                reference,
+                "ExecuteQuery(kAlwaysScanWindow) vs ReferenceExecuteQuery");
 
   // The page is the requested slice of the matches, and every row matches.
   const int64_t expected_rows = std::max<int64_t>(
