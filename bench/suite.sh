@@ -16,7 +16,14 @@ bazel build --config=opt //bench:ingest_bench //bench:query_bench //cli:clout
 BIN="$(bazel info --config=opt bazel-bin)"
 
 echo "== ingest (1M influencers, 4 jobs)"
-"$BIN/bench/ingest_bench" $REPS --benchmark_out="$OUT/ingest.json"
+# Each load configuration in a fresh process, as a user's load would run: in
+# one process, later benchmarks reuse memory the earlier ones faulted in.
+"$BIN/bench/ingest_bench" $REPS --benchmark_filter='BM_RawSimdjsonWalk|BM_Reload' \
+  --benchmark_out="$OUT/ingest_baseline.json"
+for config in threads:1/warm:0 threads:2/warm:0 threads:1/warm:1 threads:2/warm:1; do
+  "$BIN/bench/ingest_bench" $REPS --benchmark_filter="BM_Load/$config" \
+    --benchmark_out="$OUT/ingest_$(echo "$config" | tr ':/' '__').json"
+done
 echo "== queries (10M influencers, 1 job)"
 "$BIN/bench/query_bench" $REPS --benchmark_out="$OUT/query_10m.json"
 echo "== queries (1M influencers, 4 jobs)"

@@ -429,6 +429,7 @@ struct ConstantKey {
 struct CodeKey {
   const uint32_t* codes;
   const uint64_t* key_of_code;
+  size_t distinct_codes;
   uint64_t operator()(uint32_t r) const { return key_of_code[codes[r]]; }
 };
 // A per-influencer field: the value's key where the row's field name is the
@@ -467,7 +468,7 @@ void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
       for (size_t i = 0; i < table->size(); ++i) {
         (*table)[i] = OrderKey(job.bucket_spans[i]) ^ flip;
       }
-      return body(CodeKey{c.bucket_span_code.data(), table->data()});
+      return body(CodeKey{c.bucket_span_code.data(), table->data(), table->size()});
     case SortField::kJobId:
     case SortField::kResultType:
       return body(ConstantKey{flip});
@@ -490,7 +491,7 @@ void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
       return body(CodeKey{query.sort == SortField::kInfluencerFieldName
                               ? c.field_name_code.data()
                               : c.field_value_code.data(),
-                          table->data()});
+                          table->data(), table->size()});
     }
   }
 }
@@ -595,10 +596,63 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
       // become bit masks computed in straight-line (vectorisable) loops,
       // and only rows below the cut are looked at one by one.
       uint64_t keys[kBlock];
+      // A code-keyed sort (a string or bucket span) whose cut leaves at most
+      // kFew codes below it tests rows by comparing codes, not by looking
+      // keys up: far cheaper, and after the first cuts of a string sort
+      // usually the case. Recomputed when the cut moves.
+      constexpr bool kCoded =
+          std::is_same_v<std::decay_t<decltype(key_of)>, CodeKey>;
+      constexpr size_t kFew = 8;
+      uint32_t few[kFew];
+      bool use_few = false;
+      uint64_t few_cut = 0;
+      bool few_known = false;
+      auto refresh_few = [&]() {
+        if constexpr (kCoded) {
+          if (few_known && few_cut == cut) return;
+          few_known = true;
+          few_cut = cut;
+          use_few = key_of.distinct_codes <= (size_t{1} << 16);
+          size_t k = 0;
+          for (size_t code = 0; use_few && code < key_of.distinct_codes; ++code) {
+            if (!below_cut(key_of.key_of_code[code])) continue;
+            if (k == kFew) {
+              use_few = false;
+            } else {
+              few[k++] = static_cast<uint32_t>(code);
+            }
+          }
+          for (; k < kFew; ++k) few[k] = UINT32_MAX;  // matches no code
+        }
+      };
       while (hi - lo >= kBlock) {
         const size_t i = kDescending ? hi - kBlock : lo;
         const uint64_t matched = matched_mask(i);
         count += std::popcount(matched);
+        if constexpr (kCoded) {
+          refresh_few();
+          if (use_few) {
+            uint64_t below = 0;
+            const uint32_t* codes = key_of.codes + i;
+            for (size_t j = 0; j < kBlock; ++j) {
+              bool in = false;
+              for (size_t k = 0; k < kFew; ++k) in |= codes[j] == few[k];
+              below |= static_cast<uint64_t>(in) << j;
+            }
+            for (uint64_t candidates = matched & below; candidates != 0;
+                 candidates &= candidates - 1) {
+              const int j = std::countr_zero(candidates);
+              const uint64_t key = key_of(static_cast<uint32_t>(i + j));
+              if (below_cut(key)) offer(key, static_cast<uint32_t>(i + j));
+            }
+            if (kDescending) {
+              hi -= kBlock;
+            } else {
+              lo += kBlock;
+            }
+            continue;
+          }
+        }
         uint64_t below = 0;
         for (size_t j = 0; j < kBlock; ++j) {
           keys[j] = key_of(static_cast<uint32_t>(i + j));
