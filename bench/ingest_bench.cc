@@ -51,9 +51,7 @@ void BM_Load(benchmark::State& state) {
       return;
     }
     threads_used = report->threads;
-    if (warm) {
-      for (const auto& [id, job] : store.Snapshot()->jobs) WarmIndexes(job);
-    }
+    if (warm) WarmIndexes(*store.Snapshot(), options.threads);
     rows = report->influencers_added;
     column_bytes = 0;
     for (const auto& [id, job] : store.Snapshot()->jobs) {

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -1048,6 +1050,21 @@ void WarmIndexes(const std::shared_ptr<const JobResults>& job) {
   ResolvedQuery query;
   query.job = job;
   TimeIndexOf(query);
+}
+
+void WarmIndexes(const StoreSnapshot& snapshot, int threads) {
+  std::vector<std::shared_ptr<const JobResults>> jobs;
+  for (const auto& [id, job] : snapshot.jobs) jobs.push_back(job);
+  std::atomic<size_t> next{0};
+  auto work = [&]() {
+    for (size_t i; (i = next.fetch_add(1)) < jobs.size();) WarmIndexes(jobs[i]);
+  };
+  std::vector<std::thread> pool;
+  const size_t workers =
+      std::min(jobs.size(), static_cast<size_t>(std::max(threads, 1)));
+  for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
 }
 
 size_t IndexBytes(const JobResults& job) {

@@ -137,6 +137,9 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query,
 // the same indexes lazily otherwise. Thread-safe.
 void WarmIndexes(const std::shared_ptr<const JobResults>& job);
 
+// WarmIndexes for every job of `snapshot`, up to `threads` jobs at once.
+void WarmIndexes(const StoreSnapshot& snapshot, int threads = 1);
+
 // Heap bytes of the indexes currently cached for `job` (sort orders and the
 // TimeIndex), excluding the columns. Thread-safe.
 size_t IndexBytes(const JobResults& job);

@@ -1531,9 +1531,10 @@ class MappedFile {
 
 absl::StatusOr<LoadReport> Finish(InfluencerStore& store,
                                   absl::StatusOr<LoadReport> report,
-                                  IngestBatch batch, absl::Time start) {
+                                  IngestBatch batch, absl::Time start,
+                                  const LoadOptions& options) {
   if (!report.ok()) return report.status();
-  CommitStats stats = store.Commit(std::move(batch));
+  CommitStats stats = store.Commit(std::move(batch), options.threads);
   report->influencers_added = stats.added;
   report->replaced = stats.replaced;
   report->deleted = stats.deleted;
@@ -1551,7 +1552,7 @@ absl::StatusOr<LoadReport> LoadFrom(InfluencerStore& store, ByteSource* source,
   batch.set_replace_jobs(options.replace_jobs);
   absl::StatusOr<LoadReport> report =
       Parse(source, std::move(source_name), options, &batch);
-  return Finish(store, std::move(report), std::move(batch), start);
+  return Finish(store, std::move(report), std::move(batch), start, options);
 }
 
 }  // namespace
@@ -1576,7 +1577,7 @@ absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
   batch.set_replace_jobs(options.replace_jobs);
   absl::StatusOr<LoadReport> report =
       ParseText(text, "<string>", options, &batch);
-  return Finish(store, std::move(report), std::move(batch), start);
+  return Finish(store, std::move(report), std::move(batch), start, options);
 }
 
 absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
@@ -1589,7 +1590,7 @@ absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
       batch.set_replace_jobs(options.replace_jobs);
       absl::StatusOr<LoadReport> report =
           ParseText(mapped->text(), path, options, &batch);
-      return Finish(store, std::move(report), std::move(batch), start);
+      return Finish(store, std::move(report), std::move(batch), start, options);
     }
   }
   absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenFile(path);

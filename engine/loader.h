@@ -104,6 +104,7 @@ struct LoadOptions {
   // chunks. Sources that are not plain NDJSON or NDJSON search hits (bulk,
   // arrays, responses), stdin, a memory budget, or any bad document make
   // the load fall back to one thread (which also reports the errors).
+  // The commit then merges up to this many jobs at once.
   int threads = 1;
 };
 

@@ -1,8 +1,11 @@
 #include "engine/store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -526,13 +529,22 @@ std::shared_ptr<const StoreSnapshot> InfluencerStore::Snapshot() const {
   return snapshot_;
 }
 
-CommitStats InfluencerStore::Commit(IngestBatch batch) {
+CommitStats InfluencerStore::Commit(IngestBatch batch, int threads) {
   CommitStats stats;
   std::lock_guard<std::mutex> commit_lock(commit_mu_);
   std::shared_ptr<const StoreSnapshot> current = Snapshot();
   auto next = std::make_shared<StoreSnapshot>(*current);
   next->generation = current->generation + 1;
   std::shared_ptr<const StringArena> arena = std::move(batch.arena_);
+  // The jobs to merge, each independent of the others.
+  struct Merge {
+    const std::string* job_id;
+    std::shared_ptr<const JobResults> old;
+    IngestBatch::JobRows* rows;
+    CommitStats stats;
+    std::shared_ptr<const JobResults> job;
+  };
+  std::vector<Merge> merges;
   for (const std::string& job_id : batch.job_order_) {
     IngestBatch::JobRows& rows = *batch.jobs_.at(job_id);
     auto found = current->jobs.find(job_id);
@@ -550,14 +562,39 @@ CommitStats InfluencerStore::Commit(IngestBatch batch) {
                rows.deletes.empty()) {
       continue;  // only registered, already known
     }
-    std::shared_ptr<const JobResults> job =
-        CommitJob(job_id, old, std::move(rows), arena, &stats);
-    for (absl::string_view name : job->field_names) {
+    merges.push_back(Merge{&job_id, std::move(old), &rows, {}, nullptr});
+  }
+  auto merge = [&](Merge& m) {
+    m.job = CommitJob(*m.job_id, m.old, std::move(*m.rows), arena, &m.stats);
+  };
+  const size_t workers = std::min<size_t>(
+      merges.size(), static_cast<size_t>(std::max(threads, 1)));
+  if (workers > 1) {
+    std::atomic<size_t> next_merge{0};
+    auto work = [&]() {
+      for (size_t i; (i = next_merge.fetch_add(1)) < merges.size();) {
+        merge(merges[i]);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+    work();
+    for (std::thread& t : pool) t.join();
+  } else {
+    for (Merge& m : merges) merge(m);
+  }
+  for (Merge& m : merges) {
+    stats.added += m.stats.added;
+    stats.replaced += m.stats.replaced;
+    stats.deleted += m.stats.deleted;
+    stats.unchanged += m.stats.unchanged;
+    stats.delete_misses += m.stats.delete_misses;
+    for (absl::string_view name : m.job->field_names) {
       if (!next->influencer_field_names.contains(name)) {
         next->influencer_field_names.insert(std::string(name));
       }
     }
-    next->jobs[job_id] = std::move(job);
+    next->jobs[*m.job_id] = std::move(m.job);
   }
   if (batch.replace_jobs_) RecomputeFieldNames(*next);
   std::lock_guard<std::mutex> lock(snapshot_mu_);

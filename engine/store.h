@@ -180,8 +180,10 @@ class InfluencerStore {
   // result stays where it is (an identical re-load changes nothing). Within
   // one batch the last occurrence of an identity wins. New identities are
   // appended in batch order. With batch.replace_jobs() every stored result
-  // of the batch's jobs is dropped first. Returns what changed.
-  CommitStats Commit(IngestBatch batch);
+  // of the batch's jobs is dropped first. Returns what changed. With
+  // `threads` > 1, up to that many of the batch's jobs are merged at once
+  // (the result is the same).
+  CommitStats Commit(IngestBatch batch, int threads = 1);
 
   // Removes `job_id` and all its results, as deleting the job in
   // Elasticsearch would: afterwards queries for it answer 404. Returns

@@ -5,6 +5,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -30,8 +31,9 @@ std::string Doc(absl::string_view value, int64_t ts, double score,
       interim ? "true" : "false", R"(,"timestamp":)", ts, "}\n");
 }
 
-std::string Query(const InfluencerStore& store, absl::string_view body) {
-  absl::StatusOr<InfluencersRequest> request = ParseBodyRequest("j", body);
+std::string Query(const InfluencerStore& store, absl::string_view body,
+                  absl::string_view job = "j") {
+  absl::StatusOr<InfluencersRequest> request = ParseBodyRequest(job, body);
   EXPECT_TRUE(request.ok()) << request.status();
   absl::StatusOr<InfluencersPage> page = store.GetInfluencers(*request);
   return page.ok() ? InfluencersJson(*page) : ErrorJson(page.status());
@@ -385,6 +387,80 @@ TEST(BulkTest, UpdateActionsAreRejectedInStrictModeAndCountedInLenient) {
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->rejected, 1u);
   EXPECT_EQ(Count(store, "{}"), 1);
+}
+
+}  // namespace
+}  // namespace clout
+
+namespace clout {
+namespace {
+
+// Commit(batch, threads) merges jobs in parallel: the same batches over
+// several jobs (upserts, deletions, replace_jobs) must leave the same store
+// and the same stats as a one-thread commit.
+IngestBatch RandomMultiJobBatch(std::mt19937_64& random,
+                                std::vector<std::string>* strings) {
+  auto pick = [&](int n) { return static_cast<int>(random() % n); };
+  IngestBatch batch;
+  batch.set_replace_jobs(pick(5) == 0);
+  const int n = pick(60);
+  for (int i = 0; i < n; ++i) {
+    std::string job = absl::StrCat("job", pick(5));
+    if (pick(8) == 0) {
+      InfluencerResultId id;
+      id.job_id = job;
+      id.timestamp = 1000 * pick(4);
+      id.bucket_span = 600;
+      id.field_name = "host";
+      std::string value = absl::StrCat("v", pick(6));
+      id.value_hash = JavaStringHash(value, &id.value_length);
+      batch.DeleteInfluencer(id);
+      continue;
+    }
+    strings->push_back(absl::StrCat("v", pick(6)));
+    InfluencerFields row;
+    row.field_name = "host";
+    row.field_value = strings->back();
+    row.timestamp = 1000 * pick(4);
+    row.bucket_span = 600;
+    row.influencer_score = 10.0 * pick(3);
+    row.is_interim = pick(4) == 0;
+    batch.AddInfluencer(job, row);
+  }
+  if (pick(4) == 0) batch.RegisterJob("registered-only");
+  return batch;
+}
+
+TEST(IdentityTest, ParallelCommitEqualsOneThreadCommit) {
+  for (int seed = 0; seed < 60; ++seed) {
+    InfluencerStore one;
+    InfluencerStore many;
+    std::mt19937_64 random_one(seed);
+    std::mt19937_64 random_many(seed);
+    for (int load = 0; load < 4; ++load) {
+      std::vector<std::string> strings_one;
+      std::vector<std::string> strings_many;
+      strings_one.reserve(100);
+      strings_many.reserve(100);
+      CommitStats a = one.Commit(RandomMultiJobBatch(random_one, &strings_one), 1);
+      CommitStats b =
+          many.Commit(RandomMultiJobBatch(random_many, &strings_many), 3);
+      ASSERT_EQ(std::tie(a.added, a.replaced, a.deleted, a.unchanged, a.delete_misses),
+                std::tie(b.added, b.replaced, b.deleted, b.unchanged, b.delete_misses))
+          << "seed " << seed << " load " << load;
+    }
+    std::shared_ptr<const StoreSnapshot> sa = one.Snapshot();
+    std::shared_ptr<const StoreSnapshot> sb = many.Snapshot();
+    ASSERT_EQ(sa->jobs.size(), sb->jobs.size()) << "seed " << seed;
+    ASSERT_EQ(sa->influencer_field_names, sb->influencer_field_names);
+    for (const auto& [id, job] : sa->jobs) {
+      ASSERT_TRUE(sb->jobs.contains(id)) << id;
+      for (const char* body : {"{}", R"({"sort":"timestamp","desc":false})"}) {
+        ASSERT_EQ(Query(one, body, id), Query(many, body, id))
+            << "seed " << seed << " job " << id;
+      }
+    }
+  }
 }
 
 }  // namespace
