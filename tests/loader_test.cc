@@ -1578,7 +1578,8 @@ TEST(LoaderParallelTest, OtherFormatsFallBackToOneThread) {
   while (begin < dump.size()) {
     size_t end = dump.find('\n', begin);
     absl::string_view line(dump.data() + begin, end - begin);
-    absl::StrAppend(&hits, Hit(line, ++id, id % 2 == 0), "\n");
+    ++id;
+    absl::StrAppend(&hits, Hit(line, id, id % 2 == 0), "\n");
     absl::StrAppend(&bulk, R"({"index":{"_id":"x)", id, R"("}})", "\n", line, "\n");
     absl::StrAppend(&array, id > 1 ? "," : "", line);
     begin = end + 1;
