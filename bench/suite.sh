@@ -2,8 +2,8 @@
 # Runs every benchmark of the ingest and indexes issues in one go and prints
 # each figure next to its target (bench/report.py).
 #
-#   bench/suite.sh [OUT_DIR]      (default /tmp/clout-suite; ~15 minutes,
-#                                  ~12 GB of memory at its peak)
+#   bench/suite.sh [OUT_DIR]      (default /tmp/clout-suite; ~15 minutes;
+#                                  fits the 24 GiB VM)
 #
 # Nothing else should run meanwhile: the machine has two cores.
 set -eu
