@@ -120,28 +120,47 @@ inline uint64_t OrderKey(int64_t value) {
   return static_cast<uint64_t>(value) ^ (uint64_t{1} << 63);
 }
 
+// The filters of a query (time window, score threshold, exclude_interim),
+// hoisted out of the per-row loops.
+struct RowFilter {
+  explicit RowFilter(const ResolvedQuery& query)
+      : c(query.job->columns),
+        has_window(query.start.has_value() || query.end.has_value()),
+        start(query.start.value_or(INT64_MIN)),
+        end(query.end.value_or(INT64_MAX)),
+        has_end(query.end.has_value()),
+        has_score(query.min_score.has_value()),
+        min_score(query.min_score.value_or(0.0)),
+        exclude_interim(query.exclude_interim) {}
+
+  bool Passes(uint32_t row) const {
+    if (has_window) {
+      const int64_t ts = c.timestamp[row];
+      if (ts < start || (has_end && ts >= end)) return false;
+    }
+    if (has_score && !(c.influencer_score[row] >= min_score)) return false;
+    return !(exclude_interim && c.is_interim[row]);
+  }
+
+  const InfluencerColumns& c;
+  const bool has_window;
+  const int64_t start;
+  const int64_t end;
+  const bool has_end;
+  const bool has_score;
+  const double min_score;
+  const bool exclude_interim;
+};
+
 // Calls on_match(row) for every row that passes the query's filters among
 // the rows row_at(first), ..., row_at(last - 1), in that order.
 template <typename RowAt, typename OnMatch>
 void ForEachMatch(const ResolvedQuery& query, size_t first, size_t last,
                   RowAt row_at, OnMatch on_match) {
-  const InfluencerColumns& c = query.job->columns;
-  const bool has_window = query.start.has_value() || query.end.has_value();
-  const int64_t start = query.start.value_or(INT64_MIN);
-  const int64_t end = query.end.value_or(INT64_MAX);
-  const bool has_end = query.end.has_value();
-  const bool has_score = query.min_score.has_value();
-  const double min_score = query.min_score.value_or(0.0);
-  const bool exclude_interim = query.exclude_interim;
+  const RowFilter filter(query);
   for (size_t i = first; i < last; ++i) {
     const uint32_t row = row_at(i);
-    if (has_window) {
-      const int64_t ts = c.timestamp[row];
-      if (ts < start || (has_end && ts >= end)) continue;
-    }
-    if (has_score && !(c.influencer_score[row] >= min_score)) continue;
-    if (exclude_interim && c.is_interim[row]) continue;
-    on_match(row);
+    if (filter.Passes(row)) on_match(row);
   }
 }
 
@@ -506,14 +525,15 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
                              size_t last) {
   InfluencersPage page;
   const size_t limit = static_cast<size_t>(query.from + query.size);
-  const InfluencerColumns& c = query.job->columns;
-  const bool has_window = query.start.has_value() || query.end.has_value();
-  const int64_t start = query.start.value_or(INT64_MIN);
-  const int64_t end = query.end.value_or(INT64_MAX);
-  const bool has_end = query.end.has_value();
-  const bool has_score = query.min_score.has_value();
-  const double min_score = query.min_score.value_or(0.0);
-  const bool exclude_interim = query.exclude_interim;
+  const RowFilter filter(query);
+  const InfluencerColumns& c = filter.c;
+  const bool has_window = filter.has_window;
+  const int64_t start = filter.start;
+  const int64_t end = filter.end;
+  const bool has_end = filter.has_end;
+  const bool has_score = filter.has_score;
+  const double min_score = filter.min_score;
+  const bool exclude_interim = filter.exclude_interim;
   int64_t count = 0;
   std::vector<KeyedRow> buffer;
   std::vector<uint64_t> table;
@@ -521,14 +541,7 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
     const size_t capacity = 2 * limit + 8;
     uint64_t cut = UINT64_MAX;
     bool full = false;
-    auto passes = [&](uint32_t row) {
-      if (has_window) {
-        const int64_t ts = c.timestamp[row];
-        if (ts < start || (has_end && ts >= end)) return false;
-      }
-      if (has_score && !(c.influencer_score[row] >= min_score)) return false;
-      return !(exclude_interim && c.is_interim[row]);
-    };
+    auto passes = [&](uint32_t row) { return filter.Passes(row); };
     auto offer = [&](uint64_t key, uint32_t row) {
       buffer.push_back({key, row});
       if (buffer.size() == capacity) {
@@ -744,19 +757,6 @@ std::shared_ptr<const TimeIndex> TimeIndexFor(const ResolvedQuery& query,
   return TimeIndexOf(query);
 }
 
-bool Matches(const ResolvedQuery& query, uint32_t row) {
-  const InfluencerColumns& c = query.job->columns;
-  if (query.start.has_value() || query.end.has_value()) {
-    const int64_t ts = c.timestamp[row];
-    if (query.start.has_value() && ts < *query.start) return false;
-    if (query.end.has_value() && ts >= *query.end) return false;
-  }
-  if (query.min_score.has_value() &&
-      !(c.influencer_score[row] >= *query.min_score)) {
-    return false;
-  }
-  return !(query.exclude_interim && c.is_interim[row]);
-}
 
 // The number of rows with influencer_score >= t: a prefix of the score order.
 size_t RowsScoringAtLeast(const JobResults& job,
@@ -968,8 +968,9 @@ void PageFromWalk(const ResolvedQuery& query, const PageOrderView& order,
                   InfluencersPage* page) {
   const int64_t limit = query.from + query.size;
   int64_t seen = 0;
+  const RowFilter filter(query);
   order.ForEachFrom(0, [&](uint32_t row) {
-    if (!Matches(query, row)) return true;
+    if (!filter.Passes(row)) return true;
     if (seen >= query.from) page->influencers.push_back(ViewOf(*query.job, row));
     return ++seen < limit;
   });
