@@ -426,32 +426,33 @@ InfluencersPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
 
 // Key functors for the sequential scan: each computes the page-order key
 // of a row (as RowKeys does) without a per-row switch. `flip` is all ones
-// for a descending sort (~key), else zero.
+// for a descending sort (~key), else zero. Rows are size_t so that a block's
+// keys are computed from contiguous loads, not gathers.
 struct DoubleKey {
   const double* column;
   uint64_t flip;
-  uint64_t operator()(uint32_t r) const { return OrderKey(column[r]) ^ flip; }
+  uint64_t operator()(size_t r) const { return OrderKey(column[r]) ^ flip; }
 };
 struct TimestampKey {
   const int64_t* column;
   uint64_t flip;
-  uint64_t operator()(uint32_t r) const { return OrderKey(column[r]) ^ flip; }
+  uint64_t operator()(size_t r) const { return OrderKey(column[r]) ^ flip; }
 };
 struct InterimKey {
   const uint8_t* column;
   uint64_t flip;
-  uint64_t operator()(uint32_t r) const { return uint64_t{column[r]} ^ flip; }
+  uint64_t operator()(size_t r) const { return uint64_t{column[r]} ^ flip; }
 };
 struct ConstantKey {
   uint64_t flip;
-  uint64_t operator()(uint32_t) const { return flip; }
+  uint64_t operator()(size_t) const { return flip; }
 };
 // A code column mapped through a table of keys (bucket spans, strings).
 struct CodeKey {
   const uint32_t* codes;
   const uint64_t* key_of_code;
   size_t distinct_codes;
-  uint64_t operator()(uint32_t r) const { return key_of_code[codes[r]]; }
+  uint64_t operator()(size_t r) const { return key_of_code[codes[r]]; }
 };
 // A per-influencer field: the value's key where the row's field name is the
 // field, else missing (the largest key).
@@ -460,7 +461,7 @@ struct FieldKey {
   uint32_t field_code;
   const uint32_t* values;
   const uint64_t* key_of_code;
-  uint64_t operator()(uint32_t r) const {
+  uint64_t operator()(size_t r) const {
     return names[r] == field_code ? key_of_code[values[r]] : UINT64_MAX;
   }
 };
@@ -566,8 +567,8 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
         uint64_t m = 0;
         const int64_t* ts = c.timestamp.data() + i;
         for (size_t j = 0; j < kBlock; ++j) {
-          m |= static_cast<uint64_t>(ts[j] >= start &&
-                                     (!has_end || ts[j] < end))
+          m |= static_cast<uint64_t>((ts[j] >= start) &
+                                     (!has_end | (ts[j] < end)))
                << j;
         }
         matched &= m;
@@ -670,7 +671,7 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
         }
         uint64_t below = 0;
         for (size_t j = 0; j < kBlock; ++j) {
-          keys[j] = key_of(static_cast<uint32_t>(i + j));
+          keys[j] = key_of(i + j);
           below |= static_cast<uint64_t>(below_cut(keys[j])) << j;
         }
         for (uint64_t candidates = matched & below; candidates != 0;
