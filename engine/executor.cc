@@ -1045,7 +1045,23 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
   } else if (std::shared_ptr<const RowOrder> order = PageOrder(query, index_use)) {
     return ExecuteWithOrder(query, PageOrderView(*order), index_use);
   }
-  return ScanRowsPage(query, 0, query.job->size());
+  // Rows stored in time order hold a window's matches in one stretch.
+  const JobResults& job = *query.job;
+  size_t first = 0;
+  size_t last = job.size();
+  if (job.time_ordered) {
+    const Column<int64_t>& ts = job.columns.timestamp;
+    if (query.start.has_value()) {
+      first = static_cast<size_t>(
+          std::lower_bound(ts.begin(), ts.end(), *query.start) - ts.begin());
+    }
+    if (query.end.has_value()) {
+      last = static_cast<size_t>(
+          std::lower_bound(ts.begin(), ts.end(), *query.end) - ts.begin());
+    }
+    last = std::max(first, last);
+  }
+  return ScanRowsPage(query, first, last);
 }
 
 void WarmIndexes(const std::shared_ptr<const JobResults>& job) {

@@ -141,6 +141,10 @@ struct JobResults {
   std::vector<std::shared_ptr<const StringArena>> arenas;
   // Number of rows whose is_interim is true.
   size_t interim_rows = 0;
+  // Whether the rows are in ascending timestamp order (as dumps usually
+  // are); set when the job is committed. A scan then reads only a window's
+  // rows.
+  bool time_ordered = false;
   // The distinct influencer field names of the job's rows (a name may stay
   // listed after its last row was replaced away).
   std::vector<absl::string_view> field_names;

@@ -505,6 +505,8 @@ std::shared_ptr<const JobResults> CommitJob(
     stats->added += appended - replaced_old;
   }
   for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
+  job->time_ordered =
+      std::is_sorted(job->columns.timestamp.begin(), job->columns.timestamp.end());
   return job;
 }
 
