@@ -1544,14 +1544,15 @@ absl::StatusOr<LoadReport> Finish(InfluencerStore& store,
   return report;
 }
 
-absl::StatusOr<LoadReport> LoadFrom(InfluencerStore& store, ByteSource* source,
-                                    std::string source_name,
-                                    const LoadOptions& options) {
+// A load: `parse` stages the source into a fresh batch, which is then
+// committed (nothing is committed if parsing fails).
+template <typename Parse>
+absl::StatusOr<LoadReport> LoadWith(InfluencerStore& store,
+                                    const LoadOptions& options, Parse parse) {
   absl::Time start = absl::Now();
   IngestBatch batch;
   batch.set_replace_jobs(options.replace_jobs);
-  absl::StatusOr<LoadReport> report =
-      Parse(source, std::move(source_name), options, &batch);
+  absl::StatusOr<LoadReport> report = parse(&batch);
   return Finish(store, std::move(report), std::move(batch), start, options);
 }
 
@@ -1572,12 +1573,9 @@ absl::StatusOr<LoadReport> ParseFileInto(const std::string& path,
 absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
                                       absl::string_view text,
                                       const LoadOptions& options) {
-  absl::Time start = absl::Now();
-  IngestBatch batch;
-  batch.set_replace_jobs(options.replace_jobs);
-  absl::StatusOr<LoadReport> report =
-      ParseText(text, "<string>", options, &batch);
-  return Finish(store, std::move(report), std::move(batch), start, options);
+  return LoadWith(store, options, [&](IngestBatch* batch) {
+    return ParseText(text, "<string>", options, batch);
+  });
 }
 
 absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
@@ -1585,23 +1583,24 @@ absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
                                     const LoadOptions& options) {
   if (options.threads > 1 && options.memory_budget_bytes == 0) {
     if (std::unique_ptr<MappedFile> mapped = MappedFile::Open(path)) {
-      absl::Time start = absl::Now();
-      IngestBatch batch;
-      batch.set_replace_jobs(options.replace_jobs);
-      absl::StatusOr<LoadReport> report =
-          ParseText(mapped->text(), path, options, &batch);
-      return Finish(store, std::move(report), std::move(batch), start, options);
+      return LoadWith(store, options, [&](IngestBatch* batch) {
+        return ParseText(mapped->text(), path, options, batch);
+      });
     }
   }
   absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenFile(path);
   if (!source.ok()) return source.status();
-  return LoadFrom(store, source->get(), path, options);
+  return LoadWith(store, options, [&](IngestBatch* batch) {
+    return Parse(source->get(), path, options, batch);
+  });
 }
 
 absl::StatusOr<LoadReport> LoadStdin(InfluencerStore& store,
                                      const LoadOptions& options) {
   FdSource source(0, "<stdin>", false);
-  return LoadFrom(store, &source, "<stdin>", options);
+  return LoadWith(store, options, [&](IngestBatch* batch) {
+    return Parse(&source, "<stdin>", options, batch);
+  });
 }
 
 }  // namespace clout

@@ -128,6 +128,31 @@ TEST(TimeIndexTest, WarmIndexesBuildsOnceAndReportsBytes) {
   EXPECT_EQ(IndexBytes(*job), bytes);
 }
 
+TEST(TimeIndexTest, WarmIndexesOfASnapshotWarmsEveryJob) {
+  InfluencerStore store;
+  IngestBatch batch;
+  std::vector<std::string> values(300);
+  for (int r = 0; r < 300; ++r) {
+    InfluencerFields row;
+    row.field_name = "host";
+    values[r] = "h" + std::to_string(r);
+    row.field_value = values[r];
+    row.timestamp = 1000 * r;
+    row.influencer_score = r % 17;
+    batch.AddInfluencer("job" + std::to_string(r % 3), row);
+  }
+  store.Commit(std::move(batch));
+  store.RegisterJob("empty");
+  std::shared_ptr<const StoreSnapshot> snapshot = store.Snapshot();
+  for (const auto& [id, job] : snapshot->jobs) EXPECT_EQ(IndexBytes(*job), 0u);
+  WarmIndexes(*snapshot, 2);
+  for (const auto& [id, job] : snapshot->jobs) {
+    // The score order (4 B/row) and the block ranks (4 B/row).
+    EXPECT_GE(IndexBytes(*job), job->size() * 8) << id;
+    EXPECT_NE(job->sort_orders->time_index, nullptr) << id;
+  }
+}
+
 TEST(TimeIndexTest, EmptyJob) {
   InfluencerStore store;
   store.RegisterJob("empty");
