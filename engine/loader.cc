@@ -67,6 +67,15 @@ class ByteSource {
   virtual ~ByteSource() = default;
   // Reads up to `n` bytes into `buf`; returns 0 at end of input.
   virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
+  // For a source already in memory: lends its next bytes in place, at most
+  // `n` of them, contiguous with those lent before, and only while at least
+  // `padding` more readable bytes follow them in memory. Returns an empty
+  // view once the rest cannot be lent that way; Read() then copies it.
+  virtual absl::string_view Borrow(size_t n, size_t padding) {
+    (void)n;
+    (void)padding;
+    return {};
+  }
 };
 
 class StringSource : public ByteSource {
@@ -77,6 +86,12 @@ class StringSource : public ByteSource {
     std::memcpy(buf, text_.data(), k);
     text_.remove_prefix(k);
     return k;
+  }
+  absl::string_view Borrow(size_t n, size_t padding) override {
+    if (text_.size() <= padding) return {};
+    absl::string_view lent = text_.substr(0, std::min(n, text_.size() - padding));
+    text_.remove_prefix(lent.size());
+    return lent;
   }
 
  private:
@@ -739,8 +754,19 @@ class SourceLoader {
   DocumentReader reader_;
   od::parser parser_;
 
+  // Readable bytes from data_ + at: the document there may use them all.
+  size_t Readable(size_t at) const {
+    return (borrowing_ ? end_ : capacity_) + kPadding - at;
+  }
+
+  // The bytes being parsed, data_[begin_, end_): either buf_ or, while
+  // borrowing_, the source's own memory lent in place (no copy).
+  const char* data_ = nullptr;
+  bool borrowing_ = false;
   std::unique_ptr<char[]> buf_;
-  size_t capacity_ = 0;  // usable bytes; kPadding more are allocated
+  // Usable bytes of buf_ (kPadding more are allocated); while borrowing,
+  // the size buf_ would have, which bounds lines the same way.
+  size_t capacity_ = 0;
   size_t begin_ = 0;     // first unconsumed byte
   size_t end_ = 0;       // end of valid bytes
   bool eof_ = false;
@@ -796,14 +822,19 @@ absl::Status SourceLoader::CheckBudget(size_t buffer_bytes) {
 absl::StatusOr<bool> SourceLoader::Fill() {
   if (eof_) return false;
   if (begin_ > 0) {
-    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+    if (borrowing_) {
+      data_ += begin_;
+    } else {
+      std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+    }
     consumed_ += begin_;
     end_ -= begin_;
     begin_ = 0;
   }
   if (end_ == capacity_) {
     // One line (or a whole single-document source) longer than the buffer:
-    // grow it, within the limits.
+    // grow it, within the limits. (Lent bytes need no buffer, but obey the
+    // same limits, so that a source loads the same from memory or a file.)
     if (!whole_document_ && capacity_ >= options_.max_document_bytes) {
       return EsError(
           400, "x_content_parse_exception",
@@ -813,10 +844,27 @@ absl::StatusOr<bool> SourceLoader::Fill() {
     }
     size_t grown = capacity_ * 2;
     if (absl::Status s = CheckBudget(grown); !s.ok()) return s;
-    std::unique_ptr<char[]> bigger(new char[grown + kPadding]);
-    std::memcpy(bigger.get(), buf_.get(), end_);
-    buf_ = std::move(bigger);
+    if (!borrowing_) {
+      std::unique_ptr<char[]> bigger(new char[grown + kPadding]);
+      std::memcpy(bigger.get(), buf_.get(), end_);
+      buf_ = std::move(bigger);
+      data_ = buf_.get();
+    }
     capacity_ = grown;
+  }
+  if (borrowing_) {
+    absl::string_view lent = source_->Borrow(capacity_ - end_, kPadding);
+    if (!lent.empty()) {
+      data_ = lent.data() - end_;  // contiguous with the bytes lent before
+      end_ += lent.size();
+      report_->bytes += lent.size();
+      return true;
+    }
+    // The last bytes lack padding: go on in a buffer of our own.
+    borrowing_ = false;
+    buf_.reset(new char[capacity_ + kPadding]);
+    std::memcpy(buf_.get(), data_, end_);
+    data_ = buf_.get();
   }
   absl::StatusOr<size_t> n = source_->Read(buf_.get() + end_, capacity_ - end_);
   if (!n.ok()) return n.status();
@@ -938,17 +986,28 @@ absl::Status SourceLoader::Run() {
     capacity_ = std::max<size_t>(
         4096, std::min(capacity_, options_.memory_budget_bytes / 4));
   }
-  buf_.reset(new char[capacity_ + kPadding]);
+  // Parse in place if the source lends its bytes (LoadString: no copy).
+  borrowing_ = true;
+  absl::string_view lent = source_->Borrow(capacity_, kPadding);
+  if (lent.empty()) {
+    borrowing_ = false;
+    buf_.reset(new char[capacity_ + kPadding]);
+    data_ = buf_.get();
+  } else {
+    data_ = lent.data();
+    end_ = lent.size();
+    report_->bytes += lent.size();
+  }
   // Skip a UTF-8 byte order mark, then blank lines, to the first document.
   while (end_ < 3) {
     absl::StatusOr<bool> more = Fill();
     if (!more.ok()) return more.status();
     if (!*more) break;
   }
-  if (end_ >= 3 && std::memcmp(buf_.get(), "\xEF\xBB\xBF", 3) == 0) begin_ = 3;
+  if (end_ >= 3 && std::memcmp(data_, "\xEF\xBB\xBF", 3) == 0) begin_ = 3;
   while (true) {
-    while (begin_ < end_ && IsBlank(buf_.get() + begin_, 1)) {
-      if (buf_[begin_] == '\n') ++line_;
+    while (begin_ < end_ && IsBlank(data_ + begin_, 1)) {
+      if (data_[begin_] == '\n') ++line_;
       ++begin_;
     }
     if (begin_ < end_) break;
@@ -956,7 +1015,7 @@ absl::Status SourceLoader::Run() {
     if (!more.ok()) return more.status();
     if (!*more) return absl::OkStatus();  // nothing but whitespace
   }
-  if (buf_[begin_] == '[') {
+  if (data_[begin_] == '[') {
     format_ = DumpFormat::kJsonArray;
     return RunWhole();
   }
@@ -964,20 +1023,20 @@ absl::Status SourceLoader::Run() {
   const char* newline = nullptr;
   while (true) {
     newline = static_cast<const char*>(
-        std::memchr(buf_.get() + begin_, '\n', end_ - begin_));
+        std::memchr(data_ + begin_, '\n', end_ - begin_));
     if (newline != nullptr) break;
     absl::StatusOr<bool> more = Fill();
     if (!more.ok()) return more.status();
     if (!*more) break;
   }
   size_t line_end =
-      newline != nullptr ? static_cast<size_t>(newline - buf_.get()) : end_;
+      newline != nullptr ? static_cast<size_t>(newline - data_) : end_;
   bool complete = false;
   DumpFormat detected =
-      DetectFromLine(buf_.get() + begin_, line_end - begin_,
-                     capacity_ + kPadding - begin_, &complete);
+      DetectFromLine(data_ + begin_, line_end - begin_,
+                     Readable(begin_), &complete);
   if (!complete) {
-    if (OpensDocument(buf_.get() + begin_, line_end - begin_)) {
+    if (OpensDocument(data_ + begin_, line_end - begin_)) {
       // A document spanning lines (pretty-printed): RunWhole() looks at it
       // whole.
       format_ = DumpFormat::kNdjson;
@@ -1000,7 +1059,7 @@ absl::Status SourceLoader::RunLines() {
   read_lines_ = true;
   while (true) {
     const char* newline = static_cast<const char*>(
-        std::memchr(buf_.get() + begin_, '\n', end_ - begin_));
+        std::memchr(data_ + begin_, '\n', end_ - begin_));
     if (newline == nullptr) {
       absl::StatusOr<bool> more = Fill();
       if (!more.ok()) return more.status();
@@ -1008,8 +1067,8 @@ absl::Status SourceLoader::RunLines() {
       if (begin_ < end_) {  // last line without a final newline
         ++line_;
         size_t length = end_ - begin_;
-        if (absl::Status s = Line(buf_.get() + begin_, length,
-                                  capacity_ + kPadding - begin_);
+        if (absl::Status s = Line(data_ + begin_, length,
+                                  Readable(begin_));
             !s.ok()) {
           return s;
         }
@@ -1018,9 +1077,9 @@ absl::Status SourceLoader::RunLines() {
       break;
     }
     ++line_;
-    size_t line_end = static_cast<size_t>(newline - buf_.get());
-    if (absl::Status s = Line(buf_.get() + begin_, line_end - begin_,
-                              capacity_ + kPadding - begin_);
+    size_t line_end = static_cast<size_t>(newline - data_);
+    if (absl::Status s = Line(data_ + begin_, line_end - begin_,
+                              Readable(begin_));
         !s.ok()) {
       return s;
     }
@@ -1179,7 +1238,7 @@ absl::Status SourceLoader::RunWhole() {
       continue;
     }
   }
-  const char* base = buf_.get() + begin_;
+  const char* base = data_ + begin_;
   size_t length = end_ - begin_;
   uint64_t base_offset = consumed_ + begin_;
   auto location_of = [&](const char* p) {
@@ -1204,7 +1263,7 @@ absl::Status SourceLoader::RunWhole() {
                                 error.message));
   };
   od::document doc;
-  if (auto e = parser_.iterate(base, length, capacity_ + kPadding - begin_)
+  if (auto e = parser_.iterate(base, length, Readable(begin_))
                    .get(doc)) {
     return fail_syntax(e, base);
   }
@@ -1276,7 +1335,7 @@ absl::Status SourceLoader::RunWhole() {
         // simdjson abandons a document after a syntax error (rewind() is
         // then unsafe): parse it again, to report the error below.
         if (auto e = parser_.iterate(base, length,
-                                     capacity_ + kPadding - begin_)
+                                     Readable(begin_))
                          .get(doc)) {
           return fail_syntax(e, base);
         }

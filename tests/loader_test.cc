@@ -2,6 +2,7 @@
 // the LoadReport.
 #include "engine/loader.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -786,6 +787,89 @@ TEST(LoaderToleranceTest, LinesStraddlingChunkBoundaries) {
                   {absl::StrCat("varied.ndjson:", bad_line,
                                 ": field [probability]: expected a number, "
                                 "found a string")});
+}
+
+// A copy of `text` that ends where an unreadable page begins: reading one
+// byte past its end crashes.
+class GuardedText {
+ public:
+  explicit GuardedText(absl::string_view text) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    size_ = (text.size() + page - 1) / page * page + page;
+    void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(p, MAP_FAILED);
+    base_ = static_cast<char*>(p);
+    EXPECT_EQ(mprotect(base_ + size_ - page, page, PROT_NONE), 0);
+    char* begin = base_ + size_ - page - text.size();
+    std::memcpy(begin, text.data(), text.size());
+    view_ = absl::string_view(begin, text.size());
+  }
+  ~GuardedText() { munmap(base_, size_); }
+  GuardedText(const GuardedText&) = delete;
+  GuardedText& operator=(const GuardedText&) = delete;
+  absl::string_view view() const { return view_; }
+
+ private:
+  char* base_ = nullptr;
+  size_t size_ = 0;
+  absl::string_view view_;
+};
+
+// LoadString parses the string in place, except for its last bytes, which
+// lack simdjson's padding and are copied: wherever that cut falls (inside
+// the last line, at its end, in trailing blanks, in a malformed or an
+// unterminated last line), the load equals one that copies everything
+// (LoadFile, with a small and a large chunk).
+TEST(LoaderToleranceTest, InPlaceParsingEqualsCopyingAtEveryCut) {
+  const std::string body = MinimalDocAt("first", 1) + "\n" +
+                           MinimalDocAt("second", 2) + "\r\n";
+  const std::vector<std::string> lasts = {
+      MinimalDocAt("last", 3),
+      MinimalDocAt("last", 3) + "\n",
+      MinimalDocAt("last", 3) + "\n  \n\t",
+      MinimalDocAt("last", 3) + " {}",
+      R"({"job_id":"e","result_type":"influencer","influencer_field_name":)",
+      R"({"job_id":"e","result_type":"influencer","timestamp":tru)",
+      R"({"job_id":"e","result_type":"influencer","timestamp":12)",
+      "{}}",
+      R"({"job_id":"e","result_type":"influencer","timestamp":tru)" "\n",
+      R"({"job_id":"e","result_type":"influencer","timestamp":1e)" "\n",
+      R"({"job_id":"e","result_type":"influencer","influencer_field_name":"f)"
+      "\n",
+  };
+  for (const std::string& last : lasts) {
+    for (size_t pad = 0; pad < 136; ++pad) {  // past simdjson's 64 bytes
+      // `pad` more bytes in the last line's value move the cut through it.
+      std::string text = body + MinimalDocAt(std::string(pad, 'p'), 4) +
+                         "\n" + last;
+      SCOPED_TRACE(absl::StrCat(last, " pad ", pad));
+      std::string path = WriteTempFile("cut.ndjson", text);
+      // Parsing must never read past the string's end.
+      const GuardedText guarded(text);
+      const absl::string_view view = guarded.view();
+      for (bool lenient : {false, true}) {
+        for (size_t chunk : {size_t{4096}, size_t{16} << 20}) {
+          LoadOptions options = Named("cut.ndjson", lenient);
+          options.chunk_bytes = chunk;
+          InfluencerStore from_string, from_file;
+          absl::StatusOr<LoadReport> a = LoadString(from_string, view, options);
+          absl::StatusOr<LoadReport> b = LoadFile(from_file, path, options);
+          ASSERT_EQ(a.ok(), b.ok()) << a.status() << " vs " << b.status();
+          if (!a.ok()) {
+            EXPECT_EQ(a.status(), b.status());
+            continue;
+          }
+          EXPECT_EQ(a->bytes, text.size());
+          EXPECT_EQ(a->bytes, b->bytes);
+          EXPECT_EQ(a->documents, b->documents);
+          EXPECT_EQ(a->rejected, b->rejected);
+          EXPECT_EQ(a->errors, b->errors);
+          EXPECT_EQ(RowsOf(from_string, "e"), RowsOf(from_file, "e"));
+        }
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
