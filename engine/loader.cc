@@ -192,6 +192,81 @@ Key KeyOf(std::string_view key) {
   }
 }
 
+// True if the key at `raw` (just after its opening quote) is exactly
+// `literal`. The compare has a constant size, so it compiles to a few
+// loads. Reads sizeof(literal) bytes: within the document and its padding,
+// as a key is followed at least by `":` and a value.
+template <size_t N>
+bool RawKeyIs(const char* raw, const char (&literal)[N]) {
+  return std::memcmp(raw, literal, N - 1) == 0 && raw[N - 1] == '"';
+}
+
+// The known key at `raw` written without escapes (the common case), read
+// in place; kOther for any other key, which KeyOf() then judges after
+// finding its end and unescaping it.
+Key MatchRawKey(const char* raw) {
+  switch (raw[0]) {
+    case 'j':
+      if (RawKeyIs(raw, "job_id")) return kJobId;
+      break;
+    case 'r':
+      if (RawKeyIs(raw, "result_type")) return kResultType;
+      break;
+    case 'i':
+      if (std::memcmp(raw, "influencer_", 11) == 0) {
+        if (RawKeyIs(raw, "influencer_field_value")) return kFieldValue;
+        if (RawKeyIs(raw, "influencer_field_name")) return kFieldName;
+        if (RawKeyIs(raw, "influencer_score")) return kInfluencerScore;
+      } else if (RawKeyIs(raw, "initial_influencer_score")) {
+        return kInitialInfluencerScore;
+      } else if (RawKeyIs(raw, "is_interim")) {
+        return kIsInterim;
+      }
+      break;
+    case 'p':
+      if (RawKeyIs(raw, "probability")) return kProbability;
+      break;
+    case 'b':
+      if (RawKeyIs(raw, "bucket_span")) return kBucketSpan;
+      break;
+    case 't':
+      if (RawKeyIs(raw, "timestamp")) return kTimestamp;
+      break;
+    default:
+      break;
+  }
+  return kOther;
+}
+
+// False if a key starting with `c` (unescaped) can be neither a known key
+// nor one that marks another format (_source): it can be skipped unread.
+bool MayMatter(char c) {
+  switch (c) {
+    case 'j': case 'r': case 'i': case 'p': case 'b': case 't':
+    case '_': case '\\':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// True if one of the `n` bytes at `p` is a backslash; eight at a time.
+bool HasBackslash(const char* p, size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, p + i, 8);
+    uint64_t x = word ^ (kOnes * static_cast<unsigned char>('\\'));
+    if (((x - kOnes) & ~x & kHighs) != 0) return true;
+  }
+  for (; i < n; ++i) {
+    if (p[i] == '\\') return true;
+  }
+  return false;
+}
+
 // The key of `field` without copying when it has no escapes.
 error_code FieldKey(od::field& field, std::string_view* key) {
   const char* raw = field.key().raw();
@@ -270,9 +345,7 @@ bool PlainString(od::value& value, std::string_view* out) {
   }
   if (token.size() < 2 || token.back() != '"') return false;
   std::string_view contents = token.substr(1, token.size() - 2);
-  if (std::memchr(contents.data(), '\\', contents.size()) != nullptr) {
-    return false;
-  }
+  if (HasBackslash(contents.data(), contents.size())) return false;
   *out = contents;
   return true;
 }
@@ -522,6 +595,13 @@ bool DocumentReader::ReadTimestamp(od::value& value, bool* present,
 }
 
 bool DocumentReader::ReadBucketSpan(od::value& value, DocError* error) {
+  // The common case first: a non-negative integer (get_int64 accepts only
+  // a well-formed JSON integer).
+  int64_t fast = 0;
+  if (value.get_int64().get(fast) == simdjson::SUCCESS && fast >= 0) {
+    row_.bucket_span = fast;
+    return true;
+  }
   od::json_type type;
   if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   if (type == od::json_type::null) return true;
@@ -572,19 +652,25 @@ bool DocumentReader::Read(od::object object, DocError* error) {
   for (auto field_result : object) {
     od::field field;
     if (auto e = std::move(field_result).get(field)) return Syntax(e, error);
-    std::string_view key;
-    if (auto e = FieldKey(field, &key)) return Syntax(e, error);
-    Key k = KeyOf(key);
     ++keys;
+    const char* raw = field.key().raw();
+    Key k = MatchRawKey(raw);
     if (k == kOther) {
-      // Unknown keys are skipped unread, but a search hit's or a bulk
-      // action's keys mean the line is in another format than the file.
-      if (key == "_source") foreign = "a search hit";
-      if (keys == 1 && (key == "index" || key == "create" ||
-                        key == "delete" || key == "update")) {
-        action_key = true;
+      if (keys > 1 && !MayMatter(raw[0])) continue;
+      // An escaped known key, or an unknown key: unknown keys are skipped
+      // unread, but a search hit's or a bulk action's keys mean the line is
+      // in another format than the file.
+      std::string_view key;
+      if (auto e = FieldKey(field, &key)) return Syntax(e, error);
+      k = KeyOf(key);
+      if (k == kOther) {
+        if (key == "_source") foreign = "a search hit";
+        if (keys == 1 && (key == "index" || key == "create" ||
+                          key == "delete" || key == "update")) {
+          action_key = true;
+        }
+        continue;
       }
-      continue;
     }
     od::value& value = field.value();
     if (seen & (1u << k)) {
@@ -668,7 +754,10 @@ bool DocumentReader::Read(od::object object, DocError* error) {
         "first document");
     return false;
   }
-  if (!has_result_type || result_type != "influencer") {
+  constexpr std::string_view kInfluencer = "influencer";
+  if (!has_result_type || result_type.size() != kInfluencer.size() ||
+      std::memcmp(result_type.data(), kInfluencer.data(),
+                  kInfluencer.size()) != 0) {
     pending_ = true;
     pending_row_ = false;
     skipped_type_ = has_result_type ? result_type : "(none)";
