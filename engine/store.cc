@@ -34,13 +34,8 @@ void IngestBatch::RegisterJob(absl::string_view job_id) {
 }
 
 uint32_t IngestBatch::Intern(JobRows& rows, absl::string_view s) {
-  auto it = rows.string_codes.find(s);
-  if (it != rows.string_codes.end()) return it->second;
-  absl::string_view stored = arena_->Store(s);
-  uint32_t code = static_cast<uint32_t>(rows.strings.size());
-  rows.strings.push_back(stored);
-  rows.string_codes.emplace(stored, code);
-  return code;
+  return rows.string_codes.Intern(
+      s, rows.strings, [this](absl::string_view t) { return arena_->Store(t); });
 }
 
 void IngestBatch::AddInfluencer(absl::string_view job_id,

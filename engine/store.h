@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/executor.h"
+#include "engine/interner.h"
 #include "engine/request.h"
 #include "engine/snapshot.h"
 
@@ -127,7 +128,7 @@ class IngestBatch {
   struct JobRows {
     InfluencerColumns columns;  // codes are batch-local
     std::vector<absl::string_view> strings;
-    absl::flat_hash_map<absl::string_view, uint32_t> string_codes;
+    StringInterner string_codes;  // indexes `strings`
     std::vector<int64_t> bucket_spans;
     // Staged deletions, each with the number of rows staged before it.
     std::vector<std::pair<InfluencerResultId, size_t>> deletes;

@@ -1,0 +1,124 @@
+// StringInterner: dense codes for distinct strings, for the loader's hot
+// path (one lookup per influencer field name and value loaded).
+//
+// An open-addressing table of 8-byte slots (a hash tag and a code) over a
+// vector of string views the caller owns: short strings hash and compare
+// with a few word loads and no library calls.
+//
+// Not thread-safe: one interner per thread (a batch is single-threaded).
+#ifndef CLOUT_ENGINE_INTERNER_H_
+#define CLOUT_ENGINE_INTERNER_H_
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace clout {
+
+// A 64-bit hash of `n` bytes at `p`. Reads only those bytes. Pure.
+inline uint64_t HashBytes(const char* p, size_t n) {
+  constexpr uint64_t kMul0 = 0x9E3779B97F4A7C15ULL;
+  constexpr uint64_t kMul1 = 0xC2B2AE3D27D4EB4FULL;
+  auto load8 = [](const char* q) {
+    uint64_t v;
+    std::memcpy(&v, q, 8);
+    return v;
+  };
+  auto mix = [](uint64_t a, uint64_t b) {
+    const unsigned __int128 m = static_cast<unsigned __int128>(a) * b;
+    return static_cast<uint64_t>(m) ^ static_cast<uint64_t>(m >> 64);
+  };
+  uint64_t a = 0;
+  uint64_t b = 0;
+  if (n >= 8) {
+    uint64_t h = n * kMul0;
+    size_t i = 0;
+    for (; i + 16 < n; i += 8) h = mix(h ^ load8(p + i), kMul1);
+    a = load8(p + i);
+    b = load8(p + n - 8);
+    return mix(a ^ h ^ kMul0, b ^ kMul1);
+  }
+  if (n >= 4) {
+    uint32_t x, y;
+    std::memcpy(&x, p, 4);
+    std::memcpy(&y, p + n - 4, 4);
+    a = x;
+    b = y;
+  } else if (n > 0) {
+    a = static_cast<unsigned char>(p[0]) |
+        static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 |
+        static_cast<uint64_t>(static_cast<unsigned char>(p[n - 1])) << 16;
+  }
+  return mix(a ^ kMul0, b ^ kMul1 ^ n);
+}
+
+// a == b, comparing strings of 8 to 16 bytes with two word loads each.
+inline bool BytesEqual(absl::string_view a, absl::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n >= 8 && n <= 16) {
+    uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.data(), 8);
+    std::memcpy(&b0, b.data(), 8);
+    std::memcpy(&a1, a.data() + n - 8, 8);
+    std::memcpy(&b1, b.data() + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  return std::memcmp(a.data(), b.data(), n) == 0;
+}
+
+class StringInterner {
+ public:
+  StringInterner() { slots_.assign(16, 0); }
+
+  // The code of `s`: its index in `strings`, the vector this interner
+  // indexes (every string in it was added through Intern()). If `s` is
+  // new, appends `store(s)` (a view of a copy the caller keeps alive) to
+  // `strings` and returns its index.
+  template <typename Store>
+  uint32_t Intern(absl::string_view s, std::vector<absl::string_view>& strings,
+                  Store&& store) {
+    const uint64_t hash = HashBytes(s.data(), s.size());
+    const uint64_t tag = hash >> 32;
+    size_t i = hash & mask();
+    while (true) {
+      const uint64_t slot = slots_[i];
+      if (slot == 0) break;
+      if ((slot >> 32) == tag) {
+        const uint32_t code = static_cast<uint32_t>(slot) - 1;
+        if (BytesEqual(strings[code], s)) return code;
+      }
+      i = (i + 1) & mask();
+    }
+    const uint32_t code = static_cast<uint32_t>(strings.size());
+    strings.push_back(store(s));
+    slots_[i] = tag << 32 | (uint64_t{code} + 1);
+    if (2 * strings.size() > slots_.size()) Grow(strings);
+    return code;
+  }
+
+  // Bytes the table holds.
+  size_t MemoryUsage() const { return slots_.capacity() * sizeof(uint64_t); }
+
+ private:
+  size_t mask() const { return slots_.size() - 1; }
+
+  // Doubles the table (rehashing from the strings).
+  void Grow(const std::vector<absl::string_view>& strings) {
+    slots_.assign(slots_.size() * 2, 0);
+    for (size_t code = 0; code < strings.size(); ++code) {
+      const uint64_t hash = HashBytes(strings[code].data(), strings[code].size());
+      size_t i = hash & mask();
+      while (slots_[i] != 0) i = (i + 1) & mask();
+      slots_[i] = (hash >> 32) << 32 | (uint64_t{code} + 1);
+    }
+  }
+
+  std::vector<uint64_t> slots_;  // 0: empty; else tag << 32 | (code + 1)
+};
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_INTERNER_H_
