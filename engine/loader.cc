@@ -377,6 +377,39 @@ error_code CheckedType(od::value& value, od::json_type* type) {
   }
 }
 
+// CheckedType() for a document (an array element parsed on its own).
+error_code CheckedDocumentType(od::document& doc, od::json_type* type) {
+  if (auto e = doc.type().get(*type)) return e;
+  switch (*type) {
+    case od::json_type::null: {
+      bool is_null = false;
+      if (doc.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+        return simdjson::N_ATOM_ERROR;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::boolean: {
+      bool b = false;
+      if (doc.get_bool().get(b) != simdjson::SUCCESS) {
+        std::string_view token;
+        bool f = doc.raw_json_token().get(token) == simdjson::SUCCESS &&
+                 !token.empty() && token[0] == 'f';
+        return f ? simdjson::F_ATOM_ERROR : simdjson::T_ATOM_ERROR;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::number: {
+      std::string_view token;
+      if (auto e = doc.raw_json_token().get(token)) return e;
+      return IsJsonNumber(absl::StripTrailingAsciiWhitespace(ToAbsl(token)))
+                 ? simdjson::SUCCESS
+                 : simdjson::NUMBER_ERROR;
+    }
+    default:
+      return simdjson::SUCCESS;
+  }
+}
+
 // Where a document came from, for messages.
 struct Location {
   absl::string_view source;
@@ -832,6 +865,15 @@ class SourceLoader {
   absl::Status CheckBudget(size_t buffer_bytes);
   absl::Status RunLines();
   absl::Status RunWhole();
+  absl::Status RunArray();
+  // The length of the array element at data_[begin_] (0 if a ',' or ']'
+  // is there instead), reading more input as needed.
+  absl::Status ScanElement(size_t* length);
+  absl::Status ArrayElement(size_t begin, size_t length);
+  // Skips whitespace; false at the end of input.
+  absl::StatusOr<bool> SkipBlanks();
+  // A malformed-JSON error at byte `offset` of the source.
+  absl::Status Malformed(uint64_t offset, absl::string_view problem) const;
   absl::Status Line(const char* begin, size_t length, size_t capacity);
   DumpFormat DetectFromLine(const char* begin, size_t length, size_t capacity,
                             bool* complete);
@@ -860,6 +902,7 @@ class SourceLoader {
   size_t end_ = 0;       // end of valid bytes
   bool eof_ = false;
   bool whole_document_ = false;  // reading a single-document source whole
+  bool array_elements_ = false;  // RunArray() is reading a JSON array
   bool read_lines_ = false;      // RunLines() ran
   uint64_t documents_at_budget_check_ = 0;
   uint64_t consumed_ = 0;  // bytes before buf_[0] in the source
@@ -925,11 +968,12 @@ absl::StatusOr<bool> SourceLoader::Fill() {
     // grow it, within the limits. (Lent bytes need no buffer, but obey the
     // same limits, so that a source loads the same from memory or a file.)
     if (!whole_document_ && capacity_ >= options_.max_document_bytes) {
-      return EsError(
-          400, "x_content_parse_exception",
-          absl::StrCat(report_->source, ":", line_ + 1,
-                       ": document longer than max_document_bytes (",
-                       options_.max_document_bytes, " bytes)"));
+      Location where{report_->source, array_elements_ ? 0 : line_ + 1,
+                     consumed_ + begin_};
+      return EsError(400, "x_content_parse_exception",
+                     absl::StrCat(where.ToString(),
+                                  ": document longer than max_document_bytes (",
+                                  options_.max_document_bytes, " bytes)"));
     }
     size_t grown = capacity_ * 2;
     if (absl::Status s = CheckBudget(grown); !s.ok()) return s;
@@ -1106,7 +1150,7 @@ absl::Status SourceLoader::Run() {
   }
   if (data_[begin_] == '[') {
     format_ = DumpFormat::kJsonArray;
-    return RunWhole();
+    return RunArray();
   }
   // Read until the first line is complete, then look at it.
   const char* newline = nullptr;
@@ -1314,6 +1358,171 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
   return absl::OkStatus();
 }
 
+absl::Status SourceLoader::Malformed(uint64_t offset,
+                                     absl::string_view problem) const {
+  Location where{report_->source, 0, offset};
+  return EsError(400, "x_content_parse_exception",
+                 absl::StrCat(where.ToString(), ": malformed JSON: ", problem));
+}
+
+absl::StatusOr<bool> SourceLoader::SkipBlanks() {
+  while (true) {
+    while (begin_ < end_ && IsBlank(data_ + begin_, 1)) ++begin_;
+    if (begin_ < end_) return true;
+    absl::StatusOr<bool> more = Fill();
+    if (!more.ok()) return more.status();
+    if (!*more) return false;
+  }
+}
+
+absl::Status SourceLoader::ScanElement(size_t* length) {
+  // Offsets are from begin_, which Fill() keeps at the element's start.
+  size_t i = 0;
+  int64_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  while (true) {
+    for (; begin_ + i < end_; ++i) {
+      const char c = data_[begin_ + i];
+      if (in_string) {
+        if (escaped) {
+          escaped = false;
+        } else if (c == '\\') {
+          escaped = true;
+        } else if (c == '"') {
+          in_string = false;
+          if (depth == 0) {  // a string element
+            *length = i + 1;
+            return absl::OkStatus();
+          }
+        }
+        continue;
+      }
+      switch (c) {
+        case '"':
+          in_string = true;
+          break;
+        case '{':
+        case '[':
+          ++depth;
+          break;
+        case '}':
+        case ']':
+          if (depth == 0) {
+            *length = i;
+            return absl::OkStatus();
+          }
+          if (--depth == 0) {
+            *length = i + 1;
+            return absl::OkStatus();
+          }
+          break;
+        case ',':
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+          if (depth == 0) {
+            *length = i;
+            return absl::OkStatus();
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    absl::StatusOr<bool> more = Fill();
+    if (!more.ok()) return more.status();
+    if (!*more) {
+      return Malformed(consumed_ + begin_,
+                       "the array is not closed at the end of the input");
+    }
+  }
+}
+
+absl::Status SourceLoader::ArrayElement(size_t begin, size_t length) {
+  if (options_.memory_budget_bytes != 0 &&
+      report_->documents >= documents_at_budget_check_ + 1024) {
+    documents_at_budget_check_ = report_->documents;
+    if (absl::Status s = CheckBudget(capacity_); !s.ok()) return s;
+  }
+  Location where{report_->source, 0, consumed_ + begin};
+  DocError error;
+  auto syntax = [&](error_code e) {
+    DocumentReader::Syntax(e, &error);
+    // A broken element cannot be skipped: fail the load.
+    return EsError(400, "x_content_parse_exception",
+                   absl::StrCat(where.ToString(), ": ", error.message));
+  };
+  od::document doc;
+  if (auto e = parser_.iterate(data_ + begin, length, Readable(begin)).get(doc)) {
+    return syntax(e);
+  }
+  od::json_type type;
+  if (auto e = CheckedDocumentType(doc, &type)) return syntax(e);
+  if (type != od::json_type::object) {
+    error.message =
+        absl::StrCat("document is ", JsonTypeName(type), ", not a JSON object");
+    return Reject(where, error);
+  }
+  od::object object;
+  if (auto e = doc.get_object().get(object)) return syntax(e);
+  if (!reader_.Read(object, &error)) {
+    if (error.syntax) {
+      return EsError(400, "x_content_parse_exception",
+                     absl::StrCat(where.ToString(), ": ", error.message));
+    }
+    return Reject(where, error);
+  }
+  if (!AtEnd(doc)) return syntax(simdjson::TAPE_ERROR);
+  reader_.Accept();
+  return absl::OkStatus();
+}
+
+absl::Status SourceLoader::RunArray() {
+  // Element by element: only the current element need be in memory.
+  array_elements_ = true;
+  ++begin_;  // the '['
+  for (bool first = true;; first = false) {
+    absl::StatusOr<bool> more = SkipBlanks();
+    if (!more.ok()) return more.status();
+    if (!*more) {
+      return Malformed(consumed_ + begin_,
+                       "the array is not closed at the end of the input");
+    }
+    if (first && data_[begin_] == ']') {
+      ++begin_;
+      break;
+    }
+    size_t length = 0;
+    if (absl::Status s = ScanElement(&length); !s.ok()) return s;
+    if (length == 0) {
+      return Malformed(consumed_ + begin_, "expected an array element");
+    }
+    if (absl::Status s = ArrayElement(begin_, length); !s.ok()) return s;
+    begin_ += length;
+    more = SkipBlanks();
+    if (!more.ok()) return more.status();
+    if (!*more) {
+      return Malformed(consumed_ + begin_,
+                       "the array is not closed at the end of the input");
+    }
+    const char c = data_[begin_++];
+    if (c == ']') break;
+    if (c != ',') {
+      return Malformed(consumed_ + begin_ - 1,
+                       "expected ',' or ']' after an array element");
+    }
+  }
+  absl::StatusOr<bool> more = SkipBlanks();
+  if (!more.ok()) return more.status();
+  if (*more) {
+    return Malformed(consumed_ + begin_,
+                     "content after the end of the document");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SourceLoader::RunWhole() {
   // Read everything that is left.
   whole_document_ = true;
@@ -1406,11 +1615,8 @@ absl::Status SourceLoader::RunWhole() {
   if (auto e = doc.type().get(type)) return fail_syntax(e, base);
   // A single document waiting for the end-of-input check.
   bool single_document = false;
-  if (type == od::json_type::array) {
-    od::array array;
-    if (auto e = doc.get_array().get(array)) return fail_syntax(e, base);
-    if (absl::Status s = read_documents(array); !s.ok()) return s;
-  } else if (type == od::json_type::object) {
+  // (A source starting with '[' is read by RunArray().)
+  if (type == od::json_type::object) {
     if (format_ == DumpFormat::kNdjson) {
       // The first line did not hold a whole document: a pretty-printed
       // response or document. Look at its keys, then start over.

@@ -23,7 +23,10 @@
 // NDJSON formats are read in bounded chunks (LoadOptions::chunk_bytes, grown
 // only to hold a longer line), so a dump need not fit in memory; tolerated:
 // a UTF-8 byte order mark, CRLF line ends, blank lines, no final newline.
-// The single-document formats (array, responses) are read whole.
+// A JSON array of documents is read the same way, one element at a time.
+// The response formats (whose size Elasticsearch's result window bounds)
+// and a single pretty-printed document are read whole. LoadString parses
+// the string in place, copying only its last 64 bytes.
 //
 // A load is atomic: the parsed rows are committed to the store in one step
 // (InfluencerStore::Commit) after the whole source was read. In strict mode
@@ -76,17 +79,19 @@ absl::string_view DumpFormatName(DumpFormat format);
 struct LoadOptions {
   // Skip bad documents instead of failing the load.
   bool lenient = false;
-  // Bytes read at a time from a file or stdin (NDJSON formats). The buffer
-  // grows beyond this only to hold one longer line.
+  // Bytes read at a time from a file or stdin (NDJSON formats and JSON
+  // arrays). The buffer grows beyond this only to hold one longer line or
+  // array element.
   size_t chunk_bytes = size_t{16} << 20;
   // How many error messages a lenient load keeps in LoadReport::errors.
   size_t max_reported_errors = 10;
-  // The longest NDJSON line (one document) accepted, in bytes. A longer one
-  // fails the load (400 x_content_parse_exception naming the line) even in
-  // lenient mode, so one runaway line cannot take all memory.
+  // The longest NDJSON line or JSON array element (one document) accepted,
+  // in bytes. A longer one fails the load (400 x_content_parse_exception
+  // naming the line or byte offset) even in lenient mode, so one runaway
+  // document cannot take all memory.
   size_t max_document_bytes = size_t{512} << 20;
   // If not 0, the most memory the load may hold at once: its read buffer
-  // (a whole single-document source, or the current chunk) plus the rows it
+  // (a whole response, or the current chunk) plus the rows it
   // has staged. Exceeding it fails the load with 429
   // circuit_breaking_exception, leaving the store unchanged.
   size_t memory_budget_bytes = 0;
