@@ -58,6 +58,7 @@ inline uint64_t HashBytes(const char* p, size_t n) {
 inline bool BytesEqual(absl::string_view a, absl::string_view b) {
   const size_t n = a.size();
   if (n != b.size()) return false;
+  if (n == 0) return true;  // (an empty view's data may be null)
   if (n >= 8 && n <= 16) {
     uint64_t a0, a1, b0, b1;
     std::memcpy(&a0, a.data(), 8);

@@ -71,6 +71,10 @@ TEST(InternerTest, GrowsWithoutLosingCodes) {
     }
   }
   EXPECT_EQ(strings.size(), 100000u);
+  // An empty view with no data at all, twice: one new code.
+  EXPECT_EQ(interner.Intern(absl::string_view(), strings, keep), 100000u);
+  EXPECT_EQ(interner.Intern(absl::string_view(), strings, keep), 100000u);
+  EXPECT_EQ(interner.Intern("", strings, keep), 100000u);
 }
 
 TEST(InternerTest, BytesEqualSeesEveryByte) {
