@@ -683,8 +683,9 @@ bool DocumentReader::Read(od::object object, DocError* error) {
   const char* foreign = nullptr;
   bool action_key = false;
   for (auto field_result : object) {
-    od::field field;
-    if (auto e = std::move(field_result).get(field)) return Syntax(e, error);
+    // The field in place (get() would copy it, which costs a stall).
+    if (auto e = field_result.error()) return Syntax(e, error);
+    od::field& field = field_result.value_unsafe();
     ++keys;
     const char* raw = field.key().raw();
     Key k = MatchRawKey(raw);
@@ -917,8 +918,8 @@ error_code SourceLoader::ReadHit(od::object& hit, DocError* error, bool* ok) {
   bool found = false;
   *ok = true;
   for (auto field_result : hit) {
-    od::field field;
-    if (auto e = std::move(field_result).get(field)) return e;
+    if (auto e = field_result.error()) return e;
+    od::field& field = field_result.value_unsafe();
     std::string_view key;
     if (auto e = FieldKey(field, &key)) return e;
     if (key != "_source") continue;
@@ -1061,8 +1062,8 @@ error_code DetectObject(od::object& object, DumpFormat* format) {
   bool is_document = false, bulk_action = false;
   size_t keys = 0;
   for (auto field_result : object) {
-    od::field field;
-    if (auto e = std::move(field_result).get(field)) return e;
+    if (auto e = field_result.error()) return e;
+    od::field& field = field_result.value_unsafe();
     std::string_view key;
     if (auto e = FieldKey(field, &key)) return e;
     ++keys;
@@ -1289,8 +1290,8 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
       std::string delete_id;
       bool has_delete_id = false;
       for (auto field_result : object) {
-        od::field field;
-        if (auto e = std::move(field_result).get(field)) return reject_syntax(e);
+        if (auto e = field_result.error()) return reject_syntax(e);
+        od::field& field = field_result.value_unsafe();
         std::string_view key;
         if (auto e = FieldKey(field, &key)) return reject_syntax(e);
         action = key;
@@ -1642,8 +1643,8 @@ absl::Status SourceLoader::RunWhole() {
         format_ == DumpFormat::kSearchResponse) {
       bool found = false;
       for (auto field_result : object) {
-        od::field field;
-        if (auto e = std::move(field_result).get(field)) return fail_syntax(e, nullptr);
+        if (auto e = field_result.error()) return fail_syntax(e, nullptr);
+        od::field& field = field_result.value_unsafe();
         std::string_view key;
         if (auto e = FieldKey(field, &key)) return fail_syntax(e, nullptr);
         if (format_ == DumpFormat::kInfluencersResponse &&
@@ -1660,8 +1661,8 @@ absl::Status SourceLoader::RunWhole() {
             return fail_syntax(e, nullptr);
           }
           for (auto inner_result : hits) {
-            od::field inner;
-            if (auto e = std::move(inner_result).get(inner)) return fail_syntax(e, nullptr);
+            if (auto e = inner_result.error()) return fail_syntax(e, nullptr);
+            od::field& inner = inner_result.value_unsafe();
             std::string_view inner_key;
             if (auto e = FieldKey(inner, &inner_key)) {
               return fail_syntax(e, nullptr);
