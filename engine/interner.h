@@ -96,7 +96,7 @@ class StringInterner {
     const uint32_t code = static_cast<uint32_t>(strings.size());
     strings.push_back(store(s));
     slots_[i] = tag << 32 | (uint64_t{code} + 1);
-    if (2 * strings.size() > slots_.size()) Grow(strings);
+    if (4 * strings.size() > 3 * slots_.size()) Grow(strings);
     return code;
   }
 
