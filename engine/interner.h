@@ -54,7 +54,7 @@ inline uint64_t HashBytes(const char* p, size_t n) {
   return mix(a ^ kMul0, b ^ kMul1 ^ n);
 }
 
-// a == b, comparing strings of 8 to 16 bytes with two word loads each.
+// a == b, comparing strings of 4 to 16 bytes with two word loads each.
 inline bool BytesEqual(absl::string_view a, absl::string_view b) {
   const size_t n = a.size();
   if (n != b.size()) return false;
@@ -65,6 +65,14 @@ inline bool BytesEqual(absl::string_view a, absl::string_view b) {
     std::memcpy(&b0, b.data(), 8);
     std::memcpy(&a1, a.data() + n - 8, 8);
     std::memcpy(&b1, b.data() + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    uint32_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.data(), 4);
+    std::memcpy(&b0, b.data(), 4);
+    std::memcpy(&a1, a.data() + n - 4, 4);
+    std::memcpy(&b1, b.data() + n - 4, 4);
     return ((a0 ^ b0) | (a1 ^ b1)) == 0;
   }
   return std::memcmp(a.data(), b.data(), n) == 0;

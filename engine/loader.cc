@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "engine/interner.h"
 #include "simdjson.h"
 
 namespace clout {
@@ -502,7 +503,7 @@ class DocumentReader {
 };
 
 void DocumentReader::NoteJob(std::string_view job_id) {
-  if (has_last_job_ && job_id == last_job_) return;
+  if (has_last_job_ && BytesEqual(ToAbsl(job_id), last_job_)) return;
   if (jobs_seen_.insert(std::string(job_id)).second) {
     report_->jobs.emplace_back(job_id);
   }

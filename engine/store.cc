@@ -18,13 +18,13 @@ namespace clout {
 IngestBatch::IngestBatch() : arena_(std::make_shared<StringArena>()) {}
 
 IngestBatch::JobRows& IngestBatch::RowsOf(absl::string_view job_id) {
-  if (last_rows_ != nullptr && job_id == last_job_) return *last_rows_;
+  if (last_rows_ != nullptr && BytesEqual(job_id, last_job_)) return *last_rows_;
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
     it = jobs_.emplace(std::string(job_id), std::make_unique<JobRows>()).first;
     job_order_.push_back(std::string(job_id));
   }
-  last_job_ = std::string(job_id);
+  last_job_.assign(job_id.data(), job_id.size());
   last_rows_ = it->second.get();
   return *last_rows_;
 }
