@@ -258,6 +258,43 @@ class RowIndex {
   size_t mask_ = 0;
 };
 
+// For rows in time order: marks every row whose identity a later row of
+// the same timestamp repeats as not kept, counting each in *replaced (the
+// last occurrence wins, as with a RowIndex over all rows).
+void DropRepeatsWithinRuns(const CodedRows& rows, std::vector<bool>* keep,
+                           uint64_t* replaced) {
+  const Column<int64_t>& time = rows.columns.timestamp;
+  const size_t n = time.size();
+  constexpr size_t kSmallRun = 16;  // compare pairwise up to this many rows
+  for (size_t begin = 0, end; begin < n; begin = end) {
+    end = begin + 1;
+    while (end < n && time[end] == time[begin]) ++end;
+    if (end - begin == 1) continue;
+    if (end - begin <= kSmallRun) {
+      for (size_t i = begin + 1; i < end; ++i) {
+        const Identity id = rows.IdentityOf(i);
+        for (size_t j = begin; j < i; ++j) {
+          if ((*keep)[j] && rows.IdentityOf(j) == id) {
+            (*keep)[j] = false;
+            ++*replaced;
+            break;  // earlier repeats were dropped already
+          }
+        }
+      }
+      continue;
+    }
+    absl::flat_hash_map<Identity, size_t> last;
+    for (size_t i = begin; i < end; ++i) {
+      auto [it, inserted] = last.emplace(rows.IdentityOf(i), i);
+      if (!inserted) {
+        (*keep)[it->second] = false;
+        ++*replaced;
+        it->second = i;
+      }
+    }
+  }
+}
+
 bool SameBits(double a, double b) {
   return std::memcmp(&a, &b, sizeof a) == 0;
 }
@@ -420,18 +457,27 @@ std::shared_ptr<const JobResults> CommitJob(
   // The last occurrence of each identity in the batch wins.
   const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
   std::vector<bool> keep(n, true);
-  RowIndex staged_row(n);
-  for (size_t i = 0; i < n; ++i) {
-    const Identity id = staged.IdentityOf(i);
-    uint32_t* slot = staged_row.Find(id, staged);
-    if (*slot != RowIndex::kEmpty) {
-      keep[*slot] = false;
-      ++stats->replaced;
+  const size_t old_rows = old != nullptr ? old->size() : 0;
+  const Column<int64_t>& staged_time = rows.columns.timestamp;
+  // Rows in time order (as dumps are) can only repeat an identity within a
+  // run of one timestamp: a new job's rows need no index of the batch.
+  const bool by_runs = old_rows == 0 &&
+                       std::is_sorted(staged_time.begin(), staged_time.end());
+  RowIndex staged_row(by_runs ? 0 : n);
+  if (by_runs) {
+    DropRepeatsWithinRuns(staged, &keep, &stats->replaced);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const Identity id = staged.IdentityOf(i);
+      uint32_t* slot = staged_row.Find(id, staged);
+      if (*slot != RowIndex::kEmpty) {
+        keep[*slot] = false;
+        ++stats->replaced;
+      }
+      *slot = static_cast<uint32_t>(i);
     }
-    *slot = static_cast<uint32_t>(i);
   }
 
-  const size_t old_rows = old != nullptr ? old->size() : 0;
   std::vector<bool> keep_old(old_rows, true);
   size_t deleted_old = 0;
   if (!rows.deletes.empty()) {

@@ -223,7 +223,10 @@ std::string ModelDoc(const ModelRow& r) {
       r.interim ? "true" : "false", R"(,"timestamp":)", r.ts, "}\n");
 }
 
-TEST(IdentityDifferentialTest, IncrementalLoadsMatchAFreshLoadOfTheModel) {
+// Runs the differential test below. With `sorted_runs`, each batch is in
+// time order with long runs of one timestamp (the commit then finds repeats
+// run by run instead of with an index of the whole batch).
+void IncrementalLoadsMatchTheModel(bool sorted_runs) {
   for (int seed = 0; seed < 150; ++seed) {
     std::mt19937_64 random(seed);
     auto pick = [&](int n) { return static_cast<int>(random() % n); };
@@ -232,17 +235,26 @@ TEST(IdentityDifferentialTest, IncrementalLoadsMatchAFreshLoadOfTheModel) {
     for (int load = 0; load < 4; ++load) {
       bool replace = pick(6) == 0;
       std::vector<ModelRow> batch;
-      int n = pick(30);
+      int n = sorted_runs ? pick(120) : pick(30);
       for (int i = 0; i < n; ++i) {
-        batch.push_back({absl::StrCat("v", pick(6)), 1000 * pick(4),
+        batch.push_back({absl::StrCat("v", pick(sorted_runs ? 30 : 6)),
+                         1000 * pick(sorted_runs ? 2 : 4),
                          pick(3) == 0 ? 900 : 600,
                          static_cast<double>(pick(4)) * 12.5, pick(3) == 0});
+      }
+      if (sorted_runs) {
+        std::stable_sort(batch.begin(), batch.end(),
+                         [](const ModelRow& a, const ModelRow& b) {
+                           return a.ts < b.ts;
+                         });
       }
       std::string dump;
       for (const ModelRow& r : batch) dump += ModelDoc(r);
       LoadOptions options;
       options.replace_jobs = replace;
-      ASSERT_TRUE(LoadString(store, dump, options).ok());
+      absl::StatusOr<LoadReport> report = LoadString(store, dump, options);
+      ASSERT_TRUE(report.ok()) << report.status();
+      uint64_t expected_replaced = 0;  // repeats in the batch, changed rows
       // The model: drop old rows on replace; then each staged row, in order,
       // replaces (moves to the end) or, if identical, keeps the stored one.
       // An empty dump names no job, so it replaces nothing.
@@ -254,14 +266,21 @@ TEST(IdentityDifferentialTest, IncrementalLoadsMatchAFreshLoadOfTheModel) {
         for (size_t k = &r - batch.data() + 1; k < batch.size(); ++k) {
           if (SameIdentity(batch[k], r)) later = true;
         }
-        if (later) continue;
+        if (later) {
+          ++expected_replaced;
+          continue;
+        }
         auto it = std::find_if(model.begin(), model.end(), [&](const ModelRow& m) {
           return SameIdentity(m, r);
         });
         if (it != model.end() && SameRow(*it, r)) continue;
-        if (it != model.end()) model.erase(it);
+        if (it != model.end()) {
+          model.erase(it);
+          ++expected_replaced;
+        }
         model.push_back(r);
       }
+      EXPECT_EQ(report->replaced, expected_replaced) << "seed " << seed;
     }
     if (store.Snapshot()->FindJob("j") == nullptr) continue;
     InfluencerStore fresh;
@@ -278,6 +297,14 @@ TEST(IdentityDifferentialTest, IncrementalLoadsMatchAFreshLoadOfTheModel) {
       ASSERT_EQ(got, want) << "seed " << seed << " request " << body;
     }
   }
+}
+
+TEST(IdentityDifferentialTest, IncrementalLoadsMatchAFreshLoadOfTheModel) {
+  IncrementalLoadsMatchTheModel(false);
+}
+
+TEST(IdentityDifferentialTest, TimeOrderedBatchesWithLongRunsMatchTheModel) {
+  IncrementalLoadsMatchTheModel(true);
 }
 
 }  // namespace
