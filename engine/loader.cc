@@ -498,17 +498,25 @@ class DocumentReader {
   std::string_view skipped_type_;
   // Jobs of this source, for LoadReport::jobs.
   absl::flat_hash_set<std::string> jobs_seen_;
-  std::string last_job_;
-  bool has_last_job_ = false;
+  // The last few distinct jobs noted (dumps interleave a few jobs): known
+  // without hashing. Empty entries are unused.
+  static constexpr size_t kRecentJobs = 4;
+  std::string recent_jobs_[kRecentJobs];
+  size_t recent_count_ = 0;
+  size_t recent_next_ = 0;  // the entry to replace next
 };
 
 void DocumentReader::NoteJob(std::string_view job_id) {
-  if (has_last_job_ && BytesEqual(ToAbsl(job_id), last_job_)) return;
+  for (size_t i = 0; i < recent_count_; ++i) {
+    if (BytesEqual(ToAbsl(job_id), recent_jobs_[i])) return;
+  }
   if (jobs_seen_.insert(std::string(job_id)).second) {
     report_->jobs.emplace_back(job_id);
   }
-  last_job_.assign(job_id.data(), job_id.size());
-  has_last_job_ = true;
+  const size_t slot = recent_next_;
+  recent_jobs_[slot].assign(job_id.data(), job_id.size());
+  recent_next_ = (slot + 1) % kRecentJobs;
+  recent_count_ = std::max(recent_count_, slot + 1);
 }
 
 void DocumentReader::Accept() {

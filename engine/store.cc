@@ -18,15 +18,20 @@ namespace clout {
 IngestBatch::IngestBatch() : arena_(std::make_shared<StringArena>()) {}
 
 IngestBatch::JobRows& IngestBatch::RowsOf(absl::string_view job_id) {
-  if (last_rows_ != nullptr && BytesEqual(job_id, last_job_)) return *last_rows_;
+  for (size_t i = 0; i < kRecentJobs && recent_[i].second != nullptr; ++i) {
+    if (BytesEqual(job_id, recent_[i].first)) return *recent_[i].second;
+  }
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
     it = jobs_.emplace(std::string(job_id), std::make_unique<JobRows>()).first;
     job_order_.push_back(std::string(job_id));
   }
-  last_job_.assign(job_id.data(), job_id.size());
-  last_rows_ = it->second.get();
-  return *last_rows_;
+  // Replaces the entries in turn.
+  std::pair<std::string, JobRows*>& entry = recent_[recent_next_];
+  recent_next_ = (recent_next_ + 1) % kRecentJobs;
+  entry.first.assign(job_id.data(), job_id.size());
+  entry.second = it->second.get();
+  return *entry.second;
 }
 
 void IngestBatch::RegisterJob(absl::string_view job_id) {

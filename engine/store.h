@@ -148,8 +148,11 @@ class IngestBatch {
   std::shared_ptr<StringArena> arena_;
   absl::flat_hash_map<std::string, std::unique_ptr<JobRows>> jobs_;
   std::vector<std::string> job_order_;
-  JobRows* last_rows_ = nullptr;  // the job of the previous AddInfluencer
-  std::string last_job_;
+  // Jobs of recent rows (dumps interleave a few jobs): found without
+  // hashing the job id. Replaced in turn; unused entries hold null.
+  static constexpr size_t kRecentJobs = 4;
+  std::pair<std::string, JobRows*> recent_[kRecentJobs];
+  size_t recent_next_ = 0;
   size_t influencers_ = 0;
   bool replace_jobs_ = false;
 };

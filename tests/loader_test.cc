@@ -1141,6 +1141,42 @@ TEST(LoaderErrorTest, SingleDocumentFormatsNameTheByteOffset) {
   }
 }
 
+// Rows of more jobs than the loader keeps at hand, interleaved: each job
+// gets its own rows in order, and LoadReport::jobs names each job once, in
+// first-seen order.
+TEST(LoaderFormatTest, ManyInterleavedJobs) {
+  std::string text;
+  std::vector<std::string> expected_jobs;
+  for (int round = 0; round < 3; ++round) {
+    for (int j : {0, 1, 2, 3, 4, 5, 6, 2, 0}) {
+      const std::string job = absl::StrCat("job", j);
+      if (round == 0 && std::find(expected_jobs.begin(), expected_jobs.end(),
+                                  job) == expected_jobs.end()) {
+        expected_jobs.push_back(job);
+      }
+      absl::StrAppend(&text,
+                      InfluencerDoc(job, "f", absl::StrCat("r", round, job),
+                                    1000, 1.5, 1.5, 0.5, 60, false),
+                      "\n");
+    }
+  }
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report = LoadString(store, text);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->jobs, expected_jobs);
+  EXPECT_EQ(report->documents, 27u);
+  // Jobs 0 and 2 repeat a row per round: the later copy replaces it.
+  EXPECT_EQ(report->replaced, 6u);
+  for (int j = 0; j <= 6; ++j) {
+    std::vector<Row> rows = RowsOf(store, absl::StrCat("job", j));
+    ASSERT_EQ(rows.size(), 3u) << j;
+    for (int round = 0; round < 3; ++round) {
+      EXPECT_EQ(rows[round], MakeRow("f", absl::StrCat("r", round, "job", j),
+                                     1000, 1.5, 1.5, 0.5, 60, false));
+    }
+  }
+}
+
 // A JSON array is read element by element: elements straddle chunk
 // boundaries, hold strings with brackets, commas and escaped quotes, and
 // nested values in unknown fields; the rows equal those of the same
