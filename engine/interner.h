@@ -1,9 +1,10 @@
 // StringInterner: dense codes for distinct strings, for the loader's hot
 // path (one lookup per influencer field name and value loaded).
 //
-// An open-addressing table of 8-byte slots (a hash tag and a code) over a
-// vector of string views the caller owns: short strings hash and compare
-// with a few word loads and no library calls.
+// An open-addressing table of 16-byte slots (where the string's bytes are,
+// its code, size and 16 bits of its hash) beside a vector of string views
+// the caller owns: a lookup reads one slot and the bytes, and short strings
+// hash and compare with a few word loads and no library calls.
 //
 // Not thread-safe: one interner per thread (a batch is single-threaded).
 #ifndef CLOUT_ENGINE_INTERNER_H_
@@ -80,7 +81,7 @@ inline bool BytesEqual(absl::string_view a, absl::string_view b) {
 
 class StringInterner {
  public:
-  StringInterner() { slots_.assign(16, 0); }
+  StringInterner() { slots_.assign(16, Slot()); }
 
   // The code of `s`: its index in `strings`, the vector this interner
   // indexes (every string in it was added through Intern()). If `s` is
@@ -90,42 +91,65 @@ class StringInterner {
   uint32_t Intern(absl::string_view s, std::vector<absl::string_view>& strings,
                   Store&& store) {
     const uint64_t hash = HashBytes(s.data(), s.size());
-    const uint64_t tag = hash >> 32;
+    const uint16_t tag = Tag(hash);
+    const uint16_t size = Size16(s.size());
     size_t i = hash & mask();
     while (true) {
-      const uint64_t slot = slots_[i];
-      if (slot == 0) break;
-      if ((slot >> 32) == tag) {
-        const uint32_t code = static_cast<uint32_t>(slot) - 1;
-        if (BytesEqual(strings[code], s)) return code;
+      const Slot& slot = slots_[i];
+      if (slot.data == nullptr) break;
+      // The slot holds where the bytes are: a hit reads the slot and the
+      // bytes, not the strings vector (one dependent miss fewer).
+      if (slot.tag == tag && slot.size == size &&
+          (size == kLongSize
+               ? BytesEqual(strings[slot.code], s)
+               : BytesEqual(absl::string_view(slot.data, size), s))) {
+        return slot.code;
       }
       i = (i + 1) & mask();
     }
     const uint32_t code = static_cast<uint32_t>(strings.size());
-    strings.push_back(store(s));
-    slots_[i] = tag << 32 | (uint64_t{code} + 1);
+    const absl::string_view stored = store(s);
+    strings.push_back(stored);
+    slots_[i] = Slot{Data(stored), code, tag, size};
     if (4 * strings.size() > 3 * slots_.size()) Grow(strings);
     return code;
   }
 
   // Bytes the table holds.
-  size_t MemoryUsage() const { return slots_.capacity() * sizeof(uint64_t); }
+  size_t MemoryUsage() const { return slots_.capacity() * sizeof(Slot); }
 
  private:
+  static constexpr uint16_t kLongSize = 0xFFFF;  // this size or more
+  struct Slot {
+    const char* data = nullptr;  // null: empty
+    uint32_t code = 0;
+    uint16_t tag = 0;   // 16 bits of the hash the index does not use
+    uint16_t size = 0;  // the size, or kLongSize
+  };
+  static uint16_t Tag(uint64_t hash) { return static_cast<uint16_t>(hash >> 48); }
+  static uint16_t Size16(size_t n) {
+    return n >= kLongSize ? kLongSize : static_cast<uint16_t>(n);
+  }
+  // Never null, so that an empty string's slot is not empty.
+  static const char* Data(absl::string_view s) {
+    return s.data() != nullptr ? s.data() : "";
+  }
   size_t mask() const { return slots_.size() - 1; }
 
   // Doubles the table (rehashing from the strings).
   void Grow(const std::vector<absl::string_view>& strings) {
-    slots_.assign(slots_.size() * 2, 0);
+    slots_.assign(slots_.size() * 2, Slot());
     for (size_t code = 0; code < strings.size(); ++code) {
-      const uint64_t hash = HashBytes(strings[code].data(), strings[code].size());
+      const absl::string_view s = strings[code];
+      const uint64_t hash = HashBytes(s.data(), s.size());
       size_t i = hash & mask();
-      while (slots_[i] != 0) i = (i + 1) & mask();
-      slots_[i] = (hash >> 32) << 32 | (uint64_t{code} + 1);
+      while (slots_[i].data != nullptr) i = (i + 1) & mask();
+      slots_[i] = Slot{Data(s), static_cast<uint32_t>(code), Tag(hash),
+                       Size16(s.size())};
     }
   }
 
-  std::vector<uint64_t> slots_;  // 0: empty; else tag << 32 | (code + 1)
+  std::vector<Slot> slots_;
 };
 
 }  // namespace clout

@@ -33,6 +33,13 @@ TEST(InternerTest, CodesAreDenseAndStable) {
   distinct.push_back(std::string("\0", 1));
   distinct.push_back(std::string("\0\0", 2));
   distinct.push_back("\xff\xfe\x80");
+  // Sizes beyond what a slot records (65535 bytes and more).
+  for (size_t n : {size_t{65534}, size_t{65535}, size_t{65536}, size_t{70000}}) {
+    std::string a(n, 'L');
+    distinct.push_back(a);
+    a.back() = 'M';
+    distinct.push_back(a);
+  }
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   std::mt19937_64 random(7);
