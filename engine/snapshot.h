@@ -12,7 +12,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -51,6 +54,11 @@ class StringArena {
 // back them with transparent huge pages: filling a column of millions of
 // rows then takes a few hundred page faults instead of hundreds of
 // thousands. Smaller blocks come from operator new. Stateless; thread-safe.
+//
+// Elements made without a value (a Column's sized constructor, resize(n))
+// are default-initialised, as by new T[n]: numbers are left unset, not
+// zeroed, since every such column is then written in full (zeroing it first
+// cost a pass over fresh memory). Write before reading.
 template <typename T>
 struct ColumnAllocator {
   using value_type = T;
@@ -61,6 +69,14 @@ struct ColumnAllocator {
     return static_cast<T*>(AllocateColumnBytes(n * sizeof(T)));
   }
   void deallocate(T* p, size_t n) { FreeColumnBytes(p, n * sizeof(T)); }
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <typename U>
   friend bool operator==(const ColumnAllocator&, const ColumnAllocator<U>&) {
     return true;
