@@ -371,5 +371,51 @@ TEST(ExecutorDifferentialTest, StringSortCutsThroughRepeatedValues) {
   }
 }
 
+// The first cut of an ascending value sort's scan leaves exactly eight
+// codes below it (a0..a7, first seen in that order, so a7 has the highest
+// code of them; the cut is the first "m"), and a7 recurs long after: each
+// later a7 row must still be offered to the page, where it displaces the
+// row of "m". Rows of every other code are above the cut. (With descending
+// sorts, the mirror image.)
+TEST(ExecutorDifferentialTest, EightCodesBelowTheCutAllReachThePage) {
+  for (bool desc : {false, true}) {
+    SCOPED_TRACE(desc ? "desc" : "asc");
+    InfluencerStore store;
+    IngestBatch batch;
+    std::vector<std::string> values;
+    for (int r = 0; r < 6000; ++r) {
+      std::string v;
+      if (r < 499) {
+        v = absl::StrCat(desc ? "z" : "a", r % 8);
+      } else if (r < 1008) {  // the scan first cuts after 2 * 500 + 8 rows
+        v = "m";
+      } else if (r % 97 == 0) {
+        v = absl::StrCat(desc ? "z" : "a", 7);
+      } else {
+        v = absl::StrCat(desc ? "a" : "z", "x", r % 50);
+      }
+      values.push_back(v);
+    }
+    for (int r = 0; r < 6000; ++r) {
+      InfluencerFields row;
+      row.field_name = "host";
+      row.field_value = values[r];
+      row.timestamp = kBase + r;
+      batch.AddInfluencer("few", row);
+    }
+    store.Commit(std::move(batch));
+    InfluencersRequest request;
+    request.job_id = "few";
+    request.sort = "influencer_field_value";
+    request.desc = desc;
+    request.size = 500;
+    std::optional<Outcome> outcome = RunBoth(store, request);
+    ASSERT_TRUE(outcome.has_value());
+    ASSERT_EQ(outcome->fast, outcome->reference);
+    // The page holds the later rows of the eighth code, and not "m".
+    EXPECT_EQ(outcome->reference.find("\"m\""), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace clout
