@@ -55,27 +55,25 @@ inline uint64_t HashBytes(const char* p, size_t n) {
   return mix(a ^ kMul0, b ^ kMul1 ^ n);
 }
 
+// True if the first and the last sizeof(Word) of `n` bytes at `a` and `b`
+// match (all of them when sizeof(Word) <= n <= 2 * sizeof(Word)).
+template <typename Word>
+bool EndsEqual(const char* a, const char* b, size_t n) {
+  Word a0, a1, b0, b1;
+  std::memcpy(&a0, a, sizeof(Word));
+  std::memcpy(&b0, b, sizeof(Word));
+  std::memcpy(&a1, a + n - sizeof(Word), sizeof(Word));
+  std::memcpy(&b1, b + n - sizeof(Word), sizeof(Word));
+  return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 // a == b, comparing strings of 4 to 16 bytes with two word loads each.
 inline bool BytesEqual(absl::string_view a, absl::string_view b) {
   const size_t n = a.size();
   if (n != b.size()) return false;
   if (n == 0) return true;  // (an empty view's data may be null)
-  if (n >= 8 && n <= 16) {
-    uint64_t a0, a1, b0, b1;
-    std::memcpy(&a0, a.data(), 8);
-    std::memcpy(&b0, b.data(), 8);
-    std::memcpy(&a1, a.data() + n - 8, 8);
-    std::memcpy(&b1, b.data() + n - 8, 8);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-  }
-  if (n >= 4 && n < 8) {
-    uint32_t a0, a1, b0, b1;
-    std::memcpy(&a0, a.data(), 4);
-    std::memcpy(&b0, b.data(), 4);
-    std::memcpy(&a1, a.data() + n - 4, 4);
-    std::memcpy(&b1, b.data() + n - 4, 4);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-  }
+  if (n >= 8 && n <= 16) return EndsEqual<uint64_t>(a.data(), b.data(), n);
+  if (n >= 4 && n < 8) return EndsEqual<uint32_t>(a.data(), b.data(), n);
   return std::memcmp(a.data(), b.data(), n) == 0;
 }
 

@@ -293,11 +293,6 @@ const char* JsonTypeName(od::json_type type) {
   return "an unknown value";
 }
 
-// The text of a number token (raw_json_token() includes trailing
-// whitespace).
-absl::string_view NumberToken(od::value& value) {
-  return absl::StripTrailingAsciiWhitespace(ToAbsl(value.raw_json_token()));
-}
 
 // True if `text` is a number by JSON's grammar:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
@@ -351,61 +346,45 @@ bool PlainString(od::value& value, std::string_view* out) {
   return true;
 }
 
-error_code CheckedType(od::value& value, od::json_type* type) {
-  if (auto e = value.type().get(*type)) return e;
+// The raw token of a value or of a document (whose accessor can fail).
+std::string_view RawToken(od::value& value) { return value.raw_json_token(); }
+std::string_view RawToken(od::document& doc) {
+  std::string_view token;
+  if (doc.raw_json_token().get(token) != simdjson::SUCCESS) return {};
+  return token;
+}
+
+// The text of a number token (raw_json_token() includes trailing
+// whitespace).
+template <typename Json>
+absl::string_view NumberToken(Json& json) {
+  return absl::StripTrailingAsciiWhitespace(ToAbsl(RawToken(json)));
+}
+
+// For an od::value, or an od::document (an array element parsed on its own).
+template <typename Json>
+error_code CheckedType(Json& json, od::json_type* type) {
+  if (auto e = json.type().get(*type)) return e;
   switch (*type) {
     case od::json_type::null: {
       bool is_null = false;
-      if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+      if (json.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
         return simdjson::N_ATOM_ERROR;
       }
       return simdjson::SUCCESS;
     }
     case od::json_type::boolean: {
       bool b = false;
-      if (value.get_bool().get(b) != simdjson::SUCCESS) {
-        absl::string_view token = ToAbsl(value.raw_json_token());
+      if (json.get_bool().get(b) != simdjson::SUCCESS) {
+        std::string_view token = RawToken(json);
         return !token.empty() && token[0] == 'f' ? simdjson::F_ATOM_ERROR
                                                  : simdjson::T_ATOM_ERROR;
       }
       return simdjson::SUCCESS;
     }
     case od::json_type::number:
-      return IsJsonNumber(NumberToken(value)) ? simdjson::SUCCESS
-                                              : simdjson::NUMBER_ERROR;
-    default:
-      return simdjson::SUCCESS;
-  }
-}
-
-// CheckedType() for a document (an array element parsed on its own).
-error_code CheckedDocumentType(od::document& doc, od::json_type* type) {
-  if (auto e = doc.type().get(*type)) return e;
-  switch (*type) {
-    case od::json_type::null: {
-      bool is_null = false;
-      if (doc.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
-        return simdjson::N_ATOM_ERROR;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::boolean: {
-      bool b = false;
-      if (doc.get_bool().get(b) != simdjson::SUCCESS) {
-        std::string_view token;
-        bool f = doc.raw_json_token().get(token) == simdjson::SUCCESS &&
-                 !token.empty() && token[0] == 'f';
-        return f ? simdjson::F_ATOM_ERROR : simdjson::T_ATOM_ERROR;
-      }
-      return simdjson::SUCCESS;
-    }
-    case od::json_type::number: {
-      std::string_view token;
-      if (auto e = doc.raw_json_token().get(token)) return e;
-      return IsJsonNumber(absl::StripTrailingAsciiWhitespace(ToAbsl(token)))
-                 ? simdjson::SUCCESS
-                 : simdjson::NUMBER_ERROR;
-    }
+      return IsJsonNumber(NumberToken(json)) ? simdjson::SUCCESS
+                                             : simdjson::NUMBER_ERROR;
     default:
       return simdjson::SUCCESS;
   }
@@ -1469,7 +1448,7 @@ absl::Status SourceLoader::ArrayElement(size_t begin, size_t length) {
     return syntax(e);
   }
   od::json_type type;
-  if (auto e = CheckedDocumentType(doc, &type)) return syntax(e);
+  if (auto e = CheckedType(doc, &type)) return syntax(e);
   if (type != od::json_type::object) {
     error.message =
         absl::StrCat("document is ", JsonTypeName(type), ", not a JSON object");
