@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "engine/fast_number.h"
 #include "engine/interner.h"
 #include "simdjson.h"
 
@@ -251,23 +252,6 @@ bool MayMatter(char c) {
   }
 }
 
-// True if one of the `n` bytes at `p` is a backslash; eight at a time.
-bool HasBackslash(const char* p, size_t n) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHighs = 0x8080808080808080ULL;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, p + i, 8);
-    uint64_t x = word ^ (kOnes * static_cast<unsigned char>('\\'));
-    if (((x - kOnes) & ~x & kHighs) != 0) return true;
-  }
-  for (; i < n; ++i) {
-    if (p[i] == '\\') return true;
-  }
-  return false;
-}
-
 // The key of `field` without copying when it has no escapes.
 error_code FieldKey(od::field& field, std::string_view* key) {
   const char* raw = field.key().raw();
@@ -327,25 +311,6 @@ bool IsJsonNumber(absl::string_view text) {
 // that `tru`, `nul` or `1.2.3` are reported as malformed JSON rather than as
 // a boolean, null or number of the wrong kind. May consume a null or boolean:
 // call it only when done with the value (a valid null counts as missing).
-// The contents of a string value without escapes, read in place from the
-// input (no copy into the parser's string buffer). Returns false, leaving
-// the value unread, if the value is not such a string; the caller then
-// reads it the general way. Stage 1 has validated the quotes and UTF-8.
-bool PlainString(od::value& value, std::string_view* out) {
-  std::string_view token = value.raw_json_token();
-  if (token.size() < 2 || token[0] != '"') return false;
-  while (token.size() > 2 &&
-         (token.back() == ' ' || token.back() == '\t' ||
-          token.back() == '\n' || token.back() == '\r')) {
-    token.remove_suffix(1);
-  }
-  if (token.size() < 2 || token.back() != '"') return false;
-  std::string_view contents = token.substr(1, token.size() - 2);
-  if (HasBackslash(contents.data(), contents.size())) return false;
-  *out = contents;
-  return true;
-}
-
 // The raw token of a value or of a document (whose accessor can fail).
 std::string_view RawToken(od::value& value) { return value.raw_json_token(); }
 std::string_view RawToken(od::document& doc) {
@@ -458,7 +423,17 @@ class DocumentReader {
   // (recorded with FieldProblem).
   bool ReadString(od::value& value, Key key, std::string_view* out,
                   bool* present, DocError* error);
-  bool ReadDouble(od::value& value, Key key, double* out, DocError* error);
+  // The common case (a number that fits a double) inline; the rest in
+  // ReadDoubleSlow, given the error get_double() returned.
+  bool ReadDouble(od::value& value, Key key, double* out, DocError* error) {
+    if (FastParseDouble(value.raw_json_token().data(), out)) return true;
+    error_code e = value.get_double().get(*out);
+    if (ABSL_PREDICT_TRUE(e == simdjson::SUCCESS)) return true;
+    return ReadDoubleSlow(value, key, e, out, error);
+  }
+  ABSL_ATTRIBUTE_NOINLINE bool ReadDoubleSlow(od::value& value, Key key,
+                                              error_code e, double* out,
+                                              DocError* error);
   bool ReadTimestamp(od::value& value, bool* present, DocError* error);
   bool ReadBucketSpan(od::value& value, DocError* error);
   bool ReadInterim(od::value& value, DocError* error);
@@ -519,10 +494,6 @@ void DocumentReader::Accept() {
 bool DocumentReader::ReadString(od::value& value, Key key,
                                 std::string_view* out, bool* present,
                                 DocError* error) {
-  if (PlainString(value, out)) {
-    *present = true;
-    return true;
-  }
   error_code e = value.get_string().get(*out);
   if (e == simdjson::SUCCESS) {
     *present = true;
@@ -538,10 +509,8 @@ bool DocumentReader::ReadString(od::value& value, Key key,
   return true;
 }
 
-bool DocumentReader::ReadDouble(od::value& value, Key key, double* out,
-                                DocError* error) {
-  error_code e = value.get_double().get(*out);
-  if (e == simdjson::SUCCESS) return true;
+bool DocumentReader::ReadDoubleSlow(od::value& value, Key key, error_code e,
+                                    double* out, DocError* error) {
   od::json_type type;
   if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   if (type == od::json_type::null) {
@@ -565,7 +534,8 @@ bool DocumentReader::ReadTimestamp(od::value& value, bool* present,
   *present = false;
   // The common case first: an integer of epoch milliseconds.
   int64_t fast = 0;
-  if (value.get_int64().get(fast) == simdjson::SUCCESS &&
+  if ((FastParseInt64(value.raw_json_token().data(), &fast) ||
+       value.get_int64().get(fast) == simdjson::SUCCESS) &&
       fast >= kMinEpochMillis && fast <= kMaxEpochMillis) {
     row_.timestamp = fast;
     *present = true;
@@ -619,7 +589,9 @@ bool DocumentReader::ReadBucketSpan(od::value& value, DocError* error) {
   // The common case first: a non-negative integer (get_int64 accepts only
   // a well-formed JSON integer).
   int64_t fast = 0;
-  if (value.get_int64().get(fast) == simdjson::SUCCESS && fast >= 0) {
+  if ((FastParseInt64(value.raw_json_token().data(), &fast) ||
+       value.get_int64().get(fast) == simdjson::SUCCESS) &&
+      fast >= 0) {
     row_.bucket_span = fast;
     return true;
   }
@@ -708,9 +680,7 @@ bool DocumentReader::Read(od::object object, DocError* error) {
       case kJobId:
       case kResultType: {
         std::string_view* out = k == kJobId ? &job_id : &result_type;
-        error_code e = PlainString(value, out)
-                           ? simdjson::SUCCESS
-                           : value.get_string().get(*out);
+        error_code e = value.get_string().get(*out);
         if (e != simdjson::SUCCESS) {
           if (e != simdjson::INCORRECT_TYPE) return Syntax(e, error);
           od::json_type type;
@@ -737,16 +707,15 @@ bool DocumentReader::Read(od::object object, DocError* error) {
         break;
       }
       case kInfluencerScore:
-        if (!ReadDouble(value, k, &row_.influencer_score, error)) return false;
-        break;
       case kInitialInfluencerScore:
-        if (!ReadDouble(value, k, &row_.initial_influencer_score, error)) {
-          return false;
-        }
+      case kProbability: {
+        // One inlined number parser for the three.
+        double* out = k == kInfluencerScore ? &row_.influencer_score
+                      : k == kProbability   ? &row_.probability
+                                            : &row_.initial_influencer_score;
+        if (!ReadDouble(value, k, out, error)) return false;
         break;
-      case kProbability:
-        if (!ReadDouble(value, k, &row_.probability, error)) return false;
-        break;
+      }
       case kBucketSpan:
         if (!ReadBucketSpan(value, error)) return false;
         break;
