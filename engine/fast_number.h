@@ -95,6 +95,18 @@ inline int ReadDigitRun(const char** p, uint64_t* value) {
   return 8 + more;
 }
 
+// Reads -?(0|[1-9][0-9]*) of 1..15 digits at *p: sets *negative, appends
+// the digits to *value and advances *p. Returns the number of digits, or 0
+// if the text is not of that form.
+inline int ReadIntegerPart(const char** p, bool* negative, uint64_t* value) {
+  *negative = **p == '-';
+  *p += *negative;
+  const char first = **p;
+  const int n = ReadDigitRun(p, value);
+  if (n <= 0 || (first == '0' && n > 1)) return 0;  // none, or a leading zero
+  return n;
+}
+
 }  // namespace fast_number_internal
 
 // A JSON number of the form -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
@@ -103,13 +115,10 @@ inline int ReadDigitRun(const char** p, uint64_t* value) {
 // whitespace. Returns true and sets *out to that double; otherwise false.
 inline bool FastParseDouble(const char* p, double* out) {
   using namespace fast_number_internal;
-  const bool negative = *p == '-';
-  p += negative;
-  const char* start = p;
+  bool negative = false;
   uint64_t digits = 0;
-  const int whole = ReadDigitRun(&p, &digits);
-  if (whole <= 0) return false;
-  if (*start == '0' && whole > 1) return false;  // a leading zero
+  const int whole = ReadIntegerPart(&p, &negative, &digits);
+  if (whole == 0) return false;
   int power = 0;
   int total = whole;
   if (*p == '.') {
@@ -144,14 +153,11 @@ inline bool FastParseDouble(const char* p, double* out) {
 // otherwise false (a fraction, an exponent, more digits: ask simdjson).
 inline bool FastParseInt64(const char* p, int64_t* out) {
   using namespace fast_number_internal;
-  const bool negative = *p == '-';
-  p += negative;
-  const char* start = p;
+  bool negative = false;
   uint64_t value = 0;
-  const int n = ReadDigitRun(&p, &value);
-  if (n <= 0) return false;
-  if (*start == '0' && n > 1) return false;
-  if (!EndsNumber(*p)) return false;
+  if (ReadIntegerPart(&p, &negative, &value) == 0 || !EndsNumber(*p)) {
+    return false;
+  }
   *out = negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
   return true;
 }
