@@ -113,6 +113,12 @@ class StringInterner {
     return code;
   }
 
+  // Starts loading the slot where a lookup of `s` begins, so that an
+  // Intern(s, ...) soon after finds it in cache. No observable effect.
+  void Prefetch(absl::string_view s) const {
+    __builtin_prefetch(&slots_[HashBytes(s.data(), s.size()) & mask()]);
+  }
+
   // Bytes the table holds.
   size_t MemoryUsage() const { return slots_.capacity() * sizeof(Slot); }
 

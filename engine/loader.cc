@@ -703,6 +703,11 @@ bool DocumentReader::Read(od::object object, DocError* error) {
           seen &= ~(1u << k);  // null or a wrong type: not present
         } else {
           (k == kFieldName ? row_.field_name : row_.field_value) = ToAbsl(text);
+          // The value's interner slot is a likely cache miss: start it now,
+          // while the rest of the document is read.
+          if (k == kFieldValue && has_job_id) {
+            batch_->PrefetchFieldValue(ToAbsl(job_id), row_.field_value);
+          }
         }
         break;
       }

@@ -34,6 +34,22 @@ IngestBatch::JobRows& IngestBatch::RowsOf(absl::string_view job_id) {
   return *entry.second;
 }
 
+const IngestBatch::JobRows* IngestBatch::FindRows(
+    absl::string_view job_id) const {
+  for (size_t i = 0; i < kRecentJobs && recent_[i].second != nullptr; ++i) {
+    if (BytesEqual(job_id, recent_[i].first)) return recent_[i].second;
+  }
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+void IngestBatch::PrefetchFieldValue(absl::string_view job_id,
+                                     absl::string_view field_value) const {
+  if (const JobRows* rows = FindRows(job_id)) {
+    rows->string_codes.Prefetch(field_value);
+  }
+}
+
 void IngestBatch::RegisterJob(absl::string_view job_id) {
   RowsOf(job_id).named = true;
 }

@@ -1482,6 +1482,35 @@ TEST(LoaderAtomicityTest, LenientSkipsAndCountsBadDocuments) {
   }
 }
 
+// The reader hints the batch about a row before the document is fully
+// read (PrefetchFieldValue); a document rejected after that must still
+// leave nothing behind: neither a row nor its job.
+TEST(LoaderAtomicityTest, LenientRejectedDocumentLeavesNoJobOrRow) {
+  // A bad bucket_span comes after the field value, so it is found after the
+  // hint: once for a job with no rows yet, once for a job with rows.
+  auto bad = [](absl::string_view job) {
+    return absl::StrCat(R"({"job_id":")", job,
+                        R"(","result_type":"influencer",)"
+                        R"("influencer_field_name":"f",)"
+                        R"("influencer_field_value":"w","bucket_span":-1,)"
+                        R"("timestamp":3000})");
+  };
+  const std::string text =
+      absl::StrCat(MinimalDocAt("v", 1000), "\n", bad("ghost"), "\n",
+                   bad("e"), "\n", MinimalDocAt("v", 4000), "\n");
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report =
+      clout::LoadString(store, text, Named("ghost", true));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rejected, 2u);
+  EXPECT_EQ(report->influencers_added, 2u);
+  EXPECT_EQ(store.Snapshot()->FindJob("ghost"), nullptr);
+  std::vector<Row> rows = RowsOf(store, "e");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].timestamp, 1000);
+  EXPECT_EQ(rows[1].timestamp, 4000);
+}
+
 TEST(LoaderAtomicityTest, LenientErrorListIsCapped) {
   std::string text;
   for (int i = 1; i <= 60; ++i) {
