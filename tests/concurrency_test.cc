@@ -76,7 +76,9 @@ TEST(ConcurrencyTest, ReadersSeeOnlyCommittedStatesInOrder) {
     InfluencerStore sequential;
     sequential.RegisterJob("j");
     for (int k = 0; k <= kLoads; ++k) {
-      if (k > 0) ASSERT_TRUE(LoadString(sequential, Dump(k - 1)).ok());
+      if (k > 0) {
+        ASSERT_TRUE(LoadString(sequential, Dump(k - 1)).ok());
+      }
       for (size_t b = 0; b < Bodies().size(); ++b) {
         auto [it, inserted] = state_of[b].try_emplace(
             Answer(sequential, Bodies()[b]), std::make_pair(k, k));
@@ -166,7 +168,9 @@ TEST(ConcurrencyTest, ConcurrentLoadsAndDeletesAllLand) {
         InfluencersRequest request;
         request.job_id = absl::StrCat("job-", t);
         absl::StatusOr<InfluencersPage> page = store.GetInfluencers(request);
-        if (page.ok()) EXPECT_EQ(page->count % 25, 0);
+        if (page.ok()) {
+          EXPECT_EQ(page->count % 25, 0);
+        }
       }
     }
   });
