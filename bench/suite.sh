@@ -2,7 +2,7 @@
 # Runs every benchmark of the ingest and indexes issues in one go and prints
 # each figure next to its target (bench/report.py).
 #
-#   bench/suite.sh [OUT_DIR]      (default /tmp/clout-suite; ~15 minutes;
+#   bench/suite.sh [OUT_DIR]      (default /tmp/clout-suite; 7 to 15 minutes;
 #                                  fits the 24 GiB VM)
 #
 # Nothing else should run meanwhile: the machine has two cores.
