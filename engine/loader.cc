@@ -437,8 +437,20 @@ class DocumentReader {
   bool ReadTimestamp(od::value& value, bool* present, DocError* error);
   bool ReadBucketSpan(od::value& value, DocError* error);
   bool ReadInterim(od::value& value, DocError* error);
-  // Adds `job_id` to LoadReport::jobs if this source had not brought it yet.
-  void NoteJob(std::string_view job_id);
+  // A job seen lately: its id and its staged rows (null until it has an
+  // influencer row here).
+  struct RecentJob {
+    std::string id;
+    IngestBatch::JobRows* rows = nullptr;
+  };
+  // The entry `job_id` maps to among the recent jobs (it may hold another).
+  RecentJob& RecentSlot(std::string_view job_id) {
+    return recent_jobs_[HashBytes(job_id.data(), job_id.size()) &
+                        (kRecentJobs - 1)];
+  }
+  // The entry of `job_id` once an accepted document names it: adds the job
+  // to LoadReport::jobs if this source had not brought it yet.
+  RecentJob& NoteJob(std::string_view job_id);
 
   IngestBatch* batch_;
   LoadReport* report_;
@@ -452,33 +464,35 @@ class DocumentReader {
   std::string_view skipped_type_;
   // Jobs of this source, for LoadReport::jobs.
   absl::flat_hash_set<std::string> jobs_seen_;
-  // The last few distinct jobs noted (dumps interleave a few jobs): known
-  // without hashing. Empty entries are unused.
-  static constexpr size_t kRecentJobs = 4;
-  std::string recent_jobs_[kRecentJobs];
-  size_t recent_count_ = 0;
-  size_t recent_next_ = 0;  // the entry to replace next
+  // Jobs of recent documents (dumps interleave a few), direct-mapped by a
+  // hash of the id: a document's job is found with one compare and no
+  // branch on which entry holds it. Every entry's job was noted.
+  static constexpr size_t kRecentJobs = 16;
+  RecentJob recent_jobs_[kRecentJobs];
+  // The current document's entry, if it held its job when the job id was
+  // read; else null.
+  RecentJob* job_entry_ = nullptr;
 };
 
-void DocumentReader::NoteJob(std::string_view job_id) {
-  for (size_t i = 0; i < recent_count_; ++i) {
-    if (BytesEqual(ToAbsl(job_id), recent_jobs_[i])) return;
-  }
+DocumentReader::RecentJob& DocumentReader::NoteJob(std::string_view job_id) {
+  RecentJob& entry = RecentSlot(job_id);
+  if (BytesEqual(ToAbsl(job_id), entry.id)) return entry;
   if (jobs_seen_.insert(std::string(job_id)).second) {
     report_->jobs.emplace_back(job_id);
   }
-  const size_t slot = recent_next_;
-  recent_jobs_[slot].assign(job_id.data(), job_id.size());
-  recent_next_ = (slot + 1) % kRecentJobs;
-  recent_count_ = std::max(recent_count_, slot + 1);
+  entry.id.assign(job_id.data(), job_id.size());
+  entry.rows = nullptr;
+  return entry;
 }
 
 void DocumentReader::Accept() {
   if (!pending_) return;
   pending_ = false;
-  if (has_job_id_) NoteJob(job_id_);
+  RecentJob* job = nullptr;
+  if (has_job_id_) job = job_entry_ != nullptr ? job_entry_ : &NoteJob(job_id_);
   if (pending_row_) {
-    batch_->AddInfluencer(ToAbsl(job_id_), row_);
+    if (job->rows == nullptr) job->rows = batch_->Rows(ToAbsl(job_id_));
+    batch_->AddInfluencer(job->rows, row_);
     ++report_->influencers_added;
     return;
   }
@@ -632,6 +646,7 @@ bool DocumentReader::ReadInterim(od::value& value, DocError* error) {
 
 bool DocumentReader::Read(od::object object, DocError* error) {
   pending_ = false;
+  job_entry_ = nullptr;
   row_ = InfluencerFields();
   field_problem_.clear();
   std::string_view job_id;
@@ -692,6 +707,10 @@ bool DocumentReader::Read(od::object object, DocError* error) {
           return false;
         }
         (k == kJobId ? has_job_id : has_result_type) = true;
+        if (k == kJobId) {
+          RecentJob& entry = RecentSlot(job_id);
+          if (BytesEqual(ToAbsl(job_id), entry.id)) job_entry_ = &entry;
+        }
         break;
       }
       case kFieldName:
@@ -705,8 +724,9 @@ bool DocumentReader::Read(od::object object, DocError* error) {
           (k == kFieldName ? row_.field_name : row_.field_value) = ToAbsl(text);
           // The value's interner slot is a likely cache miss: start it now,
           // while the rest of the document is read.
-          if (k == kFieldValue && has_job_id) {
-            batch_->PrefetchFieldValue(ToAbsl(job_id), row_.field_value);
+          if (k == kFieldValue && job_entry_ != nullptr &&
+              job_entry_->rows != nullptr) {
+            batch_->PrefetchFieldValue(job_entry_->rows, row_.field_value);
           }
         }
         break;

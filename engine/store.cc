@@ -34,20 +34,9 @@ IngestBatch::JobRows& IngestBatch::RowsOf(absl::string_view job_id) {
   return *entry.second;
 }
 
-const IngestBatch::JobRows* IngestBatch::FindRows(
-    absl::string_view job_id) const {
-  for (size_t i = 0; i < kRecentJobs && recent_[i].second != nullptr; ++i) {
-    if (BytesEqual(job_id, recent_[i].first)) return recent_[i].second;
-  }
-  auto it = jobs_.find(job_id);
-  return it == jobs_.end() ? nullptr : it->second.get();
-}
-
-void IngestBatch::PrefetchFieldValue(absl::string_view job_id,
+void IngestBatch::PrefetchFieldValue(const JobRows* rows,
                                      absl::string_view field_value) const {
-  if (const JobRows* rows = FindRows(job_id)) {
-    rows->string_codes.Prefetch(field_value);
-  }
+  rows->string_codes.Prefetch(field_value);
 }
 
 void IngestBatch::RegisterJob(absl::string_view job_id) {
@@ -61,7 +50,11 @@ uint32_t IngestBatch::Intern(JobRows& rows, absl::string_view s) {
 
 void IngestBatch::AddInfluencer(absl::string_view job_id,
                                 const InfluencerFields& row) {
-  JobRows& rows = RowsOf(job_id);
+  AddInfluencer(&RowsOf(job_id), row);
+}
+
+void IngestBatch::AddInfluencer(JobRows* job, const InfluencerFields& row) {
+  JobRows& rows = *job;
   rows.named = true;
   InfluencerColumns& c = rows.columns;
   c.timestamp.push_back(row.timestamp);

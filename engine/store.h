@@ -98,11 +98,24 @@ class IngestBatch {
   // Stages one influencer result of `job_id`. Copies the strings.
   void AddInfluencer(absl::string_view job_id, const InfluencerFields& row);
 
-  // A hint, with no observable effect: a row of `job_id` with this field
-  // value may be staged soon. Starts loading what AddInfluencer() will look
-  // up for it (if the job already has rows here), so that reading the rest
-  // of the document hides that latency. Changes nothing staged.
-  void PrefetchFieldValue(absl::string_view job_id,
+  // One job's staged rows (defined below).
+  struct JobRows;
+
+  // A handle to `job_id`'s staged rows, for the overloads below that skip
+  // finding the job by name (the loader keeps one per recent job). Creates
+  // the rows if the batch has none yet; that alone stages nothing and makes
+  // no job known. Valid until the batch is destroyed, moved from, or
+  // Append()ed to another batch.
+  JobRows* Rows(absl::string_view job_id) { return &RowsOf(job_id); }
+
+  // AddInfluencer(job_id, row) for the job of `rows` (from Rows()).
+  void AddInfluencer(JobRows* rows, const InfluencerFields& row);
+
+  // A hint, with no observable effect: a row of the job of `rows` (from
+  // Rows()) with this field value may be staged soon. Starts loading what
+  // AddInfluencer() will look up for it, so that reading the rest of the
+  // document hides that latency. Changes nothing staged.
+  void PrefetchFieldValue(const JobRows* rows,
                           absl::string_view field_value) const;
 
   // Stages the deletion of the result `id` names (a _bulk delete action):
@@ -150,8 +163,6 @@ class IngestBatch {
  private:
   friend class InfluencerStore;
   JobRows& RowsOf(absl::string_view job_id);
-  // The job's rows if it has any staged here, else null. Changes nothing.
-  const JobRows* FindRows(absl::string_view job_id) const;
   uint32_t Intern(JobRows& rows, absl::string_view s);
 
   std::shared_ptr<StringArena> arena_;

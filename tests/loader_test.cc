@@ -1141,14 +1141,19 @@ TEST(LoaderErrorTest, SingleDocumentFormatsNameTheByteOffset) {
   }
 }
 
-// Rows of more jobs than the loader keeps at hand, interleaved: each job
-// gets its own rows in order, and LoadReport::jobs names each job once, in
-// first-seen order.
+// Rows of more jobs than the loader keeps at hand (its 16 recent jobs, and
+// the batch's 4), interleaved: each job gets its own rows in order, and
+// LoadReport::jobs names each job once, in first-seen order.
 TEST(LoaderFormatTest, ManyInterleavedJobs) {
+  constexpr int kJobs = 40;
+  std::vector<int> order;
+  for (int j = 0; j < kJobs; ++j) order.push_back(j);
+  order.push_back(2);
+  order.push_back(0);
   std::string text;
   std::vector<std::string> expected_jobs;
   for (int round = 0; round < 3; ++round) {
-    for (int j : {0, 1, 2, 3, 4, 5, 6, 2, 0}) {
+    for (int j : order) {
       const std::string job = absl::StrCat("job", j);
       if (round == 0 && std::find(expected_jobs.begin(), expected_jobs.end(),
                                   job) == expected_jobs.end()) {
@@ -1164,10 +1169,10 @@ TEST(LoaderFormatTest, ManyInterleavedJobs) {
   absl::StatusOr<LoadReport> report = LoadString(store, text);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->jobs, expected_jobs);
-  EXPECT_EQ(report->documents, 27u);
+  EXPECT_EQ(report->documents, 3 * order.size());
   // Jobs 0 and 2 repeat a row per round: the later copy replaces it.
   EXPECT_EQ(report->replaced, 6u);
-  for (int j = 0; j <= 6; ++j) {
+  for (int j = 0; j < kJobs; ++j) {
     std::vector<Row> rows = RowsOf(store, absl::StrCat("job", j));
     ASSERT_EQ(rows.size(), 3u) << j;
     for (int round = 0; round < 3; ++round) {
