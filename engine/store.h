@@ -103,9 +103,10 @@ class IngestBatch {
 
   // A handle to `job_id`'s staged rows, for the overloads below that skip
   // finding the job by name (the loader keeps one per recent job). Creates
-  // the rows if the batch has none yet; that alone stages nothing and makes
-  // no job known. Valid until the batch is destroyed, moved from, or
-  // Append()ed to another batch.
+  // the rows if the batch has none yet: that alone stages no row and makes
+  // no job known to the store at commit (job_ids() does list the job).
+  // Valid until the batch is destroyed, moved from, or Append()ed to
+  // another batch.
   JobRows* Rows(absl::string_view job_id) { return &RowsOf(job_id); }
 
   // AddInfluencer(job_id, row) for the job of `rows` (from Rows()).
@@ -139,7 +140,8 @@ class IngestBatch {
   // replaces those jobs wholesale. Default false: the batch upserts.
   void set_replace_jobs(bool replace) { replace_jobs_ = replace; }
   bool replace_jobs() const { return replace_jobs_; }
-  // Job ids registered or given rows, in first-seen order.
+  // Job ids the batch staged anything for (rows, RegisterJob, deletions)
+  // or handed a Rows() handle for, in first-seen order.
   const std::vector<std::string>& job_ids() const { return job_order_; }
   // Approximate heap bytes held by the batch.
   size_t MemoryUsage() const;
