@@ -438,10 +438,15 @@ class DocumentReader {
   bool ReadBucketSpan(od::value& value, DocError* error);
   bool ReadInterim(od::value& value, DocError* error);
   // A job seen lately: its id and its staged rows (null until it has an
-  // influencer row here).
+  // influencer row here). Unused while `used` is false (an empty id is a
+  // job id like any other).
   struct RecentJob {
+    bool used = false;
     std::string id;
     IngestBatch::JobRows* rows = nullptr;
+    bool Holds(std::string_view job_id) const {
+      return used && BytesEqual(ToAbsl(job_id), id);
+    }
   };
   // The entry `job_id` maps to among the recent jobs (it may hold another).
   RecentJob& RecentSlot(std::string_view job_id) {
@@ -476,10 +481,11 @@ class DocumentReader {
 
 DocumentReader::RecentJob& DocumentReader::NoteJob(std::string_view job_id) {
   RecentJob& entry = RecentSlot(job_id);
-  if (BytesEqual(ToAbsl(job_id), entry.id)) return entry;
+  if (entry.Holds(job_id)) return entry;
   if (jobs_seen_.insert(std::string(job_id)).second) {
     report_->jobs.emplace_back(job_id);
   }
+  entry.used = true;
   entry.id.assign(job_id.data(), job_id.size());
   entry.rows = nullptr;
   return entry;
@@ -709,7 +715,7 @@ bool DocumentReader::Read(od::object object, DocError* error) {
         (k == kJobId ? has_job_id : has_result_type) = true;
         if (k == kJobId) {
           RecentJob& entry = RecentSlot(job_id);
-          if (BytesEqual(ToAbsl(job_id), entry.id)) job_entry_ = &entry;
+          if (entry.Holds(job_id)) job_entry_ = &entry;
         }
         break;
       }

@@ -1182,6 +1182,21 @@ TEST(LoaderFormatTest, ManyInterleavedJobs) {
   }
 }
 
+// An empty job id is a job like any other (the loader's cache of recent
+// jobs starts with empty entries, which must not pass for it).
+TEST(LoaderFormatTest, EmptyJobIdIsAJob) {
+  const std::string text = absl::StrCat(
+      InfluencerDoc("", "f", "v", 1000, 1.5, 1.5, 0.5, 60, false), "\n",
+      InfluencerDoc("a", "f", "v", 1000, 1.5, 1.5, 0.5, 60, false), "\n",
+      InfluencerDoc("", "f", "w", 1000, 1.5, 1.5, 0.5, 60, false), "\n");
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report = LoadString(store, text);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_THAT(report->jobs, ElementsAre("", "a"));
+  EXPECT_EQ(RowCount(store, ""), 2u);
+  EXPECT_EQ(RowCount(store, "a"), 1u);
+}
+
 // A JSON array is read element by element: elements straddle chunk
 // boundaries, hold strings with brackets, commas and escaped quotes, and
 // nested values in unknown fields; the rows equal those of the same
