@@ -496,7 +496,7 @@ void DocumentReader::Accept() {
   pending_ = false;
   RecentJob* job = nullptr;
   if (has_job_id_) job = job_entry_ != nullptr ? job_entry_ : &NoteJob(job_id_);
-  if (pending_row_) {
+  if (pending_row_) {  // Read() accepts no row without a job id: job is set
     if (job->rows == nullptr) job->rows = batch_->Rows(ToAbsl(job_id_));
     batch_->AddInfluencer(job->rows, row_);
     ++report_->influencers_added;
