@@ -2,15 +2,20 @@
 // ("0.1678", "1.6325E-7") and epoch-millisecond integers. Digits are found
 // and converted eight at a time, without a branch per digit.
 //
-// Each function either returns the exact value simdjson would, or declines
-// (returns false) and leaves *out unchanged; the caller then asks simdjson,
-// which also words any error. No function ever accepts text that simdjson
-// rejects.
+// Each Fast* function either returns the correctly rounded value, or
+// declines (returns false) and leaves *out unchanged; the caller then asks
+// simdjson, which also words any error. No function ever accepts text that
+// simdjson rejects.
 //
 // Why the doubles are exact: a fast path result is one IEEE operation on
 // two exactly representable operands (an integer of at most 2^53 and a power
 // of ten of at most 10^22), so it is the correctly rounded value of the
-// decimal, which is what simdjson returns for every number.
+// decimal.
+//
+// Also here, for every reader of JSON numbers: IsJsonNumber (the grammar
+// check simdjson's on-demand API leaves to its callers) and
+// FixLongJsonDouble (the correction for numbers of more than 19 digits,
+// which the simdjson of Debian 12 can misread).
 //
 // Reads: `p` must have at least 8 readable bytes past the end of any run
 // of digits it holds (simdjson's padding guarantees that inside a document).
@@ -20,6 +25,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <system_error>
+
+#include "absl/strings/charconv.h"
+#include "absl/strings/string_view.h"
 
 namespace clout {
 namespace fast_number_internal {
@@ -160,6 +169,58 @@ inline bool FastParseInt64(const char* p, int64_t* out) {
   }
   *out = negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
   return true;
+}
+
+// True if `text` is exactly one number by JSON's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+inline bool IsJsonNumber(absl::string_view text) {
+  size_t i = 0;
+  const size_t n = text.size();
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < n && text[i] >= '0' && text[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < n && text[i] == '-') ++i;
+  if (i < n && text[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < n && text[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < n && (text[i] == '+' || text[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == n;
+}
+
+// Corrects `*value`, the double simdjson's get_double() read from the JSON
+// number `text` (its token, without trailing whitespace), when the number
+// has more than 19 digits before its exponent: simdjson 3.0 (Debian 12's)
+// can misread those (its issue #2093: "0.95000000000000000000" wraps its
+// 64-bit digit accumulator unnoticed and reads as 0.0276...). Such a number
+// is re-read, correctly rounded, with absl::from_chars. Leaves `*value`
+// unchanged for shorter numbers (which simdjson reads exactly), for text
+// that is not a JSON number, and for numbers out of double's range.
+inline void FixLongJsonDouble(absl::string_view text, double* value) {
+  if (text.size() < 20) return;  // at most 19 digits
+  int digits = 0;
+  for (char c : text) {
+    if (c == 'e' || c == 'E') break;
+    digits += c >= '0' && c <= '9';
+  }
+  if (digits <= 19 || !IsJsonNumber(text)) return;
+  double exact = 0;
+  const absl::from_chars_result result =
+      absl::from_chars(text.data(), text.data() + text.size(), exact);
+  if (result.ec == std::errc() && result.ptr == text.data() + text.size()) {
+    *value = exact;
+  }
 }
 
 }  // namespace clout

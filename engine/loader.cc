@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -278,33 +279,6 @@ const char* JsonTypeName(od::json_type type) {
 }
 
 
-// True if `text` is a number by JSON's grammar:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool IsJsonNumber(absl::string_view text) {
-  size_t i = 0, n = text.size();
-  auto digits = [&] {
-    size_t start = i;
-    while (i < n && text[i] >= '0' && text[i] <= '9') ++i;
-    return i > start;
-  };
-  if (i < n && text[i] == '-') ++i;
-  if (i < n && text[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < n && text[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < n && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < n && (text[i] == '+' || text[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == n;
-}
-
 // The type of `value` for a message about a value of the wrong type or out
 // of range. On demand, simdjson judges the type from the first character
 // only; this also checks that a null, boolean or number is well formed, so
@@ -428,7 +402,10 @@ class DocumentReader {
   bool ReadDouble(od::value& value, Key key, double* out, DocError* error) {
     if (FastParseDouble(value.raw_json_token().data(), out)) return true;
     error_code e = value.get_double().get(*out);
-    if (ABSL_PREDICT_TRUE(e == simdjson::SUCCESS)) return true;
+    if (ABSL_PREDICT_TRUE(e == simdjson::SUCCESS)) {
+      FixLongJsonDouble(NumberToken(value), out);
+      return true;
+    }
     return ReadDoubleSlow(value, key, e, out, error);
   }
   ABSL_ATTRIBUTE_NOINLINE bool ReadDoubleSlow(od::value& value, Key key,
@@ -569,6 +546,18 @@ bool DocumentReader::ReadTimestamp(od::value& value, bool* present,
     case od::json_type::number: {
       int64_t millis = 0;
       error_code e = value.get_int64().get(millis);
+      double number = 0;
+      if (e != simdjson::SUCCESS &&
+          value.get_double().get(number) == simdjson::SUCCESS) {
+        // A fraction or an exponent (1454943600000.5, 1.4549436E12), or
+        // beyond int64: Elasticsearch reads the number as a double and
+        // truncates it towards zero to a long, as this does within range.
+        FixLongJsonDouble(NumberToken(value), &number);
+        if (std::abs(number) <= static_cast<double>(kMaxEpochMillis)) {
+          millis = static_cast<int64_t>(number);
+          e = simdjson::SUCCESS;
+        }
+      }
       if (e != simdjson::SUCCESS || millis < kMinEpochMillis ||
           millis > kMaxEpochMillis) {
         FieldProblem(kTimestamp,
@@ -584,8 +573,10 @@ bool DocumentReader::ReadTimestamp(od::value& value, bool* present,
     case od::json_type::string: {
       std::string_view text;
       if (auto e = value.get_string().get(text)) return Syntax(e, error);
-      absl::StatusOr<int64_t> millis = ParseIsoDate(ToAbsl(text));
-      if (!millis.ok()) millis = ParseEpochMillis(ToAbsl(text));
+      // A numeric string is epoch milliseconds ("1000" is 1000 ms, not the
+      // year 1000: spec section 8), anything else ISO 8601.
+      absl::StatusOr<int64_t> millis = ParseEpochMillis(ToAbsl(text));
+      if (!millis.ok()) millis = ParseIsoDate(ToAbsl(text));
       if (!millis.ok()) {
         FieldProblem(kTimestamp,
                      absl::StrCat("\"", ToAbsl(text),

@@ -13,10 +13,13 @@
 // types (and documents without a result_type, such as model snapshots) are
 // skipped and counted per type, and their job ids become known jobs.
 // Influencer documents need job_id, influencer_field_name,
-// influencer_field_value (strings) and timestamp (epoch ms as an integer or a
-// numeric string, or an ISO 8601 string). influencer_score,
-// initial_influencer_score and probability are numbers (missing or null read
-// as 0.0, and are stored bit-exact); bucket_span is a non-negative integer
+// influencer_field_value (strings) and timestamp (epoch ms as a number or a
+// numeric string, or an ISO 8601 string; a number with a fraction or an
+// exponent is truncated towards zero, as Elasticsearch reads a long; a
+// numeric string is epoch ms even with four digits, and its fraction is
+// floored). influencer_score, initial_influencer_score and probability are
+// numbers (missing or null read as 0.0, and are stored bit-exact, correctly
+// rounded from their text whatever its length); bucket_span is a non-negative integer
 // (missing: 0); is_interim a boolean (missing: false). Unknown keys are
 // ignored.
 //

@@ -558,6 +558,17 @@ TEST(LoaderFieldTest, TimestampForms) {
       {"0", 0},
       {"-1000", -1000},
       {"\"-1000\"", -1000},
+      // A number with a fraction or an exponent is truncated towards zero,
+      // as Elasticsearch's parser reads a long.
+      {"1000.0", 1000},
+      {"1454943000000.5", 1454943000000},
+      {"1.4549436E12", 1454943600000},
+      {"-1000.5", -1000},
+      // A numeric string is epoch ms, even with four digits or fewer (spec
+      // section 8); its fraction is floored, as epoch_millis does.
+      {"\"1000\"", 1000},
+      {"\"2016\"", 2016},
+      {"\"-1000.5\"", -1001},
   };
   std::string text;
   // Distinct values: equal timestamps would otherwise be one result.
@@ -1015,8 +1026,10 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
       {"timestamp string 2^64",
        full + R"("timestamp":"99999999999999999999"})", mapper,
        {"dump.ndjson:2: field [timestamp]: ", "99999999999999999999"}},
-      {"timestamp fraction", full + R"("timestamp":1454943600000.5})", mapper,
-       {"dump.ndjson:2: field [timestamp]: number 1454943600000.5"}},
+      {"timestamp fraction out of range",
+       full + R"("timestamp":9007199254740993.5})", mapper,
+       {"dump.ndjson:2: field [timestamp]: number 9007199254740993.5 is not "
+        "epoch milliseconds"}},
       {"bucket_span 2^64", MinimalDoc(R"(,"bucket_span":99999999999999999999)"),
        mapper,
        {"dump.ndjson:2: field [bucket_span]: number 99999999999999999999 is "
@@ -1598,6 +1611,43 @@ TEST(LoaderAtomicityTest, SuccessiveLoadsAppendInIngestOrder) {
 
 // ---------------------------------------------------------------------------
 // 7. Doubles are stored bit-exact.
+
+// Numbers of more than 19 digits, which Debian's simdjson 3.0 can misread
+// ("0.95000000000000000000" as 0.0276...: its issue #2093), are read
+// correctly rounded, as strtod reads them.
+TEST(LoaderDoubleTest, LongDecimalsAreReadCorrectlyRounded) {
+  std::vector<std::string> numbers = {
+      "0.95000000000000000000", "0.99999999999999999999",
+      "0.18446744073709551616", "-0.95000000000000000000",
+      "12345678901234567890",   "1.2345678901234567890123e-5",
+      "0.000000000000000000000012345"};
+  std::mt19937_64 random(2093);
+  for (int i = 0; i < 300; ++i) {
+    const double v = static_cast<double>(random() >> 11) / (uint64_t{1} << 53);
+    numbers.push_back(absl::StrFormat(i % 2 ? "%.22f" : "%.24e", v));
+  }
+  std::string text;
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    absl::StrAppend(
+        &text,
+        R"({"job_id":"long","result_type":"influencer","influencer_field_name":"f",)"
+        R"("influencer_field_value":"v)", i, R"(","timestamp":1,"influencer_score":)",
+        numbers[i], R"(,"probability":)", numbers[i], "}\n");
+  }
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  const JobResults* job = snapshot->FindJob("long");
+  ASSERT_NE(job, nullptr);
+  ASSERT_EQ(job->size(), numbers.size());
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    const double expected = std::strtod(numbers[i].c_str(), nullptr);
+    EXPECT_EQ(Bits(job->columns.influencer_score[i]), Bits(expected))
+        << numbers[i];
+    EXPECT_EQ(Bits(job->columns.probability[i]), Bits(expected)) << numbers[i];
+  }
+}
 
 TEST(LoaderDoubleTest, DoublesRoundTripBitExactly) {
   std::vector<double> values = {
