@@ -62,8 +62,17 @@ absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
   };
   // Only date math that mentions "now" reads the clock.
   auto resolve_date = [&](const std::optional<std::string>& text,
+                          bool is_number,
                           std::optional<int64_t>* out) -> absl::Status {
     if (!text.has_value()) return absl::OkStatus();
+    if (is_number) {
+      // A body's number: epoch milliseconds, never a year. Out of range, it
+      // fails below with the error any such date gets.
+      if (absl::StatusOr<int64_t> millis = ParseEpochMillis(*text); millis.ok()) {
+        *out = *millis;
+        return absl::OkStatus();
+      }
+    }
     int64_t now_value =
         text->find("now") != std::string::npos ? now_millis() : 0;
     absl::StatusOr<int64_t> millis = ParseDateParam(*text, now_value);
@@ -71,10 +80,11 @@ absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
     *out = *millis;
     return absl::OkStatus();
   };
-  if (absl::Status s = resolve_date(request.start, &query.start); !s.ok()) {
+  if (absl::Status s = resolve_date(request.start, request.start_is_number,
+                                   &query.start); !s.ok()) {
     return s;
   }
-  if (absl::Status s = resolve_date(request.end, &query.end); !s.ok()) {
+  if (absl::Status s = resolve_date(request.end, request.end_is_number, &query.end); !s.ok()) {
     return s;
   }
 

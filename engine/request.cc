@@ -7,11 +7,13 @@
 #include <string_view>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/charconv.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/error.h"
+#include "engine/fast_number.h"
 #include "engine/java_format.h"
 #include "simdjson.h"
 
@@ -75,6 +77,8 @@ absl::Status ParseIntText(absl::string_view name, absl::string_view text,
     negative = digits[0] == '-';
     digits.remove_prefix(1);
   }
+  // Leading zeros do not count against the length ("00000000005" is 5).
+  while (digits.size() > 1 && digits[0] == '0') digits.remove_prefix(1);
   if (digits.empty() || digits.size() > 10 ||
       !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) {
     return BadInt(name, text);
@@ -220,14 +224,22 @@ absl::Status ReadBoolean(od::value& value, absl::string_view key, bool* out) {
   return WrongType(key, "a boolean", type);
 }
 
-// The raw text of a number token, without trailing whitespace.
-absl::string_view NumberText(od::value& value) {
+// The raw text of a number token, without trailing whitespace. On demand,
+// simdjson judges a value a number from its first character only: text
+// that is not a JSON number (01, 1., 1.5.5, -) is malformed JSON, as
+// Elasticsearch's parser reports it, not a number to read leniently.
+absl::Status NumberText(od::value& value, absl::string_view* out) {
   std::string_view raw = value.raw_json_token();
   absl::string_view text = ToAbsl(raw);
   while (!text.empty() && absl::ascii_isspace(text.back())) {
     text.remove_suffix(1);
   }
-  return text;
+  if (!IsJsonNumber(text)) {
+    return ParseError(absl::StrCat("failed to parse request body: malformed number [",
+                                   text.substr(0, 64), "]"));
+  }
+  *out = text;
+  return absl::OkStatus();
 }
 
 absl::Status ReadInt(od::value& value, absl::string_view name, int64_t* out) {
@@ -236,7 +248,9 @@ absl::Status ReadInt(od::value& value, absl::string_view name, int64_t* out) {
   if (type == od::json_type::number || type == od::json_type::string) {
     std::string text;
     if (type == od::json_type::number) {
-      text = std::string(NumberText(value));
+      absl::string_view number;
+      if (absl::Status s = NumberText(value, &number); !s.ok()) return s;
+      text = std::string(number);
     } else {
       std::string_view sv;
       if (auto error = value.get_string().get(sv)) return Malformed(error);
@@ -252,10 +266,13 @@ absl::Status ReadDouble(od::value& value, absl::string_view key, double* out) {
   od::json_type type;
   if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
   if (type == od::json_type::number) {
+    absl::string_view text;
+    if (absl::Status s = NumberText(value, &text); !s.ok()) return s;
     if (value.get_double().get(*out) != simdjson::SUCCESS) {
       // Beyond double's range: Java's parser gives infinity.
-      return ParseDoubleText(NumberText(value), out);
+      return ParseDoubleText(text, out);
     }
+    FixLongJsonDouble(text, out);
     return absl::OkStatus();
   }
   if (type == od::json_type::string) {
@@ -266,23 +283,44 @@ absl::Status ReadDouble(od::value& value, absl::string_view key, double* out) {
   return WrongType(key, "a number", type);
 }
 
+// The epoch milliseconds of a JSON number `text` as integer text: as given
+// if it is an integer, else floored (1.4549436E12 is 1454943600000). Text
+// out of range is returned as given, to fail when the date is resolved.
+std::string EpochMillisText(absl::string_view text) {
+  if (text.find_first_of(".eE") == absl::string_view::npos) {
+    return std::string(text);
+  }
+  double value = 0;
+  auto [ptr, ec] = absl::from_chars(text.data(), text.data() + text.size(), value);
+  // 2^62 ms is far beyond every date's range and exact as a double.
+  constexpr double kLimit = 4611686018427387904.0;
+  if (ec != std::errc() || !(std::abs(value) < kLimit)) return std::string(text);
+  return absl::StrCat(static_cast<int64_t>(std::floor(value)));
+}
+
 // start/end: a string, a number (epoch ms) or null (unset).
 absl::Status ReadDate(od::value& value, absl::string_view key,
-                      std::optional<std::string>* out) {
+                      std::optional<std::string>* out, bool* is_number) {
   od::json_type type;
   if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
   switch (type) {
     case od::json_type::null:
       if (auto error = value.is_null().error()) return Malformed(error);
       out->reset();
+      *is_number = false;
       return absl::OkStatus();
-    case od::json_type::number:
-      *out = std::string(NumberText(value));
+    case od::json_type::number: {
+      absl::string_view text;
+      if (absl::Status s = NumberText(value, &text); !s.ok()) return s;
+      *out = EpochMillisText(text);
+      *is_number = true;
       return absl::OkStatus();
+    }
     case od::json_type::string: {
       std::string text;
       if (absl::Status s = ReadString(value, key, &text); !s.ok()) return s;
       *out = std::move(text);
+      *is_number = false;
       return absl::OkStatus();
     }
     default:
@@ -377,9 +415,9 @@ absl::StatusOr<InfluencersRequest> ParseBodyRequest(
     if (key == "job_id") {
       s = ReadString(value, key, &body_job_id);
     } else if (key == "start") {
-      s = ReadDate(value, key, &request.start);
+      s = ReadDate(value, key, &request.start, &request.start_is_number);
     } else if (key == "end") {
-      s = ReadDate(value, key, &request.end);
+      s = ReadDate(value, key, &request.end, &request.end_is_number);
     } else if (key == "exclude_interim") {
       s = ReadBoolean(value, key, &request.exclude_interim);
     } else if (key == "influencer_score") {
@@ -513,16 +551,19 @@ std::vector<RequestParam> SplitQueryString(absl::string_view query) {
 std::string RequestToJson(const InfluencersRequest& request) {
   std::string out = "{\"job_id\":";
   AppendJsonString(request.job_id, &out);
-  auto date = [&](const char* key, const std::optional<std::string>& value) {
+  auto date = [&](const char* key, const std::optional<std::string>& value,
+                  bool is_number) {
     absl::StrAppend(&out, ",\"", key, "\":");
-    if (value.has_value()) {
-      AppendJsonString(*value, &out);
-    } else {
+    if (!value.has_value()) {
       out.append("null");
+    } else if (is_number && IsJsonNumber(*value)) {
+      out.append(*value);
+    } else {
+      AppendJsonString(*value, &out);
     }
   };
-  date("start", request.start);
-  date("end", request.end);
+  date("start", request.start, request.start_is_number);
+  date("end", request.end, request.end_is_number);
   absl::StrAppend(&out, ",\"exclude_interim\":",
                   request.exclude_interim ? "true" : "false",
                   ",\"influencer_score\":");

@@ -32,6 +32,13 @@ struct InfluencersRequest {
   // form ParseDateParam (dates.h) accepts; unset means unbounded.
   std::optional<std::string> start;
   std::optional<std::string> end;
+  // Set when `start` (`end`) was a JSON number in a body: epoch
+  // milliseconds, never a year or date math ("end":2017 is 2017 ms; the
+  // string "2017" is the year). The text is then an integer (a number with
+  // an exponent or a fraction is floored to one) or, if it was out of
+  // range, the number as given, which fails when the query runs.
+  bool start_is_number = false;
+  bool end_is_number = false;
   // Drop results whose is_interim is true.
   bool exclude_interim = false;
   // Keep influencer_score >= this; applied only when > 0.

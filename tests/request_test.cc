@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "engine/error.h"
 #include "gtest/gtest.h"
 
@@ -43,7 +45,9 @@ TEST(BodyRequestTest, EveryKey) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->job_id, "path-job");  // the path wins
   EXPECT_EQ(r->start, "2016-02-01");
+  EXPECT_FALSE(r->start_is_number);
   EXPECT_EQ(r->end, "1454943600000");
+  EXPECT_TRUE(r->end_is_number);  // epoch ms, whatever its digits
   EXPECT_TRUE(r->exclude_interim);
   EXPECT_EQ(r->influencer_score, 12.5);
   EXPECT_EQ(r->sort, "timestamp");
@@ -123,6 +127,50 @@ TEST(BodyRequestTest, MalformedBodies) {
   }
 }
 
+// On demand, simdjson takes a value for a number from its first character:
+// the parser must still reject text that is no JSON number, for every key
+// that takes one, as malformed JSON (not read as Java would read a string).
+TEST(BodyRequestTest, NumbersMustBeJsonNumbers) {
+  for (const char* number : {"00", "01", "1.", "-01.50", "1.5.5", "-", "1x",
+                             "01454943600000", "1e", "1e+"}) {
+    for (const char* pattern :
+         {R"({"page":{"from":%s}})", R"({"page":{"size":%s}})",
+          R"({"influencer_score":%s})", R"({"start":%s})", R"({"end":%s})"}) {
+      const std::string body =
+          absl::StrReplaceAll(pattern, {{"%s", number}});
+      ExpectError(ParseBodyRequest("j", body).status(), 400,
+                  "x_content_parse_exception",
+                  absl::StrCat("failed to parse request body: malformed number [",
+                               number, "]"));
+    }
+  }
+}
+
+TEST(BodyRequestTest, NumberDatesAreEpochMillis) {
+  struct Case {
+    const char* body;
+    const char* start;
+  };
+  for (Case c : std::vector<Case>{{R"({"start":2017})", "2017"},
+                                  {R"({"start":-5})", "-5"},
+                                  {R"({"start":1.4549436E12})", "1454943600000"},
+                                  {R"({"start":1454943600000.5})", "1454943600000"},
+                                  {R"({"start":-0.5})", "-1"}}) {
+    absl::StatusOr<InfluencersRequest> r = ParseBodyRequest("j", c.body);
+    ASSERT_TRUE(r.ok()) << c.body << ": " << r.status();
+    EXPECT_EQ(r->start, c.start) << c.body;
+    EXPECT_TRUE(r->start_is_number) << c.body;
+  }
+}
+
+TEST(BodyRequestTest, LongDecimalsReadExactly) {
+  // 21 digits: Debian's simdjson alone reads 0.0276... (its issue #2093).
+  absl::StatusOr<InfluencersRequest> r = ParseBodyRequest(
+      "j", R"({"influencer_score":0.95000000000000000000})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->influencer_score, 0.95);
+}
+
 TEST(BodyRequestTest, LargeBodyIsParsedNotCrashed) {
   std::string body = "{\"sort\":\"" + std::string(1 << 20, 'x') + "\"}";
   absl::StatusOr<InfluencersRequest> r = ParseBodyRequest("j", body);
@@ -162,6 +210,9 @@ TEST(ParamRequestTest, Rejections) {
   ExpectError(ParseParamRequest("j", {{"size", ""}}).status(), 400,
               "illegal_argument_exception",
               "Failed to parse int parameter [size] with value []");
+  ExpectError(ParseParamRequest("j", {{"from", "000000000005x"}}).status(), 400,
+              "illegal_argument_exception",
+              "Failed to parse int parameter [from] with value [000000000005x]");
   ExpectError(ParseParamRequest("j", {{"from", "-3"}}).status(), 400,
               "illegal_argument_exception", "Parameter [from] cannot be < 0");
   ExpectError(ParseParamRequest("j", {{"influencer_score", "1.2.3"}}).status(),
@@ -177,6 +228,16 @@ TEST(ParamRequestTest, Rejections) {
       "illegal_argument_exception",
       "request [/_ml/anomaly_detectors/j/results/influencers] contains "
       "unrecognized parameters: [a], [b]");
+}
+
+TEST(ParamRequestTest, IntegersMayHaveLeadingZeros) {
+  // As Java's Integer.parseInt: leading zeros do not count against int's
+  // ten digits.
+  absl::StatusOr<InfluencersRequest> r = ParseParamRequest(
+      "j", {{"from", "00000000005"}, {"size", "+000000000000000007"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->from, 5);
+  EXPECT_EQ(r->size, 7);
 }
 
 TEST(ParamRequestTest, JavaDoubleSyntax) {
@@ -231,6 +292,19 @@ TEST(RequestToJsonTest, RoundTripsThroughBodyParser) {
       ParseBodyRequest("", RequestToJson(r));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(RequestToJson(*back), RequestToJson(r));
+}
+
+TEST(RequestToJsonTest, NumberDatesStayNumbers) {
+  absl::StatusOr<InfluencersRequest> r =
+      ParseBodyRequest("j", R"({"start":2017,"end":"2017"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string json = RequestToJson(*r);
+  EXPECT_NE(json.find(R"("start":2017,"end":"2017")"), std::string::npos)
+      << json;
+  absl::StatusOr<InfluencersRequest> back = ParseBodyRequest("", json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->start_is_number);
+  EXPECT_FALSE(back->end_is_number);
 }
 
 }  // namespace
