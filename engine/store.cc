@@ -135,25 +135,28 @@ void IngestBatch::DeleteInfluencer(const InfluencerResultId& id) {
   rows.deletes.emplace_back(id, rows.columns.size());
 }
 
-std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id) {
-  constexpr absl::string_view kMarker = "_influencer_";
-  size_t marker = id.find(kMarker);
-  if (marker == absl::string_view::npos || marker == 0) return std::nullopt;
+namespace {
+
+// The id of `job_id`'s result whose id continues with `rest`, which must be
+// <timestamp>_<bucket_span>_<field name>_<hash>_<length>; nullopt if it is
+// not of that form.
+std::optional<InfluencerResultId> ParseResultIdRest(absl::string_view job_id,
+                                                    absl::string_view rest) {
   InfluencerResultId result;
-  result.job_id = std::string(id.substr(0, marker));
-  absl::string_view rest = id.substr(marker + kMarker.size());
-  // Reads an integer up to `sep` (or the end, for the last part).
-  auto take_int = [&](int64_t* out, bool last) -> bool {
-    size_t end = last ? rest.size() : rest.find('_', rest[0] == '-' ? 1 : 0);
+  result.job_id = std::string(job_id);
+  // Reads an integer up to the next '_' and skips both.
+  auto take_int = [&](int64_t* out) -> bool {
+    if (rest.empty()) return false;
+    size_t end = rest.find('_', rest[0] == '-' ? 1 : 0);
     if (end == absl::string_view::npos || end == 0) return false;
     absl::string_view digits = rest.substr(0, end);
-    if (!absl::SimpleAtoi(digits, out)) return false;
-    if (digits[0] == '+') return false;
-    rest.remove_prefix(last ? end : end + 1);
+    if (digits[0] == '+' || !absl::SimpleAtoi(digits, out)) return false;
+    rest.remove_prefix(end + 1);
     return true;
   };
-  if (rest.empty() || !take_int(&result.timestamp, false)) return std::nullopt;
-  if (rest.empty() || !take_int(&result.bucket_span, false)) return std::nullopt;
+  if (!take_int(&result.timestamp) || !take_int(&result.bucket_span)) {
+    return std::nullopt;
+  }
   // From the right: _<hash>_<length>.
   size_t length_sep = rest.rfind('_');
   if (length_sep == absl::string_view::npos || length_sep == 0) return std::nullopt;
@@ -167,6 +170,23 @@ std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id) 
   }
   result.field_name = std::string(rest.substr(0, hash_sep));
   return result;
+}
+
+}  // namespace
+
+std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id) {
+  constexpr absl::string_view kMarker = "_influencer_";
+  // Job ids may contain the marker themselves (my_influencer_job): the
+  // first occurrence after which the rest parses wins.
+  for (size_t marker = id.find(kMarker); marker != absl::string_view::npos;
+       marker = id.find(kMarker, marker + 1)) {
+    if (marker == 0) continue;
+    if (std::optional<InfluencerResultId> result = ParseResultIdRest(
+            id.substr(0, marker), id.substr(marker + kMarker.size()))) {
+      return result;
+    }
+  }
+  return std::nullopt;
 }
 
 int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length) {

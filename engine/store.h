@@ -75,7 +75,9 @@ struct InfluencerResultId {
 
 // Parses an Elasticsearch influencer document _id. Returns nullopt if `id`
 // does not have that form (other result types' ids, say). The job id is
-// the text before the first "_influencer_". Pure; thread-safe.
+// the text before the first "_influencer_" after which the rest has the
+// form <timestamp>_<bucket_span>_<field name>_<hash>_<length> (a job id may
+// contain "_influencer_" itself). Pure; thread-safe.
 std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id);
 
 // Java's String.hashCode() of the UTF-16 form of `utf8`, and its length in

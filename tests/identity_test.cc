@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/loader.h"
@@ -39,8 +40,9 @@ std::string Query(const InfluencerStore& store, absl::string_view body,
   return page.ok() ? InfluencersJson(*page) : ErrorJson(page.status());
 }
 
-int64_t Count(const InfluencerStore& store, absl::string_view body) {
-  absl::StatusOr<InfluencersRequest> request = ParseBodyRequest("j", body);
+int64_t Count(const InfluencerStore& store, absl::string_view body,
+              absl::string_view job = "j") {
+  absl::StatusOr<InfluencersRequest> request = ParseBodyRequest(job, body);
   absl::StatusOr<InfluencersPage> page = store.GetInfluencers(*request);
   return page.ok() ? page->count : -1;
 }
@@ -363,6 +365,41 @@ TEST(InfluencerResultIdTest, Parses) {
                           "_influencer_1_600_f_1_2", "j_influencer_1_600__1_2_"}) {
     EXPECT_FALSE(ParseInfluencerResultId(bad).has_value()) << bad;
   }
+}
+
+TEST(InfluencerResultIdTest, JobIdMayContainTheMarker) {
+  // Elasticsearch allows job ids such as my_influencer_job.
+  std::optional<InfluencerResultId> id = ParseInfluencerResultId(
+      "my_influencer_job_influencer_1000_600_f_97_1");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->job_id, "my_influencer_job");
+  EXPECT_EQ(id->timestamp, 1000);
+  EXPECT_EQ(id->bucket_span, 600);
+  EXPECT_EQ(id->field_name, "f");
+  EXPECT_EQ(id->value_hash, 97);
+  EXPECT_EQ(id->value_length, 1);
+  // The field name may hold it too: the first reading that parses wins.
+  id = ParseInfluencerResultId("j_influencer_-5_0_my_influencer_1_2_3_4");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->job_id, "j");
+  EXPECT_EQ(id->timestamp, -5);
+  EXPECT_EQ(id->field_name, "my_influencer_1_2");
+
+  // End to end: a _bulk delete of a result of such a job removes it.
+  InfluencerStore store;
+  const std::string doc =
+      R"({"job_id":"my_influencer_job","result_type":"influencer",)"
+      R"("influencer_field_name":"f","influencer_field_value":"%s",)"
+      R"("influencer_score":1,"bucket_span":600,"timestamp":1000})";
+  const std::string bulk = absl::StrCat(
+      R"({"index":{}})", "\n", absl::StrReplaceAll(doc, {{"%s", "a"}}), "\n",
+      R"({"index":{}})", "\n", absl::StrReplaceAll(doc, {{"%s", "b"}}), "\n",
+      R"({"delete":{"_id":"my_influencer_job_influencer_1000_600_f_97_1"}})",
+      "\n");
+  absl::StatusOr<LoadReport> report = LoadString(store, bulk);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->bulk_deletes, 1u);
+  EXPECT_EQ(Count(store, "{}", "my_influencer_job"), 1);
 }
 
 TEST(BulkTest, DeleteActionsRemoveNamedResults) {
