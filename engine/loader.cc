@@ -346,6 +346,44 @@ struct DocError {
   std::string message;  // without the location
 };
 
+// Words the syntax error of an NDJSON line whose first JSON value is
+// complete but followed by more than whitespace ({...} x, {...}]): simdjson
+// reports most such lines as ending early in an object, which misleads.
+// Leaves `error` alone for any other line.
+void ExplainTrailingContent(const char* line, size_t length, DocError* error) {
+  if (!error->syntax) return;
+  size_t i = 0;
+  while (i < length && (line[i] == ' ' || line[i] == '\t')) ++i;
+  if (i == length || (line[i] != '{' && line[i] != '[')) return;
+  int depth = 0;
+  bool in_string = false;
+  for (; i < length; ++i) {
+    const char c = line[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      break;
+    }
+  }
+  if (i >= length) return;  // the value does not end on the line
+  size_t rest = i + 1;
+  while (rest < length && (line[rest] == ' ' || line[rest] == '\t')) ++rest;
+  if (rest == length) return;
+  constexpr size_t kExcerpt = 32;
+  const absl::string_view after(line + rest, std::min(length - rest, kExcerpt));
+  error->message = absl::StrCat(
+      "malformed JSON: content after the document, at column ", rest + 1, ": ",
+      after, length - rest > kExcerpt ? "..." : "");
+}
+
 class DocumentReader {
  public:
   DocumentReader(IngestBatch* batch, LoadReport* report)
@@ -1233,6 +1271,7 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
   DocError error;
   auto reject_syntax = [&](error_code e) {
     DocumentReader::Syntax(e, &error);
+    ExplainTrailingContent(begin, length, &error);
     return Reject(where, error);
   };
   od::document doc;
@@ -1333,7 +1372,10 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
     error.message = "malformed JSON: more than one JSON value on the line";
     ok = false;
   }
-  if (!ok) return Reject(where, error);
+  if (!ok) {
+    ExplainTrailingContent(begin, length, &error);
+    return Reject(where, error);
+  }
   if (document) reader_.Accept();
   return absl::OkStatus();
 }

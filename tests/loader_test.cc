@@ -907,7 +907,18 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
       {"malformed value", MinimalDoc(R"(,"influencer_score":tru)"), parse,
        {"dump.ndjson:2: malformed JSON"}},
       {"two values", MinimalDoc() + " {}", parse,
-       {"dump.ndjson:2: malformed JSON"}},
+       {"dump.ndjson:2: malformed JSON: content after the document, at "
+        "column ", ": {}"}},
+      // simdjson calls these "ended early in an object": say what is there.
+      {"junk after", MinimalDoc() + " x", parse,
+       {"dump.ndjson:2: malformed JSON: content after the document, at "
+        "column ", ": x"}},
+      {"bracket after", MinimalDoc() + "]", parse,
+       {"dump.ndjson:2: malformed JSON: content after the document, at "
+        "column ", ": ]"}},
+      {"brace in a string", R"({"job_id":"}\"{"} 5)", parse,
+       {"dump.ndjson:2: malformed JSON: content after the document, at "
+        "column 19: 5"}},
       {"malformed false", MinimalDoc(R"(,"is_interim":fals)"), parse,
        {"dump.ndjson:2: malformed JSON"}},
       {"malformed null", MinimalDoc(R"(,"probability":nul)"), parse,
