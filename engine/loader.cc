@@ -883,6 +883,9 @@ class SourceLoader {
   absl::Status CheckBudget(size_t buffer_bytes);
   absl::Status RunLines();
   absl::Status RunWhole();
+  // True if the first non-blank line after the newline at data_[line_end]
+  // holds one JSON object (IsObjectLine), reading more input as needed.
+  bool NextLineIsObject(size_t line_end);
   absl::Status RunArray();
   // The length of the array element at data_[begin_] (0 if a ',' or ']'
   // is there instead), reading more input as needed.
@@ -1070,6 +1073,35 @@ bool OpensDocument(const char* p, size_t n) {
   return !in_string && depth > 0;
 }
 
+// True if `line` (less surrounding whitespace) is one JSON object on its
+// own: it starts with '{' and its braces and brackets, counted outside
+// strings, first close at its last character. (Not a validation: a hint
+// that a source is NDJSON.)
+bool IsObjectLine(const char* p, size_t n) {
+  while (n > 0 && IsBlank(p, 1)) ++p, --n;
+  while (n > 0 && IsBlank(p + n - 1, 1)) --n;
+  if (n < 2 || p[0] != '{' || p[n - 1] != '}') return false;
+  int64_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && --depth == 0) {
+      return i == n - 1;
+    }
+  }
+  return false;
+}
+
 // The format of a source whose first document is `object`, from its keys:
 // a result document has a job_id or result_type (a record result, for one,
 // has an "influencers" array, so that alone does not make a Get Influencers
@@ -1187,12 +1219,15 @@ absl::Status SourceLoader::Run() {
       DetectFromLine(data_ + begin_, line_end - begin_,
                      Readable(begin_), &complete);
   if (!complete) {
-    if (OpensDocument(data_ + begin_, line_end - begin_)) {
+    if (OpensDocument(data_ + begin_, line_end - begin_) &&
+        !NextLineIsObject(line_end)) {
       // A document spanning lines (pretty-printed): RunWhole() looks at it
       // whole.
       format_ = DumpFormat::kNdjson;
       return RunWhole();
     }
+    // (A first line left open but followed by a line holding one object is
+    // NDJSON whose first line was cut short: reported as line 1 below.)
     // A bad line: the format is that of the first good line, and the bad
     // one is reported with its line number (or skipped when lenient).
     format_ = DumpFormat::kUnknown;
@@ -1204,6 +1239,27 @@ absl::Status SourceLoader::Run() {
     return RunWhole();
   }
   return RunLines();
+}
+
+bool SourceLoader::NextLineIsObject(size_t line_end) {
+  if (line_end >= end_) return false;  // no newline: a single line
+  // Fill() moves the bytes from begin_ to the start: keep offsets from it.
+  const size_t next = line_end + 1 - begin_;
+  while (true) {
+    size_t p = begin_ + next;
+    while (p < end_ && IsBlank(data_ + p, 1)) ++p;
+    const char* newline =
+        p < end_ ? static_cast<const char*>(std::memchr(data_ + p, '\n', end_ - p))
+                 : nullptr;
+    if (newline != nullptr) return IsObjectLine(data_ + p, newline - (data_ + p));
+    absl::StatusOr<bool> more = Fill();
+    if (!more.ok()) return false;  // the whole-document reading reports it
+    if (!*more) {
+      p = begin_ + next;
+      while (p < end_ && IsBlank(data_ + p, 1)) ++p;
+      return IsObjectLine(data_ + p, end_ - p);
+    }
+  }
 }
 
 absl::Status SourceLoader::RunLines() {

@@ -1088,6 +1088,11 @@ TEST(LoaderErrorTest, MalformedFirstLineNamesTheLine) {
       R"({"job_id": "e", oops})",
       R"({"job_id":"e","result_type":"influencer","influencer_field_name":"f)",
       R"({"job_id":"e"}})",
+      // Left open, as a pretty-printed document's first line is: the next
+      // line holding one object shows it is NDJSON cut short.
+      R"({"job_id":"e","result_type":"influencer")",
+      R"({"job_id":"e","x":[1,{"y":"}"},)",
+      "{\r\n\r",
   };
   for (const std::string& line : lines) {
     SCOPED_TRACE(line);
