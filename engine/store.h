@@ -205,8 +205,12 @@ class InfluencerStore {
   // stored replaces the stored one and takes the newest ingest position
   // (as a re-indexed document moves to the end of Elasticsearch's document
   // order), unless it is identical in every field, in which case the stored
-  // result stays where it is (an identical re-load changes nothing). Within
-  // one batch the last occurrence of an identity wins. New identities are
+  // result stays where it is (an identical re-load changes nothing). A
+  // batch is applied as a unit: first, within it, the last occurrence of
+  // an identity wins (it takes that last position, and each earlier one
+  // counts as replaced, even if identical), then the survivors meet the
+  // stored results as above. So a dump holding a, b, a again leaves b, a,
+  // while loading a, b and then a leaves a, b. New identities are
   // appended in batch order. With batch.replace_jobs() every stored result
   // of the batch's jobs is dropped first. Returns what changed. With
   // `threads` > 1, up to that many of the batch's jobs are merged at once
