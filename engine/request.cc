@@ -135,6 +135,38 @@ absl::Status ParseDoubleText(absl::string_view text, double* out) {
                            std::string_view::npos) {
     body.remove_suffix(1);
   }
+  if (body.size() > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X')) {
+    // A hexadecimal literal: 0x<hex digits, one optional '.'>p<exponent>
+    // (the binary exponent is required), e.g. 0x1p6 or 0x1.8P-1.
+    absl::string_view hex = body.substr(2);
+    size_t i = 0;
+    size_t digits = 0;
+    while (i < hex.size() && absl::ascii_isxdigit(hex[i])) ++i, ++digits;
+    if (i < hex.size() && hex[i] == '.') {
+      ++i;
+      while (i < hex.size() && absl::ascii_isxdigit(hex[i])) ++i, ++digits;
+    }
+    if (digits == 0 || i == hex.size() || (hex[i] != 'p' && hex[i] != 'P')) {
+      return failure();
+    }
+    ++i;
+    if (i < hex.size() && (hex[i] == '+' || hex[i] == '-')) ++i;
+    const size_t exponent_start = i;
+    while (i < hex.size() && absl::ascii_isdigit(hex[i])) ++i;
+    if (i == exponent_start || i != hex.size()) return failure();
+    double value = 0;
+    auto [ptr, ec] = absl::from_chars(hex.data(), hex.data() + hex.size(), value,
+                                      absl::chars_format::hex);
+    if (ec == std::errc::result_out_of_range) {
+      // Java rounds overflow to infinity and underflow to zero.
+      const size_t p = hex.find_first_of("pP");
+      value = hex[p + 1] == '-' ? 0.0 : std::numeric_limits<double>::infinity();
+    } else if (ec != std::errc() || ptr != hex.data() + hex.size()) {
+      return failure();
+    }
+    *out = negative ? -value : value;
+    return absl::OkStatus();
+  }
   // Digits with at most one '.', at least one digit, optional exponent.
   size_t i = 0;
   size_t digits = 0;

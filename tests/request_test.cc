@@ -253,7 +253,13 @@ TEST(ParamRequestTest, JavaDoubleSyntax) {
                                   {".5", 0.5},
                                   {"5.", 5},
                                   {"1e999", INFINITY},
-                                  {"1e-999", 0}}) {
+                                  {"1e-999", 0},
+                                  // Hexadecimal, as Java reads it.
+                                  {"0x1p6", 64},
+                                  {"-0X1.8P1", -3},
+                                  {"0x.8p0d", 0.5},
+                                  {" 0x10p-4 ", 1},
+                                  {"0x1p9999", INFINITY}}) {
     absl::StatusOr<InfluencersRequest> r =
         ParseParamRequest("j", {{"influencer_score", c.text}});
     ASSERT_TRUE(r.ok()) << c.text << ": " << r.status();
@@ -263,7 +269,8 @@ TEST(ParamRequestTest, JavaDoubleSyntax) {
       ParseParamRequest("j", {{"influencer_score", "NaN"}});
   ASSERT_TRUE(nan.ok());
   EXPECT_TRUE(std::isnan(nan->influencer_score));
-  for (const char* bad : {"e5", "1e", "--1", "0x10", "1,5", "abc"}) {
+  for (const char* bad : {"e5", "1e", "--1", "0x10", "1,5", "abc", "0x",
+                          "0xp1", "0x1p", "0x1.2.3p1", "0x1g1", "0x1p1x"}) {
     EXPECT_FALSE(ParseParamRequest("j", {{"influencer_score", bad}}).ok())
         << bad;
   }
