@@ -107,6 +107,8 @@ response of GET _ml/anomaly_detectors/ID/results/influencers.
 The request is either a JSON body (body mode) or flat flags (parameter
 mode), never both:
   --body='{"sort":"timestamp","page":{"size":5}}'   or --body_file=FILE
+                             (an empty body is no body, as in Elasticsearch:
+                             the defaults)
   --start=T --end=T          time range; T is epoch ms, ISO 8601 or date
                              math (now-1d, now/d, 2016-06-01||+1h)
   --from=N --size=N          paging (defaults 0 and 100)
@@ -410,7 +412,9 @@ int RunQuery(const std::vector<std::string>& dumps,
                     kLoadFailure);
       }
     }
-    request = ParseBodyRequest(job, body);
+    // Elasticsearch takes a request without content (zero bytes) for one
+    // without a body: parameter mode, here with no parameters.
+    request = body.empty() ? ParseParamRequest(job, {}) : ParseBodyRequest(job, body);
   } else {
     std::vector<RequestParam> params;
     auto add = [&](const char* name, const std::string& value) {
