@@ -288,6 +288,45 @@ int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
   return kOk;
 }
 
+// After an unknown job's error, for a person at a terminal only (stderr
+// stays one line of the error envelope for programs): the jobs the dumps
+// do hold, and documents skipped for having no result_type, whose job
+// ids are not read (such as influencer documents wrapped in another
+// object).
+void HintAtJobs(const Loaded& loaded) {
+  if (!isatty(2)) return;
+  std::vector<std::string> jobs;
+  uint64_t untyped = 0;
+  for (const LoadReport& report : loaded.reports) {
+    for (const std::string& job : report.jobs) {
+      if (std::find(jobs.begin(), jobs.end(), job) == jobs.end()) {
+        jobs.push_back(job);
+      }
+    }
+    if (auto it = report.skipped.find("(none)"); it != report.skipped.end()) {
+      untyped += it->second;
+    }
+  }
+  constexpr size_t kShown = 10;
+  std::string hint = "hint: ";
+  if (jobs.empty()) {
+    absl::StrAppend(&hint, "the dumps hold no job");
+  } else {
+    absl::StrAppend(&hint, "the dumps hold ", jobs.size(),
+                    jobs.size() == 1 ? " job: " : " jobs: ");
+    for (size_t i = 0; i < jobs.size() && i < kShown; ++i) {
+      absl::StrAppend(&hint, i ? ", " : "", jobs[i]);
+    }
+    if (jobs.size() > kShown) absl::StrAppend(&hint, ", ...");
+  }
+  if (untyped > 0) {
+    absl::StrAppend(&hint, "; ", untyped,
+                    " documents without a result_type were skipped (only "
+                    "\"result_type\":\"influencer\" documents are results)");
+  }
+  std::fprintf(stderr, "%s\n", hint.c_str());
+}
+
 absl::StatusOr<int64_t> ParseNow(const std::string& text) {
   absl::StatusOr<int64_t> t = ParseIsoDate(text);
   if (!t.ok()) t = ParseEpochMillis(text);
@@ -442,7 +481,11 @@ int RunQuery(const std::vector<std::string>& dumps,
     return code;
   }
   absl::StatusOr<InfluencersPage> page = loaded.store->GetInfluencers(*request);
-  if (!page.ok()) return Fail(page.status(), ExitCodeFor(page.status()));
+  if (!page.ok()) {
+    const int code = Fail(page.status(), ExitCodeFor(page.status()));
+    if (code == kUnknownJob) HintAtJobs(loaded);
+    return code;
+  }
 
   std::string out;
   if (format == "json") {

@@ -301,6 +301,15 @@ assert all(len(r) == 10 for r in rows), rows
 echo "== query: errors"
 run query --job=no_such_job "$SAMPLE"
 expect_error "unknown job" 3 404 resource_not_found_exception "No known job with id 'no_such_job'"
+# At a terminal only, a hint follows: the jobs the dumps hold, and
+# documents skipped for want of a result_type.
+if command -v script >/dev/null; then
+  printf '{"doc":{"job_id":"j"}}\n{"job_id":"other","result_type":"bucket"}\n' >"$T/wrapped.ndjson"
+  script -qec "$CLOUT query --job=j $T/wrapped.ndjson" /dev/null >"$T/tty.out" 2>&1
+  expect_contains "unknown job at a terminal: hint" \
+    "hint: the dumps hold 1 job: other; 1 documents without a result_type were skipped" \
+    "$(cat "$T/tty.out")"
+fi
 run query --job=$JOB --size=-1 "$SAMPLE"
 expect_error "--size=-1" 2 400 illegal_argument_exception "Parameter [size] cannot be < 0"
 run query --job=$JOB --from=x "$SAMPLE"
