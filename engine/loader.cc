@@ -393,7 +393,11 @@ class DocumentReader {
   // A good document is held until Accept() stores it, so that the caller can
   // still reject it (for content after it on its line); the next Read()
   // discards it.
-  bool Read(od::object object, DocError* error);
+  bool Read(od::object object, DocError* error) {
+    if (ABSL_PREDICT_TRUE(ReadFields(object, error))) return true;
+    NameFieldOfSyntaxError(error);
+    return false;
+  }
 
   // Reads `value` as a document (it must be an object).
   bool ReadValue(od::value value, DocError* error) {
@@ -413,6 +417,19 @@ class DocumentReader {
   // influencer result) or its job and result type (any other document).
   // Must be called before the parser moves to the next document.
   void Accept();
+
+  // A syntax error met while reading a known field's value names the
+  // field ("malformed JSON in field [influencer_field_value]: ...").
+  void NameFieldOfSyntaxError(DocError* error) {
+    constexpr absl::string_view kPrefix = "malformed JSON: ";
+    if (error->syntax && reading_ != kOther &&
+        absl::StartsWith(error->message, kPrefix)) {
+      error->message =
+          absl::StrCat("malformed JSON in field [", kKeyNames[reading_], "]: ",
+                       absl::string_view(error->message).substr(kPrefix.size()));
+    }
+    reading_ = kOther;
+  }
 
   static bool Syntax(error_code e, DocError* error) {
     error->syntax = true;
@@ -472,8 +489,12 @@ class DocumentReader {
   // to LoadReport::jobs if this source had not brought it yet.
   RecentJob& NoteJob(std::string_view job_id);
 
+  bool ReadFields(od::object object, DocError* error);
+
   IngestBatch* batch_;
   LoadReport* report_;
+  // The known field whose value is being read, else kOther.
+  Key reading_ = kOther;
   InfluencerFields row_;
   std::string field_problem_;
   // The document held for Accept(): valid until the parser moves on.
@@ -679,7 +700,7 @@ bool DocumentReader::ReadInterim(od::value& value, DocError* error) {
   return true;
 }
 
-bool DocumentReader::Read(od::object object, DocError* error) {
+bool DocumentReader::ReadFields(od::object object, DocError* error) {
   pending_ = false;
   job_entry_ = nullptr;
   row_ = InfluencerFields();
@@ -726,6 +747,7 @@ bool DocumentReader::Read(od::object object, DocError* error) {
       continue;
     }
     seen |= 1u << k;
+    reading_ = k;
     switch (k) {
       case kJobId:
       case kResultType: {
@@ -793,6 +815,7 @@ bool DocumentReader::Read(od::object object, DocError* error) {
       case kOther:
         break;
     }
+    reading_ = kOther;
   }
 
   ++report_->documents;

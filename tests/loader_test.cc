@@ -934,7 +934,9 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
       {"bad escape",
        R"({"job_id":"e","result_type":"influencer","influencer_field_name":"a\qb",)"
        R"("influencer_field_value":"v","timestamp":1})",
-       parse, {"dump.ndjson:2: malformed JSON"}},
+       parse, {"dump.ndjson:2: malformed JSON in field [influencer_field_name]: "}},
+      {"bad number names its field", MinimalDoc(R"(,"probability":1.2.3)"),
+       parse, {"dump.ndjson:2: malformed JSON in field [probability]: "}},
       {"bad UTF-8", MinimalDoc(",\"influencer_field_value\":\"\xC3\x28\""), parse,
        {"dump.ndjson:2: malformed JSON"}},
       {"array line", "[1,2,3]", mapper,
