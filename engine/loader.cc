@@ -1131,8 +1131,8 @@ bool IsObjectLine(const char* p, size_t n) {
 // response).
 error_code DetectObject(od::object& object, DumpFormat* format) {
   bool has_source = false, has_influencers = false, has_hits = false;
-  bool is_document = false, bulk_action = false;
-  size_t keys = 0;
+  bool is_document = false, hit_metadata = false;
+  size_t keys = 0, bulk_actions = 0;
   for (auto field_result : object) {
     if (auto e = field_result.error()) return e;
     od::field& field = field_result.value_unsafe();
@@ -1143,6 +1143,8 @@ error_code DetectObject(od::object& object, DumpFormat* format) {
     if (auto e = field.value().type().get(type)) return e;
     if (key == "job_id" || key == "result_type") is_document = true;
     if (key == "_source") has_source = true;
+    // A hit's metadata: a hit without _source is a bad hit, not a document.
+    if (key == "_index" || key == "_id") hit_metadata = true;
     if (key == "influencers" && type == od::json_type::array) {
       has_influencers = true;
     }
@@ -1150,10 +1152,11 @@ error_code DetectObject(od::object& object, DumpFormat* format) {
     if ((key == "index" || key == "create" || key == "delete" ||
          key == "update") &&
         type == od::json_type::object) {
-      bulk_action = true;
+      ++bulk_actions;
     }
   }
-  if (keys == 1 && bulk_action) {
+  if (bulk_actions > 0 && bulk_actions == keys) {
+    // One action (or, malformed, several: rejected as a bulk action line).
     *format = DumpFormat::kBulk;
   } else if (is_document) {
     *format = DumpFormat::kNdjson;
@@ -1161,7 +1164,7 @@ error_code DetectObject(od::object& object, DumpFormat* format) {
     *format = DumpFormat::kInfluencersResponse;
   } else if (has_hits) {
     *format = DumpFormat::kSearchResponse;
-  } else if (has_source) {
+  } else if (has_source || hit_metadata) {
     *format = DumpFormat::kSearchHitsNdjson;
   } else {
     *format = DumpFormat::kNdjson;

@@ -1141,6 +1141,30 @@ TEST(LoaderErrorTest, SearchHitWithoutSource) {
   InfluencerStore store;
   ExpectLoadError(clout::LoadString(store, text, Named("hits")), 400,
                   "mapper_parsing_exception", {"hits:2: ", "_source"});
+
+  // The same hit first: a bad hit of a hits file, not a document of an
+  // unknown kind whose file then rejects every hit after it.
+  text = absl::StrCat(R"({"_index":"i","_id":"2"})", "\n", Hit(kDocA, 1, false),
+                      "\n");
+  ExpectLoadError(clout::LoadString(store, text, Named("hits")), 400,
+                  "mapper_parsing_exception",
+                  {"hits:1: search hit without _source"});
+  absl::StatusOr<LoadReport> report =
+      clout::LoadString(store, text, Named("hits", true));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->format, DumpFormat::kSearchHitsNdjson);
+  EXPECT_EQ(report->rejected, 1u);
+  EXPECT_EQ(report->influencers_added, 1u);
+}
+
+TEST(LoaderErrorTest, FirstLineOfSeveralActionsIsABadActionLine) {
+  // Was read as a document without result_type and skipped unseen.
+  std::string text =
+      absl::StrCat(R"({"index":{},"create":{}})", "\n", MinimalDoc(), "\n");
+  InfluencerStore store;
+  ExpectLoadError(clout::LoadString(store, text, Named("bulk")), 400,
+                  "mapper_parsing_exception",
+                  {"bulk:1: expected a bulk action line"});
 }
 
 TEST(LoaderErrorTest, SingleDocumentFormatsNameTheByteOffset) {
