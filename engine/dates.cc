@@ -363,7 +363,10 @@ bool ParseDateMath(absl::string_view text, int64_t now_millis,
 std::string Excerpt(absl::string_view text) {
   constexpr size_t kMax = 100;
   if (text.size() <= kMax) return std::string(text);
-  return absl::StrCat(text.substr(0, kMax), "...");
+  // Not inside a UTF-8 sequence: back off over its continuation bytes.
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(text.substr(0, cut), "...");
 }
 
 // Writes `value` (>= 0) with at least `width` digits, zero-padded, ending just

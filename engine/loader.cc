@@ -377,11 +377,22 @@ void ExplainTrailingContent(const char* line, size_t length, DocError* error) {
   size_t rest = i + 1;
   while (rest < length && (line[rest] == ' ' || line[rest] == '\t')) ++rest;
   if (rest == length) return;
+  // The first bytes of what follows, printable ASCII kept and any other
+  // byte written \xNN (a NUL, a control character, a cut UTF-8 sequence):
+  // the message stays valid UTF-8 and shows what is there.
   constexpr size_t kExcerpt = 32;
-  const absl::string_view after(line + rest, std::min(length - rest, kExcerpt));
+  std::string shown;
+  for (size_t j = rest; j < length && j < rest + kExcerpt; ++j) {
+    const unsigned char c = static_cast<unsigned char>(line[j]);
+    if (c >= 0x20 && c < 0x7F) {
+      shown.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&shown, "\\x", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
   error->message = absl::StrCat(
       "malformed JSON: content after the document, at column ", rest + 1, ": ",
-      after, length - rest > kExcerpt ? "..." : "");
+      shown, length - rest > kExcerpt ? "..." : "");
 }
 
 class DocumentReader {

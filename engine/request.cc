@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/dates.h"
 #include "engine/error.h"
 #include "engine/fast_number.h"
 #include "engine/java_format.h"
@@ -588,7 +589,10 @@ std::string RequestToJson(const InfluencersRequest& request) {
     absl::StrAppend(&out, ",\"", key, "\":");
     if (!value.has_value()) {
       out.append("null");
-    } else if (is_number && IsJsonNumber(*value)) {
+    } else if (is_number && ParseEpochMillis(*value).ok()) {
+      // A number in range stays one (a string of four digits is a year).
+      // One out of range fails alike as a string, which also keeps numbers
+      // beyond 64 bits out of the output.
       out.append(*value);
     } else {
       AppendJsonString(*value, &out);

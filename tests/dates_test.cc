@@ -178,6 +178,17 @@ TEST(ParseIsoDateTest, MatchesAbseilOnEveryDay) {
   }
 }
 
+TEST(ParseIsoDateTest, LongValueIsQuotedWithoutCuttingACharacter) {
+  // 99 ASCII bytes then "é" (2 bytes) straddling the 100-byte excerpt.
+  const std::string text = std::string(99, '2') + "\xC3\xA9" + std::string(50, '1');
+  absl::Status status = ParseIsoDate(text).status();
+  ASSERT_FALSE(status.ok());
+  const std::string message(status.message());
+  EXPECT_NE(message.find(std::string(99, '2') + "..."), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find('\xC3'), std::string::npos) << message;
+}
+
 TEST(ParseIsoDateTest, RejectsMalformedOrImpossibleDates) {
   const char* const rejected[] = {
       "",

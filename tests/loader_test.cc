@@ -916,6 +916,9 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
       {"bracket after", MinimalDoc() + "]", parse,
        {"dump.ndjson:2: malformed JSON: content after the document, at "
         "column ", ": ]"}},
+      {"NUL after", MinimalDoc() + std::string("\0", 1) + "\x01\xC3", parse,
+       {"dump.ndjson:2: malformed JSON: content after the document, at "
+        "column ", ": \\x00\\x01\\xc3"}},
       {"brace in a string", R"({"job_id":"}\"{"} 5)", parse,
        {"dump.ndjson:2: malformed JSON: content after the document, at "
         "column 19: 5"}},
