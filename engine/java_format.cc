@@ -1,5 +1,7 @@
 #include "engine/java_format.h"
 
+#include <array>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -146,7 +148,34 @@ std::string ValidUtf8(absl::string_view text) {
 
 }  // namespace
 
+namespace {
+
+// The bytes a JSON string cannot hold as they are (control characters, '"'
+// and '\\'), and the non-ASCII ones, which need UTF-8 validation.
+constexpr std::array<bool, 256> SpecialBytes() {
+  std::array<bool, 256> special{};
+  for (int c = 0; c < 256; ++c) {
+    special[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+  }
+  return special;
+}
+constexpr std::array<bool, 256> kSpecialByte = SpecialBytes();
+
+}  // namespace
+
 void AppendJsonString(absl::string_view text, std::string* out) {
+  // The common case, plain ASCII with nothing to escape (job ids, field
+  // names, most values), is copied as it is: validating a short string's
+  // UTF-8 took a quarter of writing a response.
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  size_t plain = 0;
+  while (plain < text.size() && !kSpecialByte[bytes[plain]]) ++plain;
+  if (plain == text.size()) {
+    out->push_back('"');
+    out->append(text.data(), text.size());
+    out->push_back('"');
+    return;
+  }
   if (!simdjson::validate_utf8(text.data(), text.size())) {
     // Only error messages quoting raw input can get here: loaded strings
     // were validated by the parser.
