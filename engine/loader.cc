@@ -346,19 +346,14 @@ struct DocError {
   std::string message;  // without the location
 };
 
-// Words the syntax error of an NDJSON line whose first JSON value is
-// complete but followed by more than whitespace ({...} x, {...}]): simdjson
-// reports most such lines as ending early in an object, which misleads.
-// Leaves `error` alone for any other line.
-void ExplainTrailingContent(const char* line, size_t length, DocError* error) {
-  if (!error->syntax) return;
-  size_t i = 0;
-  while (i < length && (line[i] == ' ' || line[i] == '\t')) ++i;
-  if (i == length || (line[i] != '{' && line[i] != '[')) return;
-  int depth = 0;
+// The index of the bracket that closes the object or array opening at
+// p[0] ('{' or '['), brackets counted outside strings; n if none of the n
+// bytes does. A scan for messages and format hints, not a validation.
+size_t ValueEnd(const char* p, size_t n) {
+  int64_t depth = 0;
   bool in_string = false;
-  for (; i < length; ++i) {
-    const char c = line[i];
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
     if (in_string) {
       if (c == '\\') {
         ++i;
@@ -370,9 +365,22 @@ void ExplainTrailingContent(const char* line, size_t length, DocError* error) {
     } else if (c == '{' || c == '[') {
       ++depth;
     } else if ((c == '}' || c == ']') && --depth == 0) {
-      break;
+      return i;
     }
   }
+  return n;
+}
+
+// Words the syntax error of an NDJSON line whose first JSON value is
+// complete but followed by more than whitespace ({...} x, {...}]): simdjson
+// reports most such lines as ending early in an object, which misleads.
+// Leaves `error` alone for any other line.
+void ExplainTrailingContent(const char* line, size_t length, DocError* error) {
+  if (!error->syntax) return;
+  size_t i = 0;
+  while (i < length && (line[i] == ' ' || line[i] == '\t')) ++i;
+  if (i == length || (line[i] != '{' && line[i] != '[')) return;
+  i += ValueEnd(line + i, length - i);
   if (i >= length) return;  // the value does not end on the line
   size_t rest = i + 1;
   while (rest < length && (line[rest] == ' ' || line[rest] == '\t')) ++rest;
@@ -1114,26 +1122,7 @@ bool OpensDocument(const char* p, size_t n) {
 bool IsObjectLine(const char* p, size_t n) {
   while (n > 0 && IsBlank(p, 1)) ++p, --n;
   while (n > 0 && IsBlank(p + n - 1, 1)) --n;
-  if (n < 2 || p[0] != '{' || p[n - 1] != '}') return false;
-  int64_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < n; ++i) {
-    const char c = p[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      ++depth;
-    } else if ((c == '}' || c == ']') && --depth == 0) {
-      return i == n - 1;
-    }
-  }
-  return false;
+  return n >= 2 && p[0] == '{' && p[n - 1] == '}' && ValueEnd(p, n) == n - 1;
 }
 
 // The format of a source whose first document is `object`, from its keys:
