@@ -8,6 +8,7 @@
 // Exit codes: 0 success, 1 load or I/O failure, 2 invalid request or usage,
 // 3 unknown job. Errors go to stderr as one line of Elasticsearch's error
 // envelope; stdout then stays empty.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +35,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -77,7 +79,7 @@ ABSL_FLAG(std::string, queries, "", "NDJSON file of requests");
 ABSL_FLAG(int, repeat, 100, "times each thread runs each request");
 ABSL_FLAG(int, threads, 1, "threads running requests concurrently");
 ABSL_FLAG(int, load_threads, 0,
-          "threads parsing each NDJSON dump (0: one per core)");
+          "threads parsing each NDJSON dump (0: one per core, at most 8)");
 ABSL_FLAG(std::string, now, "", "fix \"now\" for date math (ISO 8601 or epoch ms)");
 
 namespace clout {
@@ -128,7 +130,7 @@ Options:
                              table: aligned columns for people
   --lenient                  skip bad documents (counted on stderr)
   --load_threads=N           threads parsing each NDJSON dump (default 0:
-                             one per core; 1: no parallel parsing)
+                             one per core, at most 8; 1: no parallel parsing)
   --now=T                    fix "now" for date math
 
 Examples:
@@ -149,18 +151,19 @@ Per job: influencer count, time range, bucket spans, interim count,
 influencer field names with their distinct values, the top 5 influencers.
 Then skipped result types, memory per influencer and load throughput.
 --load_threads=N parses each NDJSON dump on N threads (default 0: one per
-core).
+core, at most 8).
 
 Example:
   clout stats data/it_ops_new_kpi.ndjson
 )",
        {"format", "lenient", "load_threads"}},
       {"generate", "write a deterministic synthetic dump",
-       R"(Usage: clout generate --records=N [--jobs=J] [--seed=S] [--mixed] [--output=F]
+       R"(Usage: clout generate [--records=N] [--jobs=J] [--seed=S] [--mixed] [--output=F]
 
-Writes NDJSON result documents: N influencer results over J jobs, the same
-bytes for the same flags. --mixed interleaves bucket and record results and
-some ISO 8601 timestamps.
+Writes NDJSON result documents: N influencer results (default 1000) over J
+jobs (default 1; at most N), the same bytes for the same flags (--seed
+default 1). --mixed interleaves bucket and record results and some ISO 8601
+timestamps. Without --output, the dump goes to stdout.
 
 Example:
   clout generate --records=1000000 --jobs=4 --output=/tmp/1m.ndjson
@@ -170,10 +173,13 @@ Example:
        R"(Usage: clout bench --queries=FILE [--repeat=R] [--threads=T] [--format=text|json] DUMP...
 
 Loads the dumps (--load_threads=N parsing threads per NDJSON dump; default
-0: one per core), then runs each request of FILE R times on each of T
-threads. FILE is NDJSON, one request a line: "job_id", the body keys, and
-an optional "name", e.g.
+0: one per core, at most 8; --lenient skips bad documents), then runs each
+request of FILE R times (default 100) on each of T threads (default 1).
+FILE is NDJSON, one request a line: "job_id", the body keys, and an
+optional "name", e.g.
   {"name":"top","job_id":"job-0","page":{"size":100}}
+Every request is checked before the dumps are loaded; an error names its
+FILE:LINE. --now=T fixes "now" for date math (ISO 8601 or epoch ms).
 Each timed request is what a service pays: parsing the request, executing
 it and writing the response JSON. Reports the load and, per request, its
 count, p50 and p99 latency (microseconds) and QPS, then the total QPS.
@@ -327,6 +333,25 @@ void HintAtJobs(const Loaded& loaded) {
   std::fprintf(stderr, "%s\n", hint.c_str());
 }
 
+// `s` for a line of text output: control characters (a newline in a
+// value would forge a line) written as \n, \t or \xNN.
+std::string Printable(absl::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7F) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<int64_t> ParseNow(const std::string& text) {
   absl::StatusOr<int64_t> t = ParseIsoDate(text);
   if (!t.ok()) t = ParseEpochMillis(text);
@@ -349,6 +374,11 @@ StoreOptions StoreOptionsFromFlags(int64_t now_millis, bool fixed_now) {
 }
 
 std::string ReadWholeFile(const std::string& path, bool* ok) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    *ok = false;  // a directory opens, but reads as nothing
+    return "";
+  }
   std::ifstream in(path, std::ios::binary);
   *ok = static_cast<bool>(in);
   std::stringstream buffer;
@@ -565,29 +595,36 @@ int RunStats(const std::vector<std::string>& dumps) {
       values[std::string(job.field_name(r))].insert(
           job.columns.field_value_code[r]);
     }
-    std::vector<int64_t> spans = job.bucket_spans;
+    // The spans of the rows the job holds (its dictionary may keep spans
+    // of results since replaced or deleted).
+    std::vector<bool> span_used(job.bucket_spans.size(), false);
+    for (uint32_t code : job.columns.bucket_span_code) span_used[code] = true;
+    std::vector<int64_t> spans;
+    for (size_t c = 0; c < span_used.size(); ++c) {
+      if (span_used[c]) spans.push_back(job.bucket_spans[c]);
+    }
     std::sort(spans.begin(), spans.end());
     InfluencersRequest top;
     top.job_id = job.job_id;
     top.size = 5;
     absl::StatusOr<InfluencersPage> page = loaded.store->GetInfluencers(top);
 
-    absl::StrAppend(&text, "job ", job.job_id, "\n  influencers: ", job.size(),
+    absl::StrAppend(&text, "job ", Printable(job.job_id), "\n  influencers: ", job.size(),
                     " (", job.interim_rows, " interim)\n");
     if (job.size() > 0) {
       absl::StrAppend(&text, "  time range:  ", FormatIsoMillis(lo), " .. ",
                       FormatIsoMillis(hi), "\n  bucket spans: ",
                       absl::StrJoin(spans, ", "), " s\n  fields:\n");
       for (const auto& [name, set] : values) {
-        absl::StrAppend(&text, "    ", name, ": ", set.size(),
+        absl::StrAppend(&text, "    ", Printable(name), ": ", set.size(),
                         " distinct values\n");
       }
       absl::StrAppend(&text, "  top influencers:\n");
       if (page.ok()) {
         for (const Influencer& i : page->influencers) {
           absl::StrAppend(&text, "    ", JavaDoubleToString(i.influencer_score),
-                          "  ", i.influencer_field_name, "=",
-                          i.influencer_field_value, "  ",
+                          "  ", Printable(i.influencer_field_name), "=",
+                          Printable(i.influencer_field_value), "  ",
                           FormatIsoMillis(i.timestamp),
                           i.is_interim ? "  (interim)" : "", "\n");
         }
@@ -685,6 +722,10 @@ int RunGenerate(const std::vector<std::string>& args) {
   options.seed = absl::GetFlag(FLAGS_seed);
   options.mixed = absl::GetFlag(FLAGS_mixed);
   if (options.jobs < 1) return UsageError("--jobs must be at least 1");
+  if (static_cast<uint64_t>(options.jobs) > options.records) {
+    return UsageError(absl::StrCat("--jobs=", options.jobs, " is more than --records=",
+                                   options.records, ": every job needs a result"));
+  }
   std::string path = absl::GetFlag(FLAGS_output);
   std::FILE* out = stdout;
   if (!path.empty()) {
@@ -717,7 +758,20 @@ struct BenchQuery {
   std::string name;
   std::string job_id;
   std::string body;
+  std::string where;  // FILE:LINE, for messages
 };
+
+// `status` with `where` before its reasons (an error about one request of
+// a queries file says which).
+absl::Status At(absl::string_view where, const absl::Status& status) {
+  EsErrorInfo e = EsErrorOf(status);
+  if (e.root_cause_type == e.type && e.root_cause_reason == e.reason) {
+    return EsError(e.http_status, e.type, absl::StrCat(where, ": ", e.reason));
+  }
+  return EsErrorWithRootCause(e.http_status, e.type, e.reason,
+                              e.root_cause_type,
+                              absl::StrCat(where, ": ", e.root_cause_reason));
+}
 
 absl::StatusOr<std::vector<BenchQuery>> ReadBenchQueries(
     const std::string& path) {
@@ -745,12 +799,17 @@ absl::StatusOr<std::vector<BenchQuery>> ReadBenchQueries(
       return bad("expected a JSON object");
     }
     BenchQuery query;
+    query.where = absl::StrCat(path, ":", line_no);
     std::string body = "{";
+    bool has_name = false, has_job_id = false;
     for (auto field : object) {
       std::string_view key;
       if (field.unescaped_key().get(key)) return bad("malformed JSON");
       std::string_view raw;
       if (key == "name" || key == "job_id") {
+        bool& seen = key == "name" ? has_name : has_job_id;
+        if (seen) return bad(absl::StrCat("duplicate [", std::string(key), "]"));
+        seen = true;
         std::string_view value;
         if (field.value().get_string().get(value)) {
           return bad(absl::StrCat("[", std::string(key), "] must be a string"));
@@ -783,8 +842,16 @@ absl::StatusOr<std::vector<BenchQuery>> ReadBenchQueries(
       body += quoted + ":" + std::string(raw);
     }
     body += "}";
+    const char* after = nullptr;
+    if (doc.current_location().get(after) == simdjson::SUCCESS) {
+      return bad("more than one JSON value on the line");
+    }
     if (query.job_id.empty()) return bad("each request needs a job_id");
     if (query.name.empty()) query.name = absl::StrCat("line", line_no);
+    // The request itself is checked now, before any dump is loaded.
+    absl::StatusOr<InfluencersRequest> request =
+        ParseBodyRequest(query.job_id, body);
+    if (!request.ok()) return At(query.where, request.status());
     query.body = std::move(body);
     queries.push_back(std::move(query));
   }
@@ -834,10 +901,12 @@ int RunBench(const std::vector<std::string>& dumps,
   for (const BenchQuery& q : *queries) {
     absl::StatusOr<InfluencersRequest> request =
         ParseBodyRequest(q.job_id, q.body);
-    if (!request.ok()) return Fail(request.status(), kUsage);
+    if (!request.ok()) return Fail(At(q.where, request.status()), kUsage);
     absl::StatusOr<InfluencersPage> page =
         loaded.store->GetInfluencers(*request);
-    if (!page.ok()) return Fail(page.status(), ExitCodeFor(page.status()));
+    if (!page.ok()) {
+      return Fail(At(q.where, page.status()), ExitCodeFor(page.status()));
+    }
     counts.push_back(page->count);
   }
 
@@ -1024,6 +1093,8 @@ int Main(int argc, char** argv) {
           return kOk;
         }
       }
+      return UsageError(absl::StrCat("no command [", argv[2],
+                                     "]: see clout help"));
     }
     PrintMainHelp(stdout);
     return kOk;
@@ -1033,19 +1104,29 @@ int Main(int argc, char** argv) {
     if (name == c.name) command = &c;
   }
   if (command == nullptr) {
-    PrintMainHelp(stderr);
-    return UsageError(absl::StrCat("unknown command [", name, "]"));
+    // One line of the error envelope, like every other error.
+    return UsageError(absl::StrCat("unknown command [", name,
+                                   "]: see clout help"));
   }
   std::vector<char*> args(argv + 1, argv + argc);  // argv[0] = the command
-  for (char* a : args) {
-    std::string s = a;
-    if (s == "--help" || s == "-h" || s == "--helpfull") {
+  std::vector<std::string> storage;
+  storage.reserve(2 * args.size());
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string s = args[i];
+    if (s == "--") break;  // what follows are file names
+    if (s == "-h") s = "--help";
+    // absl also takes -flag for --flag: spell it --flag so that every flag
+    // is checked here (and so that its errors are usage errors, exit 2).
+    if (s.size() >= 2 && s[0] == '-' && absl::ascii_isalpha(s[1])) {
+      storage.push_back("-" + s);
+      args[i] = storage.back().data();
+      s = storage.back();
+    }
+    if (s == "--help" || s == "--helpfull" || s == "--helpshort") {
       std::fputs(command->help, stdout);
       return kOk;
     }
   }
-  std::vector<std::string> storage;
-  storage.reserve(args.size());
   std::set<std::string> given;
   std::string error = ScanFlags(*command, args, storage, &given);
   if (!error.empty()) return UsageError(error);

@@ -99,7 +99,11 @@ class Writer {
 
 void GenerateDump(const GeneratorOptions& options,
                   absl::FunctionRef<void(absl::string_view)> sink) {
-  const int jobs = std::max(1, options.jobs);
+  // A job beyond the records would get none: leave it out (and allocate
+  // nothing for it, whatever options.jobs says).
+  const int jobs = static_cast<int>(std::max<uint64_t>(
+      1, std::min<uint64_t>(static_cast<uint64_t>(std::max(options.jobs, 1)),
+                            options.records)));
   Random random(options.seed);
   Writer writer(sink);
   std::string& out = writer.out();

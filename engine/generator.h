@@ -30,7 +30,9 @@ namespace clout {
 
 struct GeneratorOptions {
   uint64_t records = 1000;  // influencer results, over all jobs
-  int jobs = 1;             // jobs "job-0", "job-1", ...; must be >= 1
+  // Jobs "job-0", "job-1", ...; must be >= 1. Jobs beyond `records` would
+  // get no result and are left out (at most `records` jobs are written).
+  int jobs = 1;
   uint64_t seed = 1;
   bool mixed = false;
   // Time of every job's first bucket, epoch ms.

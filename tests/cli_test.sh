@@ -386,6 +386,23 @@ run stats --format=xml "$SAMPLE"
 expect_error "stats bad --format" 2 400 illegal_argument_exception
 run stats
 expect_error "stats without dumps" 2 400 illegal_argument_exception
+# Flags written with one dash are checked like --flags (absl takes both).
+run stats -bogus "$SAMPLE"
+expect_error "stats -bogus" 2 400 illegal_argument_exception "does not take --bogus"
+run stats -load_threads=-1 "$SAMPLE"
+expect_error "stats -load_threads=-1" 2 400 illegal_argument_exception "--load_threads"
+# Spans of rows the job still holds: a deleted result's span is gone.
+printf '%s\n%s\n' \
+  '{"job_id":"sp","result_type":"influencer","influencer_field_name":"f","influencer_field_value":"a","bucket_span":60,"timestamp":1000}' \
+  '{"job_id":"sp","result_type":"influencer","influencer_field_name":"f","influencer_field_value":"b","bucket_span":3600,"timestamp":0}' \
+  >"$T/sp1.ndjson"
+printf '%s\n' '{"delete":{"_id":"sp_influencer_0_3600_f_98_1"}}' >"$T/sp2.ndjson"
+run stats "$T/sp1.ndjson" "$T/sp2.ndjson"
+expect_contains "stats spans after a delete" "bucket spans: 60 s" "$(cat "$OUT")"
+# A newline in a value cannot forge a line of the text output.
+printf '%s\n' '{"job_id":"nl","result_type":"influencer","influencer_field_name":"f","influencer_field_value":"a\nfake  line","timestamp":1}' >"$T/nl.ndjson"
+run stats "$T/nl.ndjson"
+expect_contains "stats escapes a newline" 'f=a\nfake  line' "$(cat "$OUT")"
 
 echo "== generate"
 run generate --records=200 --jobs=2 --seed=7
@@ -509,8 +526,36 @@ run bench --threads=0 --queries=$QUERIES "$T/bench.ndjson"
 expect_error "bench --threads=0" 2 400 illegal_argument_exception "--threads"
 run bench --format=table --queries=$QUERIES "$T/bench.ndjson"
 expect_error "bench bad --format" 2 400 illegal_argument_exception
+# A bad request names its FILE:LINE and fails before any dump is read.
+printf '{"job_id":"job-0"}\n{"job_id":"job-0","exclude_interm":true}\n' >"$T/typo.ndjson"
+run bench --repeat=2 --queries="$T/typo.ndjson" "$T/no_such_dump.ndjson"
+expect_error "bench typo names the line" 2 400 x_content_parse_exception \
+  "typo.ndjson:2: unknown field [exclude_interm]"
+run bench --repeat=2 --queries="$T/ghost.ndjson" "$T/bench.ndjson"
+expect_error "bench unknown job names the line" 3 404 resource_not_found_exception \
+  "ghost.ndjson:1: No known job"
+printf '{"job_id":"job-0"}{"job_id":"job-1"}\n' >"$T/two.ndjson"
+run bench --repeat=2 --queries="$T/two.ndjson" "$T/bench.ndjson"
+expect_error "bench two requests on a line" 2 400 x_content_parse_exception \
+  "two.ndjson:1: more than one JSON value on the line"
+printf '{"job_id":"job-0","job_id":"job-1"}\n' >"$T/twice.ndjson"
+run bench --repeat=2 --queries="$T/twice.ndjson" "$T/bench.ndjson"
+expect_error "bench job_id twice" 2 400 x_content_parse_exception "duplicate [job_id]"
+run bench --repeat=2 --queries="$T" "$T/bench.ndjson"
+expect_error "bench --queries=a directory" 1 500 io_exception "cannot read"
+
+run generate --records=3 --jobs=10
+expect_error "generate --jobs above --records" 2 400 illegal_argument_exception \
+  "--jobs=10 is more than --records=3"
+run generate -records=-5
+expect_error "generate -records=-5" 2 400 illegal_argument_exception "--records"
 
 echo "== help"
+run help no_such_command
+expect_error "help of an unknown command" 2 400 illegal_argument_exception \
+  "no command [no_such_command]"
+run stats -- --help
+expect_error "a --help after -- is a file name" 1 500 io_exception "--help"
 run help
 expect_eq "help exit code" 0 "$RC"
 HELP="$(cat "$OUT")"
@@ -531,11 +576,8 @@ for c in stats generate bench; do
   expect_contains "$c --help" "$RC Usage: clout $c" "$RC $(cat "$OUT")"
 done
 run no_such_command
-expect_eq "unknown command exit code" 2 "$RC"
-expect_eq "unknown command stdout is empty" "" "$(cat "$OUT")"
-tail -1 "$ERR" >"$T/last_err"
-check "unknown command ends with a JSON error" is_json "$T/last_err"
-expect_contains "unknown command names it" "unknown command [no_such_command]" "$(cat "$T/last_err")"
+expect_error "unknown command" 2 400 illegal_argument_exception \
+  "unknown command [no_such_command]"
 run
 expect_eq "no command: exit code" 2 "$RC"
 expect_contains "no command: usage on stderr" "Usage: clout <command>" "$(cat "$ERR")"

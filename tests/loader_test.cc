@@ -2000,3 +2000,23 @@ TEST(LoaderParallelTest, ByteOrderMarkInsideTheSourceIsNotSkipped) {
 
 }  // namespace
 }  // namespace clout
+
+namespace clout {
+namespace {
+
+// The generator allocates per job: a huge job count with few records must
+// not allocate for jobs that get no result (it threw bad_alloc).
+TEST(GeneratorTest, JobsBeyondRecordsAreLeftOut) {
+  GeneratorOptions options;
+  options.records = 3;
+  options.jobs = 2'000'000'000;
+  const std::string dump = GenerateDumpString(options);
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report = LoadString(store, dump);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->influencers_added, 3u);
+  EXPECT_EQ(report->jobs.size(), 3u);
+}
+
+}  // namespace
+}  // namespace clout
