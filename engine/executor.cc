@@ -1,6 +1,7 @@
 #include "engine/executor.h"
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <atomic>
 #include <bit>
@@ -100,6 +101,20 @@ absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
                      "] in order to sort on"));
   }
 
+  // The parsers keep from/size within [0, INT32_MAX]; a request built in
+  // code may not (from + size could overflow, a negative size wrap).
+  for (auto [name, value] : {std::pair<const char*, int64_t>{"from", request.from},
+                             std::pair<const char*, int64_t>{"size", request.size}}) {
+    if (value < 0) {
+      return EsError(400, "illegal_argument_exception",
+                     absl::StrCat("Parameter [", name, "] cannot be < 0"));
+    }
+    if (value > std::numeric_limits<int32_t>::max()) {
+      return EsError(400, "illegal_argument_exception",
+                     absl::StrCat("Failed to parse int parameter [", name,
+                                  "] with value [", value, "]"));
+    }
+  }
   int64_t window = request.from + request.size;
   if (window > context.max_result_window) {
     return SearchPhaseError(

@@ -920,11 +920,19 @@ class SourceLoader {
   error_code ReadHit(od::object& hit, DocError* error, bool* ok);
   // Reads more input after buf_[end_]; false at end of input.
   absl::StatusOr<bool> Fill();
+  // The error for a line or array element (at begin_) longer than
+  // LoadOptions::max_document_bytes.
+  absl::Status TooLong() const;
   // An error if holding a buffer of `buffer_bytes` plus the staged rows
   // would exceed LoadOptions::memory_budget_bytes.
   absl::Status CheckBudget(size_t buffer_bytes);
   absl::Status RunLines();
   absl::Status RunWhole();
+ public:
+  // LoadOptions::memory_budget_bytes against what the load holds at its
+  // end (the read buffer and every staged row).
+  absl::Status CheckFinalBudget() { return CheckBudget(borrowing_ ? 0 : capacity_); }
+ private:
   // True if the first non-blank line after the newline at data_[line_end]
   // holds one JSON object (IsObjectLine), reading more input as needed.
   bool NextLineIsObject(size_t line_end);
@@ -1014,6 +1022,15 @@ absl::Status SourceLoader::CheckBudget(size_t buffer_bytes) {
                               options_.memory_budget_bytes, "] bytes"));
 }
 
+absl::Status SourceLoader::TooLong() const {
+  Location where{report_->source, array_elements_ ? 0 : line_ + 1,
+                 consumed_ + begin_};
+  return EsError(400, "x_content_parse_exception",
+                 absl::StrCat(where.ToString(),
+                              ": document longer than max_document_bytes (",
+                              options_.max_document_bytes, " bytes)"));
+}
+
 absl::StatusOr<bool> SourceLoader::Fill() {
   if (eof_) return false;
   if (begin_ > 0) {
@@ -1031,12 +1048,7 @@ absl::StatusOr<bool> SourceLoader::Fill() {
     // grow it, within the limits. (Lent bytes need no buffer, but obey the
     // same limits, so that a source loads the same from memory or a file.)
     if (!whole_document_ && capacity_ >= options_.max_document_bytes) {
-      Location where{report_->source, array_elements_ ? 0 : line_ + 1,
-                     consumed_ + begin_};
-      return EsError(400, "x_content_parse_exception",
-                     absl::StrCat(where.ToString(),
-                                  ": document longer than max_document_bytes (",
-                                  options_.max_document_bytes, " bytes)"));
+      return TooLong();
     }
     size_t grown = capacity_ * 2;
     if (absl::Status s = CheckBudget(grown); !s.ok()) return s;
@@ -1298,6 +1310,7 @@ absl::Status SourceLoader::RunLines() {
       if (!more.ok()) return more.status();
       if (*more) continue;
       if (begin_ < end_) {  // last line without a final newline
+        if (end_ - begin_ > options_.max_document_bytes) return TooLong();
         ++line_;
         size_t length = end_ - begin_;
         if (absl::Status s = Line(data_ + begin_, length,
@@ -1309,8 +1322,9 @@ absl::Status SourceLoader::RunLines() {
       }
       break;
     }
-    ++line_;
     size_t line_end = static_cast<size_t>(newline - data_);
+    if (line_end - begin_ > options_.max_document_bytes) return TooLong();
+    ++line_;
     if (absl::Status s = Line(data_ + begin_, line_end - begin_,
                               Readable(begin_));
         !s.ok()) {
@@ -1603,6 +1617,7 @@ absl::Status SourceLoader::RunArray() {
     if (length == 0) {
       return Malformed(consumed_ + begin_, "expected an array element");
     }
+    if (length > options_.max_document_bytes) return TooLong();
     if (absl::Status s = ArrayElement(begin_, length); !s.ok()) return s;
     begin_ += length;
     more = SkipBlanks();
@@ -1828,6 +1843,9 @@ absl::StatusOr<LoadReport> Parse(ByteSource* source, std::string source_name,
       options.source_name.empty() ? std::move(source_name) : options.source_name;
   SourceLoader loader(source, options, batch, &report);
   if (absl::Status s = loader.Run(); !s.ok()) return s;
+  // The budget is checked every 1024 documents while reading: once more
+  // for the last ones.
+  if (absl::Status s = loader.CheckFinalBudget(); !s.ok()) return s;
   // The reader counted this source's rows and jobs (a batch may hold
   // several sources').
   report.format = loader.format();

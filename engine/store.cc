@@ -191,7 +191,7 @@ std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id) 
 
 int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length) {
   uint32_t hash = 0;  // Java's int arithmetic wraps
-  int32_t units = 0;
+  uint32_t units = 0;  // (wraps past 2^32 like the hash; no UB)
   auto add = [&](uint32_t unit) {
     hash = hash * 31 + unit;
     ++units;
@@ -202,13 +202,15 @@ int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length) {
     uint32_t c = *p;
     int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2
                              : (c >> 3) == 0x1E ? 3 : -1;
-    if (extra < 0 || end - p <= extra) {
-      add(c);
+    bool valid = extra >= 0 && end - p > extra;
+    for (int k = 1; valid && k <= extra; ++k) valid = (p[k] & 0xC0) == 0x80;
+    uint32_t cp = extra <= 0 ? c : c & (0x3F >> extra);
+    for (int k = 1; valid && k <= extra; ++k) cp = (cp << 6) | (p[k] & 0x3F);
+    if (!valid || cp > 0x10FFFF) {
+      add(c);  // not a UTF-8 sequence: the byte is one unit
       ++p;
       continue;
     }
-    uint32_t cp = extra == 0 ? c : c & (0x3F >> extra);
-    for (int k = 1; k <= extra; ++k) cp = (cp << 6) | (p[k] & 0x3F);
     p += extra + 1;
     if (cp >= 0x10000) {
       cp -= 0x10000;
@@ -218,7 +220,7 @@ int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length) {
       add(cp);
     }
   }
-  if (utf16_length != nullptr) *utf16_length = units;
+  if (utf16_length != nullptr) *utf16_length = static_cast<int32_t>(units);
   return static_cast<int32_t>(hash);
 }
 
@@ -546,11 +548,21 @@ std::shared_ptr<const JobResults> CommitJob(
     return old;
   }
 
+  // The batch's codes must mean the job's: equal sizes are not enough when
+  // the job kept dictionaries from rows since deleted (its strings in
+  // another order), so each code must map to itself.
+  auto is_identity = [](const std::vector<uint32_t>& map) {
+    for (size_t i = 0; i < map.size(); ++i) {
+      if (map[i] != i) return false;
+    }
+    return true;
+  };
   const bool adopt_all = old_rows == 0 && rows.deletes.empty() &&
                          std::find(keep.begin(), keep.end(), false) ==
                              keep.end() &&
                          job->strings.size() == rows.strings.size() &&
-                         job->bucket_spans.size() == rows.bucket_spans.size();
+                         job->bucket_spans.size() == rows.bucket_spans.size() &&
+                         is_identity(string_map) && is_identity(span_map);
   if (adopt_all) {
     // A new job whose rows are all new: its dictionary is the batch's, so
     // the columns move instead of being copied.

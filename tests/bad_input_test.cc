@@ -1,6 +1,7 @@
 // The catalogue of bad input: each item has a defined outcome (accepted, or
 // a clear error naming where and what), never a crash, a hang or a
 // half-applied load. Loader and request limits a service can rely on.
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -157,6 +158,49 @@ TEST(BadInputTest, DocumentLongerThanTheLimit) {
   EXPECT_TRUE(store.Snapshot()->jobs.empty());
 }
 
+// The limit holds for every line or element, not only one longer than the
+// read buffer (a 5 KB line passed a 1000-byte limit in 16 MiB chunks).
+TEST(BadInputTest, DocumentLongerThanTheLimitWithinOneChunk) {
+  LoadOptions options = Named();
+  options.max_document_bytes = 1000;
+  const std::string line = Doc(std::string(5000, 'x'));
+  InfluencerStore store;
+  for (const std::string& text :
+       {Doc("a") + "\n" + line + "\n", Doc("a") + "\n" + line,
+        "[" + Doc("a") + "," + line + "]"}) {
+    absl::StatusOr<LoadReport> report = LoadString(store, text, options);
+    ASSERT_FALSE(report.ok()) << text.substr(0, 40);
+    EXPECT_THAT(std::string(report.status().message()),
+                HasSubstr("document longer than max_document_bytes (1000 bytes)"));
+  }
+  // At the limit: accepted.
+  options.max_document_bytes = line.size();
+  EXPECT_TRUE(LoadString(store, Doc("a") + "\n" + line + "\n", options).ok());
+  EXPECT_TRUE(store.Snapshot()->FindJob("j") != nullptr);
+}
+
+// Fewer documents than the periodic check's 1024 still meet the budget,
+// and so do the response formats, checked at the end.
+TEST(BadInputTest, MemoryBudgetOfASmallLoad) {
+  std::string lines;
+  std::string response = R"({"count":1000,"influencers":[)";
+  for (int i = 0; i < 1000; ++i) {
+    const std::string doc = Doc(absl::StrCat(std::string(2000, 'v'), i), i);
+    lines += doc + "\n";
+    response += (i ? "," : "") + doc;
+  }
+  response += "]}";
+  LoadOptions options = Named();
+  options.memory_budget_bytes = 200 << 10;
+  for (const std::string& text : {lines, response}) {
+    InfluencerStore store;
+    absl::StatusOr<LoadReport> report = LoadString(store, text, options);
+    ASSERT_FALSE(report.ok());
+    EXPECT_EQ(HttpStatusOf(report.status()), 429) << report.status();
+    EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  }
+}
+
 TEST(BadInputTest, MemoryBudget) {
   std::string text;
   for (int i = 0; i < 20000; ++i) text += Doc(absl::StrCat("v", i), i) + "\n";
@@ -271,6 +315,34 @@ TEST(BadRequestTest, InvalidUtf8InAParameterStillGivesValidJson) {
   std::string json = ErrorJson(page.status());
   EXPECT_TRUE(simdjson::validate_utf8(json.data(), json.size())) << json;
   EXPECT_THAT(json, HasSubstr("No mapping found for [\xEF\xBF\xBD]"));
+}
+
+// The parsers bound from/size; a request built in code is checked too (a
+// size of -1 threw std::length_error, a huge from overflowed from + size).
+TEST(BadRequestTest, OutOfRangePagingBuiltInCodeIsRejected) {
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Doc("a") + "\n").ok());
+  struct Case {
+    int64_t from, size;
+    const char* reason;
+  };
+  for (Case c : {Case{0, -1, "Parameter [size] cannot be < 0"},
+                 Case{-5, 10, "Parameter [from] cannot be < 0"},
+                 Case{INT64_MAX, 10,
+                      "Failed to parse int parameter [from] with value "
+                      "[9223372036854775807]"},
+                 Case{0, int64_t{1} << 31,
+                      "Failed to parse int parameter [size] with value "
+                      "[2147483648]"}}) {
+    InfluencersRequest request;
+    request.job_id = "j";
+    request.from = c.from;
+    request.size = c.size;
+    absl::StatusOr<InfluencersPage> page = store.GetInfluencers(request);
+    ASSERT_FALSE(page.ok()) << c.from << " " << c.size;
+    EXPECT_EQ(HttpStatusOf(page.status()), 400);
+    EXPECT_EQ(page.status().message(), c.reason);
+  }
 }
 
 TEST(BadRequestTest, BodyLimit) {

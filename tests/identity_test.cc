@@ -348,6 +348,12 @@ TEST(JavaStringHashTest, MatchesJava) {
   EXPECT_EQ(JavaStringHash("\xc3\xa9", nullptr), 0xE9);
   EXPECT_EQ(JavaStringHash("\xf0\x9f\x98\x80", &length), 0xD83D * 31 + 0xDE00);
   EXPECT_EQ(length, 2);
+  // Not UTF-8: a lead byte without its continuation, or a code point past
+  // U+10FFFF; each byte is one unit.
+  EXPECT_EQ(JavaStringHash("\xc3" "A", &length), 0xC3 * 31 + 'A');
+  EXPECT_EQ(length, 2);
+  JavaStringHash("\xf5\x80\x80\x80", &length);
+  EXPECT_EQ(length, 4);
 }
 
 TEST(InfluencerResultIdTest, Parses) {
@@ -400,6 +406,34 @@ TEST(InfluencerResultIdTest, JobIdMayContainTheMarker) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->bulk_deletes, 1u);
   EXPECT_EQ(Count(store, "{}", "my_influencer_job"), 1);
+}
+
+// A job emptied by deletions keeps its dictionaries; a later load of the
+// same strings in another order must not take the batch's codes for the
+// job's (the rows came back with each other's value and span).
+TEST(BulkTest, ReloadAfterDeletingEveryRowKeepsValuesAndSpans) {
+  auto doc = [](const char* value, int ts, int span) {
+    return absl::StrCat(
+        R"({"job_id":"j","result_type":"influencer","influencer_field_name":"host",)",
+        R"("influencer_field_value":")", value, R"(","influencer_score":1,)",
+        R"("bucket_span":)", span, R"(,"timestamp":)", ts, "}\n");
+  };
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, doc("x", 1, 300) + doc("y", 2, 600)).ok());
+  ASSERT_TRUE(LoadString(store,
+                         "{\"delete\":{\"_id\":\"j_influencer_1_300_host_120_1\"}}\n"
+                         "{\"delete\":{\"_id\":\"j_influencer_2_600_host_121_1\"}}\n")
+                  .ok());
+  ASSERT_EQ(Count(store, "{}"), 0);
+  ASSERT_TRUE(LoadString(store, doc("y", 3, 600) + doc("x", 4, 300)).ok());
+  const std::string page =
+      Query(store, R"({"sort":"timestamp","desc":false})");
+  EXPECT_NE(page.find(R"("influencer_field_value":"y","host":"y","influencer_score":1.0,"initial_influencer_score":0.0,"probability":0.0,"bucket_span":600,"is_interim":false,"timestamp":3)"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find(R"("influencer_field_value":"x","host":"x","influencer_score":1.0,"initial_influencer_score":0.0,"probability":0.0,"bucket_span":300,"is_interim":false,"timestamp":4)"),
+            std::string::npos)
+      << page;
 }
 
 TEST(BulkTest, DeleteActionsRemoveNamedResults) {
