@@ -3,7 +3,7 @@
 // Every failure the engine reports is an absl::Status whose payload names the
 // HTTP status and the Elasticsearch error type (and, where Elasticsearch
 // reports one, a root cause that differs from the outer error). The Status
-// message is the Elasticsearch "reason". WriteErrorJson() (response.h) turns
+// message is the Elasticsearch "reason". ErrorJson() (response.h) turns
 // such a Status into the API's error envelope:
 //
 //   {"error":{"root_cause":[{"type":T,"reason":R}],"type":T,"reason":R},"status":S}
@@ -34,7 +34,8 @@ struct EsErrorInfo {
 
 // Returns a Status for an error whose root cause is the error itself. The
 // absl code follows the HTTP status (400 -> InvalidArgument, 404 -> NotFound,
-// 401 -> Unauthenticated, 403 -> PermissionDenied, else Internal).
+// 401 -> Unauthenticated, 403 -> PermissionDenied, 413 -> OutOfRange,
+// 429 -> ResourceExhausted, else Internal).
 absl::Status EsError(int http_status, absl::string_view type,
                      absl::string_view reason);
 

@@ -7,7 +7,9 @@
 // InfluencerStore; ReferenceExecuteQuery() (reference_executor.h) is a
 // deliberately naive one that tests compare it against.
 //
-// All functions are thread-safe: they only read the immutable snapshot.
+// All functions are thread-safe: they read the immutable snapshot, and the
+// only state they write, each job's SortOrderCache of lazily built orders,
+// is guarded by that cache's mutex.
 #ifndef CLOUT_ENGINE_EXECUTOR_H_
 #define CLOUT_ENGINE_EXECUTOR_H_
 
@@ -83,7 +85,8 @@ struct ResolvedQuery {
 
 struct QueryContext {
   int64_t max_result_window = 10000;
-  // "now" for date math, epoch ms; called at most once per query.
+  // "now" for date math, epoch ms; called at most once per query. Empty:
+  // "now" is 0, the epoch (InfluencerStore sets the real clock).
   std::function<int64_t()> now_millis;
 };
 

@@ -35,7 +35,9 @@ struct GeneratorOptions {
   int jobs = 1;
   uint64_t seed = 1;
   bool mixed = false;
-  // Time of every job's first bucket, epoch ms.
+  // Time of every job's first bucket, epoch ms. The timestamps run from
+  // here for at most records * 3600 s (spans are at most an hour): keep
+  // them within the loader's range (dates.h kMaxEpochMillis).
   int64_t start_millis = 1451606400000;  // 2016-01-01T00:00:00Z
 };
 

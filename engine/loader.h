@@ -29,7 +29,10 @@
 // A JSON array of documents is read the same way, one element at a time.
 // The response formats (whose size Elasticsearch's result window bounds)
 // and a single pretty-printed document are read whole. LoadString parses
-// the string in place, copying only its last 64 bytes.
+// NDJSON and arrays in place, copying only their last bytes (simdjson
+// needs 64 readable bytes past a document); a source read whole (a saved
+// response, a pretty-printed document) is copied once into a buffer of
+// its size.
 //
 // A load is atomic: the parsed rows are committed to the store in one step
 // (InfluencerStore::Commit) after the whole source was read. In strict mode
@@ -91,12 +94,16 @@ struct LoadOptions {
   // The longest NDJSON line or JSON array element (one document) accepted,
   // in bytes. A longer one fails the load (400 x_content_parse_exception
   // naming the line or byte offset) even in lenient mode, so one runaway
-  // document cannot take all memory.
+  // document cannot take all memory. (Sources read whole, responses and
+  // pretty-printed documents, are bounded by memory_budget_bytes instead.)
   size_t max_document_bytes = size_t{512} << 20;
   // If not 0, the most memory the load may hold at once: its read buffer
   // (a whole response, or the current chunk) plus the rows it
   // has staged. Exceeding it fails the load with 429
-  // circuit_breaking_exception, leaving the store unchanged.
+  // circuit_breaking_exception, leaving the store unchanged. Checked when
+  // the buffer grows, every 1024 documents and at the end of the load, so
+  // the staged rows may pass it by up to 1024 documents' worth before the
+  // load fails.
   size_t memory_budget_bytes = 0;
   // Name used for the source in messages; defaults to the path, "<stdin>"
   // or "<string>".
@@ -155,7 +162,10 @@ absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
                                       const LoadOptions& options = {});
 
 // Loads the file at `path`. A missing file, a directory or a read error is a
-// 500 io_exception naming the path. Store unchanged on failure.
+// 500 io_exception naming the path. Store unchanged on failure. With
+// LoadOptions::threads > 1 a regular file is memory-mapped: it must not be
+// truncated while it loads (the process would get SIGBUS; appending is
+// harmless).
 absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
                                     const std::string& path,
                                     const LoadOptions& options = {});

@@ -193,7 +193,8 @@ struct StoreSnapshot {
   absl::flat_hash_map<std::string, std::shared_ptr<const JobResults>> jobs;
   // Every influencer field name seen in any job: these are sortable fields.
   absl::flat_hash_set<std::string> influencer_field_names;
-  // Number of committed loads that produced this snapshot.
+  // Number of changes that produced this snapshot: commits (loads, even
+  // empty ones), RegisterJob and DeleteJob each add one.
   uint64_t generation = 0;
 
   // The job's results, or nullptr if the job is unknown.

@@ -90,6 +90,7 @@ int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length);
 class IngestBatch {
  public:
   IngestBatch();
+  // A moved-from batch may only be destroyed or assigned to.
   IngestBatch(IngestBatch&&) = default;
   IngestBatch& operator=(IngestBatch&&) = default;
 
@@ -97,7 +98,12 @@ class IngestBatch {
   // influencer results (as a document of another result type does).
   void RegisterJob(absl::string_view job_id);
 
-  // Stages one influencer result of `job_id`. Copies the strings.
+  // Stages one influencer result of `job_id`. Copies the strings. `row`
+  // must be what the loader stages: finite doubles, a timestamp within
+  // [kMinEpochMillis, kMaxEpochMillis] (dates.h), bucket_span >= 0, UTF-8
+  // strings. Nothing here checks it: other rows give unspecified query
+  // results (a NaN score sorts differently by each strategy). A job holds
+  // fewer than 2^32 - 1 rows (row numbers are 32-bit).
   void AddInfluencer(absl::string_view job_id, const InfluencerFields& row);
 
   // One job's staged rows (defined below).
@@ -123,7 +129,10 @@ class IngestBatch {
 
   // Stages the deletion of the result `id` names (a _bulk delete action):
   // at commit it removes the stored result and any result staged before
-  // this call; results staged after it are kept.
+  // this call; results staged after it are kept. Like Elasticsearch's _id,
+  // `id` names the value by its Java hash and length: stored values whose
+  // hashes collide ("Aa" and "BB") are removed together, where upserts tell
+  // them apart (Elasticsearch would hold one document for both).
   void DeleteInfluencer(const InfluencerResultId& id);
 
   // Moves everything `other` staged to the end of this batch, as if its
@@ -185,7 +194,7 @@ class IngestBatch {
 struct CommitStats {
   uint64_t added = 0;      // results whose identity was new to the store
   uint64_t replaced = 0;   // stored (or earlier staged) results superseded
-  uint64_t deleted = 0;    // stored results removed (replace_jobs)
+  uint64_t deleted = 0;    // stored results removed (replace_jobs, _bulk deletes)
   uint64_t unchanged = 0;  // results re-loaded identical to what was stored
   uint64_t delete_misses = 0;  // staged deletions that matched nothing
 };
