@@ -895,6 +895,11 @@ class SourceLoader {
   DumpFormat format() const { return format_; }
   // Whether the source was read line by line (an NDJSON format).
   bool read_lines() const { return read_lines_; }
+  // LoadOptions::memory_budget_bytes against what the load holds after
+  // Run() (the read buffer and every staged row).
+  absl::Status CheckFinalBudget() {
+    return CheckBudget(borrowing_ ? 0 : capacity_);
+  }
 
  private:
   // Handles a bad document: an error in strict mode, counted in lenient.
@@ -928,11 +933,6 @@ class SourceLoader {
   absl::Status CheckBudget(size_t buffer_bytes);
   absl::Status RunLines();
   absl::Status RunWhole();
- public:
-  // LoadOptions::memory_budget_bytes against what the load holds at its
-  // end (the read buffer and every staged row).
-  absl::Status CheckFinalBudget() { return CheckBudget(borrowing_ ? 0 : capacity_); }
- private:
   // True if the first non-blank line after the newline at data_[line_end]
   // holds one JSON object (IsObjectLine), reading more input as needed.
   bool NextLineIsObject(size_t line_end);

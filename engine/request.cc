@@ -136,63 +136,43 @@ absl::Status ParseDoubleText(absl::string_view text, double* out) {
                            std::string_view::npos) {
     body.remove_suffix(1);
   }
-  if (body.size() > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X')) {
-    // A hexadecimal literal: 0x<hex digits, one optional '.'>p<exponent>
-    // (the binary exponent is required), e.g. 0x1p6 or 0x1.8P-1.
-    absl::string_view hex = body.substr(2);
-    size_t i = 0;
-    size_t digits = 0;
-    while (i < hex.size() && absl::ascii_isxdigit(hex[i])) ++i, ++digits;
-    if (i < hex.size() && hex[i] == '.') {
-      ++i;
-      while (i < hex.size() && absl::ascii_isxdigit(hex[i])) ++i, ++digits;
-    }
-    if (digits == 0 || i == hex.size() || (hex[i] != 'p' && hex[i] != 'P')) {
-      return failure();
-    }
-    ++i;
-    if (i < hex.size() && (hex[i] == '+' || hex[i] == '-')) ++i;
-    const size_t exponent_start = i;
-    while (i < hex.size() && absl::ascii_isdigit(hex[i])) ++i;
-    if (i == exponent_start || i != hex.size()) return failure();
-    double value = 0;
-    auto [ptr, ec] = absl::from_chars(hex.data(), hex.data() + hex.size(), value,
-                                      absl::chars_format::hex);
-    if (ec == std::errc::result_out_of_range) {
-      // Java rounds overflow to infinity and underflow to zero.
-      const size_t p = hex.find_first_of("pP");
-      value = hex[p + 1] == '-' ? 0.0 : std::numeric_limits<double>::infinity();
-    } else if (ec != std::errc() || ptr != hex.data() + hex.size()) {
-      return failure();
-    }
-    *out = negative ? -value : value;
-    return absl::OkStatus();
-  }
-  // Digits with at most one '.', at least one digit, optional exponent.
+  // Decimal: digits with at most one '.', at least one digit, an optional
+  // exponent (e). Hexadecimal: 0x, hex digits likewise, then a required
+  // binary exponent (p), e.g. 0x1p6 or 0x1.8P-1.
+  const bool hex =
+      body.size() > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X');
+  if (hex) body.remove_prefix(2);
+  auto is_digit = [hex](char c) {
+    return hex ? absl::ascii_isxdigit(c) : absl::ascii_isdigit(c);
+  };
+  const char exponent_letter = hex ? 'p' : 'e';
   size_t i = 0;
   size_t digits = 0;
-  while (i < body.size() && absl::ascii_isdigit(body[i])) ++i, ++digits;
+  while (i < body.size() && is_digit(body[i])) ++i, ++digits;
   if (i < body.size() && body[i] == '.') {
     ++i;
-    while (i < body.size() && absl::ascii_isdigit(body[i])) ++i, ++digits;
+    while (i < body.size() && is_digit(body[i])) ++i, ++digits;
   }
   if (digits == 0) return failure();
-  if (i < body.size() && (body[i] == 'e' || body[i] == 'E')) {
-    ++i;
+  size_t exponent = absl::string_view::npos;  // where its sign or digits start
+  if (i < body.size() && absl::ascii_tolower(body[i]) == exponent_letter) {
+    exponent = ++i;
     if (i < body.size() && (body[i] == '+' || body[i] == '-')) ++i;
-    size_t exp_digits = 0;
-    while (i < body.size() && absl::ascii_isdigit(body[i])) ++i, ++exp_digits;
-    if (exp_digits == 0) return failure();
+    const size_t exponent_digits = i;
+    while (i < body.size() && absl::ascii_isdigit(body[i])) ++i;
+    if (i == exponent_digits) return failure();
+  } else if (hex) {
+    return failure();
   }
   if (i != body.size()) return failure();
   double value = 0;
-  auto [ptr, ec] =
-      std::from_chars(body.data(), body.data() + body.size(), value);
+  auto [ptr, ec] = absl::from_chars(
+      body.data(), body.data() + body.size(), value,
+      hex ? absl::chars_format::hex : absl::chars_format::general);
   if (ec == std::errc::result_out_of_range) {
     // Java rounds overflow to infinity and underflow to zero.
-    size_t e = body.find_first_of("eE");
-    bool tiny = e != absl::string_view::npos && e + 1 < body.size() &&
-                body[e + 1] == '-';
+    const bool tiny =
+        exponent != absl::string_view::npos && body[exponent] == '-';
     value = tiny ? 0.0 : std::numeric_limits<double>::infinity();
   } else if (ec != std::errc() || ptr != body.data() + body.size()) {
     return failure();
