@@ -933,9 +933,22 @@ class SourceLoader {
   absl::Status CheckBudget(size_t buffer_bytes);
   absl::Status RunLines();
   absl::Status RunWhole();
-  // True if the first non-blank line after the newline at data_[line_end]
-  // holds one JSON object (IsObjectLine), reading more input as needed.
-  bool NextLineIsObject(size_t line_end);
+  // True if the lines after a first line left open, ending at the newline
+  // at data_[line_end], show the source is NDJSON whose first line was cut
+  // short: the next non-blank line holds one JSON object (IsObjectLine),
+  // and so does the non-blank line after it, or there is none. A document
+  // spanning lines cannot be read so: two values need a comma between them,
+  // and the first line's bracket a line to close it. (A pretty-printed
+  // response may well hold one element per line, the last without a comma.)
+  // Reads more input as needed; false if that fails (the whole-document
+  // reading then reports it).
+  bool NdjsonCutShort(size_t line_end);
+  // The next line holding more than whitespace at or after offset `from`
+  // from begin_, reading more input as needed: sets [*start, *end) (offsets
+  // from begin_; *end at its newline or the end of input) and returns
+  // kFound; else kEnd (nothing but whitespace left) or kError.
+  enum class Scan { kFound, kEnd, kError };
+  Scan NextNonBlankLine(size_t from, size_t* start, size_t* end);
   absl::Status RunArray();
   // The length of the array element at data_[begin_] (0 if a ',' or ']'
   // is there instead), reading more input as needed.
@@ -1258,14 +1271,15 @@ absl::Status SourceLoader::Run() {
                      Readable(begin_), &complete);
   if (!complete) {
     if (OpensDocument(data_ + begin_, line_end - begin_) &&
-        !NextLineIsObject(line_end)) {
+        !NdjsonCutShort(line_end)) {
       // A document spanning lines (pretty-printed): RunWhole() looks at it
       // whole.
       format_ = DumpFormat::kNdjson;
       return RunWhole();
     }
-    // (A first line left open but followed by a line holding one object is
-    // NDJSON whose first line was cut short: reported as line 1 below.)
+    // (A first line left open but followed by lines no single document
+    // could hold is NDJSON whose first line was cut short: reported as
+    // line 1 below.)
     // A bad line: the format is that of the first good line, and the bad
     // one is reported with its line number (or skipped when lenient).
     format_ = DumpFormat::kUnknown;
@@ -1279,25 +1293,52 @@ absl::Status SourceLoader::Run() {
   return RunLines();
 }
 
-bool SourceLoader::NextLineIsObject(size_t line_end) {
-  if (line_end >= end_) return false;  // no newline: a single line
-  // Fill() moves the bytes from begin_ to the start: keep offsets from it.
-  const size_t next = line_end + 1 - begin_;
+SourceLoader::Scan SourceLoader::NextNonBlankLine(size_t from,
+                                                   size_t* start,
+                                                   size_t* end) {
+  // Fill() moves the bytes from begin_ to the start: offsets are kept from
+  // begin_.
   while (true) {
-    size_t p = begin_ + next;
+    size_t p = begin_ + from;
     while (p < end_ && IsBlank(data_ + p, 1)) ++p;
-    const char* newline =
-        p < end_ ? static_cast<const char*>(std::memchr(data_ + p, '\n', end_ - p))
-                 : nullptr;
-    if (newline != nullptr) return IsObjectLine(data_ + p, newline - (data_ + p));
+    if (p < end_) {
+      const char* newline =
+          static_cast<const char*>(std::memchr(data_ + p, '\n', end_ - p));
+      if (newline != nullptr) {
+        *start = p - begin_;
+        *end = static_cast<size_t>(newline - data_) - begin_;
+        return Scan::kFound;
+      }
+    }
     absl::StatusOr<bool> more = Fill();
-    if (!more.ok()) return false;  // the whole-document reading reports it
-    if (!*more) {
-      p = begin_ + next;
+    if (!more.ok()) return Scan::kError;
+    if (!*more) {  // the end of input
+      p = begin_ + from;
       while (p < end_ && IsBlank(data_ + p, 1)) ++p;
-      return IsObjectLine(data_ + p, end_ - p);
+      if (p >= end_) return Scan::kEnd;
+      *start = p - begin_;
+      *end = end_ - begin_;
+      return Scan::kFound;
     }
   }
+}
+
+bool SourceLoader::NdjsonCutShort(size_t line_end) {
+  if (line_end >= end_) return false;  // no newline: a single line
+  size_t start = 0, end = 0;
+  if (NextNonBlankLine(line_end + 1 - begin_, &start, &end) != Scan::kFound ||
+      !IsObjectLine(data_ + begin_ + start, end - start)) {
+    return false;
+  }
+  switch (NextNonBlankLine(end + 1, &start, &end)) {
+    case Scan::kEnd:
+      return true;
+    case Scan::kFound:
+      return IsObjectLine(data_ + begin_ + start, end - start);
+    case Scan::kError:
+      return false;
+  }
+  return false;
 }
 
 absl::Status SourceLoader::RunLines() {

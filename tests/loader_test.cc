@@ -1115,6 +1115,61 @@ TEST(LoaderErrorTest, MalformedFirstLineNamesTheLine) {
   }
 }
 
+// A first line left open and then lines no single document could hold (two
+// objects without a comma between them) is NDJSON cut short.
+TEST(LoaderErrorTest, FirstLineCutShortBeforeTwoObjectLines) {
+  const std::string text =
+      absl::StrCat(R"({"job_id":"e","result_type":"influencer")", "\n",
+                   MinimalDocAt("a", 1000), "\n\n", MinimalDocAt("b", 2000),
+                   "\n");
+  InfluencerStore store;
+  ExpectLoadError(clout::LoadString(store, text, Named("dump.ndjson")), 400,
+                  "x_content_parse_exception",
+                  {"dump.ndjson:1: malformed JSON"});
+  absl::StatusOr<LoadReport> report =
+      clout::LoadString(store, text, Named("dump.ndjson", true));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->format, DumpFormat::kNdjson);
+  EXPECT_EQ(report->rejected, 1u);
+  EXPECT_EQ(RowCount(store, "e"), 2u);
+}
+
+// Valid documents that span lines with one element per line: the line after
+// the first holds one whole object, yet the source is one document (what
+// follows that line closes it), not NDJSON with a bad first line.
+TEST(LoaderTest, DocumentWithOneElementPerLineIsReadWhole) {
+  const std::string a = MinimalDocAt("a", 1000);
+  const std::string b = MinimalDocAt("b", 2000);
+  const std::string hit_a = absl::StrCat(R"({"_index":"i","_id":"1","_source":)", a, "}");
+  const std::string hit_b = absl::StrCat(R"({"_index":"i","_id":"2","_source":)", b, "}");
+  struct Case {
+    std::string text;
+    DumpFormat format;
+    size_t rows;
+  };
+  const Case cases[] = {
+      {absl::StrCat("{\"count\":1,\"influencers\":[\n", a, "\n]}\n"),
+       DumpFormat::kInfluencersResponse, 1},
+      {absl::StrCat("{\"count\":2,\"influencers\":[\n", a, ",\n", b, "\n]}"),
+       DumpFormat::kInfluencersResponse, 2},
+      {absl::StrCat("{\"count\":1,\"influencers\":[\r\n", a, "\r\n\r\n]}\r\n"),
+       DumpFormat::kInfluencersResponse, 1},
+      {absl::StrCat("{\"hits\":{\"hits\":[\n", hit_a, "\n]}}\n"),
+       DumpFormat::kSearchResponse, 1},
+      {absl::StrCat("{\"hits\":{\"hits\":[\n", hit_a, "\n,\n", hit_b, "\n]}}\n"),
+       DumpFormat::kSearchResponse, 2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    InfluencerStore store;
+    absl::StatusOr<LoadReport> report =
+        clout::LoadString(store, c.text, Named("doc.json"));
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->format, c.format);
+    EXPECT_EQ(RowCount(store, "e"), c.rows);
+  }
+}
+
 TEST(LoaderErrorTest, FormatComesFromTheFirstGoodLine) {
   std::string text = absl::StrCat("{oops}\n", Hit(kDocA, 1, true), "\n",
                                   Hit(kDocC, 3, false), "\n");
