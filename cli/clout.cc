@@ -282,9 +282,10 @@ int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
     loaded->influencers += report->influencers_added;
     if (progress) ProgressBar(loaded->bytes, total_bytes);
     if (report->rejected > 0) {
-      std::fprintf(stderr, "%s: skipped %llu bad documents; first: %s\n",
+      std::fprintf(stderr, "%s: skipped %llu bad document%s; first: %s\n",
                    dump.c_str(),
                    static_cast<unsigned long long>(report->rejected),
+                   report->rejected == 1 ? "" : "s",
                    report->errors.empty() ? "" : report->errors[0].c_str());
     }
     loaded->reports.push_back(*std::move(report));
