@@ -109,7 +109,7 @@ const char* ParseIsoInternal(absl::string_view s, int64_t* millis) {
   size_t p = 0;
   int year = 0, month = 1, day = 1;
   int hour = 0, minute = 0, second = 0, milli = 0;
-  int offset_minutes = 0;  // local time minus UTC
+  int64_t offset_millis = 0;  // local time minus UTC
 
   if (!ReadFixedDigits(s, &p, 4, &year)) return "expected a 4-digit year";
   if (p < s.size() && s[p] == '-') {
@@ -123,7 +123,9 @@ const char* ParseIsoInternal(absl::string_view s, int64_t* millis) {
   if (month < 1 || month > 12) return "month out of range";
   if (day < 1 || day > DaysInMonth(year, month)) return "day out of range";
 
-  if (p < s.size() && s[p] == 'T') {
+  // A 'T' may end the text: the time is optional after it, as in
+  // Elasticsearch's formatter.
+  if (p < s.size() && s[p] == 'T' && p + 1 < s.size()) {
     ++p;
     if (!ReadFixedDigits(s, &p, 2, &hour)) return "expected a 2-digit hour";
     if (hour > 23) return "hour out of range";
@@ -139,50 +141,84 @@ const char* ParseIsoInternal(absl::string_view s, int64_t* millis) {
           return "expected 2-digit seconds";
         }
         if (second > 59) return "seconds out of range";
-        if (p < s.size() && s[p] == '.') {
+        // A fraction after '.', then one after ',' (either or both: both
+        // must then be the same nanoseconds, as java.time requires of a
+        // field parsed twice).
+        int64_t nanos = -1;
+        for (const char mark : {'.', ','}) {
+          if (p >= s.size() || s[p] != mark) continue;
           ++p;
           int digits = 0;
-          while (p < s.size() && IsDigit(s[p])) {
-            if (digits < 3) milli = milli * 10 + (s[p] - '0');
+          int64_t value = 0;
+          while (p < s.size() && IsDigit(s[p]) && digits < 10) {
+            value = value * 10 + (s[p] - '0');
             ++digits;
             ++p;
           }
           if (digits == 0 || digits > 9) {
             return "expected 1 to 9 fraction digits";
           }
-          for (int i = digits; i < 3; ++i) milli *= 10;
+          for (int i = digits; i < 9; ++i) value *= 10;
+          if (nanos >= 0 && nanos != value) return "conflicting fractions";
+          nanos = value;
         }
+        if (nanos > 0) milli = static_cast<int>(nanos / 1'000'000);
       }
     }
-    if (p < s.size() && s[p] == 'Z') {
+    // The zone: 'Z', an offset, or UTC, UT or GMT alone or with an offset
+    // (+HH:mm[:ss]), or GMT0. Region ids (Europe/Paris) are not supported.
+    int offset_seconds = 0;
+    bool zone_prefix = false;
+    for (absl::string_view prefix : {"UTC", "GMT", "UT"}) {
+      if (s.substr(p, prefix.size()) == prefix) {
+        p += prefix.size();
+        zone_prefix = true;
+        if (prefix == "GMT" && p < s.size() && s[p] == '0') ++p;
+        break;
+      }
+    }
+    if (!zone_prefix && p < s.size() && s[p] == 'Z') {
       ++p;
-    } else if (p < s.size() && (s[p] == '+' || s[p] == '-')) {
+    } else if (p < s.size() && (s[p] == '+' || s[p] == '-') &&
+               !(zone_prefix && s[p - 1] == '0')) {
       const int sign = s[p] == '-' ? -1 : 1;
       ++p;
-      int offset_hours = 0, offset_mins = 0;
+      int offset_hours = 0, offset_mins = 0, offset_secs = 0;
       if (!ReadFixedDigits(s, &p, 2, &offset_hours)) {
         return "expected a 2-digit offset hour";
       }
-      // +HH, +HHmm or +HH:mm.
+      // +HH, +HHmm, +HH:mm or +HH:mm:ss; after UTC, UT or GMT only
+      // +HH:mm and +HH:mm:ss.
       const bool colon = p < s.size() && s[p] == ':';
       if (colon) ++p;
+      if (zone_prefix && !colon) return "expected +HH:mm after the zone";
       if ((colon || p < s.size()) && !ReadFixedDigits(s, &p, 2, &offset_mins)) {
         return "expected 2-digit offset minutes";
       }
       if (offset_mins > 59) return "offset minutes out of range";
-      offset_minutes = sign * (offset_hours * 60 + offset_mins);
-      if (offset_minutes > 18 * 60 || offset_minutes < -18 * 60) {
+      if (colon && p < s.size() && s[p] == ':') {
+        ++p;
+        if (!ReadFixedDigits(s, &p, 2, &offset_secs)) {
+          return "expected 2-digit offset seconds";
+        }
+        if (offset_secs > 59) return "offset seconds out of range";
+      }
+      offset_seconds =
+          sign * (offset_hours * 3600 + offset_mins * 60 + offset_secs);
+      if (offset_seconds > 18 * 3600 || offset_seconds < -18 * 3600) {
         return "offset out of range (at most 18 hours)";
       }
     }
+    offset_millis = int64_t{offset_seconds} * kMillisPerSecond;
+  } else if (p < s.size() && s[p] == 'T') {
+    ++p;  // a 'T' ending the text
   }
   if (p != s.size()) return "unexpected text after the date";
 
   // Years 0000..9999 keep every term far from overflow.
   *millis = DaysFromCivil(year, month, day) * kMillisPerDay +
             hour * kMillisPerHour + minute * kMillisPerMinute +
-            second * kMillisPerSecond + milli -
-            offset_minutes * kMillisPerMinute;
+            second * kMillisPerSecond + milli - offset_millis;
   return nullptr;
 }
 

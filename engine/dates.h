@@ -23,9 +23,12 @@ inline constexpr int64_t kMaxEpochMillis = 8'640'000'000'000'000;
 inline constexpr int64_t kMinEpochMillis = -8'640'000'000'000'000;
 
 // Parses ISO 8601 in Elasticsearch's `strict_date_optional_time` forms:
-//   yyyy, yyyy-MM, yyyy-MM-dd, then optionally 'T' HH, HH:mm, HH:mm:ss,
-//   HH:mm:ss.f (1 to 9 fraction digits, truncated to milliseconds),
-//   then optionally 'Z', +HH, +HHmm, +HH:mm (or '-').
+//   yyyy, yyyy-MM, yyyy-MM-dd, then optionally 'T' (alone, or with
+//   HH, HH:mm, HH:mm:ss, HH:mm:ss.f or HH:mm:ss,f: 1 to 9 fraction digits,
+//   truncated to milliseconds), then after a time optionally a zone: 'Z',
+//   +HH, +HHmm, +HH:mm, +HH:mm:ss (or '-'), UTC, UT or GMT alone or
+//   followed by +HH:mm[:ss], or GMT0. Region ids (Europe/Paris), which
+//   Elasticsearch also takes, are not supported.
 // Missing parts take their minimum (month 1, day 1, 00:00:00.000).
 // Returns the epoch milliseconds, or InvalidArgument (a plain message, not an
 // Elasticsearch error) if `text` is not such a date or names an impossible
