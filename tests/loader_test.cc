@@ -1152,6 +1152,8 @@ TEST(LoaderTest, DocumentWithOneElementPerLineIsReadWhole) {
        DumpFormat::kInfluencersResponse, 1},
       {absl::StrCat("{\"count\":2,\"influencers\":[\n", a, ",\n", b, "\n]}"),
        DumpFormat::kInfluencersResponse, 2},
+      {absl::StrCat("{\"count\":2,\"influencers\":[\n", a, "\n,", b, "\n]}\n"),
+       DumpFormat::kInfluencersResponse, 2},
       {absl::StrCat("{\"count\":1,\"influencers\":[\r\n", a, "\r\n\r\n]}\r\n"),
        DumpFormat::kInfluencersResponse, 1},
       {absl::StrCat("{\"hits\":{\"hits\":[\n", hit_a, "\n]}}\n"),
