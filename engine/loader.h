@@ -127,7 +127,12 @@ struct LoadReport {
   std::string source;
   DumpFormat format = DumpFormat::kUnknown;
   uint64_t bytes = 0;           // bytes read
-  uint64_t documents = 0;       // documents seen (bulk action lines excluded)
+  // JSON objects read as result documents, whatever became of them
+  // (added, skipped for their result_type, or rejected for a field).
+  // Excluded: bulk action lines, and lines or elements that never were an
+  // object (malformed JSON, an array, a number), which lenient mode counts
+  // in `rejected` only.
+  uint64_t documents = 0;
   // After the commit (LoadString/LoadFile/LoadStdin): results new to the
   // store, stored results superseded (a result re-loaded with new values, or
   // repeated within the source), stored results dropped by replace_jobs, and
