@@ -270,7 +270,9 @@ int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
   absl::Time start = absl::Now();
   for (const std::string& dump : dumps) {
     std::string path = ResolvePath(dump);
-    load_options.source_name = dump;
+    // Errors name the source as "<stdin>:LINE: ...", not "-:LINE: ...".
+    const std::string name = dump == "-" ? "<stdin>" : dump;
+    load_options.source_name = name;
     absl::StatusOr<LoadReport> report =
         path == "-" ? LoadStdin(*loaded->store, load_options)
                     : LoadFile(*loaded->store, path, load_options);
@@ -283,7 +285,7 @@ int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
     if (progress) ProgressBar(loaded->bytes, total_bytes);
     if (report->rejected > 0) {
       std::fprintf(stderr, "%s: skipped %llu bad document%s; first: %s\n",
-                   dump.c_str(),
+                   name.c_str(),
                    static_cast<unsigned long long>(report->rejected),
                    report->rejected == 1 ? "" : "s",
                    report->errors.empty() ? "" : report->errors[0].c_str());

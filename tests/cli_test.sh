@@ -360,6 +360,10 @@ expect_eq "--lenient exit code" 0 "$RC"
 expect_eq "--lenient skips the bad line" '{"count":27,"influencers":[]}' "$(cat "$OUT")"
 expect_contains "--lenient notes the skip on stderr" "skipped 1 bad document; first:" "$(cat "$ERR")"
 expect_contains "--lenient note names the line" "bad.ndjson:2:" "$(cat "$ERR")"
+STDIN="$T/bad.ndjson" run query --job=$JOB -
+expect_error "malformed dump on stdin" 1 400 x_content_parse_exception "<stdin>:2:"
+STDIN="$T/bad.ndjson" run query --job=$JOB --lenient --size=0 -
+expect_contains "--lenient on stdin names it" "<stdin>: skipped 1 bad document; first: <stdin>:2:" "$(cat "$ERR")"
 run stats --lenient "$T/bad.ndjson"
 expect_contains "stats --lenient" "influencers: 27" "$RC $(cat "$OUT")"
 
