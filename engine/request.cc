@@ -461,45 +461,64 @@ absl::StatusOr<InfluencersRequest> ParseParamRequest(
   request.job_id = std::string(job_id);
   OutputOptions ignored;
   if (output == nullptr) output = &ignored;
+  // Each known parameter's value (the last, when one is given twice, as
+  // Elasticsearch's query-string map keeps it), then the checks in the
+  // order Elasticsearch makes them: pretty and human when the response
+  // channel is made, then RestGetInfluencersAction's exclude_interim, from,
+  // size, their signs, influencer_score and desc, then unknown names.
+  enum Slot { kStart, kEnd, kExcludeInterim, kFrom, kSize, kScore, kSort,
+              kDesc, kPretty, kHuman, kSlots };
+  constexpr absl::string_view kNames[kSlots] = {
+      "start", "end", "exclude_interim", "from", "size", "influencer_score",
+      "sort", "desc", "pretty", "human"};
+  const std::string* values[kSlots] = {};
   std::vector<std::string> unknown;
   for (const RequestParam& param : params) {
-    // Not a structured binding: clang before 16 cannot capture one in the
-    // lambda below (fuzz/ builds with Debian's clang 14).
-    const std::string& name = param.first;
-    const std::string& value = param.second;
-    absl::Status s;
-    auto boolean = [&](bool* out) {
-      if (value.empty()) {
-        *out = true;
-        return absl::OkStatus();
-      }
-      return ParseBooleanText(value, out);
-    };
-    if (name == "start") {
-      request.start = value;
-    } else if (name == "end") {
-      request.end = value;
-    } else if (name == "exclude_interim") {
-      s = boolean(&request.exclude_interim);
-    } else if (name == "influencer_score") {
-      s = ParseDoubleText(value, &request.influencer_score);
-    } else if (name == "sort") {
-      request.sort = value;
-    } else if (name == "desc") {
-      s = boolean(&request.desc);
-    } else if (name == "from" || name == "size") {
-      int64_t* out = name == "from" ? &request.from : &request.size;
-      s = ParseIntText(name, value, out);
-      if (s.ok()) s = CheckNotNegative(name, *out);
-    } else if (name == "pretty") {
-      s = boolean(&output->pretty);
-    } else if (name == "human") {
-      s = boolean(&output->human);
+    const auto* known = std::find(std::begin(kNames), std::end(kNames),
+                                  param.first);
+    if (known == std::end(kNames)) {
+      unknown.push_back(param.first);
     } else {
-      unknown.push_back(name);
+      values[known - std::begin(kNames)] = &param.second;
     }
+  }
+  // A present but empty boolean means true.
+  auto boolean = [&](Slot slot, bool* out) {
+    if (values[slot] == nullptr) return absl::OkStatus();
+    if (values[slot]->empty()) {
+      *out = true;
+      return absl::OkStatus();
+    }
+    return ParseBooleanText(*values[slot], out);
+  };
+  auto integer = [&](Slot slot, int64_t* out) {
+    if (values[slot] == nullptr) return absl::OkStatus();
+    return ParseIntText(kNames[slot], *values[slot], out);
+  };
+  if (absl::Status s = boolean(kPretty, &output->pretty); !s.ok()) return s;
+  if (absl::Status s = boolean(kHuman, &output->human); !s.ok()) return s;
+  if (values[kStart] != nullptr) request.start = *values[kStart];
+  if (values[kEnd] != nullptr) request.end = *values[kEnd];
+  for (absl::Status s :
+       {boolean(kExcludeInterim, &request.exclude_interim),
+        integer(kFrom, &request.from), integer(kSize, &request.size)}) {
     if (!s.ok()) return s;
   }
+  if (absl::Status s = CheckNotNegative("from", request.from); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckNotNegative("size", request.size); !s.ok()) {
+    return s;
+  }
+  if (values[kScore] != nullptr) {
+    if (absl::Status s =
+            ParseDoubleText(*values[kScore], &request.influencer_score);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (values[kSort] != nullptr) request.sort = *values[kSort];
+  if (absl::Status s = boolean(kDesc, &request.desc); !s.ok()) return s;
   if (!unknown.empty()) {
     std::sort(unknown.begin(), unknown.end());
     unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());

@@ -78,9 +78,12 @@ using RequestParam = std::pair<std::string, std::string>;
 // Parses a parameter-mode request: parameters start, end, exclude_interim,
 // influencer_score, sort, desc, from, size, plus the output options pretty
 // and human (stored into `*output` when it is not null). A present but empty
-// boolean means true. Errors (all 400): an unknown parameter
-// (illegal_argument_exception "request [<path>] contains unrecognized
-// parameter: [p]"), a bad boolean, integer or number as in spec section 6.
+// boolean means true; a parameter given twice takes its last value. Errors
+// (all 400): a bad boolean, integer or number as in spec section 6, or an
+// unknown parameter (illegal_argument_exception "request [<path>] contains
+// unrecognized parameter: [p]"). With several, the first in Elasticsearch's
+// order is returned: pretty, human, exclude_interim, from, size, a negative
+// from, a negative size, influencer_score, desc, unknown parameters.
 absl::StatusOr<InfluencersRequest> ParseParamRequest(
     absl::string_view job_id, const std::vector<RequestParam>& params,
     OutputOptions* output = nullptr);

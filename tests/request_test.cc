@@ -199,6 +199,52 @@ TEST(ParamRequestTest, EveryParameter) {
   EXPECT_TRUE(output.human);
 }
 
+// With several bad parameters, the error is the one Elasticsearch's
+// RestGetInfluencersAction meets first, whatever their order in the request.
+TEST(ParamRequestTest, ErrorsComeInElasticsearchsOrder) {
+  struct Case {
+    std::vector<RequestParam> params;
+    std::string type;
+    std::string reason;
+  };
+  const Case cases[] = {
+      {{{"from", "-1"}, {"size", "x"}},
+       "illegal_argument_exception",
+       "Failed to parse int parameter [size] with value [x]"},
+      {{{"from", "-1"}, {"exclude_interim", "bad"}},
+       "illegal_argument_exception",
+       "Failed to parse value [bad] as only [true] or [false] are allowed."},
+      {{{"desc", "bad"}, {"influencer_score", "abc"}},
+       "number_format_exception", "For input string: \"abc\""},
+      {{{"desc", "bad2"}, {"exclude_interim", "bad"}},
+       "illegal_argument_exception",
+       "Failed to parse value [bad] as only [true] or [false] are allowed."},
+      {{{"size", "-2"}, {"from", "-1"}},
+       "illegal_argument_exception", "Parameter [from] cannot be < 0"},
+      {{{"size", "-2"}, {"influencer_score", "abc"}},
+       "illegal_argument_exception", "Parameter [size] cannot be < 0"},
+      {{{"colour", "red"}, {"desc", "bad"}},
+       "illegal_argument_exception",
+       "Failed to parse value [bad] as only [true] or [false] are allowed."},
+      {{{"exclude_interim", "bad"}, {"pretty", "bad3"}},
+       "illegal_argument_exception",
+       "Failed to parse value [bad3] as only [true] or [false] are allowed."},
+  };
+  for (const Case& c : cases) {
+    ExpectError(ParseParamRequest("j", c.params).status(), 400, c.type,
+                c.reason);
+  }
+}
+
+TEST(ParamRequestTest, RepeatedParameterTakesItsLastValue) {
+  absl::StatusOr<InfluencersRequest> r =
+      ParseParamRequest("j", {{"from", "x"}, {"from", "3"}, {"sort", "a"},
+                              {"sort", "b"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->from, 3);
+  EXPECT_EQ(r->sort, "b");
+}
+
 TEST(ParamRequestTest, Rejections) {
   ExpectError(ParseParamRequest("j", {{"desc", "maybe"}}).status(), 400,
               "illegal_argument_exception",
