@@ -1088,6 +1088,21 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
   }
 }
 
+// `text`, an NDJSON dump of job "e" whose first line is malformed, fails
+// naming line 1; lenient, line 1 is skipped and `rows` rows load.
+void ExpectBadFirstLine(const std::string& text, size_t rows) {
+  InfluencerStore store;
+  ExpectLoadError(clout::LoadString(store, text, Named("dump.ndjson")), 400,
+                  "x_content_parse_exception",
+                  {"dump.ndjson:1: malformed JSON"});
+  absl::StatusOr<LoadReport> report =
+      clout::LoadString(store, text, Named("dump.ndjson", true));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->format, DumpFormat::kNdjson);
+  EXPECT_EQ(report->rejected, 1u);
+  EXPECT_EQ(RowCount(store, "e"), rows);
+}
+
 TEST(LoaderErrorTest, MalformedFirstLineNamesTheLine) {
   const std::string lines[] = {
       R"({"job_id": "e", oops})",
@@ -1101,37 +1116,18 @@ TEST(LoaderErrorTest, MalformedFirstLineNamesTheLine) {
   };
   for (const std::string& line : lines) {
     SCOPED_TRACE(line);
-    std::string text = absl::StrCat(line, "\n", MinimalDoc(), "\n");
-    InfluencerStore store;
-    ExpectLoadError(clout::LoadString(store, text, Named("dump.ndjson")), 400,
-                    "x_content_parse_exception",
-                    {"dump.ndjson:1: malformed JSON"});
-    absl::StatusOr<LoadReport> report =
-        clout::LoadString(store, text, Named("dump.ndjson", true));
-    ASSERT_TRUE(report.ok()) << report.status();
-    EXPECT_EQ(report->format, DumpFormat::kNdjson);
-    EXPECT_EQ(report->rejected, 1u);
-    EXPECT_EQ(RowCount(store, "e"), 1u);
+    ExpectBadFirstLine(absl::StrCat(line, "\n", MinimalDoc(), "\n"), 1);
   }
 }
 
 // A first line left open and then lines no single document could hold (two
 // objects without a comma between them) is NDJSON cut short.
 TEST(LoaderErrorTest, FirstLineCutShortBeforeTwoObjectLines) {
-  const std::string text =
+  ExpectBadFirstLine(
       absl::StrCat(R"({"job_id":"e","result_type":"influencer")", "\n",
                    MinimalDocAt("a", 1000), "\n\n", MinimalDocAt("b", 2000),
-                   "\n");
-  InfluencerStore store;
-  ExpectLoadError(clout::LoadString(store, text, Named("dump.ndjson")), 400,
-                  "x_content_parse_exception",
-                  {"dump.ndjson:1: malformed JSON"});
-  absl::StatusOr<LoadReport> report =
-      clout::LoadString(store, text, Named("dump.ndjson", true));
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_EQ(report->format, DumpFormat::kNdjson);
-  EXPECT_EQ(report->rejected, 1u);
-  EXPECT_EQ(RowCount(store, "e"), 2u);
+                   "\n"),
+      2);
 }
 
 // Valid documents that span lines with one element per line: the line after
@@ -1140,8 +1136,10 @@ TEST(LoaderErrorTest, FirstLineCutShortBeforeTwoObjectLines) {
 TEST(LoaderTest, DocumentWithOneElementPerLineIsReadWhole) {
   const std::string a = MinimalDocAt("a", 1000);
   const std::string b = MinimalDocAt("b", 2000);
-  const std::string hit_a = absl::StrCat(R"({"_index":"i","_id":"1","_source":)", a, "}");
-  const std::string hit_b = absl::StrCat(R"({"_index":"i","_id":"2","_source":)", b, "}");
+  const std::string hit_a =
+      absl::StrCat(R"({"_index":"i","_id":"1","_source":)", a, "}");
+  const std::string hit_b =
+      absl::StrCat(R"({"_index":"i","_id":"2","_source":)", b, "}");
   struct Case {
     std::string text;
     DumpFormat format;
