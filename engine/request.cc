@@ -459,8 +459,7 @@ absl::StatusOr<InfluencersRequest> ParseParamRequest(
     OutputOptions* output) {
   InfluencersRequest request;
   request.job_id = std::string(job_id);
-  OutputOptions ignored;
-  if (output == nullptr) output = &ignored;
+  OutputOptions read;  // copied to *output on success only
   // Each known parameter's value (the last, when one is given twice, as
   // Elasticsearch's query-string map keeps it), then the checks in the
   // order Elasticsearch makes them: pretty and human when the response
@@ -495,15 +494,16 @@ absl::StatusOr<InfluencersRequest> ParseParamRequest(
     if (values[slot] == nullptr) return absl::OkStatus();
     return ParseIntText(kNames[slot], *values[slot], out);
   };
-  if (absl::Status s = boolean(kPretty, &output->pretty); !s.ok()) return s;
-  if (absl::Status s = boolean(kHuman, &output->human); !s.ok()) return s;
+  if (absl::Status s = boolean(kPretty, &read.pretty); !s.ok()) return s;
+  if (absl::Status s = boolean(kHuman, &read.human); !s.ok()) return s;
   if (values[kStart] != nullptr) request.start = *values[kStart];
   if (values[kEnd] != nullptr) request.end = *values[kEnd];
-  for (absl::Status s :
-       {boolean(kExcludeInterim, &request.exclude_interim),
-        integer(kFrom, &request.from), integer(kSize, &request.size)}) {
-    if (!s.ok()) return s;
+  if (absl::Status s = boolean(kExcludeInterim, &request.exclude_interim);
+      !s.ok()) {
+    return s;
   }
+  if (absl::Status s = integer(kFrom, &request.from); !s.ok()) return s;
+  if (absl::Status s = integer(kSize, &request.size); !s.ok()) return s;
   if (absl::Status s = CheckNotNegative("from", request.from); !s.ok()) {
     return s;
   }
@@ -535,6 +535,7 @@ absl::StatusOr<InfluencersRequest> ParseParamRequest(
         absl::StrCat("request [", path, "] contains unrecognized parameters: [",
                      absl::StrJoin(unknown, "], ["), "]"));
   }
+  if (output != nullptr) *output = read;
   return request;
 }
 

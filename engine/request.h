@@ -77,7 +77,8 @@ using RequestParam = std::pair<std::string, std::string>;
 
 // Parses a parameter-mode request: parameters start, end, exclude_interim,
 // influencer_score, sort, desc, from, size, plus the output options pretty
-// and human (stored into `*output` when it is not null). A present but empty
+// and human (stored into `*output` when it is not null, on success only:
+// after an error *output is unchanged). A present but empty
 // boolean means true; a parameter given twice takes its last value. Errors
 // (all 400): a bad boolean, integer or number as in spec section 6, or an
 // unknown parameter (illegal_argument_exception "request [<path>] contains

@@ -236,6 +236,13 @@ TEST(ParamRequestTest, ErrorsComeInElasticsearchsOrder) {
   }
 }
 
+TEST(ParamRequestTest, OutputOptionsAreLeftAloneOnError) {
+  OutputOptions output;
+  EXPECT_FALSE(
+      ParseParamRequest("j", {{"pretty", ""}, {"from", "x"}}, &output).ok());
+  EXPECT_FALSE(output.pretty);
+}
+
 TEST(ParamRequestTest, RepeatedParameterTakesItsLastValue) {
   absl::StatusOr<InfluencersRequest> r =
       ParseParamRequest("j", {{"from", "x"}, {"from", "3"}, {"sort", "a"},
