@@ -169,18 +169,19 @@ const char* ParseIsoInternal(absl::string_view s, int64_t* millis) {
     // (+HH:mm[:ss]), or GMT0. Region ids (Europe/Paris) are not supported.
     int offset_seconds = 0;
     bool zone_prefix = false;
+    bool gmt0 = false;  // a zone of its own: no offset may follow
     for (absl::string_view prefix : {"UTC", "GMT", "UT"}) {
       if (s.substr(p, prefix.size()) == prefix) {
         p += prefix.size();
         zone_prefix = true;
-        if (prefix == "GMT" && p < s.size() && s[p] == '0') ++p;
+        gmt0 = prefix == "GMT" && p < s.size() && s[p] == '0';
+        p += gmt0;
         break;
       }
     }
     if (!zone_prefix && p < s.size() && s[p] == 'Z') {
       ++p;
-    } else if (p < s.size() && (s[p] == '+' || s[p] == '-') &&
-               !(zone_prefix && s[p - 1] == '0')) {
+    } else if (!gmt0 && p < s.size() && (s[p] == '+' || s[p] == '-')) {
       const int sign = s[p] == '-' ? -1 : 1;
       ++p;
       int offset_hours = 0, offset_mins = 0, offset_secs = 0;

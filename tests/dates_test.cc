@@ -206,6 +206,24 @@ TEST(ParseIsoDateTest, LongValueIsQuotedWithoutCuttingACharacter) {
   EXPECT_EQ(message.find('\xC3'), std::string::npos) << message;
 }
 
+TEST(ParseIsoDateTest, NamesTheProblemWithAZoneOrFraction) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"2016-06-01T10:00:00.5,6", "conflicting fractions"},
+      {"2016-06-01T10:00:00,", "expected 1 to 9 fraction digits"},
+      {"2016-06-01T10:00UTC+0100", "expected +HH:mm after the zone"},
+      {"2016-06-01T10:00+02:00:6", "expected 2-digit offset seconds"},
+      {"2016-06-01T10:00+02:00:60", "offset seconds out of range"},
+      {"2016-06-01T10:00+18:00:01", "offset out of range (at most 18 hours)"},
+      {"2016-06-01T10:00Europe/Paris", "unexpected text after the date"},
+  };
+  for (const auto& [text, problem] : cases) {
+    absl::Status status = ParseIsoDate(text).status();
+    EXPECT_EQ(status.message(),
+              absl::StrCat("invalid ISO 8601 date [", text, "]: ", problem))
+        << text;
+  }
+}
+
 TEST(ParseIsoDateTest, RejectsMalformedOrImpossibleDates) {
   const char* const rejected[] = {
       "",
