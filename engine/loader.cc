@@ -405,7 +405,7 @@ void ExplainTrailingContent(const char* line, size_t length, DocError* error) {
 
 class DocumentReader {
  public:
-  DocumentReader(IngestBatch* batch, LoadReport* report)
+  DocumentReader(MutationBatch* batch, LoadReport* report)
       : batch_(batch), report_(report) {}
 
   // Reads one result document. Returns false and fills *error if it is bad.
@@ -494,7 +494,7 @@ class DocumentReader {
   struct RecentJob {
     bool used = false;
     std::string id;
-    IngestBatch::JobRows* rows = nullptr;
+    MutationBatch::JobRows* rows = nullptr;
     bool Holds(std::string_view job_id) const {
       return used && BytesEqual(ToAbsl(job_id), id);
     }
@@ -510,7 +510,7 @@ class DocumentReader {
 
   bool ReadFields(od::object object, DocError* error);
 
-  IngestBatch* batch_;
+  MutationBatch* batch_;
   LoadReport* report_;
   // The known field whose value is being read, else kOther.
   Key reading_ = kOther;
@@ -882,7 +882,7 @@ bool DocumentReader::ReadFields(od::object object, DocError* error) {
 class SourceLoader {
  public:
   SourceLoader(ByteSource* source, const LoadOptions& options,
-               IngestBatch* batch, LoadReport* report)
+               MutationBatch* batch, LoadReport* report)
       : source_(source),
         options_(options),
         batch_(batch),
@@ -964,7 +964,7 @@ class SourceLoader {
 
   ByteSource* source_;
   const LoadOptions& options_;
-  IngestBatch* batch_;
+  MutationBatch* batch_;
   LoadReport* report_;
   DocumentReader reader_;
   od::parser parser_;
@@ -1877,7 +1877,7 @@ absl::Status SourceLoader::RunWhole() {
 
 absl::StatusOr<LoadReport> Parse(ByteSource* source, std::string source_name,
                                  const LoadOptions& options,
-                                 IngestBatch* batch) {
+                                 MutationBatch* batch) {
   absl::Time start = absl::Now();
   LoadReport report;
   report.source =
@@ -1926,14 +1926,14 @@ constexpr size_t kMinParallelPiece = size_t{4} << 20;
 std::optional<LoadReport> ParseParallel(absl::string_view text,
                                         const std::string& source_name,
                                         const LoadOptions& options,
-                                        IngestBatch* batch) {
+                                        MutationBatch* batch) {
   const size_t threads = static_cast<size_t>(std::max(options.threads, 1));
   if (threads < 2 || options.memory_budget_bytes != 0) return std::nullopt;
   std::vector<absl::string_view> pieces = SplitAtLines(
       text, std::min(threads, text.size() / kMinParallelPiece));
   if (pieces.size() < 2) return std::nullopt;
   struct Piece {
-    IngestBatch batch;
+    MutationBatch batch;
     LoadReport report;
     absl::Status status;
     DumpFormat format = DumpFormat::kUnknown;
@@ -2001,7 +2001,7 @@ std::optional<LoadReport> ParseParallel(absl::string_view text,
 absl::StatusOr<LoadReport> ParseText(absl::string_view text,
                                      std::string source_name,
                                      const LoadOptions& options,
-                                     IngestBatch* batch) {
+                                     MutationBatch* batch) {
   absl::Time start = absl::Now();
   std::string name =
       options.source_name.empty() ? source_name : options.source_name;
@@ -2048,10 +2048,14 @@ class MappedFile {
 
 absl::StatusOr<LoadReport> Finish(InfluencerStore& store,
                                   absl::StatusOr<LoadReport> report,
-                                  IngestBatch batch, absl::Time start,
+                                  MutationBatch batch, absl::Time start,
                                   const LoadOptions& options) {
   if (!report.ok()) return report.status();
-  CommitStats stats = store.Commit(std::move(batch), options.threads);
+  ApplyOptions apply;
+  apply.threads = options.threads;
+  absl::StatusOr<MutationResult> result = store.Apply(std::move(batch), apply);
+  if (!result.ok()) return result.status();
+  const CommitStats& stats = result->stats;
   report->influencers_added = stats.added;
   report->replaced = stats.replaced;
   report->deleted = stats.deleted;
@@ -2067,7 +2071,7 @@ template <typename Parse>
 absl::StatusOr<LoadReport> LoadWith(InfluencerStore& store,
                                     const LoadOptions& options, Parse parse) {
   absl::Time start = absl::Now();
-  IngestBatch batch;
+  MutationBatch batch;
   batch.set_replace_jobs(options.replace_jobs);
   absl::StatusOr<LoadReport> report = parse(&batch);
   return Finish(store, std::move(report), std::move(batch), start, options);
@@ -2077,7 +2081,7 @@ absl::StatusOr<LoadReport> LoadWith(InfluencerStore& store,
 
 absl::StatusOr<LoadReport> ParseFileInto(const std::string& path,
                                          const LoadOptions& options,
-                                         IngestBatch* batch) {
+                                         MutationBatch* batch) {
   if (path == "-") {
     FdSource source(0, "<stdin>", false);
     return Parse(&source, "<stdin>", options, batch);
@@ -2090,7 +2094,7 @@ absl::StatusOr<LoadReport> ParseFileInto(const std::string& path,
 absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
                                       absl::string_view text,
                                       const LoadOptions& options) {
-  return LoadWith(store, options, [&](IngestBatch* batch) {
+  return LoadWith(store, options, [&](MutationBatch* batch) {
     return ParseText(text, "<string>", options, batch);
   });
 }
@@ -2100,14 +2104,14 @@ absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
                                     const LoadOptions& options) {
   if (options.threads > 1 && options.memory_budget_bytes == 0) {
     if (std::unique_ptr<MappedFile> mapped = MappedFile::Open(path)) {
-      return LoadWith(store, options, [&](IngestBatch* batch) {
+      return LoadWith(store, options, [&](MutationBatch* batch) {
         return ParseText(mapped->text(), path, options, batch);
       });
     }
   }
   absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenFile(path);
   if (!source.ok()) return source.status();
-  return LoadWith(store, options, [&](IngestBatch* batch) {
+  return LoadWith(store, options, [&](MutationBatch* batch) {
     return Parse(source->get(), path, options, batch);
   });
 }
@@ -2115,7 +2119,7 @@ absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
 absl::StatusOr<LoadReport> LoadStdin(InfluencerStore& store,
                                      const LoadOptions& options) {
   FdSource source(0, "<stdin>", false);
-  return LoadWith(store, options, [&](IngestBatch* batch) {
+  return LoadWith(store, options, [&](MutationBatch* batch) {
     return Parse(&source, "<stdin>", options, batch);
   });
 }

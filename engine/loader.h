@@ -34,8 +34,8 @@
 // response, a pretty-printed document) is copied once into a buffer of
 // its size.
 //
-// A load is atomic: the parsed rows are committed to the store in one step
-// (InfluencerStore::Commit) after the whole source was read. In strict mode
+// A load is atomic: the parsed rows are applied to the store as one kLoad
+// MutationBatch (InfluencerStore::Apply) after the whole source was read. In strict mode
 // (the default) the first bad document fails the load and the store is left
 // exactly as it was. In lenient mode bad documents are skipped and counted,
 // and the first errors are reported; a source that cannot be read or parsed
@@ -109,8 +109,8 @@ struct LoadOptions {
   // or "<string>".
   std::string source_name;
   // Replace each job the source names: its stored results are dropped in
-  // the same atomic commit that adds the source's (InfluencerStore::Commit,
-  // IngestBatch::set_replace_jobs). Default: upsert by result identity.
+  // the same atomic batch that adds the source's (InfluencerStore::Apply,
+  // MutationBatch::set_replace_jobs). Default: upsert by result identity.
   bool replace_jobs = false;
   // Threads that parse an NDJSON source (LoadString, LoadFile) at once:
   // the text is split at line boundaries into pieces of at least 4 MiB,
@@ -184,7 +184,7 @@ absl::StatusOr<LoadReport> LoadStdin(InfluencerStore& store,
 // `batch` may hold part of the source's rows: discard it.
 absl::StatusOr<LoadReport> ParseFileInto(const std::string& path,
                                          const LoadOptions& options,
-                                         IngestBatch* batch);
+                                         MutationBatch* batch);
 
 }  // namespace clout
 

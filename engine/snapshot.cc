@@ -57,6 +57,7 @@ void InfluencerColumns::Reserve(size_t n) {
   is_interim.reserve(n);
   field_name_code.reserve(n);
   field_value_code.reserve(n);
+  version.reserve(n);
 }
 
 }  // namespace clout

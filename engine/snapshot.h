@@ -113,12 +113,15 @@ struct InfluencerColumns {
   Column<uint8_t> is_interim;  // 0 or 1
   Column<uint32_t> field_name_code;
   Column<uint32_t> field_value_code;
+  // Elasticsearch's _version of the result: how many times it was written
+  // (1 when first stored).
+  Column<uint32_t> version;
 
   size_t size() const { return timestamp.size(); }
   void Reserve(size_t n);
   // Bytes of the column storage in use (size, not capacity).
   static constexpr size_t kBytesPerRow =
-      sizeof(int64_t) + 3 * sizeof(double) + 3 * sizeof(uint32_t) +
+      sizeof(int64_t) + 3 * sizeof(double) + 4 * sizeof(uint32_t) +
       sizeof(uint8_t);
 };
 
@@ -193,9 +196,11 @@ struct StoreSnapshot {
   absl::flat_hash_map<std::string, std::shared_ptr<const JobResults>> jobs;
   // Every influencer field name seen in any job: these are sortable fields.
   absl::flat_hash_set<std::string> influencer_field_names;
-  // Number of changes that produced this snapshot: commits (loads, even
-  // empty ones), RegisterJob and DeleteJob each add one.
+  // Number of mutation batches applied to reach this snapshot (each
+  // InfluencerStore::Apply adds one, even for an empty batch).
   uint64_t generation = 0;
+  // The _seq_no the next applied operation gets.
+  int64_t next_seq_no = 0;
 
   // The job's results, or nullptr if the job is unknown.
   const JobResults* FindJob(absl::string_view job_id) const {

@@ -15,224 +15,6 @@
 
 namespace clout {
 
-IngestBatch::IngestBatch() : arena_(std::make_shared<StringArena>()) {}
-
-IngestBatch::JobRows& IngestBatch::RowsOf(absl::string_view job_id) {
-  for (size_t i = 0; i < kRecentJobs && recent_[i].second != nullptr; ++i) {
-    if (BytesEqual(job_id, recent_[i].first)) return *recent_[i].second;
-  }
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) {
-    it = jobs_.emplace(std::string(job_id), std::make_unique<JobRows>()).first;
-    job_order_.push_back(std::string(job_id));
-  }
-  // Replaces the entries in turn.
-  std::pair<std::string, JobRows*>& entry = recent_[recent_next_];
-  recent_next_ = (recent_next_ + 1) % kRecentJobs;
-  entry.first.assign(job_id.data(), job_id.size());
-  entry.second = it->second.get();
-  return *entry.second;
-}
-
-void IngestBatch::PrefetchFieldValue(const JobRows* rows,
-                                     absl::string_view field_value) const {
-  rows->string_codes.Prefetch(field_value);
-}
-
-void IngestBatch::RegisterJob(absl::string_view job_id) {
-  RowsOf(job_id).named = true;
-}
-
-uint32_t IngestBatch::Intern(JobRows& rows, absl::string_view s) {
-  return rows.string_codes.Intern(
-      s, rows.strings, [this](absl::string_view t) { return arena_->Store(t); });
-}
-
-void IngestBatch::AddInfluencer(absl::string_view job_id,
-                                const InfluencerFields& row) {
-  AddInfluencer(&RowsOf(job_id), row);
-}
-
-void IngestBatch::AddInfluencer(JobRows* job, const InfluencerFields& row) {
-  JobRows& rows = *job;
-  rows.named = true;
-  InfluencerColumns& c = rows.columns;
-  c.timestamp.push_back(row.timestamp);
-  c.influencer_score.push_back(row.influencer_score);
-  c.initial_influencer_score.push_back(row.initial_influencer_score);
-  c.probability.push_back(row.probability);
-  uint32_t span_code = 0;
-  while (span_code < rows.bucket_spans.size() &&
-         rows.bucket_spans[span_code] != row.bucket_span) {
-    ++span_code;
-  }
-  if (span_code == rows.bucket_spans.size()) {
-    rows.bucket_spans.push_back(row.bucket_span);
-  }
-  c.bucket_span_code.push_back(span_code);
-  c.is_interim.push_back(row.is_interim ? 1 : 0);
-  if (rows.last_name_code == UINT32_MAX || row.field_name != rows.last_name) {
-    rows.last_name_code = Intern(rows, row.field_name);
-    rows.last_name = rows.strings[rows.last_name_code];
-  }
-  c.field_name_code.push_back(rows.last_name_code);
-  c.field_value_code.push_back(Intern(rows, row.field_value));
-  ++influencers_;
-}
-
-void IngestBatch::Append(IngestBatch&& other) {
-  for (const std::string& job_id : other.job_order_) {
-    JobRows& src = *other.jobs_.at(job_id);
-    JobRows& dst = RowsOf(job_id);
-    dst.named = dst.named || src.named;
-    std::vector<uint32_t> string_code(src.strings.size());
-    for (size_t i = 0; i < src.strings.size(); ++i) {
-      string_code[i] = Intern(dst, src.strings[i]);
-    }
-    std::vector<uint32_t> span_code(src.bucket_spans.size());
-    for (size_t i = 0; i < src.bucket_spans.size(); ++i) {
-      auto found = std::find(dst.bucket_spans.begin(), dst.bucket_spans.end(),
-                             src.bucket_spans[i]);
-      span_code[i] = static_cast<uint32_t>(found - dst.bucket_spans.begin());
-      if (found == dst.bucket_spans.end()) {
-        dst.bucket_spans.push_back(src.bucket_spans[i]);
-      }
-    }
-    const size_t base = dst.columns.size();
-    for (auto& [id, staged_before] : src.deletes) {
-      dst.deletes.emplace_back(std::move(id), base + staged_before);
-    }
-    InfluencerColumns& d = dst.columns;
-    const InfluencerColumns& c = src.columns;
-    const size_t n = c.size();
-    d.Reserve(base + n);
-    d.timestamp.insert(d.timestamp.end(), c.timestamp.begin(), c.timestamp.end());
-    d.influencer_score.insert(d.influencer_score.end(),
-                              c.influencer_score.begin(),
-                              c.influencer_score.end());
-    d.initial_influencer_score.insert(d.initial_influencer_score.end(),
-                                      c.initial_influencer_score.begin(),
-                                      c.initial_influencer_score.end());
-    d.probability.insert(d.probability.end(), c.probability.begin(),
-                         c.probability.end());
-    d.is_interim.insert(d.is_interim.end(), c.is_interim.begin(),
-                        c.is_interim.end());
-    d.bucket_span_code.resize(base + n);
-    d.field_name_code.resize(base + n);
-    d.field_value_code.resize(base + n);
-    for (size_t r = 0; r < n; ++r) {
-      d.bucket_span_code[base + r] = span_code[c.bucket_span_code[r]];
-      d.field_name_code[base + r] = string_code[c.field_name_code[r]];
-      d.field_value_code[base + r] = string_code[c.field_value_code[r]];
-    }
-  }
-  influencers_ += other.influencers_;
-  other = IngestBatch();
-}
-
-void IngestBatch::DeleteInfluencer(const InfluencerResultId& id) {
-  JobRows& rows = RowsOf(id.job_id);
-  rows.deletes.emplace_back(id, rows.columns.size());
-}
-
-namespace {
-
-// The id of `job_id`'s result whose id continues with `rest`, which must be
-// <timestamp>_<bucket_span>_<field name>_<hash>_<length>; nullopt if it is
-// not of that form.
-std::optional<InfluencerResultId> ParseResultIdRest(absl::string_view job_id,
-                                                    absl::string_view rest) {
-  InfluencerResultId result;
-  result.job_id = std::string(job_id);
-  // Reads an integer up to the next '_' and skips both.
-  auto take_int = [&](int64_t* out) -> bool {
-    if (rest.empty()) return false;
-    size_t end = rest.find('_', rest[0] == '-' ? 1 : 0);
-    if (end == absl::string_view::npos || end == 0) return false;
-    absl::string_view digits = rest.substr(0, end);
-    if (digits[0] == '+' || !absl::SimpleAtoi(digits, out)) return false;
-    rest.remove_prefix(end + 1);
-    return true;
-  };
-  if (!take_int(&result.timestamp) || !take_int(&result.bucket_span)) {
-    return std::nullopt;
-  }
-  // From the right: _<hash>_<length>.
-  size_t length_sep = rest.rfind('_');
-  if (length_sep == absl::string_view::npos || length_sep == 0) return std::nullopt;
-  size_t hash_sep = rest.rfind('_', length_sep - 1);
-  if (hash_sep == absl::string_view::npos || hash_sep == 0) return std::nullopt;
-  if (!absl::SimpleAtoi(rest.substr(length_sep + 1), &result.value_length) ||
-      result.value_length < 0 ||
-      !absl::SimpleAtoi(rest.substr(hash_sep + 1, length_sep - hash_sep - 1),
-                        &result.value_hash)) {
-    return std::nullopt;
-  }
-  result.field_name = std::string(rest.substr(0, hash_sep));
-  return result;
-}
-
-}  // namespace
-
-std::optional<InfluencerResultId> ParseInfluencerResultId(absl::string_view id) {
-  constexpr absl::string_view kMarker = "_influencer_";
-  // Job ids may contain the marker themselves (my_influencer_job): the
-  // first occurrence after which the rest parses wins.
-  for (size_t marker = id.find(kMarker); marker != absl::string_view::npos;
-       marker = id.find(kMarker, marker + 1)) {
-    if (marker == 0) continue;
-    if (std::optional<InfluencerResultId> result = ParseResultIdRest(
-            id.substr(0, marker), id.substr(marker + kMarker.size()))) {
-      return result;
-    }
-  }
-  return std::nullopt;
-}
-
-int32_t JavaStringHash(absl::string_view utf8, int32_t* utf16_length) {
-  uint32_t hash = 0;  // Java's int arithmetic wraps
-  uint32_t units = 0;  // (wraps past 2^32 like the hash; no UB)
-  auto add = [&](uint32_t unit) {
-    hash = hash * 31 + unit;
-    ++units;
-  };
-  const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
-  const auto* end = p + utf8.size();
-  while (p < end) {
-    uint32_t c = *p;
-    int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2
-                             : (c >> 3) == 0x1E ? 3 : -1;
-    bool valid = extra >= 0 && end - p > extra;
-    for (int k = 1; valid && k <= extra; ++k) valid = (p[k] & 0xC0) == 0x80;
-    uint32_t cp = extra <= 0 ? c : c & (0x3F >> extra);
-    for (int k = 1; valid && k <= extra; ++k) cp = (cp << 6) | (p[k] & 0x3F);
-    if (!valid || cp > 0x10FFFF) {
-      add(c);  // not a UTF-8 sequence: the byte is one unit
-      ++p;
-      continue;
-    }
-    p += extra + 1;
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      add(0xD800 + (cp >> 10));
-      add(0xDC00 + (cp & 0x3FF));
-    } else {
-      add(cp);
-    }
-  }
-  if (utf16_length != nullptr) *utf16_length = static_cast<int32_t>(units);
-  return static_cast<int32_t>(hash);
-}
-
-size_t IngestBatch::MemoryUsage() const {
-  size_t bytes = arena_->bytes_reserved();
-  for (const auto& [id, rows] : jobs_) {
-    bytes += rows->columns.size() * InfluencerColumns::kBytesPerRow +
-             rows->strings.size() * (sizeof(absl::string_view) + 16);
-  }
-  return bytes;
-}
-
 namespace {
 
 // The identity of an influencer result within its job, in the job's codes.
@@ -357,6 +139,7 @@ void AppendRow(const InfluencerColumns& from, size_t i,
   to.is_interim.push_back(from.is_interim[i]);
   to.field_name_code.push_back(string_map[from.field_name_code[i]]);
   to.field_value_code.push_back(string_map[from.field_value_code[i]]);
+  to.version.push_back(from.version[i]);
 }
 
 std::vector<uint32_t> IdentityMap(size_t n) {
@@ -366,7 +149,7 @@ std::vector<uint32_t> IdentityMap(size_t n) {
 }
 
 // The distinct influencer field names of a batch's rows for one job.
-std::vector<absl::string_view> FieldNames(const IngestBatch::JobRows& rows) {
+std::vector<absl::string_view> FieldNames(const MutationBatch::JobRows& rows) {
   std::vector<bool> seen(rows.strings.size());
   std::vector<absl::string_view> names;
   for (uint32_t code : rows.columns.field_name_code) {
@@ -446,12 +229,307 @@ size_t ApplyDeletes(
   return deleted;
 }
 
-// The results of `job_id` after committing `rows` onto `old` (null when the
-// job is new, or when the batch replaces it).
+// Java hashes and lengths of a job's strings, computed once each.
+class ValueHashes {
+ public:
+  explicit ValueHashes(const std::vector<absl::string_view>& strings)
+      : strings_(strings), hashes_(strings.size()) {}
+  // Whether `id` names the result with these codes (its job aside).
+  bool Matches(const InfluencerResultId& id, uint32_t name, uint32_t value) {
+    if (strings_[name] != id.field_name) return false;
+    if (!hashes_[value].has_value()) {
+      int32_t length = 0;
+      int32_t hash = JavaStringHash(strings_[value], &length);
+      hashes_[value] = std::make_pair(hash, length);
+    }
+    return hashes_[value]->first == id.value_hash &&
+           hashes_[value]->second == id.value_length;
+  }
+
+ private:
+  const std::vector<absl::string_view>& strings_;
+  std::vector<std::optional<std::pair<int32_t, int32_t>>> hashes_;
+};
+
+// What a batch does to one job's rows, decided before they are built.
+struct JobPlan {
+  std::vector<bool> keep;      // staged rows that end up stored
+  std::vector<bool> keep_old;  // stored rows that stay
+  bool job_exists = true;      // false: the job ends deleted
+};
+
+// The batch's items on one job, with where their outcomes go.
+struct JobItems {
+  const std::vector<MutationBatch::Item>* items = nullptr;
+  std::vector<uint32_t> indexes;  // into *items and *results, in order
+  std::vector<ItemResult>* results = nullptr;
+};
+
+// A kLoad batch's plan for one job (the unit semantics of mutation.h):
+// staged rows from `first_row` and deletions from `first_delete` (those
+// after the last job operation) meet `old`'s rows (null: none stay).
+void PlanLoad(const MutationBatch::JobRows& rows, size_t first_row,
+              size_t first_delete, const JobResults& job,
+              const JobResults* old, const std::vector<uint32_t>& string_map,
+              MutationBatch::JobRows* staged_rows, JobPlan* plan,
+              CommitStats* stats) {
+  const size_t n = rows.columns.size();
+  const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
+  std::vector<bool>& keep = plan->keep;
+  keep.assign(n, true);
+  for (size_t i = 0; i < first_row; ++i) keep[i] = false;
+  const size_t old_rows = old != nullptr ? old->size() : 0;
+  const Column<int64_t>& staged_time = rows.columns.timestamp;
+  // Rows in time order (as dumps are) can only repeat an identity within a
+  // run of one timestamp: a new job's rows need no index of the batch.
+  const bool by_runs = old_rows == 0 && first_row == 0 &&
+                       std::is_sorted(staged_time.begin(), staged_time.end());
+  RowIndex staged_row(by_runs ? 0 : n);
+  if (by_runs) {
+    DropRepeatsWithinRuns(staged, &keep, &stats->replaced);
+  } else {
+    for (size_t i = first_row; i < n; ++i) {
+      const Identity id = staged.IdentityOf(i);
+      uint32_t* slot = staged_row.Find(id, staged);
+      if (*slot != RowIndex::kEmpty) {
+        keep[*slot] = false;
+        ++stats->replaced;
+      }
+      *slot = static_cast<uint32_t>(i);
+    }
+  }
+  std::vector<bool>& keep_old = plan->keep_old;
+  keep_old.assign(old_rows, true);
+  if (rows.deletes.size() > first_delete) {
+    std::vector<std::pair<InfluencerResultId, size_t>> deletes(
+        rows.deletes.begin() + static_cast<ptrdiff_t>(first_delete),
+        rows.deletes.end());
+    ApplyDeletes(deletes, job, old, rows.columns, string_map,
+                 rows.bucket_spans, &keep, &keep_old, stats);
+  }
+  if (old_rows == 0) return;
+  Column<uint32_t>& version = staged_rows->columns.version;
+  const std::vector<uint32_t> same = IdentityMap(job.strings.size());
+  const CodedRows stored{old->columns, same, old->bucket_spans};
+  for (size_t r = 0; r < old_rows; ++r) {
+    if (!keep_old[r]) continue;  // deleted
+    const uint32_t match = *staged_row.Find(stored.IdentityOf(r), staged);
+    if (match == RowIndex::kEmpty || !keep[match]) continue;
+    if (SameValues(old->columns, r, rows.columns, match)) {
+      keep[match] = false;  // identical: the stored row stays put
+      ++stats->unchanged;
+    } else {
+      keep_old[r] = false;  // replaced: the staged row goes to the end
+      version[match] = old->columns.version[r] + 1;
+      ++stats->replaced;
+    }
+  }
+}
+
+// A kBulk batch's plan for one job: its items applied one after another,
+// each given its outcome, version and (later) sequence number.
+void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
+              const JobResults* old, const std::vector<uint32_t>& string_map,
+              const JobItems& job_items, MutationBatch::JobRows* staged_rows,
+              JobPlan* plan, CommitStats* stats) {
+  using OpKind = MutationBatch::OpKind;
+  const size_t n = rows.columns.size();
+  const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
+  // Where each identity the batch touches stands as the items apply.
+  constexpr int64_t kNobody = INT64_MIN;
+  struct State {
+    bool exists = false;
+    uint32_t version = 0;  // its writes (kept past a delete, as a tombstone)
+    int64_t holder = kNobody;  // staged row i, or -(r + 1) for stored row r
+    int64_t stored = kNobody;  // its stored row r as -(r + 1), if any
+  };
+  absl::flat_hash_map<Identity, State> states;
+  for (size_t i = 0; i < n; ++i) states.try_emplace(staged.IdentityOf(i));
+  absl::flat_hash_map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_time;
+  for (size_t d = 0; d < rows.deletes.size(); ++d) {
+    by_time[{rows.deletes[d].first.timestamp, rows.deletes[d].first.bucket_span}]
+        .push_back(d);
+  }
+  ValueHashes hashes(job.strings);
+  const size_t old_rows = old != nullptr ? old->size() : 0;
+  if (old_rows > 0) {
+    const std::vector<uint32_t> same = IdentityMap(job.strings.size());
+    const CodedRows stored{old->columns, same, old->bucket_spans};
+    for (size_t r = 0; r < old_rows; ++r) {
+      const Identity id = stored.IdentityOf(r);
+      auto it = states.find(id);
+      if (it == states.end()) {
+        auto deletes = by_time.find({id.timestamp, id.bucket_span});
+        if (deletes == by_time.end()) continue;
+        bool named = false;
+        for (size_t d : deletes->second) {
+          named = named || hashes.Matches(rows.deletes[d].first, id.field_name,
+                                          id.field_value);
+        }
+        if (!named) continue;
+        it = states.try_emplace(id).first;
+      }
+      const int64_t holder = -static_cast<int64_t>(r) - 1;
+      it->second = State{true, old->columns.version[r], holder, holder};
+    }
+  }
+  // The identities each deletion may remove.
+  std::vector<std::vector<Identity>> candidates(rows.deletes.size());
+  if (!rows.deletes.empty()) {
+    for (const auto& [id, state] : states) {
+      auto deletes = by_time.find({id.timestamp, id.bucket_span});
+      if (deletes == by_time.end()) continue;
+      for (size_t d : deletes->second) {
+        if (hashes.Matches(rows.deletes[d].first, id.field_name,
+                           id.field_value)) {
+          candidates[d].push_back(id);
+        }
+      }
+    }
+  }
+
+  Column<uint32_t>& version = staged_rows->columns.version;
+  bool stored_alive = old != nullptr;
+  bool job_known = old != nullptr;
+  for (uint32_t index : job_items.indexes) {
+    const MutationBatch::Item& item = (*job_items.items)[index];
+    ItemResult& out = (*job_items.results)[index];
+    switch (item.kind) {
+      case OpKind::kUpsert:
+      case OpKind::kCreate: {
+        State& state = states[staged.IdentityOf(item.index)];
+        if (state.exists && item.kind == OpKind::kCreate) {
+          out.outcome = MutationOutcome::kError;
+          out.error = EsError(
+              409, "version_conflict_engine_exception",
+              absl::StrCat("[", InfluencerDocumentId(job.job_id, [&] {
+                             InfluencerFields f;
+                             f.timestamp = rows.columns.timestamp[item.index];
+                             f.bucket_span = rows.bucket_spans
+                                 [rows.columns.bucket_span_code[item.index]];
+                             f.field_name =
+                                 rows.strings[rows.columns.field_name_code[item.index]];
+                             f.field_value = rows.strings
+                                 [rows.columns.field_value_code[item.index]];
+                             return f;
+                           }()),
+                           "]: version conflict, document already exists "
+                           "(current version [",
+                           state.version, "])"));
+          out.status = 409;
+          break;
+        }
+        out.outcome = state.exists ? MutationOutcome::kUpdated
+                                   : MutationOutcome::kCreated;
+        out.status = state.exists ? 200 : 201;
+        ++(state.exists ? stats->replaced : stats->added);
+        state.exists = true;
+        state.version += 1;
+        state.holder = item.index;
+        version[item.index] = state.version;
+        out.version = state.version;
+        job_known = true;
+        break;
+      }
+      case OpKind::kDeleteResult: {
+        uint32_t tombstone = 0;
+        bool removed = false;
+        for (const Identity& id : candidates[item.index]) {
+          State& state = states.at(id);
+          if (state.exists) {
+            state.exists = false;
+            state.holder = kNobody;
+            removed = true;
+            ++stats->deleted;
+          }
+          tombstone = std::max(tombstone, state.version);
+        }
+        out.outcome =
+            removed ? MutationOutcome::kDeleted : MutationOutcome::kNotFound;
+        out.status = removed ? 200 : 404;
+        out.version = tombstone + 1;
+        if (removed) {
+          // The deletion is a write of each removed result.
+          for (const Identity& id : candidates[item.index]) {
+            State& state = states.at(id);
+            if (!state.exists && state.version + 1 == out.version) {
+              state.version = out.version;
+            }
+          }
+        } else {
+          ++stats->delete_misses;
+        }
+        break;
+      }
+      case OpKind::kDeleteJob:
+      case OpKind::kReplaceJob: {
+        const MutationBatch::JobOp& op = rows.job_ops[item.index];
+        size_t removed = 0;
+        size_t stored_tracked = 0;
+        for (auto& [id, state] : states) {
+          if (state.stored != kNobody) ++stored_tracked;
+          if (state.exists) ++removed;
+          state = State{};
+        }
+        if (stored_alive) removed += old_rows - stored_tracked;
+        stored_alive = false;
+        stats->deleted += removed;
+        const bool known = job_known || op.named_before;
+        if (item.kind == OpKind::kDeleteJob) {
+          out.outcome = known ? MutationOutcome::kDeleted
+                              : MutationOutcome::kNotFound;
+          out.status = known ? 200 : 404;
+          job_known = false;
+        } else {
+          out.outcome =
+              removed > 0 ? MutationOutcome::kDeleted : MutationOutcome::kNoop;
+          out.status = 200;
+          job_known = true;
+        }
+        break;
+      }
+      case OpKind::kError:
+        break;  // not a job's item
+    }
+  }
+  plan->keep.assign(n, false);
+  plan->keep_old.assign(old_rows, stored_alive);
+  for (const auto& [id, state] : states) {
+    if (state.stored != kNobody && stored_alive) {
+      plan->keep_old[-(state.stored + 1)] =
+          state.exists && state.holder == state.stored;
+    }
+    if (state.exists && state.holder >= 0) plan->keep[state.holder] = true;
+  }
+  plan->job_exists = job_known || rows.named_after_job_op;
+}
+
+// The results of `job_id` after the batch's operations on it (`rows`) meet
+// `stored` (null when the job is unknown), or null if the job ends deleted.
 std::shared_ptr<const JobResults> CommitJob(
-    const std::string& job_id, const std::shared_ptr<const JobResults>& old,
-    IngestBatch::JobRows&& rows,
-    const std::shared_ptr<const StringArena>& arena, CommitStats* stats) {
+    const std::string& job_id, const std::shared_ptr<const JobResults>& stored,
+    MutationBatch::JobRows&& rows, MutationMode mode, bool replace_jobs,
+    const JobItems& job_items, const std::shared_ptr<const StringArena>& arena,
+    CommitStats* stats) {
+  // The stored rows the batch's rows meet, and where the rows after the
+  // batch's last job operation start (kLoad: what comes before is undone).
+  std::shared_ptr<const JobResults> old = stored;
+  size_t first_row = 0;
+  size_t first_delete = 0;
+  bool job_exists = true;
+  if (mode == MutationMode::kLoad) {
+    if (old != nullptr && ((replace_jobs && rows.named) || !rows.job_ops.empty())) {
+      stats->deleted += old->size();
+      old = nullptr;
+    }
+    if (!rows.job_ops.empty()) {
+      first_row = rows.job_ops.back().rows_before;
+      first_delete = rows.job_ops.back().deletes_before;
+      job_exists = rows.named_after_job_op;
+    }
+  }
+  if (old == nullptr && stored != nullptr && !job_exists) return nullptr;
+
   auto job = std::make_shared<JobResults>();
   if (old != nullptr) {
     job->job_id = old->job_id;
@@ -490,63 +568,36 @@ std::shared_ptr<const JobResults> CommitJob(
     }
   }
 
-  // The last occurrence of each identity in the batch wins.
-  const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
-  std::vector<bool> keep(n, true);
-  const size_t old_rows = old != nullptr ? old->size() : 0;
-  const Column<int64_t>& staged_time = rows.columns.timestamp;
-  // Rows in time order (as dumps are) can only repeat an identity within a
-  // run of one timestamp: a new job's rows need no index of the batch.
-  const bool by_runs = old_rows == 0 &&
-                       std::is_sorted(staged_time.begin(), staged_time.end());
-  RowIndex staged_row(by_runs ? 0 : n);
-  if (by_runs) {
-    DropRepeatsWithinRuns(staged, &keep, &stats->replaced);
+  JobPlan plan;
+  CommitStats job_stats;
+  if (mode == MutationMode::kLoad) {
+    PlanLoad(rows, first_row, first_delete, *job, old.get(), string_map,
+             &rows, &plan, &job_stats);
   } else {
-    for (size_t i = 0; i < n; ++i) {
-      const Identity id = staged.IdentityOf(i);
-      uint32_t* slot = staged_row.Find(id, staged);
-      if (*slot != RowIndex::kEmpty) {
-        keep[*slot] = false;
-        ++stats->replaced;
-      }
-      *slot = static_cast<uint32_t>(i);
-    }
+    PlanBulk(rows, *job, old.get(), string_map, job_items, &rows, &plan,
+             &job_stats);
+    job_exists = plan.job_exists;
   }
-
-  std::vector<bool> keep_old(old_rows, true);
-  size_t deleted_old = 0;
-  if (!rows.deletes.empty()) {
-    deleted_old = ApplyDeletes(rows.deletes, *job, old.get(), rows.columns,
-                               string_map, rows.bucket_spans, &keep,
-                               &keep_old, stats);
+  const std::vector<bool>& keep = plan.keep;
+  const std::vector<bool>& keep_old = plan.keep_old;
+  const size_t old_rows = old != nullptr ? old->size() : 0;
+  const size_t kept_old = static_cast<size_t>(
+      std::count(keep_old.begin(), keep_old.end(), true));
+  const size_t kept_new =
+      static_cast<size_t>(std::count(keep.begin(), keep.end(), true));
+  if (mode == MutationMode::kLoad) {
+    // Every staged row new to the store adds one; a replacement none.
+    job_stats.added = kept_new - (old_rows - kept_old - job_stats.deleted);
   }
-  size_t replaced_old = 0;
-  size_t unchanged = 0;
-  if (old_rows > 0) {
-    const std::vector<uint32_t> same = IdentityMap(job->strings.size());
-    const CodedRows stored{old->columns, same, old->bucket_spans};
-    for (size_t r = 0; r < old_rows; ++r) {
-      if (!keep_old[r]) continue;  // deleted
-      const uint32_t match = *staged_row.Find(stored.IdentityOf(r), staged);
-      if (match == RowIndex::kEmpty) continue;
-      if (SameValues(old->columns, r, rows.columns, match)) {
-        keep[match] = false;  // identical: the stored row stays put
-        ++unchanged;
-      } else {
-        keep_old[r] = false;  // replaced: the staged row goes to the end
-        ++replaced_old;
-      }
-    }
-  }
-  stats->unchanged += unchanged;
-  stats->replaced += replaced_old;
-  // Every staged row superseded or identical: the job is as it was (all its
-  // strings and spans were already in its dictionaries).
-  if (old_rows > 0 && replaced_old == 0 && deleted_old == 0 &&
-      std::find(keep.begin(), keep.end(), true) == keep.end()) {
-    return old;
-  }
+  stats->added += job_stats.added;
+  stats->replaced += job_stats.replaced;
+  stats->deleted += job_stats.deleted;
+  stats->unchanged += job_stats.unchanged;
+  stats->delete_misses += job_stats.delete_misses;
+  if (!job_exists) return nullptr;
+  // Nothing changed: the job is as it was (all the batch's strings and
+  // spans were already in its dictionaries).
+  if (old_rows > 0 && kept_old == old_rows && kept_new == 0) return old;
 
   // The batch's codes must mean the job's: equal sizes are not enough when
   // the job kept dictionaries from rows since deleted (its strings in
@@ -557,9 +608,7 @@ std::shared_ptr<const JobResults> CommitJob(
     }
     return true;
   };
-  const bool adopt_all = old_rows == 0 && rows.deletes.empty() &&
-                         std::find(keep.begin(), keep.end(), false) ==
-                             keep.end() &&
+  const bool adopt_all = old_rows == 0 && kept_new == n &&
                          job->strings.size() == rows.strings.size() &&
                          job->bucket_spans.size() == rows.bucket_spans.size() &&
                          is_identity(string_map) && is_identity(span_map);
@@ -567,14 +616,13 @@ std::shared_ptr<const JobResults> CommitJob(
     // A new job whose rows are all new: its dictionary is the batch's, so
     // the columns move instead of being copied.
     job->columns = std::move(rows.columns);
-    stats->added += job->size();
   } else {
     InfluencerColumns& c = job->columns;
     const std::vector<uint32_t> same_strings = IdentityMap(job->strings.size());
     const std::vector<uint32_t> same_spans =
         IdentityMap(job->bucket_spans.size());
-    c.Reserve(old_rows + n);
-    if (old_rows > 0 && replaced_old == 0 && deleted_old == 0) {
+    c.Reserve(kept_old + kept_new);
+    if (kept_old == old_rows && old_rows > 0) {
       c = old->columns;  // whole columns, no row-by-row copy
     } else {
       for (size_t r = 0; r < old_rows; ++r) {
@@ -583,13 +631,9 @@ std::shared_ptr<const JobResults> CommitJob(
         }
       }
     }
-    size_t appended = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (!keep[i]) continue;
-      AppendRow(rows.columns, i, string_map, span_map, c);
-      ++appended;
+      if (keep[i]) AppendRow(rows.columns, i, string_map, span_map, c);
     }
-    stats->added += appended - replaced_old;
   }
   for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
   job->time_ordered =
@@ -613,51 +657,175 @@ InfluencerStore::InfluencerStore(StoreOptions options)
     : options_(std::move(options)),
       snapshot_(std::make_shared<const StoreSnapshot>()) {}
 
+InfluencerStore::~InfluencerStore() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
 std::shared_ptr<const StoreSnapshot> InfluencerStore::Snapshot() const {
   std::lock_guard<std::mutex> lock(snapshot_mu_);
   return snapshot_;
 }
 
-CommitStats InfluencerStore::Commit(IngestBatch batch, int threads) {
-  CommitStats stats;
-  std::lock_guard<std::mutex> commit_lock(commit_mu_);
-  std::shared_ptr<const StoreSnapshot> current = Snapshot();
-  auto next = std::make_shared<StoreSnapshot>(*current);
-  next->generation = current->generation + 1;
+void InfluencerStore::Publish(std::shared_ptr<const StoreSnapshot> version) {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  snapshot_ = std::move(version);
+}
+
+std::future<absl::StatusOr<MutationResult>> InfluencerStore::Submit(
+    MutationBatch batch, ApplyOptions options) {
+  Pending pending{std::move(batch), options, {}};
+  std::future<absl::StatusOr<MutationResult>> done =
+      pending.done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    queue_.push_back(std::move(pending));
+    if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+  }
+  queue_cv_.notify_one();
+  return done;
+}
+
+absl::StatusOr<MutationResult> InfluencerStore::Apply(MutationBatch batch,
+                                                      ApplyOptions options) {
+  return Submit(std::move(batch), options).get();
+}
+
+void InfluencerStore::WriterLoop() {
+  for (;;) {
+    std::deque<Pending> group;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to apply
+      group.swap(queue_);
+    }
+    // Each batch applies onto the one before it; the group becomes
+    // visible at once, after one WaitDurable.
+    std::shared_ptr<const StoreSnapshot> version = Snapshot();
+    std::vector<absl::StatusOr<MutationResult>> results;
+    results.reserve(group.size());
+    for (Pending& pending : group) {
+      if (!log_failure_.ok()) {
+        results.push_back(log_failure_);
+        continue;
+      }
+      results.push_back(ApplyTo(pending.batch, pending.options, &version));
+    }
+    if (options_.log != nullptr && log_failure_.ok()) {
+      absl::Status durable = options_.log->WaitDurable(version->generation);
+      if (!durable.ok()) {
+        log_failure_ = durable;
+        for (auto& result : results) result = durable;
+      }
+    }
+    if (version != Snapshot() && log_failure_.ok()) Publish(version);
+    for (size_t i = 0; i < group.size(); ++i) {
+      group[i].done.set_value(std::move(results[i]));
+    }
+  }
+}
+
+absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
+    MutationBatch& batch, const ApplyOptions& options,
+    std::shared_ptr<const StoreSnapshot>* version) {
+  using OpKind = MutationBatch::OpKind;
+  const StoreSnapshot& current = **version;
+  const MutationMode mode = batch.mode_;
+  // What would fail a kLoad batch is checked before anything is logged.
+  if (mode == MutationMode::kLoad) {
+    if (batch.has_creates_) {
+      return EsError(400, "illegal_argument_exception",
+                     "create operations need a bulk-mode batch: a load "
+                     "applies its documents as a unit");
+    }
+    for (const std::string& job_id : batch.job_order_) {
+      const MutationBatch::JobRows& rows = *batch.jobs_.at(job_id);
+      for (size_t k = 0; k < rows.job_ops.size(); ++k) {
+        const MutationBatch::JobOp& op = rows.job_ops[k];
+        const bool known =
+            op.named_before || (k == 0 && current.FindJob(job_id) != nullptr);
+        if (op.kind == OpKind::kDeleteJob && !known) {
+          return EsError(404, "resource_not_found_exception",
+                         absl::StrCat("No known job with id '", job_id, "'"));
+        }
+      }
+    }
+  }
+  if (options_.log != nullptr) {
+    if (absl::Status s = options_.log->Append(batch, current.generation + 1);
+        !s.ok()) {
+      log_failure_ = s;
+      return s;
+    }
+  }
+
+  MutationResult result;
+  result.generation = current.generation + 1;
+  result.first_seq_no = current.next_seq_no;
+  auto next = std::make_shared<StoreSnapshot>(current);
+  next->generation = result.generation;
   std::shared_ptr<const StringArena> arena = std::move(batch.arena_);
+  // The items of each job, in order.
+  std::vector<JobItems> job_items(batch.job_order_.size());
+  if (mode == MutationMode::kBulk) {
+    result.items.resize(batch.items_.size());
+    for (JobItems& items : job_items) {
+      items.items = &batch.items_;
+      items.results = &result.items;
+    }
+    for (uint32_t i = 0; i < batch.items_.size(); ++i) {
+      const MutationBatch::Item& item = batch.items_[i];
+      if (item.kind == OpKind::kError) {
+        result.items[i].outcome = MutationOutcome::kError;
+        result.items[i].error = batch.errors_[item.index];
+        result.items[i].status = HttpStatusOf(result.items[i].error);
+      } else {
+        job_items[item.job].indexes.push_back(i);
+      }
+    }
+  }
   // The jobs to merge, each independent of the others.
   struct Merge {
     const std::string* job_id;
-    std::shared_ptr<const JobResults> old;
-    IngestBatch::JobRows* rows;
+    std::shared_ptr<const JobResults> stored;
+    MutationBatch::JobRows* rows;
+    const JobItems* items;
     CommitStats stats;
     std::shared_ptr<const JobResults> job;
   };
   std::vector<Merge> merges;
+  bool removed_any = batch.replace_jobs_;
   for (const std::string& job_id : batch.job_order_) {
-    IngestBatch::JobRows& rows = *batch.jobs_.at(job_id);
-    auto found = current->jobs.find(job_id);
-    std::shared_ptr<const JobResults> old =
-        found == current->jobs.end() ? nullptr : found->second;
-    if (old == nullptr && !rows.named) {
-      // Only deletions, of a job the store does not know: nothing to do.
-      stats.delete_misses += rows.deletes.size();
-      continue;
+    MutationBatch::JobRows& rows = *batch.jobs_.at(job_id);
+    auto found = current.jobs.find(job_id);
+    std::shared_ptr<const JobResults> stored =
+        found == current.jobs.end() ? nullptr : found->second;
+    if (mode == MutationMode::kLoad && rows.job_ops.empty()) {
+      if (stored == nullptr && !rows.named) {
+        // Only deletions, of a job the store does not know: nothing to do.
+        result.stats.delete_misses += rows.deletes.size();
+        continue;
+      }
+      if (stored != nullptr && !(batch.replace_jobs_ && rows.named) &&
+          rows.columns.size() == 0 && rows.deletes.empty()) {
+        continue;  // only registered, already known
+      }
     }
-    if (old != nullptr && batch.replace_jobs_ && rows.named) {
-      stats.deleted += old->size();
-      old = nullptr;
-    } else if (old != nullptr && rows.columns.size() == 0 &&
-               rows.deletes.empty()) {
-      continue;  // only registered, already known
-    }
-    merges.push_back(Merge{&job_id, std::move(old), &rows, {}, nullptr});
+    if (!rows.job_ops.empty()) removed_any = true;
+    merges.push_back(Merge{&job_id, std::move(stored), &rows,
+                           &job_items[rows.slot], {}, nullptr});
   }
   auto merge = [&](Merge& m) {
-    m.job = CommitJob(*m.job_id, m.old, std::move(*m.rows), arena, &m.stats);
+    m.job = CommitJob(*m.job_id, m.stored, std::move(*m.rows), mode,
+                      batch.replace_jobs_, *m.items, arena, &m.stats);
   };
   const size_t workers = std::min<size_t>(
-      merges.size(), static_cast<size_t>(std::max(threads, 1)));
+      merges.size(), static_cast<size_t>(std::max(options.threads, 1)));
   if (workers > 1) {
     std::atomic<size_t> next_merge{0};
     auto work = [&]() {
@@ -673,11 +841,15 @@ CommitStats InfluencerStore::Commit(IngestBatch batch, int threads) {
     for (Merge& m : merges) merge(m);
   }
   for (Merge& m : merges) {
-    stats.added += m.stats.added;
-    stats.replaced += m.stats.replaced;
-    stats.deleted += m.stats.deleted;
-    stats.unchanged += m.stats.unchanged;
-    stats.delete_misses += m.stats.delete_misses;
+    result.stats.added += m.stats.added;
+    result.stats.replaced += m.stats.replaced;
+    result.stats.deleted += m.stats.deleted;
+    result.stats.unchanged += m.stats.unchanged;
+    result.stats.delete_misses += m.stats.delete_misses;
+    if (m.job == nullptr) {
+      next->jobs.erase(*m.job_id);
+      continue;
+    }
     for (absl::string_view name : m.job->field_names) {
       if (!next->influencer_field_names.contains(name)) {
         next->influencer_field_names.insert(std::string(name));
@@ -685,32 +857,33 @@ CommitStats InfluencerStore::Commit(IngestBatch batch, int threads) {
     }
     next->jobs[*m.job_id] = std::move(m.job);
   }
-  if (batch.replace_jobs_) RecomputeFieldNames(*next);
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
-  snapshot_ = std::move(next);
-  return stats;
+  if (removed_any) RecomputeFieldNames(*next);
+  // Sequence numbers: one per applied operation, in batch order.
+  if (mode == MutationMode::kBulk) {
+    for (ItemResult& item : result.items) {
+      if (item.outcome != MutationOutcome::kError) {
+        item.seq_no = next->next_seq_no++;
+      }
+    }
+  } else {
+    next->next_seq_no += static_cast<int64_t>(batch.operations_);
+  }
+  *version = std::move(next);
+  return result;
 }
 
 absl::Status InfluencerStore::DeleteJob(absl::string_view job_id) {
-  std::lock_guard<std::mutex> commit_lock(commit_mu_);
-  std::shared_ptr<const StoreSnapshot> current = Snapshot();
-  if (current->FindJob(job_id) == nullptr) {
-    return EsError(404, "resource_not_found_exception",
-                   absl::StrCat("No known job with id '", job_id, "'"));
-  }
-  auto next = std::make_shared<StoreSnapshot>(*current);
-  next->generation = current->generation + 1;
-  next->jobs.erase(job_id);
-  RecomputeFieldNames(*next);
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
-  snapshot_ = std::move(next);
-  return absl::OkStatus();
+  MutationBatch batch;
+  batch.DeleteJob(job_id);
+  return Apply(std::move(batch)).status();
 }
 
 void InfluencerStore::RegisterJob(absl::string_view job_id) {
-  IngestBatch batch;
+  MutationBatch batch;
   batch.RegisterJob(job_id);
-  Commit(std::move(batch));
+  // A registration cannot fail but through the log, whose error every
+  // later write reports too.
+  Apply(std::move(batch)).IgnoreError();
 }
 
 int64_t InfluencerStore::NowMillis() const {

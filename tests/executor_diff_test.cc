@@ -62,7 +62,7 @@ void BuildStore(std::mt19937_64& random, InfluencerStore& store,
   const bool time_ordered = pick(3) == 0;
   if (time_ordered) batches = 1;
   for (int b = 0; b < batches; ++b) {
-    IngestBatch batch;
+    MutationBatch batch;
     int rows = static_cast<int>(pick(b == 0 ? 60 : 25));
     std::vector<std::pair<std::string, InfluencerFields>> pending;
     for (int r = 0; r < rows; ++r) {
@@ -84,7 +84,7 @@ void BuildStore(std::mt19937_64& random, InfluencerStore& store,
                        });
     }
     for (const auto& [job, row] : pending) batch.AddInfluencer(job, row);
-    store.Commit(std::move(batch));
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
   }
 }
 
@@ -307,9 +307,9 @@ TEST(ExecutorDifferentialTest, LargeStoresMatchReference) {
         return a.second.timestamp < b.second.timestamp;
       });
     }
-    IngestBatch batch;
+    MutationBatch batch;
     for (const auto& [job, row] : rows) batch.AddInfluencer(job, row);
-    store.Commit(std::move(batch));
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
     static const char* const kSorts[] = {
         "influencer_score", "initial_influencer_score", "probability",
         "bucket_span", "timestamp", "is_interim", "influencer_field_name",
@@ -346,7 +346,7 @@ TEST(ExecutorDifferentialTest, StringSortCutsThroughRepeatedValues) {
   InfluencerStore store;
   std::vector<std::string> values;
   for (int v = 0; v < 100; ++v) values.push_back(absl::StrFormat("v%03d", v));
-  IngestBatch batch;
+  MutationBatch batch;
   for (int r = 0; r < 10000; ++r) {
     InfluencerFields row;
     row.field_name = "host";
@@ -355,7 +355,7 @@ TEST(ExecutorDifferentialTest, StringSortCutsThroughRepeatedValues) {
     row.influencer_score = r % 7;
     batch.AddInfluencer("cycle", row);
   }
-  store.Commit(std::move(batch));
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
   for (bool desc : {false, true}) {
     for (int size = 1; size <= 1000; size += 37) {
       InfluencersRequest request;
@@ -381,7 +381,7 @@ TEST(ExecutorDifferentialTest, EightCodesBelowTheCutAllReachThePage) {
   for (bool desc : {false, true}) {
     SCOPED_TRACE(desc ? "desc" : "asc");
     InfluencerStore store;
-    IngestBatch batch;
+    MutationBatch batch;
     std::vector<std::string> values;
     for (int r = 0; r < 6000; ++r) {
       std::string v;
@@ -403,7 +403,7 @@ TEST(ExecutorDifferentialTest, EightCodesBelowTheCutAllReachThePage) {
       row.timestamp = kBase + r;
       batch.AddInfluencer("few", row);
     }
-    store.Commit(std::move(batch));
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
     InfluencersRequest request;
     request.job_id = "few";
     request.sort = "influencer_field_value";

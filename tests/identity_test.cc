@@ -1,5 +1,5 @@
 // Result identity: re-loaded and overlapping dumps update results, never
-// duplicate them (InfluencerStore::Commit's contract).
+// duplicate them (InfluencerStore::Apply's contract).
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -493,13 +493,13 @@ TEST(BulkTest, UpdateActionsAreRejectedInStrictModeAndCountedInLenient) {
 namespace clout {
 namespace {
 
-// Commit(batch, threads) merges jobs in parallel: the same batches over
+// Apply(batch, {threads}) merges jobs in parallel: the same batches over
 // several jobs (upserts, deletions, replace_jobs) must leave the same store
 // and the same stats as a one-thread commit.
-IngestBatch RandomMultiJobBatch(std::mt19937_64& random,
+MutationBatch RandomMultiJobBatch(std::mt19937_64& random,
                                 std::vector<std::string>* strings) {
   auto pick = [&](int n) { return static_cast<int>(random() % n); };
-  IngestBatch batch;
+  MutationBatch batch;
   batch.set_replace_jobs(pick(5) == 0);
   const int n = pick(60);
   for (int i = 0; i < n; ++i) {
@@ -540,9 +540,13 @@ TEST(IdentityTest, ParallelCommitEqualsOneThreadCommit) {
       std::vector<std::string> strings_many;
       strings_one.reserve(100);
       strings_many.reserve(100);
-      CommitStats a = one.Commit(RandomMultiJobBatch(random_one, &strings_one), 1);
-      CommitStats b =
-          many.Commit(RandomMultiJobBatch(random_many, &strings_many), 3);
+      absl::StatusOr<MutationResult> ra =
+          one.Apply(RandomMultiJobBatch(random_one, &strings_one), {1});
+      absl::StatusOr<MutationResult> rb =
+          many.Apply(RandomMultiJobBatch(random_many, &strings_many), {3});
+      ASSERT_TRUE(ra.ok() && rb.ok());
+      const CommitStats& a = ra->stats;
+      const CommitStats& b = rb->stats;
       ASSERT_EQ(std::tie(a.added, a.replaced, a.deleted, a.unchanged, a.delete_misses),
                 std::tie(b.added, b.replaced, b.deleted, b.unchanged, b.delete_misses))
           << "seed " << seed << " load " << load;

@@ -1476,7 +1476,7 @@ TEST(LoaderErrorTest, MissingFileIsAnIoException) {
   InfluencerStore store;
   const std::string path = TempPath("no/such/dump.ndjson");
   ExpectLoadError(clout::LoadFile(store, path), 500, "io_exception", {path});
-  clout::IngestBatch batch;
+  clout::MutationBatch batch;
   ExpectLoadError(clout::ParseFileInto(path, {}, &batch), 500, "io_exception",
                   {path});
   EXPECT_EQ(store.Snapshot()->generation, 0u);
@@ -1679,7 +1679,7 @@ TEST(LoaderAtomicityTest, ParseFileIntoCombinesSources) {
                                    "\n"));
   std::string second =
       WriteTempFile("second.json", absl::StrCat("[", kDocB, ",", kDocC, "]"));
-  clout::IngestBatch batch;
+  clout::MutationBatch batch;
   absl::StatusOr<LoadReport> r1 = clout::ParseFileInto(first, {}, &batch);
   ASSERT_TRUE(r1.ok()) << r1.status();
   EXPECT_EQ(r1->source, first);
@@ -1695,7 +1695,7 @@ TEST(LoaderAtomicityTest, ParseFileIntoCombinesSources) {
 
   InfluencerStore store;
   EXPECT_EQ(store.Snapshot()->FindJob("fmt"), nullptr);  // not committed
-  store.Commit(std::move(batch));
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
   EXPECT_EQ(store.Snapshot()->generation, 1u);
   EXPECT_EQ(RowsOf(store, "fmt"), ExpectedFormatRows());
   EXPECT_NE(store.Snapshot()->FindJob("x"), nullptr);

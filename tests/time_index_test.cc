@@ -4,6 +4,7 @@
 // through ties.
 #include "engine/time_index.h"
 
+#include <cstdlib>
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -40,9 +41,9 @@ std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
                      });
   }
   InfluencerStore store;
-  IngestBatch batch;
+  MutationBatch batch;
   for (const InfluencerFields& row : pending) batch.AddInfluencer("j", row);
-  store.Commit(std::move(batch));
+  if (!store.Apply(std::move(batch)).ok()) std::abort();
   return store.Snapshot()->jobs.at("j");
 }
 
@@ -130,7 +131,7 @@ TEST(TimeIndexTest, WarmIndexesBuildsOnceAndReportsBytes) {
 
 TEST(TimeIndexTest, WarmIndexesOfASnapshotWarmsEveryJob) {
   InfluencerStore store;
-  IngestBatch batch;
+  MutationBatch batch;
   std::vector<std::string> values(300);
   for (int r = 0; r < 300; ++r) {
     InfluencerFields row;
@@ -141,7 +142,7 @@ TEST(TimeIndexTest, WarmIndexesOfASnapshotWarmsEveryJob) {
     row.influencer_score = r % 17;
     batch.AddInfluencer("job" + std::to_string(r % 3), row);
   }
-  store.Commit(std::move(batch));
+  if (!store.Apply(std::move(batch)).ok()) std::abort();
   store.RegisterJob("empty");
   std::shared_ptr<const StoreSnapshot> snapshot = store.Snapshot();
   for (const auto& [id, job] : snapshot->jobs) EXPECT_EQ(IndexBytes(*job), 0u);
