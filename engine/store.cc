@@ -432,33 +432,30 @@ void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
         break;
       }
       case OpKind::kDeleteResult: {
+        // Each result removed counts the deletion as one more write, and
+        // the item answers the highest such version. A deletion that
+        // removes nothing answers one past the highest version of a
+        // result deleted earlier in the batch (a tombstone), else 1.
+        uint32_t removed_version = 0;
         uint32_t tombstone = 0;
-        bool removed = false;
         for (const Identity& id : candidates[item.index]) {
           State& state = states.at(id);
-          if (state.exists) {
-            state.exists = false;
-            state.holder = kNobody;
-            removed = true;
-            ++stats->deleted;
+          if (!state.exists) {
+            tombstone = std::max(tombstone, state.version);
+            continue;
           }
-          tombstone = std::max(tombstone, state.version);
+          state.exists = false;
+          state.holder = kNobody;
+          state.version += 1;
+          removed_version = std::max(removed_version, state.version);
+          ++stats->deleted;
         }
+        const bool removed = removed_version > 0;
         out.outcome =
             removed ? MutationOutcome::kDeleted : MutationOutcome::kNotFound;
         out.status = removed ? 200 : 404;
-        out.version = tombstone + 1;
-        if (removed) {
-          // The deletion is a write of each removed result.
-          for (const Identity& id : candidates[item.index]) {
-            State& state = states.at(id);
-            if (!state.exists && state.version + 1 == out.version) {
-              state.version = out.version;
-            }
-          }
-        } else {
-          ++stats->delete_misses;
-        }
+        out.version = removed ? removed_version : tombstone + 1;
+        if (!removed) ++stats->delete_misses;
         break;
       }
       case OpKind::kDeleteJob:

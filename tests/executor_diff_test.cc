@@ -83,8 +83,29 @@ void BuildStore(std::mt19937_64& random, InfluencerStore& store,
                          return a.second.timestamp < b.second.timestamp;
                        });
     }
-    for (const auto& [job, row] : pending) batch.AddInfluencer(job, row);
-    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    // Later batches are random mutation histories: bulk items, deletions
+    // by _id (of rows staged or stored), jobs replaced or deleted.
+    const bool history = b > 0 && pick(2) == 0;
+    MutationBatch mutations(pick(2) == 0 ? MutationMode::kBulk
+                                         : MutationMode::kLoad);
+    MutationBatch& target = history ? mutations : batch;
+    for (const auto& [job, row] : pending) {
+      if (history && pick(6) == 0) {
+        std::optional<InfluencerResultId> id =
+            ParseInfluencerResultId(InfluencerDocumentId(job, row));
+        target.DeleteInfluencer(*id);
+      }
+      if (history && pick(40) == 0) target.ReplaceJob(job);
+      if (history && pick(60) == 0 && target.mode() == MutationMode::kBulk) {
+        target.DeleteJob(job);
+      }
+      if (history && pick(8) == 0 && target.mode() == MutationMode::kBulk) {
+        target.CreateInfluencer(job, row);
+      } else {
+        target.AddInfluencer(job, row);
+      }
+    }
+    ASSERT_TRUE(store.Apply(std::move(target)).ok());
   }
 }
 

@@ -1,0 +1,689 @@
+// The mutation API (mutation.h, InfluencerStore::Apply): per-item outcomes,
+// _version and _seq_no, job operations, the log hook and group commit, and
+// a randomised differential test of random mutation histories against a
+// naive model that applies each operation to a list of rows.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "engine/error.h"
+#include "engine/mutation.h"
+#include "engine/response.h"
+#include "engine/store.h"
+#include "gtest/gtest.h"
+
+namespace clout {
+namespace {
+
+InfluencerFields Row(absl::string_view value, int64_t timestamp = 1000,
+                     double score = 50.0) {
+  InfluencerFields row;
+  row.field_name = "host";
+  row.field_value = value;
+  row.timestamp = timestamp;
+  row.bucket_span = 600;
+  row.influencer_score = score;
+  return row;
+}
+
+InfluencerResultId IdOf(absl::string_view job, const InfluencerFields& row) {
+  return *ParseInfluencerResultId(InfluencerDocumentId(job, row));
+}
+
+// (outcome, status, version, seq_no) of each item.
+std::vector<std::tuple<std::string, int, uint64_t, int64_t>> Items(
+    const MutationResult& result) {
+  std::vector<std::tuple<std::string, int, uint64_t, int64_t>> items;
+  for (const ItemResult& item : result.items) {
+    items.emplace_back(std::string(MutationOutcomeName(item.outcome)),
+                       item.status, item.version, item.seq_no);
+  }
+  return items;
+}
+
+using ItemList = std::vector<std::tuple<std::string, int, uint64_t, int64_t>>;
+
+TEST(MutationTest, BulkItemsAnswerAsElasticsearch) {
+  InfluencerStore store;
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("j", Row("a"));         // created, v1
+  batch.AddInfluencer("j", Row("a"));         // identical: still updated, v2
+  batch.AddInfluencer("j", Row("b"));         // created, v1
+  batch.DeleteInfluencer(IdOf("j", Row("a")));  // deleted, v3
+  batch.DeleteInfluencer(IdOf("j", Row("a")));  // not_found, v4
+  batch.AddError(EsError(400, "mapper_parsing_exception", "bad"));
+  batch.AddInfluencer("j", Row("a", 1000, 7.0));  // created again, v4
+  absl::StatusOr<MutationResult> result = store.Apply(std::move(batch));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Items(*result), (ItemList{{"created", 201, 1, 0},
+                                      {"updated", 200, 2, 1},
+                                      {"created", 201, 1, 2},
+                                      {"deleted", 200, 3, 3},
+                                      {"not_found", 404, 4, 4},
+                                      {"error", 400, 0, -1},
+                                      {"created", 201, 4, 5}}));
+  EXPECT_TRUE(result->errors());
+  EXPECT_EQ(result->items[5].error.message(), "bad");
+  EXPECT_EQ(result->generation, 1u);
+  EXPECT_EQ(result->first_seq_no, 0);
+  const JobResults* job = store.Snapshot()->FindJob("j");
+  ASSERT_NE(job, nullptr);
+  ASSERT_EQ(job->size(), 2u);  // b, then a (written last)
+  EXPECT_EQ(job->field_value(0), "b");
+  EXPECT_EQ(job->field_value(1), "a");
+  EXPECT_EQ(job->columns.influencer_score[1], 7.0);
+  EXPECT_EQ(job->columns.version[1], 4u);
+
+  // A second batch: versions go on from the stored ones, sequence numbers
+  // from the store's.
+  MutationBatch next(MutationMode::kBulk);
+  next.AddInfluencer("j", Row("b"));  // identical, still updated
+  next.CreateInfluencer("j", Row("a"));
+  next.CreateInfluencer("j", Row("c"));
+  result = store.Apply(std::move(next));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(Items(*result), (ItemList{{"updated", 200, 2, 6},
+                                      {"error", 409, 0, -1},
+                                      {"created", 201, 1, 7}}));
+  EXPECT_EQ(result->items[1].error.message(),
+            "[j_influencer_1000_600_host_97_1]: version conflict, document "
+            "already exists (current version [4])");
+  EXPECT_NE(ErrorJson(result->items[1].error)
+                .find("\"type\":\"version_conflict_engine_exception\""),
+            std::string::npos);
+  EXPECT_EQ(store.Snapshot()->next_seq_no, 8);
+  job = store.Snapshot()->FindJob("j");
+  ASSERT_EQ(job->size(), 3u);  // a, b (moved to the end), c
+  EXPECT_EQ(job->field_value(0), "a");
+  EXPECT_EQ(job->field_value(1), "b");
+  EXPECT_EQ(job->field_value(2), "c");
+}
+
+TEST(MutationTest, LoadKeepsIdenticalResultsInPlace) {
+  InfluencerStore store;
+  MutationBatch first;
+  first.AddInfluencer("j", Row("a"));
+  first.AddInfluencer("j", Row("b"));
+  ASSERT_TRUE(store.Apply(std::move(first)).ok());
+  MutationBatch again;
+  again.AddInfluencer("j", Row("a"));             // identical: unchanged
+  again.AddInfluencer("j", Row("b", 1000, 9.0));  // changed: replaced, v2
+  absl::StatusOr<MutationResult> result = store.Apply(std::move(again));
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->items.empty());
+  EXPECT_EQ(result->stats.unchanged, 1u);
+  EXPECT_EQ(result->stats.replaced, 1u);
+  EXPECT_EQ(result->stats.added, 0u);
+  const JobResults* job = store.Snapshot()->FindJob("j");
+  EXPECT_EQ(job->field_value(0), "a");
+  EXPECT_EQ(job->columns.version[0], 1u);
+  EXPECT_EQ(job->columns.version[1], 2u);
+}
+
+TEST(MutationTest, LoadRefusesWhatItCannotApplyWhole) {
+  InfluencerStore store;
+  MutationBatch creates;
+  creates.CreateInfluencer("j", Row("a"));
+  absl::StatusOr<MutationResult> result = store.Apply(std::move(creates));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(HttpStatusOf(result.status()), 400);
+  EXPECT_EQ(ErrorJson(result.status()),
+            "{\"error\":{\"root_cause\":[{\"type\":\"illegal_argument_exception\","
+            "\"reason\":\"create operations need a bulk-mode batch: a load "
+            "applies its documents as a unit\"}],\"type\":\"illegal_argument_exception\","
+            "\"reason\":\"create operations need a bulk-mode batch: a load "
+            "applies its documents as a unit\"},\"status\":400}");
+
+  MutationBatch unknown;
+  unknown.AddInfluencer("k", Row("a"));
+  unknown.DeleteJob("nope");
+  result = store.Apply(std::move(unknown));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(HttpStatusOf(result.status()), 404);
+  EXPECT_EQ(result.status().message(), "No known job with id 'nope'");
+  EXPECT_EQ(store.Snapshot()->generation, 0u);
+  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+}
+
+TEST(MutationTest, JobOperationsInOrder) {
+  InfluencerStore store;
+  MutationBatch first;
+  first.AddInfluencer("j", Row("a"));
+  first.AddInfluencer("k", Row("a"));
+  ASSERT_TRUE(store.Apply(std::move(first)).ok());
+
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("j", Row("b"));  // undone by the DeleteJob below
+  batch.DeleteJob("j");                // deleted
+  batch.DeleteJob("j");                // not_found
+  batch.AddInfluencer("j", Row("c"));  // a new job j
+  batch.ReplaceJob("k");               // deleted (held a)
+  batch.ReplaceJob("m");               // noop, m becomes known
+  batch.DeleteJob("gone");             // not_found
+  absl::StatusOr<MutationResult> result = store.Apply(std::move(batch));
+  ASSERT_TRUE(result.ok());
+  // The first load's two rows took sequence numbers 0 and 1.
+  EXPECT_EQ(Items(*result), (ItemList{{"created", 201, 1, 2},
+                                      {"deleted", 200, 0, 3},
+                                      {"not_found", 404, 0, 4},
+                                      {"created", 201, 1, 5},
+                                      {"deleted", 200, 0, 6},
+                                      {"noop", 200, 0, 7},
+                                      {"not_found", 404, 0, 8}}));
+  std::shared_ptr<const StoreSnapshot> version = store.Snapshot();
+  ASSERT_NE(version->FindJob("j"), nullptr);
+  ASSERT_EQ(version->FindJob("j")->size(), 1u);
+  EXPECT_EQ(version->FindJob("j")->field_value(0), "c");
+  ASSERT_NE(version->FindJob("k"), nullptr);
+  EXPECT_EQ(version->FindJob("k")->size(), 0u);
+  EXPECT_NE(version->FindJob("m"), nullptr);
+  EXPECT_EQ(version->FindJob("gone"), nullptr);
+
+  EXPECT_TRUE(store.DeleteJob("j").ok());
+  EXPECT_EQ(store.Snapshot()->FindJob("j"), nullptr);
+  EXPECT_FALSE(version->FindJob("j") == nullptr);  // old versions live on
+}
+
+// A log that records what the store asked of it, and can fail or block.
+class RecordingLog : public MutationLog {
+ public:
+  absl::Status Append(const MutationBatch& batch,
+                      uint64_t generation) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    appended.push_back({generation, batch.operations()});
+    if (fail_append_at == generation) {
+      return EsError(500, "io_exception", "disk full");
+    }
+    return absl::OkStatus();
+  }
+  absl::Status WaitDurable(uint64_t generation) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      synced.push_back(generation);
+    }
+    if (entered != nullptr) {
+      entered->set_value();
+      entered = nullptr;
+      release.wait();
+    }
+    if (fail_sync) return EsError(500, "io_exception", "fsync failed");
+    return absl::OkStatus();
+  }
+
+  std::mutex mu_;
+  std::vector<std::pair<uint64_t, size_t>> appended;
+  std::vector<uint64_t> synced;
+  uint64_t fail_append_at = 0;
+  bool fail_sync = false;
+  // When set, the next WaitDurable signals it and waits for `release`.
+  std::promise<void>* entered = nullptr;
+  std::shared_future<void> release;
+};
+
+MutationBatch OneRow(absl::string_view value) {
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("j", Row(value));
+  return batch;
+}
+
+TEST(MutationTest, WritesBecomeVisibleOnlyWhenDurableAndShareOneSync) {
+  auto log = std::make_shared<RecordingLog>();
+  StoreOptions options;
+  options.log = log;
+  InfluencerStore store(options);
+  std::promise<void> entered;
+  std::promise<void> release;
+  log->entered = &entered;
+  log->release = release.get_future().share();
+
+  auto first = store.Submit(OneRow("a"));
+  entered.get_future().wait();  // the writer waits for durability
+  // Not yet durable: queries do not see it.
+  EXPECT_EQ(store.Snapshot()->generation, 0u);
+  EXPECT_EQ(store.Snapshot()->FindJob("j"), nullptr);
+  // These queue up behind the sync in progress, and share the next one.
+  auto second = store.Submit(OneRow("b"));
+  auto third = store.Submit(OneRow("c"));
+  auto fourth = store.Submit(OneRow("d"));
+  release.set_value();
+  for (auto* f : {&first, &second, &third, &fourth}) {
+    absl::StatusOr<MutationResult> result = f->get();
+    ASSERT_TRUE(result.ok()) << result.status();
+  }
+  EXPECT_EQ(store.Snapshot()->generation, 4u);
+  EXPECT_EQ(store.Snapshot()->FindJob("j")->size(), 4u);
+  std::lock_guard<std::mutex> lock(log->mu_);
+  EXPECT_EQ(log->appended,
+            (std::vector<std::pair<uint64_t, size_t>>{{1, 1}, {2, 1}, {3, 1}, {4, 1}}));
+  EXPECT_EQ(log->synced, (std::vector<uint64_t>{1, 4}));
+}
+
+TEST(MutationTest, AFailedAppendFailsTheBatchAndLaterWrites) {
+  auto log = std::make_shared<RecordingLog>();
+  log->fail_append_at = 2;
+  StoreOptions options;
+  options.log = log;
+  InfluencerStore store(options);
+  ASSERT_TRUE(store.Apply(OneRow("a")).ok());
+  absl::StatusOr<MutationResult> failed = store.Apply(OneRow("b"));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().message(), "disk full");
+  EXPECT_EQ(HttpStatusOf(failed.status()), 500);
+  // The store keeps what was durable and refuses writes from now on.
+  EXPECT_EQ(store.Snapshot()->generation, 1u);
+  EXPECT_EQ(store.Snapshot()->FindJob("j")->size(), 1u);
+  absl::StatusOr<MutationResult> later = store.Apply(OneRow("c"));
+  ASSERT_FALSE(later.ok());
+  EXPECT_EQ(later.status().message(), "disk full");
+  std::lock_guard<std::mutex> lock(log->mu_);
+  EXPECT_EQ(log->appended.size(), 2u);  // nothing appended after the failure
+}
+
+TEST(MutationTest, AFailedSyncPublishesNothing) {
+  auto log = std::make_shared<RecordingLog>();
+  log->fail_sync = true;
+  StoreOptions options;
+  options.log = log;
+  InfluencerStore store(options);
+  absl::StatusOr<MutationResult> failed = store.Apply(OneRow("a"));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().message(), "fsync failed");
+  EXPECT_EQ(store.Snapshot()->generation, 0u);
+  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  EXPECT_FALSE(store.Apply(OneRow("b")).ok());
+}
+
+// ---------------------------------------------------------------------------
+// Random mutation histories against a naive model.
+
+constexpr const char* kJobs[] = {"a", "b", "c"};
+constexpr const char* kValues[] = {"Aa", "BB", "x", "y"};  // Aa, BB collide
+constexpr const char* kNames[] = {"host", "user"};
+constexpr int64_t kTimes[] = {1000, 2000, 3000};
+constexpr int64_t kSpans[] = {0, 600};
+constexpr double kScoreSet[] = {0.0, 1.5, 50.0};
+
+struct ModelRow {
+  std::string name;
+  std::string value;
+  int64_t timestamp;
+  int64_t bucket_span;
+  double score;
+  double initial;
+  bool interim;
+  uint32_t version;
+  auto Identity() const {
+    return std::tie(timestamp, bucket_span, name, value);
+  }
+  bool SameValues(const ModelRow& o) const {
+    return std::memcmp(&score, &o.score, sizeof score) == 0 &&
+           std::memcmp(&initial, &o.initial, sizeof initial) == 0 &&
+           interim == o.interim;
+  }
+};
+
+struct Op {
+  enum Kind { kUpsert, kCreate, kDelete, kDeleteJob, kReplaceJob, kRegister, kError };
+  Kind kind;
+  std::string job;
+  ModelRow row;
+  InfluencerResultId id;
+};
+
+bool Names(const InfluencerResultId& id, const ModelRow& row) {
+  int32_t length = 0;
+  int32_t hash = JavaStringHash(row.value, &length);
+  return row.timestamp == id.timestamp && row.bucket_span == id.bucket_span &&
+         row.name == id.field_name && hash == id.value_hash &&
+         length == id.value_length;
+}
+
+struct Model {
+  std::map<std::string, std::vector<ModelRow>> jobs;  // known jobs' rows
+  int64_t next_seq_no = 0;
+  uint64_t generation = 0;
+
+  // A kBulk batch: each op in turn.
+  ItemList ApplyBulk(const std::vector<Op>& ops) {
+    ItemList items;
+    // Versions of results deleted in this batch, by (job, identity).
+    std::map<std::pair<std::string, std::tuple<int64_t, int64_t, std::string, std::string>>,
+             uint32_t>
+        tombstones;
+    auto key = [](const std::string& job, const ModelRow& row) {
+      return std::make_pair(job, std::make_tuple(row.timestamp, row.bucket_span,
+                                                 row.name, row.value));
+    };
+    for (const Op& op : ops) {
+      std::string outcome;
+      int status = 0;
+      uint64_t version = 0;
+      switch (op.kind) {
+        case Op::kUpsert:
+        case Op::kCreate: {
+          std::vector<ModelRow>& rows = jobs[op.job];
+          auto it = std::find_if(rows.begin(), rows.end(), [&](const ModelRow& r) {
+            return r.Identity() == op.row.Identity();
+          });
+          if (it != rows.end() && op.kind == Op::kCreate) {
+            outcome = "error";
+            status = 409;
+            break;
+          }
+          ModelRow row = op.row;
+          if (it != rows.end()) {
+            row.version = it->version + 1;
+            rows.erase(it);
+            outcome = "updated";
+            status = 200;
+          } else {
+            auto tomb = tombstones.find(key(op.job, op.row));
+            row.version = (tomb == tombstones.end() ? 0 : tomb->second) + 1;
+            outcome = "created";
+            status = 201;
+          }
+          version = row.version;
+          rows.push_back(row);
+          break;
+        }
+        case Op::kDelete: {
+          uint32_t removed = 0;
+          uint32_t tombstone = 0;
+          for (auto& [k, v] : tombstones) {
+            ModelRow probe{std::get<2>(k.second), std::get<3>(k.second),
+                           std::get<0>(k.second), std::get<1>(k.second)};
+            if (k.first == op.job && Names(op.id, probe)) {
+              tombstone = std::max(tombstone, v);
+            }
+          }
+          auto found = jobs.find(op.job);
+          if (found != jobs.end()) {
+            std::vector<ModelRow>& rows = found->second;
+            for (auto it = rows.begin(); it != rows.end();) {
+              if (!Names(op.id, *it)) {
+                ++it;
+                continue;
+              }
+              removed = std::max(removed, it->version + 1);
+              tombstones[key(op.job, *it)] = it->version + 1;
+              it = rows.erase(it);
+            }
+          }
+          outcome = removed > 0 ? "deleted" : "not_found";
+          status = removed > 0 ? 200 : 404;
+          version = removed > 0 ? removed : tombstone + 1;
+          break;
+        }
+        case Op::kDeleteJob:
+        case Op::kReplaceJob: {
+          auto found = jobs.find(op.job);
+          const bool known = found != jobs.end();
+          const bool held = known && !found->second.empty();
+          if (known) jobs.erase(found);
+          for (auto it = tombstones.begin(); it != tombstones.end();) {
+            it = it->first.first == op.job ? tombstones.erase(it) : std::next(it);
+          }
+          if (op.kind == Op::kReplaceJob) {
+            jobs[op.job];
+            outcome = held ? "deleted" : "noop";
+            status = 200;
+          } else {
+            outcome = known ? "deleted" : "not_found";
+            status = known ? 200 : 404;
+          }
+          break;
+        }
+        case Op::kRegister:
+          jobs[op.job];
+          continue;  // no item
+        case Op::kError:
+          outcome = "error";
+          status = 400;
+          break;
+      }
+      const int64_t seq_no = outcome == "error" ? -1 : next_seq_no++;
+      items.emplace_back(outcome, status, version, seq_no);
+    }
+    ++generation;
+    return items;
+  }
+
+  // A kLoad batch: the unit semantics. Returns false (model unchanged) if
+  // the store must refuse it.
+  bool ApplyLoad(const std::vector<Op>& ops, bool replace_jobs) {
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<const Op*>> by_job;
+    for (const Op& op : ops) {
+      if (op.kind == Op::kError) continue;
+      if (!by_job.count(op.job)) order.push_back(op.job);
+      by_job[op.job].push_back(&op);
+    }
+    // Validation: a DeleteJob of a job unknown at that point.
+    for (const auto& [job, job_ops] : by_job) {
+      bool known = jobs.count(job) > 0;
+      for (const Op* op : job_ops) {
+        if (op->kind == Op::kDeleteJob && !known) return false;
+        if (op->kind == Op::kDeleteJob) known = false;
+        if (op->kind != Op::kDelete && op->kind != Op::kDeleteJob) known = true;
+      }
+    }
+    int64_t operations = 0;
+    for (const std::string& job : order) {
+      const std::vector<const Op*>& job_ops = by_job[job];
+      size_t start = 0;
+      bool had_job_op = false;
+      bool named = false;
+      for (size_t k = 0; k < job_ops.size(); ++k) {
+        const Op::Kind kind = job_ops[k]->kind;
+        if (kind != Op::kRegister) ++operations;
+        if (kind == Op::kDeleteJob || kind == Op::kReplaceJob) {
+          start = k + 1;
+          had_job_op = true;
+          named = kind == Op::kReplaceJob;
+        } else if (kind != Op::kDelete) {
+          named = true;
+        }
+      }
+      bool named_any = false;
+      for (const Op* op : job_ops) named_any = named_any || op->kind != Op::kDelete;
+      auto found = jobs.find(job);
+      std::vector<ModelRow> stored;
+      if (found != jobs.end() && !had_job_op && !(replace_jobs && named_any)) {
+        stored = found->second;
+      }
+      const bool exists = had_job_op ? named : (found != jobs.end() || named_any);
+      // The staged rows after the last job operation, deletions in place.
+      std::vector<std::pair<ModelRow, bool>> staged;  // row, alive
+      for (size_t k = start; k < job_ops.size(); ++k) {
+        const Op& op = *job_ops[k];
+        if (op.kind == Op::kUpsert) {
+          for (auto& [row, alive] : staged) {
+            if (alive && row.Identity() == op.row.Identity()) alive = false;
+          }
+          staged.emplace_back(op.row, true);
+        } else if (op.kind == Op::kDelete) {
+          for (auto& [row, alive] : staged) {
+            if (alive && Names(op.id, row)) alive = false;
+          }
+          std::erase_if(stored, [&](const ModelRow& r) { return Names(op.id, r); });
+        }
+      }
+      for (auto& [row, alive] : staged) {
+        if (!alive) continue;
+        row.version = 1;
+        auto it = std::find_if(stored.begin(), stored.end(), [&](const ModelRow& r) {
+          return r.Identity() == row.Identity();
+        });
+        if (it != stored.end()) {
+          if (it->SameValues(row)) continue;
+          row.version = it->version + 1;
+          stored.erase(it);
+        }
+        stored.push_back(row);
+      }
+      if (exists) {
+        jobs[job] = std::move(stored);
+      } else {
+        jobs.erase(job);
+      }
+    }
+    next_seq_no += operations;
+    ++generation;
+    return true;
+  }
+};
+
+Op RandomOp(std::mt19937_64& random, bool bulk) {
+  auto pick = [&](size_t n) { return static_cast<size_t>(random() % n); };
+  Op op;
+  op.job = kJobs[pick(std::size(kJobs))];
+  ModelRow& row = op.row;
+  row.name = kNames[pick(std::size(kNames))];
+  row.value = kValues[pick(std::size(kValues))];
+  row.timestamp = kTimes[pick(std::size(kTimes))];
+  row.bucket_span = kSpans[pick(std::size(kSpans))];
+  row.score = kScoreSet[pick(std::size(kScoreSet))];
+  row.initial = kScoreSet[pick(std::size(kScoreSet))];
+  row.interim = pick(5) == 0;
+  row.version = 1;
+  const size_t kind = pick(100);
+  if (kind < 55) {
+    op.kind = Op::kUpsert;
+  } else if (kind < 65) {
+    op.kind = bulk ? Op::kCreate : Op::kUpsert;
+  } else if (kind < 88) {
+    op.kind = Op::kDelete;
+    InfluencerFields fields;
+    fields.field_name = row.name;
+    fields.field_value = row.value;
+    fields.timestamp = row.timestamp;
+    fields.bucket_span = row.bucket_span;
+    op.id = IdOf(op.job, fields);
+  } else if (kind < 91) {
+    op.kind = Op::kDeleteJob;
+  } else if (kind < 94) {
+    op.kind = Op::kReplaceJob;
+  } else if (kind < 97) {
+    op.kind = Op::kRegister;
+  } else {
+    op.kind = bulk ? Op::kError : Op::kRegister;
+  }
+  return op;
+}
+
+void Stage(const Op& op, MutationBatch* batch) {
+  InfluencerFields fields;
+  fields.field_name = op.row.name;
+  fields.field_value = op.row.value;
+  fields.timestamp = op.row.timestamp;
+  fields.bucket_span = op.row.bucket_span;
+  fields.influencer_score = op.row.score;
+  fields.initial_influencer_score = op.row.initial;
+  fields.is_interim = op.row.interim;
+  switch (op.kind) {
+    case Op::kUpsert: batch->AddInfluencer(op.job, fields); break;
+    case Op::kCreate: batch->CreateInfluencer(op.job, fields); break;
+    case Op::kDelete: batch->DeleteInfluencer(op.id); break;
+    case Op::kDeleteJob: batch->DeleteJob(op.job); break;
+    case Op::kReplaceJob: batch->ReplaceJob(op.job); break;
+    case Op::kRegister: batch->RegisterJob(op.job); break;
+    case Op::kError:
+      batch->AddError(EsError(400, "mapper_parsing_exception", "bad document"));
+      break;
+  }
+}
+
+std::string Describe(const ModelRow& r) {
+  return absl::StrCat(r.name, "=", r.value, "@", r.timestamp, "/", r.bucket_span,
+                      " score ", r.score, " initial ", r.initial,
+                      r.interim ? " interim" : "", " v", r.version);
+}
+
+// The store's rows of every job, as the model holds them.
+std::map<std::string, std::vector<std::string>> StoreRows(const InfluencerStore& store) {
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& [id, job] : store.Snapshot()->jobs) {
+    std::vector<std::string>& out = rows[id];
+    for (size_t r = 0; r < job->size(); ++r) {
+      out.push_back(Describe(ModelRow{
+          std::string(job->field_name(r)), std::string(job->field_value(r)),
+          job->columns.timestamp[r], job->bucket_span(r),
+          job->columns.influencer_score[r],
+          job->columns.initial_influencer_score[r],
+          job->columns.is_interim[r] != 0, job->columns.version[r]}));
+    }
+  }
+  return rows;
+}
+
+std::map<std::string, std::vector<std::string>> ModelRows(const Model& model) {
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& [id, job] : model.jobs) {
+    std::vector<std::string>& out = rows[id];
+    for (const ModelRow& r : job) out.push_back(Describe(r));
+  }
+  return rows;
+}
+
+TEST(MutationTest, RandomHistoriesMatchTheModel) {
+  constexpr int kHistories = 300;
+  int bulk_batches = 0;
+  int load_batches = 0;
+  int refused = 0;
+  for (int seed = 0; seed < kHistories; ++seed) {
+    std::mt19937_64 random(seed);
+    InfluencerStore store;
+    Model model;
+    const int batches = 1 + static_cast<int>(random() % 8);
+    for (int b = 0; b < batches; ++b) {
+      const bool bulk = random() % 2 == 0;
+      const bool replace_jobs = !bulk && random() % 8 == 0;
+      const int ops = static_cast<int>(random() % 25);
+      std::vector<Op> list;
+      for (int i = 0; i < ops; ++i) list.push_back(RandomOp(random, bulk));
+      MutationBatch batch(bulk ? MutationMode::kBulk : MutationMode::kLoad);
+      batch.set_replace_jobs(replace_jobs);
+      for (const Op& op : list) Stage(op, &batch);
+      ApplyOptions options;
+      options.threads = 1 + static_cast<int>(random() % 3);
+      absl::StatusOr<MutationResult> result = store.Apply(std::move(batch), options);
+      std::string where = absl::StrCat("seed ", seed, " batch ", b,
+                                       bulk ? " (bulk)" : " (load)");
+      if (bulk) {
+        ++bulk_batches;
+        ItemList expected = model.ApplyBulk(list);
+        ASSERT_TRUE(result.ok()) << where << ": " << result.status();
+        ASSERT_EQ(Items(*result), expected) << where;
+      } else if (model.ApplyLoad(list, replace_jobs)) {
+        ++load_batches;
+        ASSERT_TRUE(result.ok()) << where << ": " << result.status();
+      } else {
+        ++refused;
+        ASSERT_FALSE(result.ok()) << where;
+        ASSERT_EQ(HttpStatusOf(result.status()), 404) << where;
+      }
+      ASSERT_EQ(StoreRows(store), ModelRows(model)) << where;
+      ASSERT_EQ(store.Snapshot()->generation, model.generation) << where;
+      ASSERT_EQ(store.Snapshot()->next_seq_no, model.next_seq_no) << where;
+    }
+  }
+  // The generator must reach every kind of batch.
+  EXPECT_GT(bulk_batches, 300);
+  EXPECT_GT(load_batches, 300);
+  EXPECT_GT(refused, 10);
+}
+
+}  // namespace
+}  // namespace clout
