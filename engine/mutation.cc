@@ -149,6 +149,24 @@ void MutationBatch::ReplaceJob(absl::string_view job_id) {
   JobOperation(job_id, OpKind::kReplaceJob);
 }
 
+void MutationBatch::AddOtherResult(absl::string_view job_id,
+                                   absl::string_view doc_id) {
+  if (!job_id.empty()) RegisterJob(job_id);
+  if (mode_ != MutationMode::kBulk) return;
+  items_.push_back({OpKind::kOtherResult, 0,
+                    static_cast<uint32_t>(other_ids_.size())});
+  other_ids_.emplace_back(doc_id);
+  ++operations_;
+}
+
+void MutationBatch::DeleteOtherResult(absl::string_view doc_id) {
+  if (mode_ != MutationMode::kBulk) return;
+  items_.push_back({OpKind::kDeleteOther, 0,
+                    static_cast<uint32_t>(other_ids_.size())});
+  other_ids_.emplace_back(doc_id);
+  ++operations_;
+}
+
 void MutationBatch::AddError(absl::Status error) {
   if (mode_ != MutationMode::kBulk) return;
   items_.push_back(

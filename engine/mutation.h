@@ -194,6 +194,19 @@ class MutationBatch {
   // whole content. Outcome kDeleted if it held anything, else kNoop.
   void ReplaceJob(absl::string_view job_id);
 
+  // A document of another result type (a bucket, a record, ...) written
+  // under `doc_id`: makes `job_id` known (unless it is empty). Clout keeps
+  // no such documents, only their jobs; in a kBulk batch the item answers
+  // created (version 1), or updated if the batch wrote `doc_id` before (a
+  // later batch answers created again, where Elasticsearch would answer
+  // updated).
+  void AddOtherResult(absl::string_view job_id, absl::string_view doc_id);
+
+  // A delete action naming a document that is not an influencer result:
+  // kBulk answers deleted if the batch wrote `doc_id` before, else
+  // not_found. Changes nothing stored.
+  void DeleteOtherResult(absl::string_view doc_id);
+
   // kBulk: records an item that failed before it could be staged (a bad
   // document, an index the caller does not serve), so that items keep the
   // request's order. `error` must not be OK. Ignored by kLoad batches.
@@ -239,7 +252,8 @@ class MutationBatch {
 
   // The kinds of operations, in the order items record them.
   enum class OpKind : uint8_t {
-    kUpsert, kCreate, kDeleteResult, kDeleteJob, kReplaceJob, kError
+    kUpsert, kCreate, kDeleteResult, kDeleteJob, kReplaceJob, kError,
+    kOtherResult, kDeleteOther
   };
   // A job-level operation at its place among the job's rows and deletes.
   struct JobOp {
@@ -271,7 +285,8 @@ class MutationBatch {
     uint32_t last_name_code = UINT32_MAX;
   };
   // One kBulk item: its kind, job (slot) and index among that job's rows
-  // (upserts, creates), deletes or job_ops, or among errors (kError).
+  // (upserts, creates), deletes or job_ops, among errors (kError), or
+  // among other_ids (kOtherResult, kDeleteOther).
   struct Item {
     OpKind kind;
     uint32_t job;
@@ -292,6 +307,7 @@ class MutationBatch {
   std::vector<JobRows*> slots_;  // by JobRows::slot
   std::vector<Item> items_;      // kBulk only
   std::vector<absl::Status> errors_;
+  std::vector<std::string> other_ids_;
   // Jobs of recent rows (dumps interleave a few jobs): found without
   // hashing the job id. Replaced in turn; unused entries hold null.
   static constexpr size_t kRecentJobs = 4;

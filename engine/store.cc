@@ -486,6 +486,8 @@ void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
         break;
       }
       case OpKind::kError:
+      case OpKind::kOtherResult:
+      case OpKind::kDeleteOther:
         break;  // not a job's item
     }
   }
@@ -775,14 +777,38 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
       items.items = &batch.items_;
       items.results = &result.items;
     }
+    // Documents of other result types: only this batch's writes count.
+    absl::flat_hash_map<absl::string_view, uint32_t> other_versions;
     for (uint32_t i = 0; i < batch.items_.size(); ++i) {
       const MutationBatch::Item& item = batch.items_[i];
-      if (item.kind == OpKind::kError) {
-        result.items[i].outcome = MutationOutcome::kError;
-        result.items[i].error = batch.errors_[item.index];
-        result.items[i].status = HttpStatusOf(result.items[i].error);
-      } else {
-        job_items[item.job].indexes.push_back(i);
+      ItemResult& out = result.items[i];
+      switch (item.kind) {
+        case OpKind::kError:
+          out.outcome = MutationOutcome::kError;
+          out.error = batch.errors_[item.index];
+          out.status = HttpStatusOf(out.error);
+          break;
+        case OpKind::kOtherResult: {
+          uint32_t& version = other_versions[batch.other_ids_[item.index]];
+          out.outcome = version > 0 ? MutationOutcome::kUpdated
+                                    : MutationOutcome::kCreated;
+          out.status = version > 0 ? 200 : 201;
+          out.version = ++version;
+          break;
+        }
+        case OpKind::kDeleteOther: {
+          auto it = other_versions.find(batch.other_ids_[item.index]);
+          const bool found = it != other_versions.end() && it->second > 0;
+          out.outcome =
+              found ? MutationOutcome::kDeleted : MutationOutcome::kNotFound;
+          out.status = found ? 200 : 404;
+          out.version = found ? it->second + 1 : 1;
+          if (found) other_versions.erase(it);
+          break;
+        }
+        default:
+          job_items[item.job].indexes.push_back(i);
+          break;
       }
     }
   }

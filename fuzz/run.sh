@@ -5,7 +5,7 @@
 #   fuzz/run.sh [SECONDS] [TARGET...]
 #
 # SECONDS defaults to 30 (0: build and replay regressions only). TARGETs are
-# loader, request_body, request_params and dates (default: all), run one at a
+# loader, request_body, request_params, dates and bulk (default: all), run one at a
 # time. Exits non-zero if a target fails to build, a regression input fails,
 # or fuzzing finds a crash, hang, leak or sanitizer report; the input that
 # did it is left in the build directory's artifacts/<target>/ (see
@@ -22,7 +22,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-ALL_TARGETS=(loader request_body request_params dates)
+ALL_TARGETS=(loader request_body request_params dates bulk)
 
 seconds=30
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
