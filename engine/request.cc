@@ -520,20 +520,16 @@ absl::StatusOr<InfluencersRequest> ParseParamRequest(
   if (values[kSort] != nullptr) request.sort = *values[kSort];
   if (absl::Status s = boolean(kDesc, &request.desc); !s.ok()) return s;
   if (!unknown.empty()) {
-    std::sort(unknown.begin(), unknown.end());
-    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
-    std::string path = absl::StrCat("/_ml/anomaly_detectors/", job_id,
-                                    "/results/influencers");
-    if (unknown.size() == 1) {
-      return EsError(400, "illegal_argument_exception",
-                     absl::StrCat("request [", path,
-                                  "] contains unrecognized parameter: [",
-                                  unknown[0], "]"));
-    }
+    static const std::vector<std::string> kCandidates = {
+        "job_id", "start", "end", "exclude_interim", "from", "size",
+        "influencer_score", "sort", "desc", "pretty", "human", "error_trace",
+        "filter_path", "format"};
     return EsError(
         400, "illegal_argument_exception",
-        absl::StrCat("request [", path, "] contains unrecognized parameters: [",
-                     absl::StrJoin(unknown, "], ["), "]"));
+        UnrecognizedParametersReason(
+            absl::StrCat("/_ml/anomaly_detectors/", job_id,
+                         "/results/influencers"),
+            std::move(unknown), kCandidates));
   }
   if (output != nullptr) *output = read;
   return request;
@@ -565,6 +561,84 @@ std::string UrlDecode(absl::string_view s) {
 }
 
 }  // namespace
+
+float LevenshteinSimilarity(absl::string_view a, absl::string_view b) {
+  auto code_points = [](absl::string_view s) {
+    std::vector<uint32_t> out;
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+      const uint32_t c = *p;
+      const int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1
+                                 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+      bool valid = extra >= 0 && end - p > extra;
+      for (int k = 1; valid && k <= extra; ++k) valid = (p[k] & 0xC0) == 0x80;
+      if (!valid) {
+        out.push_back(c | 0x80000000u);  // a byte of its own, unlike any code point
+        ++p;
+        continue;
+      }
+      uint32_t cp = extra == 0 ? c : c & (0x3Fu >> extra);
+      for (int k = 1; k <= extra; ++k) cp = (cp << 6) | (p[k] & 0x3F);
+      out.push_back(cp);
+      p += extra + 1;
+    }
+    return out;
+  };
+  const std::vector<uint32_t> x = code_points(a);
+  const std::vector<uint32_t> y = code_points(b);
+  if (x.empty() || y.empty()) return x.size() == y.size() ? 1.0f : 0.0f;
+  std::vector<size_t> previous(y.size() + 1);
+  std::vector<size_t> current(y.size() + 1);
+  for (size_t j = 0; j <= y.size(); ++j) previous[j] = j;
+  for (size_t i = 1; i <= x.size(); ++i) {
+    current[0] = i;
+    for (size_t j = 1; j <= y.size(); ++j) {
+      const size_t cost = x[i - 1] == y[j - 1] ? 0 : 1;
+      current[j] = std::min({current[j - 1] + 1, previous[j] + 1,
+                             previous[j - 1] + cost});
+    }
+    std::swap(previous, current);
+  }
+  // As Java computes it: float division.
+  return 1.0f - static_cast<float>(previous[y.size()]) /
+                    static_cast<float>(std::max(x.size(), y.size()));
+}
+
+std::string UnrecognizedParametersReason(
+    absl::string_view path, std::vector<std::string> unknown,
+    const std::vector<std::string>& candidates) {
+  std::sort(unknown.begin(), unknown.end());
+  unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+  std::string reason =
+      absl::StrCat("request [", path, "] contains unrecognized parameter",
+                   unknown.size() > 1 ? "s" : "", ": ");
+  for (size_t i = 0; i < unknown.size(); ++i) {
+    std::vector<std::pair<float, std::string>> scored;
+    for (const std::string& candidate : candidates) {
+      const float similarity = LevenshteinSimilarity(unknown[i], candidate);
+      if (similarity > 0.5f) scored.emplace_back(similarity, candidate);
+    }
+    std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    if (i > 0) reason.append(", ");
+    absl::StrAppend(&reason, "[", unknown[i], "]");
+    if (scored.empty()) continue;
+    reason.append(" -> did you mean ");
+    if (scored.size() == 1) {
+      absl::StrAppend(&reason, "[", scored[0].second, "]?");
+      continue;
+    }
+    reason.append("any of [");
+    for (size_t k = 0; k < scored.size(); ++k) {
+      if (k > 0) reason.append(", ");
+      reason.append(scored[k].second);
+    }
+    reason.append("]?");
+  }
+  return reason;
+}
 
 std::vector<RequestParam> SplitQueryString(absl::string_view query) {
   std::vector<RequestParam> params;

@@ -82,12 +82,33 @@ using RequestParam = std::pair<std::string, std::string>;
 // boolean means true; a parameter given twice takes its last value. Errors
 // (all 400): a bad boolean, integer or number as in spec section 6, or an
 // unknown parameter (illegal_argument_exception "request [<path>] contains
-// unrecognized parameter: [p]"). With several, the first in Elasticsearch's
+// unrecognized parameter: [p] -> did you mean [q]?", as
+// UnrecognizedParametersReason words it, with the parameters of parameter
+// mode, job_id, and the global ones pretty, human, error_trace,
+// filter_path and format as candidates). With several, the first in Elasticsearch's
 // order is returned: pretty, human, exclude_interim, from, size, a negative
 // from, a negative size, influencer_score, desc, unknown parameters.
 absl::StatusOr<InfluencersRequest> ParseParamRequest(
     absl::string_view job_id, const std::vector<RequestParam>& params,
     OutputOptions* output = nullptr);
+
+// Lucene's LevenshteinDistance similarity, which Elasticsearch uses to
+// suggest parameter names: 1 - (edit distance / the longer length), over
+// Unicode code points (invalid UTF-8 bytes count as one each); 1 for two
+// empty strings, 0 when only one is empty. Pure.
+float LevenshteinSimilarity(absl::string_view a, absl::string_view b);
+
+// Elasticsearch's reason for unrecognized parameters of a request to
+// `path` (decoded, without the query string):
+//   request [<path>] contains unrecognized parameter: [x] -> did you mean [y]?
+// With several unknown names (sorted, duplicates dropped) "parameters:
+// [a], [b -> ...]"; several suggestions "did you mean any of [y, z]?"; none:
+// no arrow part. Suggestions are the `candidates` (the parameters the
+// request consumed and the global response parameters) whose similarity
+// to the name is above 0.5, most similar first, then by name. Pure.
+std::string UnrecognizedParametersReason(absl::string_view path,
+                                         std::vector<std::string> unknown,
+                                         const std::vector<std::string>& candidates);
 
 // Parses "a=1&b=2&c" (no URL decoding beyond '+' and %XX) into parameters.
 std::vector<RequestParam> SplitQueryString(absl::string_view query);

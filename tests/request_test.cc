@@ -281,6 +281,32 @@ TEST(ParamRequestTest, Rejections) {
       "illegal_argument_exception",
       "request [/_ml/anomaly_detectors/j/results/influencers] contains "
       "unrecognized parameters: [a], [b]");
+  // Elasticsearch's suggestions: similarity above 0.5, best first.
+  ExpectError(ParseParamRequest("j", {{"sizee", "5"}}).status(), 400,
+              "illegal_argument_exception",
+              "request [/_ml/anomaly_detectors/j/results/influencers] contains "
+              "unrecognized parameter: [sizee] -> did you mean [size]?");
+  ExpectError(ParseParamRequest("j", {{"fro", "5"}, {"prety", ""}, {"x", ""}})
+                  .status(),
+              400, "illegal_argument_exception",
+              "request [/_ml/anomaly_detectors/j/results/influencers] contains "
+              "unrecognized parameters: [fro] -> did you mean [from]?, [prety] "
+              "-> did you mean [pretty]?, [x]");
+  ExpectError(ParseParamRequest("j", {{"srt", "1"}}).status(), 400,
+              "illegal_argument_exception",
+              "request [/_ml/anomaly_detectors/j/results/influencers] contains "
+              "unrecognized parameter: [srt] -> did you mean any of [sort, "
+              "start]?");
+}
+
+TEST(ParamRequestTest, LevenshteinSimilarityIsLucenes) {
+  EXPECT_FLOAT_EQ(LevenshteinSimilarity("size", "size"), 1.0f);
+  EXPECT_FLOAT_EQ(LevenshteinSimilarity("sizee", "size"), 0.8f);
+  EXPECT_FLOAT_EQ(LevenshteinSimilarity("star", "sort"), 0.25f);
+  EXPECT_FLOAT_EQ(LevenshteinSimilarity("srt", "start"), 0.6f);
+  EXPECT_FLOAT_EQ(LevenshteinSimilarity("", ""), 1.0f);
+  EXPECT_FLOAT_EQ(LevenshteinSimilarity("", "a"), 0.0f);
+  EXPECT_FLOAT_EQ(LevenshteinSimilarity("\xc3\xa9t\xc3\xa9", "ete"), 1.0f - 2.0f / 3.0f);
 }
 
 TEST(ParamRequestTest, IntegersMayHaveLeadingZeros) {
