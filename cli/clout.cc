@@ -582,7 +582,9 @@ int RunStats(const std::vector<std::string>& dumps) {
   std::string json = "{\"jobs\":[";
   std::string text;
   for (size_t j = 0; j < job_ids.size(); ++j) {
-    const JobResults& job = *snapshot->jobs.at(job_ids[j]);
+    const std::shared_ptr<const JobResults> plain =
+        MaterializeJob(snapshot->jobs.at(job_ids[j]));
+    const JobResults& job = *plain;
     column_bytes += job.size() * InfluencerColumns::kBytesPerRow;
     for (absl::string_view s : job.strings) string_bytes += s.size();
     int64_t lo = 0, hi = 0;

@@ -386,6 +386,12 @@ std::shared_ptr<const RowOrder> PageOrder(
 // The `limit` smallest (key, row) pairs offered, kept in a buffer of at
 // most 2 * limit: once it fills, it is cut back to its `limit` smallest and
 // later offers not below the cut are dropped with one comparison.
+// A page as row numbers of the query's job, before it is materialised.
+struct RowPage {
+  int64_t count = 0;  // matches before paging
+  std::vector<uint32_t> rows;  // the page, in page order
+};
+
 class TopK {
  public:
   explicit TopK(size_t limit)
@@ -424,9 +430,9 @@ class TopK {
 // The page and count of the matches among row_at(first..last-1): a filter
 // pass feeding a bounded top-k selection (never a sort of all matches).
 template <typename RowAt>
-InfluencersPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
+RowPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
                          RowAt row_at) {
-  InfluencersPage page;
+  RowPage page;
   const size_t limit = static_cast<size_t>(query.from + query.size);
   int64_t count = 0;
   if (query.size == 0) {
@@ -443,9 +449,8 @@ InfluencersPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
   page.count = count;
   std::vector<KeyedRow> best = top.Take();
   for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
-    page.influencers.push_back(ViewOf(*query.job, best[i].row));
+    page.rows.push_back(best[i].row);
   }
-  if (!page.influencers.empty()) page.job = query.job;
   return page;
 }
 
@@ -547,9 +552,9 @@ void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
 // (a whole job, or a window of a job stored in time order). Rows arrive in
 // ascending order, so once the buffer has been cut at (key, row) a later
 // row can only enter with a smaller key: one integer comparison per row.
-InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
+RowPage ScanRowsPage(const ResolvedQuery& query, size_t first,
                              size_t last) {
-  InfluencersPage page;
+  RowPage page;
   const size_t limit = static_cast<size_t>(query.from + query.size);
   const RowFilter filter(query);
   const InfluencerColumns& c = filter.c;
@@ -735,9 +740,8 @@ InfluencersPage ScanRowsPage(const ResolvedQuery& query, size_t first,
   }
   std::sort(buffer.begin(), buffer.end());
   for (size_t i = static_cast<size_t>(query.from); i < buffer.size(); ++i) {
-    page.influencers.push_back(ViewOf(*query.job, buffer[i].row));
+    page.rows.push_back(buffer[i].row);
   }
-  if (!page.influencers.empty()) page.job = query.job;
   return page;
 }
 
@@ -979,39 +983,38 @@ IndexedCount CountWithIndex(const ResolvedQuery& query, const TimeIndex& index) 
 
 // Appends the page of a run of `order` that holds exactly the matches.
 void PageFromRun(const ResolvedQuery& query, const PageOrderView& order,
-                 OrderRun run, InfluencersPage* page) {
+                 OrderRun run, RowPage* page) {
   size_t begin = std::min(run.first + static_cast<size_t>(query.from), run.last);
   size_t left = std::min(static_cast<size_t>(query.size), run.last - begin);
   if (left == 0) return;
   order.ForEachFrom(begin, [&](uint32_t row) {
-    page->influencers.push_back(ViewOf(*query.job, row));
+    page->rows.push_back(row);
     return --left > 0;
   });
 }
 
 // Appends the page by walking `order` and skipping rows that do not match.
 void PageFromWalk(const ResolvedQuery& query, const PageOrderView& order,
-                  InfluencersPage* page) {
+                  RowPage* page) {
   const int64_t limit = query.from + query.size;
   int64_t seen = 0;
   const RowFilter filter(query);
   order.ForEachFrom(0, [&](uint32_t row) {
     if (!filter.Passes(row)) return true;
-    if (seen >= query.from) page->influencers.push_back(ViewOf(*query.job, row));
+    if (seen >= query.from) page->rows.push_back(row);
     return ++seen < limit;
   });
 }
 
-InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
+RowPage ExecuteWithOrder(const ResolvedQuery& query,
                                  const PageOrderView& order,
                                  IndexUse index_use) {
-  InfluencersPage page;
+  RowPage page;
   const JobResults& job = *query.job;
   if (std::optional<OrderRun> run = MatchesAsRun(query, order)) {
     page.count = static_cast<int64_t>(run->last - run->first);
     if (query.size > 0) PageFromRun(query, order, *run, &page);
-    if (!page.influencers.empty()) page.job = query.job;
-    return page;
+      return page;
   }
   const bool window = query.start.has_value() || query.end.has_value();
   std::shared_ptr<const TimeIndex> index;
@@ -1045,7 +1048,7 @@ InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
   }
   if (scan_window) {
     const TimeIndex& time = *index;
-    InfluencersPage scanned =
+    RowPage scanned =
         time.identity()
             ? ScanRowsPage(query, window_first, window_last)
             : ScanPage(query, window_first, window_last,
@@ -1054,13 +1057,12 @@ InfluencersPage ExecuteWithOrder(const ResolvedQuery& query,
     return scanned;
   }
   PageFromWalk(query, order, &page);
-  if (!page.influencers.empty()) page.job = query.job;
   return page;
 }
 
-}  // namespace
 
-InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
+
+RowPage ExecuteRows(const ResolvedQuery& query, IndexUse index_use) {
   if (query.sort == SortField::kTimestamp) {
     // Timestamp sorts page straight off the TimeIndex.
     if (std::shared_ptr<const TimeIndex> time = TimeIndexFor(query, index_use)) {
@@ -1089,7 +1091,118 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
   return ScanRowsPage(query, first, last);
 }
 
+// -1, 0 or 1 as row `a` of segment `sa` comes before, level with, or after
+// row `b` of segment `sb` in the query's page order (values, not codes:
+// each segment has its own dictionary).
+int ComparePageOrder(const ResolvedQuery& query, const JobResults& sa,
+                     uint32_t a, const JobResults& sb, uint32_t b) {
+  if (IsNumericSort(query.sort)) {
+    const uint64_t ka = NumericKey(sa, query.sort, query.desc, a);
+    const uint64_t kb = NumericKey(sb, query.sort, query.desc, b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  }
+  absl::string_view va;
+  absl::string_view vb;
+  if (query.sort == SortField::kInfluencerFieldName) {
+    va = sa.field_name(a);
+    vb = sb.field_name(b);
+  } else {
+    va = sa.field_value(a);
+    vb = sb.field_value(b);
+    if (query.sort == SortField::kInfluencerField) {
+      // Missing (another field's row): last in both directions.
+      const bool ma = sa.field_name(a) != query.sort_field_name;
+      const bool mb = sb.field_name(b) != query.sort_field_name;
+      if (ma || mb) return ma == mb ? 0 : ma ? 1 : -1;
+    }
+  }
+  const int c = va.compare(vb);  // byte-wise, unsigned
+  const int ascending = c < 0 ? -1 : c > 0 ? 1 : 0;
+  return query.desc ? -ascending : ascending;
+}
+
+// A job of segments: each segment's first from + size live matches (its
+// page, asked for as many more rows as it has deleted rows that match),
+// merged in page order; ties go to the earlier segment, whose rows were
+// ingested first. The count is every segment's count less its deleted
+// matches.
+InfluencersPage ExecuteSegments(const ResolvedQuery& query,
+                                IndexUse index_use) {
+  const JobResults& job = *query.job;
+  const size_t limit = static_cast<size_t>(query.from + query.size);
+  struct Part {
+    const JobResults* rows;
+    std::vector<uint32_t> page;  // live matches in page order
+    size_t next = 0;
+  };
+  std::vector<Part> parts;
+  parts.reserve(job.segments.size());
+  InfluencersPage out;
+  for (const JobResults::Segment& segment : job.segments) {
+    ResolvedQuery sub = query;
+    sub.job = segment.rows;
+    sub.from = 0;
+    const std::vector<uint32_t>* deleted = segment.deleted.get();
+    int64_t deleted_matches = 0;
+    if (deleted != nullptr) {
+      const RowFilter filter(sub);
+      for (uint32_t row : *deleted) deleted_matches += filter.Passes(row);
+    }
+    sub.size = static_cast<int64_t>(limit) + deleted_matches;
+    RowPage page = ExecuteRows(sub, index_use);
+    out.count += page.count - deleted_matches;
+    Part part{segment.rows.get(), {}};
+    part.page.reserve(std::min(page.rows.size(), limit));
+    for (uint32_t row : page.rows) {
+      if (part.page.size() == limit) break;
+      if (deleted != nullptr &&
+          std::binary_search(deleted->begin(), deleted->end(), row)) {
+        continue;
+      }
+      part.page.push_back(row);
+    }
+    parts.push_back(std::move(part));
+  }
+  for (size_t taken = 0; taken < limit; ++taken) {
+    Part* best = nullptr;
+    for (Part& part : parts) {
+      if (part.next == part.page.size()) continue;
+      if (best == nullptr ||
+          ComparePageOrder(query, *part.rows, part.page[part.next],
+                           *best->rows, best->page[best->next]) < 0) {
+        best = &part;
+      }
+    }
+    if (best == nullptr) break;
+    if (taken >= static_cast<size_t>(query.from)) {
+      out.influencers.push_back(ViewOf(*best->rows, best->page[best->next]));
+    }
+    ++best->next;
+  }
+  if (!out.influencers.empty()) out.job = query.job;
+  return out;
+}
+
+}  // namespace
+
+InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
+  if (!query.job->segments.empty()) return ExecuteSegments(query, index_use);
+  RowPage rows = ExecuteRows(query, index_use);
+  InfluencersPage page;
+  page.count = rows.count;
+  page.influencers.reserve(rows.rows.size());
+  for (uint32_t row : rows.rows) {
+    page.influencers.push_back(ViewOf(*query.job, row));
+  }
+  if (!page.influencers.empty()) page.job = query.job;
+  return page;
+}
+
 void WarmIndexes(const std::shared_ptr<const JobResults>& job) {
+  for (const JobResults::Segment& segment : job->segments) {
+    WarmIndexes(segment.rows);
+  }
+  if (!job->segments.empty()) return;
   ResolvedQuery query;
   query.job = job;
   TimeIndexOf(query);
@@ -1110,7 +1223,41 @@ void WarmIndexes(const StoreSnapshot& snapshot, int threads) {
   for (std::thread& t : pool) t.join();
 }
 
+void ForEachRowAt(const std::shared_ptr<const JobResults>& job,
+                  int64_t timestamp,
+                  const std::function<void(uint32_t)>& on_row) {
+  if (job->time_ordered) {
+    const Column<int64_t>& ts = job->columns.timestamp;
+    auto [first, last] = std::equal_range(ts.begin(), ts.end(), timestamp);
+    for (auto it = first; it != last; ++it) {
+      on_row(static_cast<uint32_t>(it - ts.begin()));
+    }
+    return;
+  }
+  ResolvedQuery query;
+  query.job = job;
+  std::shared_ptr<const TimeIndex> time = TimeIndexOf(query);
+  const std::optional<int64_t> end =
+      timestamp == INT64_MAX ? std::nullopt
+                             : std::optional<int64_t>(timestamp + 1);
+  auto [first, last] = time->Window(*job, timestamp, end);
+  std::vector<uint32_t> rows;
+  for (size_t position = first; position < last; ++position) {
+    rows.push_back(time->RowAt(position));
+  }
+  std::sort(rows.begin(), rows.end());
+  for (uint32_t row : rows) on_row(row);
+}
+
 size_t IndexBytes(const JobResults& job) {
+  if (!job.segments.empty()) {
+    size_t bytes = 0;
+    for (const JobResults::Segment& segment : job.segments) {
+      bytes += IndexBytes(*segment.rows) +
+               segment.deleted_rows() * sizeof(uint32_t);
+    }
+    return bytes;
+  }
   SortOrderCache& cache = *job.sort_orders;
   std::lock_guard<std::mutex> lock(cache.mu);
   size_t bytes = cache.time_index ? cache.time_index->bytes() : 0;

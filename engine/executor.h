@@ -143,6 +143,14 @@ void WarmIndexes(const std::shared_ptr<const JobResults>& job);
 // WarmIndexes for every job of `snapshot`, up to `threads` jobs at once.
 void WarmIndexes(const StoreSnapshot& snapshot, int threads = 1);
 
+// Calls on_row(row) for every row of the plain job `job` (no segments)
+// whose timestamp is `timestamp`, in ingest order. Reads the rows directly
+// when they are stored in time order, else through the job's TimeIndex
+// (built and cached on first need). Thread-safe.
+void ForEachRowAt(const std::shared_ptr<const JobResults>& job,
+                  int64_t timestamp,
+                  const std::function<void(uint32_t)>& on_row);
+
 // Heap bytes of the indexes currently cached for `job` (sort orders and the
 // TimeIndex), excluding the columns. Thread-safe.
 size_t IndexBytes(const JobResults& job);

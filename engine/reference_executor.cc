@@ -84,7 +84,9 @@ int CompareAscending(const SortValue& a, const SortValue& b) {
 }  // namespace
 
 InfluencersPage ReferenceExecuteQuery(const ResolvedQuery& query) {
-  const JobResults& job = *query.job;
+  // A job of segments is read as the one segment it stands for.
+  const std::shared_ptr<const JobResults> plain = MaterializeJob(query.job);
+  const JobResults& job = *plain;
   struct Match {
     Influencer row;
     SortValue value;
@@ -128,7 +130,7 @@ InfluencersPage ReferenceExecuteQuery(const ResolvedQuery& query) {
        i < query.from + query.size && i < page.count; ++i) {
     page.influencers.push_back(matches[static_cast<size_t>(i)].row);
   }
-  if (!page.influencers.empty()) page.job = query.job;
+  if (!page.influencers.empty()) page.job = plain;
   return page;
 }
 

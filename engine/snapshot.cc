@@ -60,4 +60,60 @@ void InfluencerColumns::Reserve(size_t n) {
   version.reserve(n);
 }
 
+std::shared_ptr<const JobResults> MaterializeJob(
+    const std::shared_ptr<const JobResults>& job) {
+  if (job->segments.empty()) return job;
+  auto out = std::make_shared<JobResults>();
+  out->job_id = job->job_id;
+  out->field_names = job->field_names;
+  InfluencerColumns& c = out->columns;
+  c.Reserve(job->live_rows);
+  for (const JobResults::Segment& segment : job->segments) {
+    const JobResults& rows = *segment.rows;
+    out->arenas.insert(out->arenas.end(), rows.arenas.begin(), rows.arenas.end());
+    // This segment's codes -> the materialised job's.
+    std::vector<uint32_t> string_map(rows.strings.size(), UINT32_MAX);
+    auto code_of = [&](uint32_t code) {
+      if (string_map[code] == UINT32_MAX) {
+        auto [it, inserted] = out->string_codes.emplace(
+            rows.strings[code], static_cast<uint32_t>(out->strings.size()));
+        if (inserted) out->strings.push_back(rows.strings[code]);
+        string_map[code] = it->second;
+      }
+      return string_map[code];
+    };
+    std::vector<uint32_t> span_map(rows.bucket_spans.size());
+    for (size_t i = 0; i < rows.bucket_spans.size(); ++i) {
+      auto found = std::find(out->bucket_spans.begin(), out->bucket_spans.end(),
+                             rows.bucket_spans[i]);
+      span_map[i] = static_cast<uint32_t>(found - out->bucket_spans.begin());
+      if (found == out->bucket_spans.end()) {
+        out->bucket_spans.push_back(rows.bucket_spans[i]);
+      }
+    }
+    const std::vector<uint32_t>* deleted = segment.deleted.get();
+    size_t next_deleted = 0;
+    const InfluencerColumns& from = rows.columns;
+    for (uint32_t r = 0; r < from.size(); ++r) {
+      if (deleted != nullptr && next_deleted < deleted->size() &&
+          (*deleted)[next_deleted] == r) {
+        ++next_deleted;
+        continue;
+      }
+      c.timestamp.push_back(from.timestamp[r]);
+      c.influencer_score.push_back(from.influencer_score[r]);
+      c.initial_influencer_score.push_back(from.initial_influencer_score[r]);
+      c.probability.push_back(from.probability[r]);
+      c.bucket_span_code.push_back(span_map[from.bucket_span_code[r]]);
+      c.is_interim.push_back(from.is_interim[r]);
+      c.field_name_code.push_back(code_of(from.field_name_code[r]));
+      c.field_value_code.push_back(code_of(from.field_value_code[r]));
+      c.version.push_back(from.version[r]);
+      out->interim_rows += from.is_interim[r];
+    }
+  }
+  out->time_ordered = std::is_sorted(c.timestamp.begin(), c.timestamp.end());
+  return out;
+}
+
 }  // namespace clout

@@ -25,6 +25,7 @@
 namespace clout {
 
 class TimeIndex;  // time_index.h
+class IdentityIndex;  // store.cc: rows by result identity
 
 // Append-only storage for strings whose addresses never change. Not
 // thread-safe while being appended to; immutable (and freely shared) once
@@ -143,6 +144,8 @@ struct SortOrderCache {
   std::shared_ptr<const std::vector<uint32_t>> string_ranks;
   // The job's TimeIndex, once built.
   std::shared_ptr<const TimeIndex> time_index;
+  // The job's rows by identity, once a commit needed them.
+  std::shared_ptr<const IdentityIndex> identity_index;
 };
 
 // One job's influencer results. Rows are in ingest order: row i was loaded
@@ -172,7 +175,24 @@ struct JobResults {
   std::shared_ptr<SortOrderCache> sort_orders =
       std::make_shared<SortOrderCache>();
 
-  size_t size() const { return columns.size(); }
+  // A job of several segments, as incremental commits leave it: each
+  // segment is a plain JobResults (no segments of its own) whose `deleted`
+  // rows (sorted ascending; null for none) were replaced or removed since
+  // it was built. The job's rows are the segments' rows that are not
+  // deleted, segment after segment, in ingest order. This object's own
+  // columns and dictionaries are then empty, and the row accessors below
+  // apply to plain jobs only. Empty for a plain job.
+  struct Segment {
+    std::shared_ptr<const JobResults> rows;
+    std::shared_ptr<const std::vector<uint32_t>> deleted;
+    size_t deleted_rows() const { return deleted ? deleted->size() : 0; }
+  };
+  std::vector<Segment> segments;
+  // The rows of a job of segments that are not deleted.
+  size_t live_rows = 0;
+
+  // Number of results of the job.
+  size_t size() const { return segments.empty() ? columns.size() : live_rows; }
   absl::string_view field_name(size_t row) const {
     return strings[columns.field_name_code[row]];
   }
@@ -188,6 +208,12 @@ struct JobResults {
     return it == string_codes.end() ? -1 : static_cast<int64_t>(it->second);
   }
 };
+
+// `job` as one plain segment: itself when it is plain, else a new
+// JobResults holding its live rows in order (their strings stay in the
+// segments' arenas, which it shares). O(rows). Thread-safe.
+std::shared_ptr<const JobResults> MaterializeJob(
+    const std::shared_ptr<const JobResults>& job);
 
 // Every job's results after one committed load.
 struct StoreSnapshot {
@@ -206,6 +232,12 @@ struct StoreSnapshot {
   const JobResults* FindJob(absl::string_view job_id) const {
     auto it = jobs.find(job_id);
     return it == jobs.end() ? nullptr : it->second.get();
+  }
+  // The job's results as one plain segment (MaterializeJob: O(rows) for a
+  // job of segments), or null if the job is unknown.
+  std::shared_ptr<const JobResults> PlainJob(absl::string_view job_id) const {
+    auto it = jobs.find(job_id);
+    return it == jobs.end() ? nullptr : MaterializeJob(it->second);
   }
 };
 

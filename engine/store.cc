@@ -160,81 +160,12 @@ std::vector<absl::string_view> FieldNames(const MutationBatch::JobRows& rows) {
   return names;
 }
 
-// Applies staged _bulk deletions: a deletion removes the stored rows it
-// names and the staged rows staged before it. Returns the number of stored
-// rows removed (also added to stats->deleted).
-size_t ApplyDeletes(
-    const std::vector<std::pair<InfluencerResultId, size_t>>& deletes,
-    const JobResults& job, const JobResults* old,
-    const InfluencerColumns& staged, const std::vector<uint32_t>& string_map,
-    const std::vector<int64_t>& staged_spans, std::vector<bool>* keep,
-    std::vector<bool>* keep_old, CommitStats* stats) {
-  // Deletions by (timestamp, bucket_span), so most rows are ruled out by
-  // one lookup; Java hashes of values are computed once per string.
-  absl::flat_hash_map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_time;
-  for (size_t d = 0; d < deletes.size(); ++d) {
-    by_time[{deletes[d].first.timestamp, deletes[d].first.bucket_span}]
-        .push_back(d);
-  }
-  std::vector<std::optional<std::pair<int32_t, int32_t>>> hashes(
-      job.strings.size());
-  auto matches = [&](const InfluencerResultId& id, uint32_t name,
-                     uint32_t value) {
-    if (job.strings[name] != id.field_name) return false;
-    if (!hashes[value].has_value()) {
-      int32_t length = 0;
-      int32_t hash = JavaStringHash(job.strings[value], &length);
-      hashes[value] = std::make_pair(hash, length);
-    }
-    return hashes[value]->first == id.value_hash &&
-           hashes[value]->second == id.value_length;
-  };
-  std::vector<bool> hit(deletes.size(), false);
-  size_t deleted = 0;
-  if (old != nullptr) {
-    const InfluencerColumns& c = old->columns;
-    for (size_t r = 0; r < c.size(); ++r) {
-      auto it = by_time.find(
-          std::make_pair(c.timestamp[r], old->bucket_spans[c.bucket_span_code[r]]));
-      if (it == by_time.end()) continue;
-      for (size_t d : it->second) {
-        if (matches(deletes[d].first, c.field_name_code[r],
-                    c.field_value_code[r])) {
-          (*keep_old)[r] = false;
-          hit[d] = true;
-          ++deleted;
-          break;
-        }
-      }
-    }
-  }
-  for (size_t i = 0; i < staged.size(); ++i) {
-    if (!(*keep)[i]) continue;
-    auto it = by_time.find(std::make_pair(
-        staged.timestamp[i], staged_spans[staged.bucket_span_code[i]]));
-    if (it == by_time.end()) continue;
-    for (size_t d : it->second) {
-      if (deletes[d].second > i &&
-          matches(deletes[d].first, string_map[staged.field_name_code[i]],
-                  string_map[staged.field_value_code[i]])) {
-        (*keep)[i] = false;
-        hit[d] = true;
-        break;
-      }
-    }
-  }
-  stats->deleted += deleted;
-  stats->delete_misses +=
-      static_cast<uint64_t>(std::count(hit.begin(), hit.end(), false));
-  return deleted;
-}
-
-// Java hashes and lengths of a job's strings, computed once each.
+// Java hashes and lengths of a dictionary's strings, computed once each.
 class ValueHashes {
  public:
   explicit ValueHashes(const std::vector<absl::string_view>& strings)
       : strings_(strings), hashes_(strings.size()) {}
-  // Whether `id` names the result with these codes (its job aside).
+  // Whether `id` names a result with these codes (its job and time aside).
   bool Matches(const InfluencerResultId& id, uint32_t name, uint32_t value) {
     if (strings_[name] != id.field_name) return false;
     if (!hashes_[value].has_value()) {
@@ -251,11 +182,240 @@ class ValueHashes {
   std::vector<std::optional<std::pair<int32_t, int32_t>>> hashes_;
 };
 
-// What a batch does to one job's rows, decided before they are built.
+// The identity of a result by its strings, comparable across segments
+// (each segment has its own dictionary).
+struct TextIdentity {
+  int64_t timestamp;
+  int64_t bucket_span;
+  absl::string_view name;
+  absl::string_view value;
+  friend bool operator==(const TextIdentity& a, const TextIdentity& b) {
+    return a.timestamp == b.timestamp && a.bucket_span == b.bucket_span &&
+           a.name == b.name && a.value == b.value;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const TextIdentity& id) {
+    return H::combine(std::move(h), id.timestamp, id.bucket_span, id.name,
+                      id.value);
+  }
+};
+
+TextIdentity StagedIdentity(const MutationBatch::JobRows& rows, size_t i) {
+  const InfluencerColumns& c = rows.columns;
+  return {c.timestamp[i], rows.bucket_spans[c.bucket_span_code[i]],
+          rows.strings[c.field_name_code[i]],
+          rows.strings[c.field_value_code[i]]};
+}
+
+}  // namespace
+
+// One segment's rows by identity, in the segment's codes: a hash table of
+// row numbers (the rows are the keys), about 4-8 bytes per row. Immutable
+// once built; cached with the segment.
+class IdentityIndex {
+ public:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  explicit IdentityIndex(const JobResults& job) {
+    const size_t n = job.columns.size();
+    size_t capacity = 16;
+    while (capacity < n + n / 2) capacity *= 2;
+    slots_.assign(capacity, kEmpty);
+    mask_ = capacity - 1;
+    const InfluencerColumns& c = job.columns;
+    for (size_t r = 0; r < n; ++r) {
+      size_t i = Hash(c.timestamp[r], c.bucket_span_code[r],
+                      c.field_name_code[r], c.field_value_code[r]) & mask_;
+      while (slots_[i] != kEmpty) i = (i + 1) & mask_;
+      slots_[i] = static_cast<uint32_t>(r);
+    }
+  }
+
+  // Calls on_row(row) for each row with this identity (a segment holds one
+  // per identity, plus any it has since deleted).
+  template <typename OnRow>
+  void ForEach(const InfluencerColumns& c, int64_t timestamp, uint32_t span,
+               uint32_t name, uint32_t value, OnRow on_row) const {
+    for (size_t i = Hash(timestamp, span, name, value) & mask_;
+         slots_[i] != kEmpty; i = (i + 1) & mask_) {
+      const uint32_t r = slots_[i];
+      if (c.timestamp[r] == timestamp && c.bucket_span_code[r] == span &&
+          c.field_name_code[r] == name && c.field_value_code[r] == value) {
+        on_row(r);
+      }
+    }
+  }
+
+  size_t bytes() const { return slots_.capacity() * sizeof(uint32_t); }
+
+ private:
+  static size_t Hash(int64_t timestamp, uint32_t span, uint32_t name,
+                     uint32_t value) {
+    return absl::HashOf(timestamp, span, name, value);
+  }
+  std::vector<uint32_t> slots_;
+  size_t mask_ = 0;
+};
+
+namespace {
+
+std::shared_ptr<const IdentityIndex> IdentityIndexOf(const JobResults& job) {
+  SortOrderCache& cache = *job.sort_orders;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.identity_index) return cache.identity_index;
+  }
+  auto index = std::make_shared<const IdentityIndex>(job);
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (!cache.identity_index) cache.identity_index = std::move(index);
+  return cache.identity_index;
+}
+
+// A stored row: its segment and row number.
+struct StoredRow {
+  uint32_t segment;
+  uint32_t row;
+  friend bool operator==(const StoredRow& a, const StoredRow& b) {
+    return a.segment == b.segment && a.row == b.row;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const StoredRow& r) {
+    return H::combine(std::move(h), r.segment, r.row);
+  }
+};
+
+// A stored job as a batch meets it: its live rows found by identity
+// (through each segment's IdentityIndex) or by a deletion's _id (through
+// the rows of its timestamp), never by a scan of the job.
+class StoredRows {
+ public:
+  // `job` may be null (nothing stored). `batch` is the staged rows whose
+  // codes Find() translates, once per string and segment.
+  StoredRows(const std::shared_ptr<const JobResults>& job,
+             const MutationBatch::JobRows& batch)
+      : batch_(batch) {
+    if (job == nullptr) return;
+    if (job->segments.empty()) {
+      segments_.push_back({job, nullptr});
+    } else {
+      segments_ = job->segments;
+    }
+    codes_.resize(segments_.size());
+    spans_.resize(segments_.size());
+  }
+
+  bool empty() const { return segments_.empty(); }
+  size_t live_rows() const {
+    size_t rows = 0;
+    for (const JobResults::Segment& segment : segments_) {
+      rows += segment.rows->size() - segment.deleted_rows();
+    }
+    return rows;
+  }
+  const JobResults& rows(StoredRow r) const {
+    return *segments_[r.segment].rows;
+  }
+  uint32_t version(StoredRow r) const {
+    return rows(r).columns.version[r.row];
+  }
+  TextIdentity IdentityOf(StoredRow r) const {
+    const JobResults& job = rows(r);
+    return {job.columns.timestamp[r.row], job.bucket_span(r.row),
+            job.field_name(r.row), job.field_value(r.row)};
+  }
+
+  // The live stored row with the identity of staged row `i`, if any.
+  std::optional<StoredRow> FindStaged(size_t i) {
+    const InfluencerColumns& c = batch_.columns;
+    for (size_t s = segments_.size(); s-- > 0;) {
+      const int64_t name = Code(s, c.field_name_code[i]);
+      const int64_t value = Code(s, c.field_value_code[i]);
+      const int64_t span = Span(s, c.bucket_span_code[i]);
+      if (name < 0 || value < 0 || span < 0) continue;
+      const JobResults& job = *segments_[s].rows;
+      std::optional<StoredRow> found;
+      IdentityIndexOf(job)->ForEach(
+          job.columns, c.timestamp[i], static_cast<uint32_t>(span),
+          static_cast<uint32_t>(name), static_cast<uint32_t>(value),
+          [&](uint32_t row) {
+            if (!Deleted(s, row)) {
+              found = StoredRow{static_cast<uint32_t>(s), row};
+            }
+          });
+      if (found) return found;
+    }
+    return std::nullopt;
+  }
+
+  // Calls on_row(r) for every live stored row that `id` names, oldest
+  // first.
+  template <typename OnRow>
+  void ForEachNamed(const InfluencerResultId& id, OnRow on_row) {
+    for (size_t s = 0; s < segments_.size(); ++s) {
+      const JobResults& job = *segments_[s].rows;
+      const int64_t name = job.CodeOf(id.field_name);
+      if (name < 0) continue;
+      ValueHashes& hashes = Hashes(s);
+      ForEachRowAt(segments_[s].rows, id.timestamp, [&](uint32_t row) {
+        if (job.bucket_span(row) == id.bucket_span &&
+            job.columns.field_name_code[row] == name && !Deleted(s, row) &&
+            hashes.Matches(id, static_cast<uint32_t>(name),
+                           job.columns.field_value_code[row])) {
+          on_row(StoredRow{static_cast<uint32_t>(s), row});
+        }
+      });
+    }
+  }
+
+ private:
+  bool Deleted(size_t s, uint32_t row) const {
+    const std::vector<uint32_t>* deleted = segments_[s].deleted.get();
+    return deleted != nullptr &&
+           std::binary_search(deleted->begin(), deleted->end(), row);
+  }
+  // Segment s's code of batch string `code`, or -1 if s lacks the string.
+  int64_t Code(size_t s, uint32_t code) {
+    std::vector<int64_t>& codes = codes_[s];
+    if (codes.empty()) codes.assign(batch_.strings.size(), -2);
+    if (codes[code] == -2) {
+      codes[code] = segments_[s].rows->CodeOf(batch_.strings[code]);
+    }
+    return codes[code];
+  }
+  int64_t Span(size_t s, uint32_t code) {
+    std::vector<int64_t>& spans = spans_[s];
+    if (spans.empty()) {
+      const std::vector<int64_t>& have = segments_[s].rows->bucket_spans;
+      spans.assign(batch_.bucket_spans.size(), -1);
+      for (size_t k = 0; k < spans.size(); ++k) {
+        auto it = std::find(have.begin(), have.end(), batch_.bucket_spans[k]);
+        if (it != have.end()) spans[k] = it - have.begin();
+      }
+    }
+    return spans[code];
+  }
+  ValueHashes& Hashes(size_t s) {
+    if (hashes_.size() < segments_.size()) hashes_.resize(segments_.size());
+    if (!hashes_[s]) {
+      hashes_[s] = std::make_unique<ValueHashes>(segments_[s].rows->strings);
+    }
+    return *hashes_[s];
+  }
+
+  const MutationBatch::JobRows& batch_;
+  std::vector<JobResults::Segment> segments_;
+  std::vector<std::vector<int64_t>> codes_;
+  std::vector<std::vector<int64_t>> spans_;
+  std::vector<std::unique_ptr<ValueHashes>> hashes_;
+};
+
+// What a batch does to one job, decided before anything is built.
 struct JobPlan {
-  std::vector<bool> keep;      // staged rows that end up stored
-  std::vector<bool> keep_old;  // stored rows that stay
-  bool job_exists = true;      // false: the job ends deleted
+  std::vector<bool> keep;        // staged rows that end up stored
+  std::vector<StoredRow> removed;  // stored rows replaced or deleted
+  uint64_t replaced_stored = 0;  // of `removed`, those replaced
+  bool drop_stored = false;      // every stored row goes (a job operation)
+  bool job_exists = true;        // false: the job ends deleted
 };
 
 // The batch's items on one job, with where their outcomes go.
@@ -267,30 +427,27 @@ struct JobItems {
 
 // A kLoad batch's plan for one job (the unit semantics of mutation.h):
 // staged rows from `first_row` and deletions from `first_delete` (those
-// after the last job operation) meet `old`'s rows (null: none stay).
+// after the last job operation) meet the stored rows.
 void PlanLoad(const MutationBatch::JobRows& rows, size_t first_row,
-              size_t first_delete, const JobResults& job,
-              const JobResults* old, const std::vector<uint32_t>& string_map,
+              size_t first_delete, StoredRows& stored,
               MutationBatch::JobRows* staged_rows, JobPlan* plan,
               CommitStats* stats) {
   const size_t n = rows.columns.size();
-  const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
+  // Within the batch its own codes tell strings apart.
+  const std::vector<uint32_t> same = IdentityMap(rows.strings.size());
+  const CodedRows staged{rows.columns, same, rows.bucket_spans};
   std::vector<bool>& keep = plan->keep;
   keep.assign(n, true);
   for (size_t i = 0; i < first_row; ++i) keep[i] = false;
-  const size_t old_rows = old != nullptr ? old->size() : 0;
   const Column<int64_t>& staged_time = rows.columns.timestamp;
   // Rows in time order (as dumps are) can only repeat an identity within a
   // run of one timestamp: a new job's rows need no index of the batch.
-  const bool by_runs = old_rows == 0 && first_row == 0 &&
-                       std::is_sorted(staged_time.begin(), staged_time.end());
-  RowIndex staged_row(by_runs ? 0 : n);
-  if (by_runs) {
+  if (first_row == 0 && std::is_sorted(staged_time.begin(), staged_time.end())) {
     DropRepeatsWithinRuns(staged, &keep, &stats->replaced);
   } else {
+    RowIndex staged_row(n);
     for (size_t i = first_row; i < n; ++i) {
-      const Identity id = staged.IdentityOf(i);
-      uint32_t* slot = staged_row.Find(id, staged);
+      uint32_t* slot = staged_row.Find(staged.IdentityOf(i), staged);
       if (*slot != RowIndex::kEmpty) {
         keep[*slot] = false;
         ++stats->replaced;
@@ -298,121 +455,150 @@ void PlanLoad(const MutationBatch::JobRows& rows, size_t first_row,
       *slot = static_cast<uint32_t>(i);
     }
   }
-  std::vector<bool>& keep_old = plan->keep_old;
-  keep_old.assign(old_rows, true);
+  absl::flat_hash_set<StoredRow> removed;
+  auto remove = [&](StoredRow r) {
+    if (!removed.insert(r).second) return false;
+    plan->removed.push_back(r);
+    return true;
+  };
   if (rows.deletes.size() > first_delete) {
-    std::vector<std::pair<InfluencerResultId, size_t>> deletes(
-        rows.deletes.begin() + static_cast<ptrdiff_t>(first_delete),
-        rows.deletes.end());
-    ApplyDeletes(deletes, job, old, rows.columns, string_map,
-                 rows.bucket_spans, &keep, &keep_old, stats);
+    // A deletion removes the stored rows it names and the rows staged
+    // before it; each row counts for the first deletion that names it.
+    std::vector<bool> hit(rows.deletes.size(), false);
+    for (size_t d = first_delete; d < rows.deletes.size(); ++d) {
+      stored.ForEachNamed(rows.deletes[d].first, [&](StoredRow r) {
+        if (remove(r)) {
+          hit[d] = true;
+          ++stats->deleted;
+        }
+      });
+    }
+    absl::flat_hash_map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_time;
+    for (size_t d = first_delete; d < rows.deletes.size(); ++d) {
+      by_time[{rows.deletes[d].first.timestamp, rows.deletes[d].first.bucket_span}]
+          .push_back(d);
+    }
+    ValueHashes hashes(rows.strings);
+    for (size_t i = first_row; i < n; ++i) {
+      if (!keep[i]) continue;
+      auto it = by_time.find(std::make_pair(
+          staged_time[i], rows.bucket_spans[rows.columns.bucket_span_code[i]]));
+      if (it == by_time.end()) continue;
+      for (size_t d : it->second) {
+        if (rows.deletes[d].second > i &&
+            hashes.Matches(rows.deletes[d].first, rows.columns.field_name_code[i],
+                           rows.columns.field_value_code[i])) {
+          keep[i] = false;
+          hit[d] = true;
+          break;
+        }
+      }
+    }
+    stats->delete_misses += static_cast<uint64_t>(
+        std::count(hit.begin() + static_cast<ptrdiff_t>(first_delete), hit.end(),
+                   false));
   }
-  if (old_rows == 0) return;
+  if (stored.empty()) return;
   Column<uint32_t>& version = staged_rows->columns.version;
-  const std::vector<uint32_t> same = IdentityMap(job.strings.size());
-  const CodedRows stored{old->columns, same, old->bucket_spans};
-  for (size_t r = 0; r < old_rows; ++r) {
-    if (!keep_old[r]) continue;  // deleted
-    const uint32_t match = *staged_row.Find(stored.IdentityOf(r), staged);
-    if (match == RowIndex::kEmpty || !keep[match]) continue;
-    if (SameValues(old->columns, r, rows.columns, match)) {
-      keep[match] = false;  // identical: the stored row stays put
+  for (size_t i = first_row; i < n; ++i) {
+    if (!keep[i]) continue;
+    std::optional<StoredRow> match = stored.FindStaged(i);
+    if (!match || removed.contains(*match)) continue;
+    if (SameValues(stored.rows(*match).columns, match->row, rows.columns, i)) {
+      keep[i] = false;  // identical: the stored row stays put
       ++stats->unchanged;
     } else {
-      keep_old[r] = false;  // replaced: the staged row goes to the end
-      version[match] = old->columns.version[r] + 1;
+      remove(*match);  // replaced: the staged row goes to the end
+      version[i] = stored.version(*match) + 1;
       ++stats->replaced;
+      ++plan->replaced_stored;
     }
   }
 }
 
 // A kBulk batch's plan for one job: its items applied one after another,
 // each given its outcome, version and (later) sequence number.
-void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
-              const JobResults* old, const std::vector<uint32_t>& string_map,
-              const JobItems& job_items, MutationBatch::JobRows* staged_rows,
-              JobPlan* plan, CommitStats* stats) {
+void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
+              bool stored_known,
+              StoredRows& stored, const JobItems& job_items,
+              MutationBatch::JobRows* staged_rows, JobPlan* plan,
+              CommitStats* stats) {
   using OpKind = MutationBatch::OpKind;
   const size_t n = rows.columns.size();
-  const CodedRows staged{rows.columns, string_map, rows.bucket_spans};
   // Where each identity the batch touches stands as the items apply.
-  constexpr int64_t kNobody = INT64_MIN;
+  constexpr int64_t kNobody = -1;
+  constexpr int64_t kStoredHolder = -2;
   struct State {
     bool exists = false;
     uint32_t version = 0;  // its writes (kept past a delete, as a tombstone)
-    int64_t holder = kNobody;  // staged row i, or -(r + 1) for stored row r
-    int64_t stored = kNobody;  // its stored row r as -(r + 1), if any
+    int64_t holder = kNobody;  // staged row i, or kStoredHolder
+    std::optional<StoredRow> stored;  // its live stored row, if any
   };
-  absl::flat_hash_map<Identity, State> states;
-  for (size_t i = 0; i < n; ++i) states.try_emplace(staged.IdentityOf(i));
-  absl::flat_hash_map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_time;
-  for (size_t d = 0; d < rows.deletes.size(); ++d) {
-    by_time[{rows.deletes[d].first.timestamp, rows.deletes[d].first.bucket_span}]
-        .push_back(d);
-  }
-  ValueHashes hashes(job.strings);
-  const size_t old_rows = old != nullptr ? old->size() : 0;
-  if (old_rows > 0) {
-    const std::vector<uint32_t> same = IdentityMap(job.strings.size());
-    const CodedRows stored{old->columns, same, old->bucket_spans};
-    for (size_t r = 0; r < old_rows; ++r) {
-      const Identity id = stored.IdentityOf(r);
-      auto it = states.find(id);
-      if (it == states.end()) {
-        auto deletes = by_time.find({id.timestamp, id.bucket_span});
-        if (deletes == by_time.end()) continue;
-        bool named = false;
-        for (size_t d : deletes->second) {
-          named = named || hashes.Matches(rows.deletes[d].first, id.field_name,
-                                          id.field_value);
-        }
-        if (!named) continue;
-        it = states.try_emplace(id).first;
-      }
-      const int64_t holder = -static_cast<int64_t>(r) - 1;
-      it->second = State{true, old->columns.version[r], holder, holder};
+  absl::flat_hash_map<TextIdentity, State> states;
+  for (size_t i = 0; i < n; ++i) {
+    auto [it, inserted] = states.try_emplace(StagedIdentity(rows, i));
+    if (!inserted) continue;
+    if (std::optional<StoredRow> match = stored.FindStaged(i)) {
+      it->second = State{true, stored.version(*match), kStoredHolder, match};
     }
   }
+  for (const auto& [id, staged_before] : rows.deletes) {
+    stored.ForEachNamed(id, [&](StoredRow r) {
+      states.try_emplace(stored.IdentityOf(r),
+                         State{true, stored.version(r), kStoredHolder, r});
+    });
+  }
   // The identities each deletion may remove.
-  std::vector<std::vector<Identity>> candidates(rows.deletes.size());
+  std::vector<std::vector<TextIdentity>> candidates(rows.deletes.size());
   if (!rows.deletes.empty()) {
+    absl::flat_hash_map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_time;
+    for (size_t d = 0; d < rows.deletes.size(); ++d) {
+      by_time[{rows.deletes[d].first.timestamp, rows.deletes[d].first.bucket_span}]
+          .push_back(d);
+    }
     for (const auto& [id, state] : states) {
       auto deletes = by_time.find({id.timestamp, id.bucket_span});
       if (deletes == by_time.end()) continue;
+      int32_t length = 0;
+      const int32_t hash = JavaStringHash(id.value, &length);
       for (size_t d : deletes->second) {
-        if (hashes.Matches(rows.deletes[d].first, id.field_name,
-                           id.field_value)) {
+        const InfluencerResultId& named = rows.deletes[d].first;
+        if (named.field_name == id.name && named.value_hash == hash &&
+            named.value_length == length) {
           candidates[d].push_back(id);
         }
       }
     }
   }
 
+  auto drop_holder = [&](State& state) {
+    if (state.holder == kStoredHolder) {
+      plan->removed.push_back(*state.stored);
+      state.stored.reset();
+    }
+    state.holder = kNobody;
+  };
   Column<uint32_t>& version = staged_rows->columns.version;
-  bool stored_alive = old != nullptr;
-  bool job_known = old != nullptr;
+  bool stored_alive = !stored.empty();
+  bool job_known = stored_known;
   for (uint32_t index : job_items.indexes) {
     const MutationBatch::Item& item = (*job_items.items)[index];
     ItemResult& out = (*job_items.results)[index];
     switch (item.kind) {
       case OpKind::kUpsert:
       case OpKind::kCreate: {
-        State& state = states[staged.IdentityOf(item.index)];
+        State& state = states[StagedIdentity(rows, item.index)];
         if (state.exists && item.kind == OpKind::kCreate) {
+          InfluencerFields fields;
+          const TextIdentity id = StagedIdentity(rows, item.index);
+          fields.timestamp = id.timestamp;
+          fields.bucket_span = id.bucket_span;
+          fields.field_name = id.name;
+          fields.field_value = id.value;
           out.outcome = MutationOutcome::kError;
           out.error = EsError(
               409, "version_conflict_engine_exception",
-              absl::StrCat("[", InfluencerDocumentId(job.job_id, [&] {
-                             InfluencerFields f;
-                             f.timestamp = rows.columns.timestamp[item.index];
-                             f.bucket_span = rows.bucket_spans
-                                 [rows.columns.bucket_span_code[item.index]];
-                             f.field_name =
-                                 rows.strings[rows.columns.field_name_code[item.index]];
-                             f.field_value = rows.strings
-                                 [rows.columns.field_value_code[item.index]];
-                             return f;
-                           }()),
+              absl::StrCat("[", InfluencerDocumentId(job_id, fields),
                            "]: version conflict, document already exists "
                            "(current version [",
                            state.version, "])"));
@@ -422,7 +608,12 @@ void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
         out.outcome = state.exists ? MutationOutcome::kUpdated
                                    : MutationOutcome::kCreated;
         out.status = state.exists ? 200 : 201;
-        ++(state.exists ? stats->replaced : stats->added);
+        if (state.exists) {
+          ++stats->replaced;
+          drop_holder(state);
+        } else {
+          ++stats->added;
+        }
         state.exists = true;
         state.version += 1;
         state.holder = item.index;
@@ -438,14 +629,14 @@ void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
         // result deleted earlier in the batch (a tombstone), else 1.
         uint32_t removed_version = 0;
         uint32_t tombstone = 0;
-        for (const Identity& id : candidates[item.index]) {
+        for (const TextIdentity& id : candidates[item.index]) {
           State& state = states.at(id);
           if (!state.exists) {
             tombstone = std::max(tombstone, state.version);
             continue;
           }
           state.exists = false;
-          state.holder = kNobody;
+          drop_holder(state);
           state.version += 1;
           removed_version = std::max(removed_version, state.version);
           ++stats->deleted;
@@ -462,14 +653,14 @@ void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
       case OpKind::kReplaceJob: {
         const MutationBatch::JobOp& op = rows.job_ops[item.index];
         size_t removed = 0;
-        size_t stored_tracked = 0;
         for (auto& [id, state] : states) {
-          if (state.stored != kNobody) ++stored_tracked;
-          if (state.exists) ++removed;
+          if (state.exists && state.holder != kStoredHolder) ++removed;
           state = State{};
         }
-        if (stored_alive) removed += old_rows - stored_tracked;
+        if (stored_alive) removed += stored.live_rows() - plan->removed.size();
         stored_alive = false;
+        plan->drop_stored = true;
+        plan->removed.clear();
         stats->deleted += removed;
         const bool known = job_known || op.named_before;
         if (item.kind == OpKind::kDeleteJob) {
@@ -492,15 +683,154 @@ void PlanBulk(const MutationBatch::JobRows& rows, const JobResults& job,
     }
   }
   plan->keep.assign(n, false);
-  plan->keep_old.assign(old_rows, stored_alive);
   for (const auto& [id, state] : states) {
-    if (state.stored != kNobody && stored_alive) {
-      plan->keep_old[-(state.stored + 1)] =
-          state.exists && state.holder == state.stored;
-    }
     if (state.exists && state.holder >= 0) plan->keep[state.holder] = true;
   }
   plan->job_exists = job_known || rows.named_after_job_op;
+}
+
+// A plain segment of `job_id` holding the staged rows `keep` marks, in
+// order, with the batch's dictionary.
+std::shared_ptr<JobResults> BuildSegment(
+    const std::string& job_id, MutationBatch::JobRows&& rows,
+    const std::vector<bool>& keep,
+    const std::shared_ptr<const StringArena>& arena) {
+  auto job = std::make_shared<JobResults>();
+  job->job_id = job_id;
+  job->strings = rows.strings;
+  job->string_codes.reserve(rows.strings.size());
+  for (size_t i = 0; i < rows.strings.size(); ++i) {
+    job->string_codes.emplace(rows.strings[i], static_cast<uint32_t>(i));
+  }
+  job->bucket_spans = rows.bucket_spans;
+  job->field_names = FieldNames(rows);
+  if (!rows.strings.empty()) job->arenas.push_back(arena);
+  const size_t n = rows.columns.size();
+  const size_t kept =
+      static_cast<size_t>(std::count(keep.begin(), keep.end(), true));
+  if (kept == n) {
+    job->columns = std::move(rows.columns);  // no copy
+  } else {
+    const std::vector<uint32_t> same_strings = IdentityMap(rows.strings.size());
+    const std::vector<uint32_t> same_spans = IdentityMap(rows.bucket_spans.size());
+    job->columns.Reserve(kept);
+    for (size_t i = 0; i < n; ++i) {
+      if (keep[i]) {
+        AppendRow(rows.columns, i, same_strings, same_spans, job->columns);
+      }
+    }
+  }
+  for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
+  job->time_ordered = std::is_sorted(job->columns.timestamp.begin(),
+                                     job->columns.timestamp.end());
+  return job;
+}
+
+// `segments` as one job of segments (or the one plain segment it is).
+std::shared_ptr<const JobResults> Assemble(
+    const std::string& job_id, std::vector<JobResults::Segment> segments,
+    std::vector<absl::string_view> field_names) {
+  // A segment with no live row is dropped.
+  std::erase_if(segments, [](const JobResults::Segment& segment) {
+    return segment.deleted_rows() == segment.rows->size();
+  });
+  if (segments.empty()) {
+    auto empty = std::make_shared<JobResults>();
+    empty->job_id = job_id;
+    empty->field_names = std::move(field_names);
+    return empty;
+  }
+  if (segments.size() == 1 && segments[0].deleted == nullptr) {
+    return segments[0].rows;
+  }
+  auto job = std::make_shared<JobResults>();
+  job->job_id = job_id;
+  job->field_names = std::move(field_names);
+  for (const JobResults::Segment& segment : segments) {
+    job->live_rows += segment.rows->size() - segment.deleted_rows();
+    job->interim_rows += segment.rows->interim_rows;
+    if (segment.deleted) {
+      for (uint32_t row : *segment.deleted) {
+        job->interim_rows -= segment.rows->columns.is_interim[row];
+      }
+    }
+  }
+  job->segments = std::move(segments);
+  return job;
+}
+
+// The stored job `old` with its rows `removed` deleted and the segment
+// `added` (may be null) appended: a job of segments that shares every
+// unchanged segment, so that the cost is the batch's, not the job's. Past
+// the most deltas, the newest half are merged into one; when the deltas
+// and deleted rows outgrow the base by the merge ratio, the whole job
+// is merged into one plain segment (StoreOptions says when).
+std::shared_ptr<const JobResults> AddToSegments(
+    const std::shared_ptr<const JobResults>& old,
+    const std::vector<StoredRow>& removed, std::shared_ptr<JobResults> added,
+    const StoreOptions& options) {
+  const size_t max_deltas = std::max<size_t>(options.max_delta_segments, 1);
+  std::vector<JobResults::Segment> segments;
+  if (old->segments.empty()) {
+    segments.push_back({old, nullptr});
+  } else {
+    segments = old->segments;
+  }
+  std::vector<std::vector<uint32_t>> newly_deleted(segments.size());
+  for (const StoredRow& r : removed) newly_deleted[r.segment].push_back(r.row);
+  for (size_t s = 0; s < segments.size(); ++s) {
+    std::vector<uint32_t>& rows = newly_deleted[s];
+    if (rows.empty()) continue;
+    std::sort(rows.begin(), rows.end());
+    auto deleted = std::make_shared<std::vector<uint32_t>>();
+    const std::vector<uint32_t>* before = segments[s].deleted.get();
+    deleted->reserve(rows.size() + (before ? before->size() : 0));
+    if (before != nullptr) {
+      std::merge(before->begin(), before->end(), rows.begin(), rows.end(),
+                 std::back_inserter(*deleted));
+    } else {
+      *deleted = std::move(rows);
+    }
+    segments[s].deleted = std::move(deleted);
+  }
+  std::vector<absl::string_view> field_names = old->field_names;
+  if (added != nullptr && added->size() > 0) {
+    for (absl::string_view name : added->field_names) {
+      if (std::find(field_names.begin(), field_names.end(), name) ==
+          field_names.end()) {
+        field_names.push_back(name);
+      }
+    }
+    segments.push_back({std::move(added), nullptr});
+  }
+  std::shared_ptr<const JobResults> job =
+      Assemble(old->job_id, std::move(segments), field_names);
+  if (job->segments.size() > 1 + max_deltas) {
+    // The newest deltas, merged into one.
+    const ptrdiff_t merged = static_cast<ptrdiff_t>((max_deltas + 1) / 2 + 1);
+    std::vector<JobResults::Segment> kept(job->segments.begin(),
+                                          job->segments.end() - merged);
+    auto newest = std::make_shared<JobResults>();
+    newest->job_id = job->job_id;
+    newest->segments.assign(job->segments.end() - merged, job->segments.end());
+    for (const JobResults::Segment& segment : newest->segments) {
+      newest->live_rows += segment.rows->size() - segment.deleted_rows();
+    }
+    kept.push_back({MaterializeJob(newest), nullptr});
+    job = Assemble(job->job_id, std::move(kept), field_names);
+  }
+  if (!job->segments.empty()) {
+    const JobResults::Segment& base = job->segments[0];
+    size_t churn = base.deleted_rows();
+    for (size_t s = 1; s < job->segments.size(); ++s) {
+      churn += job->segments[s].rows->size();
+    }
+    if (static_cast<double>(churn) >
+        options.merge_ratio * static_cast<double>(base.rows->size())) {
+      job = MaterializeJob(job);
+    }
+  }
+  return job;
 }
 
 // The results of `job_id` after the batch's operations on it (`rows`) meet
@@ -509,7 +839,7 @@ std::shared_ptr<const JobResults> CommitJob(
     const std::string& job_id, const std::shared_ptr<const JobResults>& stored,
     MutationBatch::JobRows&& rows, MutationMode mode, bool replace_jobs,
     const JobItems& job_items, const std::shared_ptr<const StringArena>& arena,
-    CommitStats* stats) {
+    const StoreOptions& options, CommitStats* stats) {
   // The stored rows the batch's rows meet, and where the rows after the
   // batch's last job operation start (kLoad: what comes before is undone).
   std::shared_ptr<const JobResults> old = stored;
@@ -517,7 +847,8 @@ std::shared_ptr<const JobResults> CommitJob(
   size_t first_delete = 0;
   bool job_exists = true;
   if (mode == MutationMode::kLoad) {
-    if (old != nullptr && ((replace_jobs && rows.named) || !rows.job_ops.empty())) {
+    if (old != nullptr &&
+        ((replace_jobs && rows.named) || !rows.job_ops.empty())) {
       stats->deleted += old->size();
       old = nullptr;
     }
@@ -529,64 +860,19 @@ std::shared_ptr<const JobResults> CommitJob(
   }
   if (old == nullptr && stored != nullptr && !job_exists) return nullptr;
 
-  auto job = std::make_shared<JobResults>();
-  if (old != nullptr) {
-    job->job_id = old->job_id;
-    job->strings = old->strings;
-    job->string_codes = old->string_codes;
-    job->bucket_spans = old->bucket_spans;
-    job->arenas = old->arenas;
-    job->field_names = old->field_names;
-  } else {
-    job->job_id = job_id;
-  }
-  const size_t n = rows.columns.size();
-  if (n > 0) job->arenas.push_back(arena);
-
-  // Batch codes -> this job's codes, extending its dictionaries.
-  std::vector<uint32_t> string_map(rows.strings.size());
-  for (size_t i = 0; i < rows.strings.size(); ++i) {
-    auto [it, inserted] = job->string_codes.emplace(
-        rows.strings[i], static_cast<uint32_t>(job->strings.size()));
-    if (inserted) job->strings.push_back(rows.strings[i]);
-    string_map[i] = it->second;
-  }
-  std::vector<uint32_t> span_map(rows.bucket_spans.size());
-  for (size_t i = 0; i < rows.bucket_spans.size(); ++i) {
-    auto found = std::find(job->bucket_spans.begin(), job->bucket_spans.end(),
-                           rows.bucket_spans[i]);
-    span_map[i] = static_cast<uint32_t>(found - job->bucket_spans.begin());
-    if (found == job->bucket_spans.end()) {
-      job->bucket_spans.push_back(rows.bucket_spans[i]);
-    }
-  }
-  for (absl::string_view name : FieldNames(rows)) {
-    if (std::find(job->field_names.begin(), job->field_names.end(), name) ==
-        job->field_names.end()) {
-      job->field_names.push_back(name);
-    }
-  }
-
+  StoredRows view(old, rows);
   JobPlan plan;
   CommitStats job_stats;
   if (mode == MutationMode::kLoad) {
-    PlanLoad(rows, first_row, first_delete, *job, old.get(), string_map,
-             &rows, &plan, &job_stats);
+    PlanLoad(rows, first_row, first_delete, view, &rows, &plan, &job_stats);
+    const size_t kept_new = static_cast<size_t>(
+        std::count(plan.keep.begin(), plan.keep.end(), true));
+    // Every staged row new to the store adds one; a replacement none.
+    job_stats.added = kept_new - plan.replaced_stored;
   } else {
-    PlanBulk(rows, *job, old.get(), string_map, job_items, &rows, &plan,
+    PlanBulk(job_id, rows, old != nullptr, view, job_items, &rows, &plan,
              &job_stats);
     job_exists = plan.job_exists;
-  }
-  const std::vector<bool>& keep = plan.keep;
-  const std::vector<bool>& keep_old = plan.keep_old;
-  const size_t old_rows = old != nullptr ? old->size() : 0;
-  const size_t kept_old = static_cast<size_t>(
-      std::count(keep_old.begin(), keep_old.end(), true));
-  const size_t kept_new =
-      static_cast<size_t>(std::count(keep.begin(), keep.end(), true));
-  if (mode == MutationMode::kLoad) {
-    // Every staged row new to the store adds one; a replacement none.
-    job_stats.added = kept_new - (old_rows - kept_old - job_stats.deleted);
   }
   stats->added += job_stats.added;
   stats->replaced += job_stats.replaced;
@@ -594,50 +880,17 @@ std::shared_ptr<const JobResults> CommitJob(
   stats->unchanged += job_stats.unchanged;
   stats->delete_misses += job_stats.delete_misses;
   if (!job_exists) return nullptr;
-  // Nothing changed: the job is as it was (all the batch's strings and
-  // spans were already in its dictionaries).
-  if (old_rows > 0 && kept_old == old_rows && kept_new == 0) return old;
 
-  // The batch's codes must mean the job's: equal sizes are not enough when
-  // the job kept dictionaries from rows since deleted (its strings in
-  // another order), so each code must map to itself.
-  auto is_identity = [](const std::vector<uint32_t>& map) {
-    for (size_t i = 0; i < map.size(); ++i) {
-      if (map[i] != i) return false;
-    }
-    return true;
-  };
-  const bool adopt_all = old_rows == 0 && kept_new == n &&
-                         job->strings.size() == rows.strings.size() &&
-                         job->bucket_spans.size() == rows.bucket_spans.size() &&
-                         is_identity(string_map) && is_identity(span_map);
-  if (adopt_all) {
-    // A new job whose rows are all new: its dictionary is the batch's, so
-    // the columns move instead of being copied.
-    job->columns = std::move(rows.columns);
-  } else {
-    InfluencerColumns& c = job->columns;
-    const std::vector<uint32_t> same_strings = IdentityMap(job->strings.size());
-    const std::vector<uint32_t> same_spans =
-        IdentityMap(job->bucket_spans.size());
-    c.Reserve(kept_old + kept_new);
-    if (kept_old == old_rows && old_rows > 0) {
-      c = old->columns;  // whole columns, no row-by-row copy
-    } else {
-      for (size_t r = 0; r < old_rows; ++r) {
-        if (keep_old[r]) {
-          AppendRow(old->columns, r, same_strings, same_spans, c);
-        }
-      }
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (keep[i]) AppendRow(rows.columns, i, string_map, span_map, c);
-    }
+  const bool any_new =
+      std::find(plan.keep.begin(), plan.keep.end(), true) != plan.keep.end();
+  if (old == nullptr || plan.drop_stored) {
+    return BuildSegment(job_id, std::move(rows), plan.keep, arena);
   }
-  for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
-  job->time_ordered =
-      std::is_sorted(job->columns.timestamp.begin(), job->columns.timestamp.end());
-  return job;
+  if (!any_new && plan.removed.empty()) return old;  // nothing changed
+  std::shared_ptr<JobResults> added =
+      any_new ? BuildSegment(job_id, std::move(rows), plan.keep, arena)
+              : nullptr;
+  return AddToSegments(old, plan.removed, std::move(added), options);
 }
 
 // Sortable field names are those some job's rows have.
@@ -845,7 +1098,8 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
   }
   auto merge = [&](Merge& m) {
     m.job = CommitJob(*m.job_id, m.stored, std::move(*m.rows), mode,
-                      batch.replace_jobs_, *m.items, arena, &m.stats);
+                      batch.replace_jobs_, *m.items, arena, options_,
+                      &m.stats);
   };
   const size_t workers = std::min<size_t>(
       merges.size(), static_cast<size_t>(std::max(options.threads, 1)));

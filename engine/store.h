@@ -56,6 +56,15 @@ struct StoreOptions {
   // so that the caller may keep a handle; the store calls it from its
   // writer thread only.
   std::shared_ptr<MutationLog> log;
+  // A write to a job adds a segment of the batch's rows and marks the rows
+  // it replaces or deletes, rather than copying the job: its cost is the
+  // batch's. Past `max_delta_segments` delta segments the newest half are
+  // merged into one (>= 1); once the deltas' rows plus the base segment's
+  // deleted rows exceed `merge_ratio` times the base's rows, the whole job
+  // is merged into one segment again (> 0). Queries answer the same either
+  // way; each segment and deleted row costs them a little.
+  size_t max_delta_segments = 16;
+  double merge_ratio = 0.25;
 };
 
 struct ApplyOptions {

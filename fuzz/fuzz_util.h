@@ -199,7 +199,9 @@ inline std::string DumpStore(const clout::InfluencerStore& store) {
   std::sort(ids.begin(), ids.end());
   std::string out;
   for (const std::string& id : ids) {
-    const clout::JobResults& job = *snapshot->jobs.at(id);
+    const std::shared_ptr<const clout::JobResults> plain =
+        clout::MaterializeJob(snapshot->jobs.at(id));
+    const clout::JobResults& job = *plain;
     absl::StrAppend(&out, "job ", id.size(), ":", id, " rows ", job.size(),
                     "\n");
     size_t interim = 0;

@@ -141,7 +141,7 @@ TEST(BadInputTest, HundredMegabyteDocumentIsAccepted) {
       LoadString(store, Doc(value) + "\n" + Doc("small") + "\n");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->influencers_added, 2u);
-  EXPECT_EQ(store.Snapshot()->FindJob("j")->field_value(0).size(), value.size());
+  EXPECT_EQ(store.Snapshot()->PlainJob("j")->field_value(0).size(), value.size());
 }
 
 TEST(BadInputTest, DocumentLongerThanTheLimit) {
@@ -176,7 +176,7 @@ TEST(BadInputTest, DocumentLongerThanTheLimitWithinOneChunk) {
   // At the limit: accepted.
   options.max_document_bytes = line.size();
   EXPECT_TRUE(LoadString(store, Doc("a") + "\n" + line + "\n", options).ok());
-  EXPECT_TRUE(store.Snapshot()->FindJob("j") != nullptr);
+  EXPECT_TRUE(store.Snapshot()->PlainJob("j") != nullptr);
 }
 
 // Fewer documents than the periodic check's 1024 still meet the budget,

@@ -184,7 +184,7 @@ TEST(ConcurrencyTest, ConcurrentLoadsAndDeletesAllLand) {
     absl::StatusOr<InfluencersPage> page = store.GetInfluencers(request);
     ASSERT_TRUE(page.ok());
     EXPECT_EQ(page->count, 250);
-    EXPECT_EQ(store.Snapshot()->FindJob(absl::StrCat("extra-", t)), nullptr);
+    EXPECT_EQ(store.Snapshot()->PlainJob(absl::StrCat("extra-", t)), nullptr);
   }
 }
 

@@ -260,13 +260,21 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
   constexpr int kRequestsPerStore = 25;
   int compared = 0;
   int nonempty = 0;
+  int segmented_jobs = 0;
   for (int seed = 0; seed < kStores; ++seed) {
     std::mt19937_64 random(seed);
     StoreOptions options;
     if (random() % 5 == 0) options.max_result_window = 30;
+    // Most stores keep their writes as segments with deleted rows, never
+    // merged whole; some merge their deltas often.
+    if (random() % 4 != 0) options.merge_ratio = 1e9;
+    options.max_delta_segments = 1 + random() % 3;
     InfluencerStore store(options);
     Scenario scenario;
     BuildStore(random, store, &scenario);
+    for (const auto& [id, job] : store.Snapshot()->jobs) {
+      segmented_jobs += !job->segments.empty();
+    }
     for (int i = 0; i < kRequestsPerStore; ++i) {
       InfluencersRequest generated = RandomRequest(random, scenario);
       TextRequest text = ToText(random, generated);
@@ -291,8 +299,10 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
       }
     }
   }
-  // The generator must exercise the executors, not only the rejections.
+  // The generator must exercise the executors, not only the rejections,
+  // on plain jobs and jobs of segments.
   EXPECT_GT(compared, kStores * kRequestsPerStore / 2);
+  EXPECT_GT(segmented_jobs, kStores / 4);
   EXPECT_GT(nonempty, compared / 3);
 }
 

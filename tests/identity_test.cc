@@ -60,7 +60,7 @@ TEST(IdentityTest, InterimResultIsReplacedByItsFinalVersion) {
   EXPECT_EQ(report->replaced, 1u);
   EXPECT_EQ(Count(store, "{}"), 2);
   EXPECT_EQ(Count(store, R"({"exclude_interim":true})"), 2);
-  EXPECT_EQ(store.Snapshot()->FindJob("j")->interim_rows, 0u);
+  EXPECT_EQ(store.Snapshot()->PlainJob("j")->interim_rows, 0u);
   std::string top = Query(store, R"({"page":{"size":1}})");
   EXPECT_NE(top.find(R"("influencer_score":45.5,"initial_influencer_score":40.0)"),
             std::string::npos)
@@ -284,7 +284,7 @@ void IncrementalLoadsMatchTheModel(bool sorted_runs) {
       }
       EXPECT_EQ(report->replaced, expected_replaced) << "seed " << seed;
     }
-    if (store.Snapshot()->FindJob("j") == nullptr) continue;
+    if (store.Snapshot()->PlainJob("j") == nullptr) continue;
     InfluencerStore fresh;
     std::string dump;
     for (const ModelRow& r : model) dump += ModelDoc(r);
@@ -469,7 +469,7 @@ TEST(BulkTest, DeleteOfAnUnknownJobDoesNotCreateIt) {
   absl::StatusOr<LoadReport> report = LoadString(store, BulkDelete(EsId("a", 1)));
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->delete_misses, 1u);
-  EXPECT_EQ(store.Snapshot()->FindJob("j"), nullptr);
+  EXPECT_EQ(store.Snapshot()->PlainJob("j"), nullptr);
 }
 
 TEST(BulkTest, UpdateActionsAreRejectedInStrictModeAndCountedInLenient) {

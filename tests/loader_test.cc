@@ -133,7 +133,7 @@ std::vector<Row> RowsOf(const JobResults& job) {
 std::vector<Row> RowsOf(const InfluencerStore& store,
                         const std::string& job_id) {
   std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
-  const JobResults* job = snapshot->FindJob(job_id);
+  std::shared_ptr<const JobResults> job = snapshot->PlainJob(job_id);
   if (job == nullptr) {
     ADD_FAILURE() << "job " << job_id << " is not known";
     return {};
@@ -142,7 +142,7 @@ std::vector<Row> RowsOf(const InfluencerStore& store,
 }
 
 size_t RowCount(const InfluencerStore& store, const std::string& job_id) {
-  const JobResults* job = store.Snapshot()->FindJob(job_id);
+  std::shared_ptr<const JobResults> job = store.Snapshot()->PlainJob(job_id);
   return job == nullptr ? 0 : job->size();
 }
 
@@ -416,7 +416,7 @@ TEST(LoaderFormatTest, BulkUpdateIsAnErrorInStrictMode) {
   InfluencerStore store;
   ExpectLoadError(clout::LoadString(store, text, Named("bulk.ndjson")), 400,
                   "mapper_parsing_exception", {"bulk.ndjson:3:", "update"});
-  EXPECT_EQ(store.Snapshot()->FindJob("fmt"), nullptr);
+  EXPECT_EQ(store.Snapshot()->PlainJob("fmt"), nullptr);
   EXPECT_EQ(store.Snapshot()->generation, 0u);
 
   // Lenient: the update (and its partial document) is rejected, the rest
@@ -514,7 +514,7 @@ TEST(LoaderResultTypeTest, OtherTypesAreSkippedCountedAndTheirJobsKnown) {
   for (const char* job : {"rec_job", "bucket_job", "snap_job", "plot_job",
                           "fc_job"}) {
     SCOPED_TRACE(job);
-    const JobResults* results = snapshot->FindJob(job);
+    std::shared_ptr<const JobResults> results = snapshot->PlainJob(job);
     ASSERT_NE(results, nullptr);
     EXPECT_EQ(results->size(), 0u);
     // A known job without influencers answers count 0, not 404.
@@ -541,7 +541,7 @@ TEST(LoaderResultTypeTest, NullResultTypeCountsAsNone) {
       store, R"([{"job_id":"n","result_type":null,"timestamp":1}])");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_THAT(report->skipped, ElementsAre(Pair("(none)", 1)));
-  ASSERT_NE(store.Snapshot()->FindJob("n"), nullptr);
+  ASSERT_NE(store.Snapshot()->PlainJob("n"), nullptr);
 }
 
 // ---------------------------------------------------------------------------
@@ -1073,7 +1073,7 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
     ExpectLoadError(clout::LoadString(store, text, Named("dump.ndjson")), 400,
                     ec.type, ec.substrings);
     EXPECT_EQ(store.Snapshot()->generation, 0u);
-    EXPECT_EQ(store.Snapshot()->FindJob("e"), nullptr);
+    EXPECT_EQ(store.Snapshot()->PlainJob("e"), nullptr);
 
     // Lenient: the bad line is skipped and reported, the others load.
     absl::StatusOr<LoadReport> report =
@@ -1573,8 +1573,8 @@ TEST(LoaderAtomicityTest, StrictFailureLeavesTheStoreUnchanged) {
   EXPECT_EQ(after.get(), before.get());
   EXPECT_EQ(after->generation, 1u);
   EXPECT_EQ(after->jobs.size(), 1u);
-  EXPECT_EQ(after->FindJob("atomic"), nullptr);
-  EXPECT_EQ(after->FindJob("atomic_other"), nullptr);
+  EXPECT_EQ(after->PlainJob("atomic"), nullptr);
+  EXPECT_EQ(after->PlainJob("atomic_other"), nullptr);
   EXPECT_EQ(RowCount(store, "it_ops_new_kpi"), 28u);
   clout::InfluencersRequest request;
   request.job_id = "atomic";
@@ -1607,7 +1607,7 @@ TEST(LoaderAtomicityTest, LenientSkipsAndCountsBadDocuments) {
   EXPECT_EQ(RowCount(store, "lenient"), 90u);
   EXPECT_EQ(report->documents, 100u);
   EXPECT_THAT(report->skipped, ElementsAre(Pair("bucket", 9)));
-  ASSERT_NE(store.Snapshot()->FindJob("lenient_other"), nullptr);
+  ASSERT_NE(store.Snapshot()->PlainJob("lenient_other"), nullptr);
   // Ingest order kept, line 50 missing.
   std::vector<Row> rows = RowsOf(store, "lenient");
   for (size_t i = 1; i < rows.size(); ++i) {
@@ -1637,7 +1637,7 @@ TEST(LoaderAtomicityTest, LenientRejectedDocumentLeavesNoJobOrRow) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->rejected, 2u);
   EXPECT_EQ(report->influencers_added, 2u);
-  EXPECT_EQ(store.Snapshot()->FindJob("ghost"), nullptr);
+  EXPECT_EQ(store.Snapshot()->PlainJob("ghost"), nullptr);
   std::vector<Row> rows = RowsOf(store, "e");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].timestamp, 1000);
@@ -1694,11 +1694,11 @@ TEST(LoaderAtomicityTest, ParseFileIntoCombinesSources) {
   EXPECT_EQ(batch.influencers(), 3u);
 
   InfluencerStore store;
-  EXPECT_EQ(store.Snapshot()->FindJob("fmt"), nullptr);  // not committed
+  EXPECT_EQ(store.Snapshot()->PlainJob("fmt"), nullptr);  // not committed
   ASSERT_TRUE(store.Apply(std::move(batch)).ok());
   EXPECT_EQ(store.Snapshot()->generation, 1u);
   EXPECT_EQ(RowsOf(store, "fmt"), ExpectedFormatRows());
-  EXPECT_NE(store.Snapshot()->FindJob("x"), nullptr);
+  EXPECT_NE(store.Snapshot()->PlainJob("x"), nullptr);
 }
 
 TEST(LoaderAtomicityTest, SuccessiveLoadsAppendInIngestOrder) {
@@ -1738,7 +1738,7 @@ TEST(LoaderDoubleTest, LongDecimalsAreReadCorrectlyRounded) {
   absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
   ASSERT_TRUE(report.ok()) << report.status();
   std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
-  const JobResults* job = snapshot->FindJob("long");
+  std::shared_ptr<const JobResults> job = snapshot->PlainJob("long");
   ASSERT_NE(job, nullptr);
   ASSERT_EQ(job->size(), numbers.size());
   for (size_t i = 0; i < numbers.size(); ++i) {
@@ -1796,7 +1796,7 @@ TEST(LoaderDoubleTest, DoublesRoundTripBitExactly) {
   absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
   ASSERT_TRUE(report.ok()) << report.status();
   std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
-  const JobResults* job = snapshot->FindJob("dbl");
+  std::shared_ptr<const JobResults> job = snapshot->PlainJob("dbl");
   ASSERT_NE(job, nullptr);
   ASSERT_EQ(job->size(), values.size());
   int failures = 0;
@@ -1952,7 +1952,7 @@ LoadOutcome LoadWithThreads(absl::string_view text, int threads,
     return outcome;
   }
   for (const auto& [id, job] : store.Snapshot()->jobs) {
-    outcome.rows[id] = RowsOf(*job);
+    outcome.rows[id] = RowsOf(*MaterializeJob(job));
   }
   std::string skipped;
   for (const auto& [type, count] : report->skipped) {

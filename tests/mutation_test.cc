@@ -78,7 +78,7 @@ TEST(MutationTest, BulkItemsAnswerAsElasticsearch) {
   EXPECT_EQ(result->items[5].error.message(), "bad");
   EXPECT_EQ(result->generation, 1u);
   EXPECT_EQ(result->first_seq_no, 0);
-  const JobResults* job = store.Snapshot()->FindJob("j");
+  std::shared_ptr<const JobResults> job = store.Snapshot()->PlainJob("j");
   ASSERT_NE(job, nullptr);
   ASSERT_EQ(job->size(), 2u);  // b, then a (written last)
   EXPECT_EQ(job->field_value(0), "b");
@@ -104,7 +104,7 @@ TEST(MutationTest, BulkItemsAnswerAsElasticsearch) {
                 .find("\"type\":\"version_conflict_engine_exception\""),
             std::string::npos);
   EXPECT_EQ(store.Snapshot()->next_seq_no, 8);
-  job = store.Snapshot()->FindJob("j");
+  job = store.Snapshot()->PlainJob("j");
   ASSERT_EQ(job->size(), 3u);  // a, b (moved to the end), c
   EXPECT_EQ(job->field_value(0), "a");
   EXPECT_EQ(job->field_value(1), "b");
@@ -126,7 +126,7 @@ TEST(MutationTest, LoadKeepsIdenticalResultsInPlace) {
   EXPECT_EQ(result->stats.unchanged, 1u);
   EXPECT_EQ(result->stats.replaced, 1u);
   EXPECT_EQ(result->stats.added, 0u);
-  const JobResults* job = store.Snapshot()->FindJob("j");
+  std::shared_ptr<const JobResults> job = store.Snapshot()->PlainJob("j");
   EXPECT_EQ(job->field_value(0), "a");
   EXPECT_EQ(job->columns.version[0], 1u);
   EXPECT_EQ(job->columns.version[1], 2u);
@@ -183,17 +183,17 @@ TEST(MutationTest, JobOperationsInOrder) {
                                       {"noop", 200, 0, 7},
                                       {"not_found", 404, 0, 8}}));
   std::shared_ptr<const StoreSnapshot> version = store.Snapshot();
-  ASSERT_NE(version->FindJob("j"), nullptr);
-  ASSERT_EQ(version->FindJob("j")->size(), 1u);
-  EXPECT_EQ(version->FindJob("j")->field_value(0), "c");
-  ASSERT_NE(version->FindJob("k"), nullptr);
-  EXPECT_EQ(version->FindJob("k")->size(), 0u);
-  EXPECT_NE(version->FindJob("m"), nullptr);
-  EXPECT_EQ(version->FindJob("gone"), nullptr);
+  ASSERT_NE(version->PlainJob("j"), nullptr);
+  ASSERT_EQ(version->PlainJob("j")->size(), 1u);
+  EXPECT_EQ(version->PlainJob("j")->field_value(0), "c");
+  ASSERT_NE(version->PlainJob("k"), nullptr);
+  EXPECT_EQ(version->PlainJob("k")->size(), 0u);
+  EXPECT_NE(version->PlainJob("m"), nullptr);
+  EXPECT_EQ(version->PlainJob("gone"), nullptr);
 
   EXPECT_TRUE(store.DeleteJob("j").ok());
-  EXPECT_EQ(store.Snapshot()->FindJob("j"), nullptr);
-  EXPECT_FALSE(version->FindJob("j") == nullptr);  // old versions live on
+  EXPECT_EQ(store.Snapshot()->PlainJob("j"), nullptr);
+  EXPECT_FALSE(version->PlainJob("j") == nullptr);  // old versions live on
 }
 
 // A log that records what the store asked of it, and can fail or block.
@@ -252,7 +252,7 @@ TEST(MutationTest, WritesBecomeVisibleOnlyWhenDurableAndShareOneSync) {
   entered.get_future().wait();  // the writer waits for durability
   // Not yet durable: queries do not see it.
   EXPECT_EQ(store.Snapshot()->generation, 0u);
-  EXPECT_EQ(store.Snapshot()->FindJob("j"), nullptr);
+  EXPECT_EQ(store.Snapshot()->PlainJob("j"), nullptr);
   // These queue up behind the sync in progress, and share the next one.
   auto second = store.Submit(OneRow("b"));
   auto third = store.Submit(OneRow("c"));
@@ -263,7 +263,7 @@ TEST(MutationTest, WritesBecomeVisibleOnlyWhenDurableAndShareOneSync) {
     ASSERT_TRUE(result.ok()) << result.status();
   }
   EXPECT_EQ(store.Snapshot()->generation, 4u);
-  EXPECT_EQ(store.Snapshot()->FindJob("j")->size(), 4u);
+  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 4u);
   std::lock_guard<std::mutex> lock(log->mu_);
   EXPECT_EQ(log->appended,
             (std::vector<std::pair<uint64_t, size_t>>{{1, 1}, {2, 1}, {3, 1}, {4, 1}}));
@@ -283,7 +283,7 @@ TEST(MutationTest, AFailedAppendFailsTheBatchAndLaterWrites) {
   EXPECT_EQ(HttpStatusOf(failed.status()), 500);
   // The store keeps what was durable and refuses writes from now on.
   EXPECT_EQ(store.Snapshot()->generation, 1u);
-  EXPECT_EQ(store.Snapshot()->FindJob("j")->size(), 1u);
+  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 1u);
   absl::StatusOr<MutationResult> later = store.Apply(OneRow("c"));
   ASSERT_FALSE(later.ok());
   EXPECT_EQ(later.status().message(), "disk full");
@@ -614,7 +614,8 @@ std::string Describe(const ModelRow& r) {
 // The store's rows of every job, as the model holds them.
 std::map<std::string, std::vector<std::string>> StoreRows(const InfluencerStore& store) {
   std::map<std::string, std::vector<std::string>> rows;
-  for (const auto& [id, job] : store.Snapshot()->jobs) {
+  for (const auto& [id, stored] : store.Snapshot()->jobs) {
+    std::shared_ptr<const JobResults> job = MaterializeJob(stored);
     std::vector<std::string>& out = rows[id];
     for (size_t r = 0; r < job->size(); ++r) {
       out.push_back(Describe(ModelRow{
@@ -642,9 +643,15 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
   int bulk_batches = 0;
   int load_batches = 0;
   int refused = 0;
+  int segmented = 0;  // jobs seen as segments after a batch
   for (int seed = 0; seed < kHistories; ++seed) {
     std::mt19937_64 random(seed);
-    InfluencerStore store;
+    StoreOptions store_options;
+    // Writes kept as segments (deltas merged at 1 to 3, or never merged
+    // whole), or merged back often.
+    store_options.max_delta_segments = 1 + random() % 3;
+    if (random() % 3 != 0) store_options.merge_ratio = 1e9;
+    InfluencerStore store(store_options);
     Model model;
     const int batches = 1 + static_cast<int>(random() % 8);
     for (int b = 0; b < batches; ++b) {
@@ -675,6 +682,9 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
         ASSERT_EQ(HttpStatusOf(result.status()), 404) << where;
       }
       ASSERT_EQ(StoreRows(store), ModelRows(model)) << where;
+      for (const auto& [id, job] : store.Snapshot()->jobs) {
+        segmented += !job->segments.empty();
+      }
       ASSERT_EQ(store.Snapshot()->generation, model.generation) << where;
       ASSERT_EQ(store.Snapshot()->next_seq_no, model.next_seq_no) << where;
     }
@@ -683,6 +693,7 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
   EXPECT_GT(bulk_batches, 300);
   EXPECT_GT(load_batches, 300);
   EXPECT_GT(refused, 10);
+  EXPECT_GT(segmented, 300);
 }
 
 }  // namespace
