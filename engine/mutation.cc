@@ -169,6 +169,9 @@ void MutationBatch::DeleteOtherResult(absl::string_view doc_id) {
 
 void MutationBatch::AddError(absl::Status error) {
   if (mode_ != MutationMode::kBulk) return;
+  if (error.ok()) {
+    error = absl::InternalError("an item failed without an error");
+  }
   items_.push_back(
       {OpKind::kError, 0, static_cast<uint32_t>(errors_.size())});
   errors_.push_back(std::move(error));
@@ -176,9 +179,19 @@ void MutationBatch::AddError(absl::Status error) {
 }
 
 void MutationBatch::Append(MutationBatch&& other) {
+  // Where each of other's jobs lands here, for its items.
+  struct Landing {
+    uint32_t slot;
+    size_t rows;
+    size_t deletes;
+    size_t job_ops;
+  };
+  std::vector<Landing> landings(other.slots_.size());
   for (const std::string& job_id : other.job_order_) {
     JobRows& src = *other.jobs_.at(job_id);
     JobRows& dst = RowsOf(job_id);
+    landings[src.slot] = {dst.slot, dst.columns.size(), dst.deletes.size(),
+                          dst.job_ops.size()};
     dst.named = dst.named || src.named;
     // Whether dst named the job since its last DeleteJob: counts for
     // src's first job operation only.
@@ -234,6 +247,37 @@ void MutationBatch::Append(MutationBatch&& other) {
       d.field_name_code[base + r] = string_code[c.field_name_code[r]];
       d.field_value_code[base + r] = string_code[c.field_value_code[r]];
     }
+  }
+  if (mode_ == MutationMode::kBulk) {
+    for (Item item : other.items_) {
+      switch (item.kind) {
+        case OpKind::kUpsert:
+        case OpKind::kCreate:
+          item.index += static_cast<uint32_t>(landings[item.job].rows);
+          item.job = landings[item.job].slot;
+          break;
+        case OpKind::kDeleteResult:
+          item.index += static_cast<uint32_t>(landings[item.job].deletes);
+          item.job = landings[item.job].slot;
+          break;
+        case OpKind::kDeleteJob:
+        case OpKind::kReplaceJob:
+          item.index += static_cast<uint32_t>(landings[item.job].job_ops);
+          item.job = landings[item.job].slot;
+          break;
+        case OpKind::kError:
+          item.index += static_cast<uint32_t>(errors_.size());
+          break;
+        case OpKind::kOtherResult:
+        case OpKind::kDeleteOther:
+          item.index += static_cast<uint32_t>(other_ids_.size());
+          break;
+      }
+      items_.push_back(item);
+    }
+    errors_.insert(errors_.end(), other.errors_.begin(), other.errors_.end());
+    other_ids_.insert(other_ids_.end(), other.other_ids_.begin(),
+                      other.other_ids_.end());
   }
   influencers_ += other.influencers_;
   operations_ += other.operations_;

@@ -114,8 +114,10 @@ struct ItemResult {
   // not_found, else the error's (error.h's EsStatusCode).
   int status = 0;
   // The result's write count after this operation (Elasticsearch's
-  // _version): 1 when created, +1 for each update and for its deletion. 0
-  // for failed items and job operations.
+  // _version): 1 when created, +1 for each update and for its deletion
+  // (created again in the same batch after a deletion, it goes on from
+  // there, as within Elasticsearch's gc_deletes window; a later batch
+  // starts again at 1). 0 for failed items and job operations.
   uint64_t version = 0;
   // Sequence number of this operation (Elasticsearch's _seq_no), increasing
   // by one per applied operation across the store's life; -1 for a failed
@@ -209,18 +211,21 @@ class MutationBatch {
 
   // kBulk: records an item that failed before it could be staged (a bad
   // document, an index the caller does not serve), so that items keep the
-  // request's order. `error` must not be OK. Ignored by kLoad batches.
+  // request's order. An OK `error` is recorded as a 500. Ignored by kLoad
+  // batches.
   void AddError(absl::Status error);
 
   // Moves everything `other` staged to the end of this batch, as if its
-  // calls had been made on this batch after this batch's own. Both must be
-  // kLoad batches. Copies `other`'s dictionary strings (not its rows'
-  // strings one by one). `other` is left empty but valid. Used to merge
-  // batches parsed in parallel.
+  // calls had been made on this batch after this batch's own (items too,
+  // when this batch is kBulk). `other` must have this batch's mode. Copies
+  // `other`'s dictionary strings (not its rows' strings one by one).
+  // `other` is left empty but valid. Used to merge batches parsed in
+  // parallel.
   void Append(MutationBatch&& other);
 
-  // When set, every job the batch names (by rows or RegisterJob) is replaced
-  // wholesale, as if ReplaceJob(job) came first. Default false: upsert.
+  // kLoad only (a kBulk batch ignores it; use ReplaceJob): when set, every
+  // job the batch names (by rows or RegisterJob) is replaced wholesale, as
+  // if ReplaceJob(job) came first. Default false: upsert.
   void set_replace_jobs(bool replace) { replace_jobs_ = replace; }
   bool replace_jobs() const { return replace_jobs_; }
 
@@ -328,14 +333,16 @@ class MutationLog {
  public:
   virtual ~MutationLog() = default;
   // Records `batch`, which becomes `generation` once applied. Must not
-  // sync. On error the store applies neither this batch nor any after it,
-  // and refuses further writes with that error.
+  // sync, and must not call back into the store (the writer thread would
+  // wait on itself). On error this batch and every later one fail with
+  // that error, the batches of the group before it still land (after
+  // WaitDurable), and the store refuses further writes.
   virtual absl::Status Append(const MutationBatch& batch,
                               uint64_t generation) = 0;
   // Returns once every batch appended up to `generation` is durable (or at
   // once, under an asynchronous durability policy). On error the group is
   // not made visible, its batches fail, and the store refuses further
-  // writes.
+  // writes. Same rules as Append.
   virtual absl::Status WaitDurable(uint64_t generation) = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -149,10 +150,14 @@ std::vector<uint32_t> IdentityMap(size_t n) {
 }
 
 // The distinct influencer field names of a batch's rows for one job.
-std::vector<absl::string_view> FieldNames(const MutationBatch::JobRows& rows) {
+// Only the rows `keep` marks count.
+std::vector<absl::string_view> FieldNames(const MutationBatch::JobRows& rows,
+                                          const std::vector<bool>& keep) {
   std::vector<bool> seen(rows.strings.size());
   std::vector<absl::string_view> names;
-  for (uint32_t code : rows.columns.field_name_code) {
+  for (size_t i = 0; i < rows.columns.size(); ++i) {
+    if (!keep[i]) continue;
+    const uint32_t code = rows.columns.field_name_code[i];
     if (seen[code]) continue;
     seen[code] = true;
     names.push_back(rows.strings[code]);
@@ -703,7 +708,7 @@ std::shared_ptr<JobResults> BuildSegment(
     job->string_codes.emplace(rows.strings[i], static_cast<uint32_t>(i));
   }
   job->bucket_spans = rows.bucket_spans;
-  job->field_names = FieldNames(rows);
+  job->field_names = FieldNames(rows, keep);
   if (!rows.strings.empty()) job->arenas.push_back(arena);
   const size_t n = rows.columns.size();
   const size_t kept =
@@ -956,9 +961,12 @@ void InfluencerStore::WriterLoop() {
       if (queue_.empty()) return;  // stopping, and nothing left to apply
       group.swap(queue_);
     }
-    // Each batch applies onto the one before it; the group becomes
-    // visible at once, after one WaitDurable.
-    std::shared_ptr<const StoreSnapshot> version = Snapshot();
+    // Each batch applies onto the one before it; the group's applied
+    // batches become visible at once, after one WaitDurable. A batch the
+    // log refused fails with every batch after it, but those before it
+    // still land.
+    const std::shared_ptr<const StoreSnapshot> published = Snapshot();
+    std::shared_ptr<const StoreSnapshot> version = published;
     std::vector<absl::StatusOr<MutationResult>> results;
     results.reserve(group.size());
     for (Pending& pending : group) {
@@ -966,16 +974,28 @@ void InfluencerStore::WriterLoop() {
         results.push_back(log_failure_);
         continue;
       }
-      results.push_back(ApplyTo(pending.batch, pending.options, &version));
-    }
-    if (options_.log != nullptr && log_failure_.ok()) {
-      absl::Status durable = options_.log->WaitDurable(version->generation);
-      if (!durable.ok()) {
-        log_failure_ = durable;
-        for (auto& result : results) result = durable;
+      try {
+        results.push_back(ApplyTo(pending.batch, pending.options, &version));
+      } catch (const std::exception& e) {
+        // Out of memory, most likely: this batch fails, the store goes on.
+        results.push_back(EsError(
+            500, "exception", absl::StrCat("the batch could not be applied: ",
+                                           e.what())));
       }
     }
-    if (version != Snapshot() && log_failure_.ok()) Publish(version);
+    if (version != published) {
+      absl::Status durable = options_.log == nullptr
+                                 ? absl::OkStatus()
+                                 : options_.log->WaitDurable(version->generation);
+      if (durable.ok()) {
+        Publish(version);
+      } else {
+        log_failure_ = durable;
+        for (auto& result : results) {
+          if (result.ok()) result = durable;
+        }
+      }
+    }
     for (size_t i = 0; i < group.size(); ++i) {
       group[i].done.set_value(std::move(results[i]));
     }

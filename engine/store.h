@@ -97,10 +97,11 @@ class InfluencerStore {
   // loading a, b and then a leaves a, b. New identities are appended in
   // batch order.
   //
-  // Errors, with the store unchanged: a kLoad batch holding a create (400
-  // illegal_argument_exception) or a DeleteJob of an unknown job (404
-  // resource_not_found_exception); the log's error if Append or
-  // WaitDurable failed, after which every later Apply fails with it too.
+  // Errors, with the store unchanged by this batch: a kLoad batch holding
+  // a create (400 illegal_argument_exception) or a DeleteJob of an unknown
+  // job (404 resource_not_found_exception); the log's error if Append or
+  // WaitDurable failed (MutationLog), after which every later Apply fails
+  // with it too; 500 `exception` if applying it threw (out of memory).
   // Item failures of a kBulk batch are items, not errors.
   //
   // Blocks the calling thread until the batch is applied; the work runs on

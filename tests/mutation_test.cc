@@ -291,6 +291,79 @@ TEST(MutationTest, AFailedAppendFailsTheBatchAndLaterWrites) {
   EXPECT_EQ(log->appended.size(), 2u);  // nothing appended after the failure
 }
 
+TEST(MutationTest, BatchesBeforeAFailedAppendInTheGroupStillLand) {
+  auto log = std::make_shared<RecordingLog>();
+  log->fail_append_at = 3;
+  StoreOptions options;
+  options.log = log;
+  InfluencerStore store(options);
+  std::promise<void> entered;
+  std::promise<void> release;
+  log->entered = &entered;
+  log->release = release.get_future().share();
+  auto first = store.Submit(OneRow("a"));
+  entered.get_future().wait();
+  auto second = store.Submit(OneRow("b"));  // generation 2: appended
+  auto third = store.Submit(OneRow("c"));   // generation 3: refused
+  release.set_value();
+  ASSERT_TRUE(first.get().ok());
+  absl::StatusOr<MutationResult> landed = second.get();
+  ASSERT_TRUE(landed.ok()) << landed.status();
+  EXPECT_EQ(landed->generation, 2u);
+  EXPECT_FALSE(third.get().ok());
+  EXPECT_EQ(store.Snapshot()->generation, 2u);
+  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 2u);
+  std::lock_guard<std::mutex> lock(log->mu_);
+  EXPECT_EQ(log->synced, (std::vector<uint64_t>{1, 2}));
+}
+
+TEST(MutationTest, ADeletedJobTakesItsFieldNamesAlong) {
+  InfluencerStore store;
+  MutationBatch first;
+  InfluencerFields user = Row("u");
+  user.field_name = "user";
+  first.AddInfluencer("j", user);
+  ASSERT_TRUE(store.Apply(std::move(first)).ok());
+  EXPECT_TRUE(store.Snapshot()->influencer_field_names.contains("user"));
+  MutationBatch batch(MutationMode::kBulk);
+  batch.DeleteJob("j");
+  batch.AddInfluencer("j", Row("a"));  // host
+  InfluencerFields failed = Row("b");
+  failed.field_name = "client";
+  batch.CreateInfluencer("j", failed);
+  batch.CreateInfluencer("j", failed);  // 409
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  EXPECT_FALSE(store.Snapshot()->influencer_field_names.contains("user"));
+  EXPECT_TRUE(store.Snapshot()->influencer_field_names.contains("host"));
+  InfluencersRequest request;
+  request.job_id = "j";
+  request.sort = "user";
+  EXPECT_EQ(HttpStatusOf(store.GetInfluencers(request).status()), 400);
+}
+
+TEST(MutationTest, AppendedBulkBatchesKeepTheirItems) {
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("j", Row("a"));
+  MutationBatch more(MutationMode::kBulk);
+  more.AddError(EsError(400, "mapper_parsing_exception", "bad"));
+  more.AddInfluencer("k", Row("b"));
+  more.AddInfluencer("j", Row("a", 1000, 1.0));
+  more.DeleteInfluencer(IdOf("j", Row("a")));
+  more.AddOtherResult("j", "j_bucket_1");
+  batch.Append(std::move(more));
+  InfluencerStore store;
+  absl::StatusOr<MutationResult> result = store.Apply(std::move(batch));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(Items(*result), (ItemList{{"created", 201, 1, 0},
+                                      {"error", 400, 0, -1},
+                                      {"created", 201, 1, 1},
+                                      {"updated", 200, 2, 2},
+                                      {"deleted", 200, 3, 3},
+                                      {"created", 201, 1, 4}}));
+  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 0u);
+  EXPECT_EQ(store.Snapshot()->PlainJob("k")->size(), 1u);
+}
+
 TEST(MutationTest, AFailedSyncPublishesNothing) {
   auto log = std::make_shared<RecordingLog>();
   log->fail_sync = true;
