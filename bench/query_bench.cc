@@ -43,6 +43,7 @@
 #include "engine/request.h"
 #include "engine/response.h"
 #include "engine/store.h"
+#include "bench/shapes.h"
 
 namespace clout {
 namespace {
@@ -85,36 +86,11 @@ InfluencerStore& Store() {
   return *store;
 }
 
-// The request shapes of the indexes issue (Q1-Q7); WINDOW is replaced by a
-// start/end pair covering the middle 10% of the job's time range.
-const char* const kShapes[] = {
-    R"({})",
-    R"({WINDOW,"exclude_interim":true})",
-    R"({"influencer_score":50})",
-    R"({"sort":"timestamp","page":{"from":5000,"size":100}})",
-    R"({"sort":"influencer_field_value","desc":false})",
-    R"({"page":{"from":9900,"size":100}})",
-    R"({WINDOW,"influencer_score":30,"sort":"probability","desc":false})",
-};
-const char* const kShapeNames[] = {
-    "Q1 default",         "Q2 window+final",  "Q3 score>=50",
-    "Q4 timestamp@5000",  "Q5 value asc",     "Q6 from 9900",
-    "Q7 window+score>=30 by probability"};
-constexpr int kLastShape = 6;
-
 InfluencersRequest Request(int shape) {
   const JobResults& job = *Store().Snapshot()->FindJob("job-0");
   auto [lo, hi] = std::minmax_element(job.columns.timestamp.begin(),
                                       job.columns.timestamp.end());
-  const int64_t span = *hi - *lo;
-  const std::string window =
-      absl::StrCat(R"("start":)", *lo + span / 100 * 45, R"(,"end":)",
-                   *lo + span / 100 * 55);
-  const std::string body =
-      absl::StrReplaceAll(kShapes[shape], {{"WINDOW", window}});
-  absl::StatusOr<InfluencersRequest> request = ParseBodyRequest("job-0", body);
-  if (!request.ok()) std::abort();
-  return *request;
+  return ShapeRequest(shape, "job-0", *lo, *hi);
 }
 
 ResolvedQuery Resolve(int shape) {

@@ -20,6 +20,7 @@
 #include "engine/dates.h"
 #include "engine/error.h"
 #include "engine/radix_sort.h"
+#include "engine/identity_index.h"
 #include "engine/time_index.h"
 
 namespace clout {
@@ -1122,10 +1123,10 @@ int ComparePageOrder(const ResolvedQuery& query, const JobResults& sa,
 }
 
 // A job of segments: each segment's first from + size live matches (its
-// page, asked for as many more rows as it has deleted rows that match),
-// merged in page order; ties go to the earlier segment, whose rows were
-// ingested first. The count is every segment's count less its deleted
-// matches.
+// page without its deleted rows), merged in page order; ties go to the
+// earlier segment, whose rows were ingested first. The count is every
+// segment's count less its deleted matches (a pass over its deleted rows
+// when the query filters).
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
   const JobResults& job = *query.job;
@@ -1146,38 +1147,63 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     int64_t deleted_matches = 0;
     if (deleted != nullptr) {
       const RowFilter filter(sub);
-      for (uint32_t row : *deleted) deleted_matches += filter.Passes(row);
-    }
-    sub.size = static_cast<int64_t>(limit) + deleted_matches;
-    RowPage page = ExecuteRows(sub, index_use);
-    out.count += page.count - deleted_matches;
-    Part part{segment.rows.get(), {}};
-    part.page.reserve(std::min(page.rows.size(), limit));
-    for (uint32_t row : page.rows) {
-      if (part.page.size() == limit) break;
-      if (deleted != nullptr &&
-          std::binary_search(deleted->begin(), deleted->end(), row)) {
-        continue;
+      if (!filter.has_window && !filter.has_score && !filter.exclude_interim) {
+        deleted_matches = static_cast<int64_t>(deleted->size());
+      } else {
+        for (uint32_t row : *deleted) deleted_matches += filter.Passes(row);
       }
-      part.page.push_back(row);
     }
+    // Ask for `limit` rows, and again for more while deleted rows among
+    // them leave fewer than `limit` live ones and the segment has more:
+    // deleted rows are seldom near the top, so one round is the rule.
+    Part part{segment.rows.get(), {}};
+    int64_t ask = static_cast<int64_t>(limit);
+    int64_t segment_count = 0;
+    for (;;) {
+      sub.size = ask;
+      RowPage page = ExecuteRows(sub, index_use);
+      segment_count = page.count;
+      part.page.clear();
+      int64_t dropped = 0;
+      for (uint32_t row : page.rows) {
+        if (part.page.size() == limit) break;
+        if (deleted != nullptr &&
+            std::binary_search(deleted->begin(), deleted->end(), row)) {
+          ++dropped;
+          continue;
+        }
+        part.page.push_back(row);
+      }
+      if (part.page.size() == limit || page.count <= ask) break;
+      ask = std::max(2 * ask, static_cast<int64_t>(limit) + 2 * dropped);
+    }
+    out.count += segment_count - deleted_matches;
     parts.push_back(std::move(part));
   }
-  for (size_t taken = 0; taken < limit; ++taken) {
-    Part* best = nullptr;
-    for (Part& part : parts) {
-      if (part.next == part.page.size()) continue;
-      if (best == nullptr ||
-          ComparePageOrder(query, *part.rows, part.page[part.next],
-                           *best->rows, best->page[best->next]) < 0) {
-        best = &part;
-      }
-    }
-    if (best == nullptr) break;
+  // A heap of the parts by their next row: page order, then segment.
+  auto after = [&](size_t a, size_t b) {
+    const Part& pa = parts[a];
+    const Part& pb = parts[b];
+    const int c = ComparePageOrder(query, *pa.rows, pa.page[pa.next], *pb.rows,
+                                   pb.page[pb.next]);
+    return c != 0 ? c > 0 : a > b;
+  };
+  std::vector<size_t> heap;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!parts[i].page.empty()) heap.push_back(i);
+  }
+  std::make_heap(heap.begin(), heap.end(), after);
+  for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
+    std::pop_heap(heap.begin(), heap.end(), after);
+    Part& best = parts[heap.back()];
     if (taken >= static_cast<size_t>(query.from)) {
-      out.influencers.push_back(ViewOf(*best->rows, best->page[best->next]));
+      out.influencers.push_back(ViewOf(*best.rows, best.page[best.next]));
     }
-    ++best->next;
+    if (++best.next == best.page.size()) {
+      heap.pop_back();
+    } else {
+      std::push_heap(heap.begin(), heap.end(), after);
+    }
   }
   if (!out.influencers.empty()) out.job = query.job;
   return out;
@@ -1261,6 +1287,7 @@ size_t IndexBytes(const JobResults& job) {
   SortOrderCache& cache = *job.sort_orders;
   std::lock_guard<std::mutex> lock(cache.mu);
   size_t bytes = cache.time_index ? cache.time_index->bytes() : 0;
+  if (cache.identity_index) bytes += cache.identity_index->bytes();
   if (cache.string_ranks) {
     bytes += cache.string_ranks->capacity() * sizeof(uint32_t);
   }

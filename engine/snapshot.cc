@@ -100,15 +100,8 @@ std::shared_ptr<const JobResults> MaterializeJob(
         ++next_deleted;
         continue;
       }
-      c.timestamp.push_back(from.timestamp[r]);
-      c.influencer_score.push_back(from.influencer_score[r]);
-      c.initial_influencer_score.push_back(from.initial_influencer_score[r]);
-      c.probability.push_back(from.probability[r]);
-      c.bucket_span_code.push_back(span_map[from.bucket_span_code[r]]);
-      c.is_interim.push_back(from.is_interim[r]);
-      c.field_name_code.push_back(code_of(from.field_name_code[r]));
-      c.field_value_code.push_back(code_of(from.field_value_code[r]));
-      c.version.push_back(from.version[r]);
+      c.AppendRow(from, r, code_of,
+                  [&](uint32_t code) { return span_map[code]; });
       out->interim_rows += from.is_interim[r];
     }
   }

@@ -120,6 +120,21 @@ struct InfluencerColumns {
 
   size_t size() const { return timestamp.size(); }
   void Reserve(size_t n);
+  // Appends row `i` of `from`, translating its string codes with
+  // string_code(code) and its bucket span code with span_code(code).
+  template <typename StringCode, typename SpanCode>
+  void AppendRow(const InfluencerColumns& from, size_t i,
+                 StringCode string_code, SpanCode span_code) {
+    timestamp.push_back(from.timestamp[i]);
+    influencer_score.push_back(from.influencer_score[i]);
+    initial_influencer_score.push_back(from.initial_influencer_score[i]);
+    probability.push_back(from.probability[i]);
+    bucket_span_code.push_back(span_code(from.bucket_span_code[i]));
+    is_interim.push_back(from.is_interim[i]);
+    field_name_code.push_back(string_code(from.field_name_code[i]));
+    field_value_code.push_back(string_code(from.field_value_code[i]));
+    version.push_back(from.version[i]);
+  }
   // Bytes of the column storage in use (size, not capacity).
   static constexpr size_t kBytesPerRow =
       sizeof(int64_t) + 3 * sizeof(double) + 4 * sizeof(uint32_t) +

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/error.h"
+#include "engine/identity_index.h"
 
 namespace clout {
 
@@ -132,15 +133,9 @@ bool SameValues(const InfluencerColumns& a, size_t i,
 void AppendRow(const InfluencerColumns& from, size_t i,
                const std::vector<uint32_t>& string_map,
                const std::vector<uint32_t>& span_map, InfluencerColumns& to) {
-  to.timestamp.push_back(from.timestamp[i]);
-  to.influencer_score.push_back(from.influencer_score[i]);
-  to.initial_influencer_score.push_back(from.initial_influencer_score[i]);
-  to.probability.push_back(from.probability[i]);
-  to.bucket_span_code.push_back(span_map[from.bucket_span_code[i]]);
-  to.is_interim.push_back(from.is_interim[i]);
-  to.field_name_code.push_back(string_map[from.field_name_code[i]]);
-  to.field_value_code.push_back(string_map[from.field_value_code[i]]);
-  to.version.push_back(from.version[i]);
+  to.AppendRow(
+      from, i, [&](uint32_t code) { return string_map[code]; },
+      [&](uint32_t code) { return span_map[code]; });
 }
 
 std::vector<uint32_t> IdentityMap(size_t n) {
@@ -211,58 +206,6 @@ TextIdentity StagedIdentity(const MutationBatch::JobRows& rows, size_t i) {
           rows.strings[c.field_name_code[i]],
           rows.strings[c.field_value_code[i]]};
 }
-
-}  // namespace
-
-// One segment's rows by identity, in the segment's codes: a hash table of
-// row numbers (the rows are the keys), about 4-8 bytes per row. Immutable
-// once built; cached with the segment.
-class IdentityIndex {
- public:
-  static constexpr uint32_t kEmpty = UINT32_MAX;
-
-  explicit IdentityIndex(const JobResults& job) {
-    const size_t n = job.columns.size();
-    size_t capacity = 16;
-    while (capacity < n + n / 2) capacity *= 2;
-    slots_.assign(capacity, kEmpty);
-    mask_ = capacity - 1;
-    const InfluencerColumns& c = job.columns;
-    for (size_t r = 0; r < n; ++r) {
-      size_t i = Hash(c.timestamp[r], c.bucket_span_code[r],
-                      c.field_name_code[r], c.field_value_code[r]) & mask_;
-      while (slots_[i] != kEmpty) i = (i + 1) & mask_;
-      slots_[i] = static_cast<uint32_t>(r);
-    }
-  }
-
-  // Calls on_row(row) for each row with this identity (a segment holds one
-  // per identity, plus any it has since deleted).
-  template <typename OnRow>
-  void ForEach(const InfluencerColumns& c, int64_t timestamp, uint32_t span,
-               uint32_t name, uint32_t value, OnRow on_row) const {
-    for (size_t i = Hash(timestamp, span, name, value) & mask_;
-         slots_[i] != kEmpty; i = (i + 1) & mask_) {
-      const uint32_t r = slots_[i];
-      if (c.timestamp[r] == timestamp && c.bucket_span_code[r] == span &&
-          c.field_name_code[r] == name && c.field_value_code[r] == value) {
-        on_row(r);
-      }
-    }
-  }
-
-  size_t bytes() const { return slots_.capacity() * sizeof(uint32_t); }
-
- private:
-  static size_t Hash(int64_t timestamp, uint32_t span, uint32_t name,
-                     uint32_t value) {
-    return absl::HashOf(timestamp, span, name, value);
-  }
-  std::vector<uint32_t> slots_;
-  size_t mask_ = 0;
-};
-
-namespace {
 
 std::shared_ptr<const IdentityIndex> IdentityIndexOf(const JobResults& job) {
   SortOrderCache& cache = *job.sort_orders;
@@ -832,7 +775,11 @@ std::shared_ptr<const JobResults> AddToSegments(
     }
     if (static_cast<double>(churn) >
         options.merge_ratio * static_cast<double>(base.rows->size())) {
+      // The merged job is built with the indexes queries and the next
+      // write need, so that neither pays for them after it is published.
       job = MaterializeJob(job);
+      WarmIndexes(job);
+      IdentityIndexOf(*job);
     }
   }
   return job;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -238,18 +239,30 @@ MutationBatch OneRow(absl::string_view value) {
   return batch;
 }
 
-TEST(MutationTest, WritesBecomeVisibleOnlyWhenDurableAndShareOneSync) {
-  auto log = std::make_shared<RecordingLog>();
-  StoreOptions options;
-  options.log = log;
-  InfluencerStore store(options);
+// A store whose log holds its first WaitDurable until release.
+struct HeldStore {
+  explicit HeldStore(uint64_t fail_append_at = 0) {
+    log->fail_append_at = fail_append_at;
+    log->entered = &entered;
+    log->release = release.get_future().share();
+    StoreOptions options;
+    options.log = log;
+    store = std::make_unique<InfluencerStore>(options);
+  }
+  std::shared_ptr<RecordingLog> log = std::make_shared<RecordingLog>();
   std::promise<void> entered;
   std::promise<void> release;
-  log->entered = &entered;
-  log->release = release.get_future().share();
+  std::unique_ptr<InfluencerStore> store;
+};
+
+TEST(MutationTest, WritesBecomeVisibleOnlyWhenDurableAndShareOneSync) {
+  HeldStore held;
+  InfluencerStore& store = *held.store;
+  auto log = held.log;
+  std::promise<void>& release = held.release;
 
   auto first = store.Submit(OneRow("a"));
-  entered.get_future().wait();  // the writer waits for durability
+  held.entered.get_future().wait();  // the writer waits for durability
   // Not yet durable: queries do not see it.
   EXPECT_EQ(store.Snapshot()->generation, 0u);
   EXPECT_EQ(store.Snapshot()->PlainJob("j"), nullptr);
@@ -292,17 +305,12 @@ TEST(MutationTest, AFailedAppendFailsTheBatchAndLaterWrites) {
 }
 
 TEST(MutationTest, BatchesBeforeAFailedAppendInTheGroupStillLand) {
-  auto log = std::make_shared<RecordingLog>();
-  log->fail_append_at = 3;
-  StoreOptions options;
-  options.log = log;
-  InfluencerStore store(options);
-  std::promise<void> entered;
-  std::promise<void> release;
-  log->entered = &entered;
-  log->release = release.get_future().share();
+  HeldStore held(/*fail_append_at=*/3);
+  InfluencerStore& store = *held.store;
+  auto log = held.log;
+  std::promise<void>& release = held.release;
   auto first = store.Submit(OneRow("a"));
-  entered.get_future().wait();
+  held.entered.get_future().wait();
   auto second = store.Submit(OneRow("b"));  // generation 2: appended
   auto third = store.Submit(OneRow("c"));   // generation 3: refused
   release.set_value();
