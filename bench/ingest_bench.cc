@@ -19,7 +19,7 @@
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
 #include "engine/executor.h"
-#include "engine/generator.h"
+#include "tools/generator.h"
 #include "engine/loader.h"
 #include "engine/store.h"
 #include "simdjson.h"
@@ -67,7 +67,7 @@ void BM_Load(benchmark::State& state) {
       state.SkipWithError("first load failed");
       return;
     }
-    if (warm) WarmIndexes(*store.Snapshot(), options.threads);
+    if (warm) WarmIndexes(*store.Current(), options.threads);
     state.counters["first_load_ms"] =
         absl::ToDoubleMilliseconds(absl::Now() - start);
   }
@@ -80,10 +80,10 @@ void BM_Load(benchmark::State& state) {
       return;
     }
     threads_used = report->threads;
-    if (warm) WarmIndexes(*store.Snapshot(), options.threads);
+    if (warm) WarmIndexes(*store.Current(), options.threads);
     rows = report->influencers_added;
     column_bytes = 0;
-    for (const auto& [id, job] : store.Snapshot()->jobs) {
+    for (const auto& [id, job] : store.Current()->jobs) {
       const InfluencerColumns& c = job->columns;
       column_bytes += c.timestamp.capacity() * sizeof(int64_t) +
                       c.influencer_score.capacity() * sizeof(double) +

@@ -68,9 +68,9 @@ InfluencerStore* NewStore(StoreOptions options = {}) {
     batch.AddInfluencer("job-0", RowAt(i, value, static_cast<double>(i % 100)));
   }
   if (!s->Apply(std::move(batch)).ok()) std::abort();
-  WarmIndexes(*s->Snapshot());
+  WarmIndexes(*s->Current());
   std::fprintf(stderr, "data: %zu influencers in job-0\n",
-               s->Snapshot()->FindJob("job-0")->size());
+               s->Current()->FindJob("job-0")->size());
   return s;
 }
 
@@ -134,7 +134,7 @@ void ApplyBatches(benchmark::State& state, MutationMode mode) {
   }
   state.SetItemsProcessed(state.iterations() * 1000);
   Percentiles(state, std::move(millis), "ms");
-  std::shared_ptr<const JobResults> job = store.Snapshot()->jobs.at("job-0");
+  std::shared_ptr<const JobResults> job = store.Current()->jobs.at("job-0");
   state.counters["job_rows"] = static_cast<double>(job->size());
   state.counters["segments"] = static_cast<double>(job->segments.size());
 }
@@ -148,8 +148,8 @@ void BM_ApplyLoad1000(benchmark::State& state) {
 
 // The same rows as a base plus 16 delta segments, and merged into one.
 struct SegmentedJob {
-  StoreSnapshot segmented;
-  StoreSnapshot merged;
+  StoreVersion segmented;
+  StoreVersion merged;
   int64_t lo = 0;
   int64_t hi = 0;
 };
@@ -164,7 +164,7 @@ const SegmentedJob& Segmented() {
       if (!store->Apply(Batch(MutationMode::kBulk, round)).ok()) std::abort();
     }
     auto* out = new SegmentedJob;
-    std::shared_ptr<const StoreSnapshot> version = store->Snapshot();
+    std::shared_ptr<const StoreVersion> version = store->Current();
     out->segmented = *version;
     out->merged = *version;
     std::shared_ptr<const JobResults> merged =
@@ -184,7 +184,7 @@ const SegmentedJob& Segmented() {
   return *pair;
 }
 
-void QueryOn(benchmark::State& state, const StoreSnapshot& snapshot) {
+void QueryOn(benchmark::State& state, const StoreVersion& snapshot) {
   const int shape = static_cast<int>(state.range(0));
   const SegmentedJob& pair = Segmented();
   InfluencersRequest request = ShapeRequest(shape, "job-0", pair.lo, pair.hi);
@@ -215,7 +215,7 @@ void QueryStore(benchmark::State& state, bool writes) {
   const int shape = static_cast<int>(state.range(0));
   InfluencerStore& store = Store();
   std::shared_ptr<const JobResults> job = MaterializeJob(
-      store.Snapshot()->jobs.at("job-0"));
+      store.Current()->jobs.at("job-0"));
   auto [lo, hi] = std::minmax_element(job->columns.timestamp.begin(),
                                       job->columns.timestamp.end());
   InfluencersRequest request = ShapeRequest(shape, "job-0", *lo, *hi);
@@ -256,7 +256,7 @@ void BM_QueryUnderWrites(benchmark::State& state) { QueryStore(state, true); }
 // warm indexes, the identity index and deleted-row lists.
 void BM_Memory(benchmark::State& state) {
   InfluencerStore& store = Store();
-  std::shared_ptr<const JobResults> job = store.Snapshot()->jobs.at("job-0");
+  std::shared_ptr<const JobResults> job = store.Current()->jobs.at("job-0");
   for (auto _ : state) benchmark::DoNotOptimize(job.get());
   const double rows = static_cast<double>(job->size());
   size_t column_bytes = 0;

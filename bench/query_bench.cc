@@ -37,7 +37,7 @@
 #include "benchmark/benchmark.h"
 #include "sqlite3.h"
 #include "engine/executor.h"
-#include "engine/generator.h"
+#include "tools/generator.h"
 #include "engine/loader.h"
 #include "engine/reference_executor.h"
 #include "engine/request.h"
@@ -69,7 +69,7 @@ InfluencerStore& Store() {
       std::abort();
     }
     auto t2 = std::chrono::steady_clock::now();
-    WarmIndexes(s->Snapshot()->jobs.at("job-0"));
+    WarmIndexes(s->Current()->jobs.at("job-0"));
     auto t3 = std::chrono::steady_clock::now();
     auto secs = [](auto a, auto b) {
       return std::chrono::duration<double>(b - a).count();
@@ -87,7 +87,7 @@ InfluencerStore& Store() {
 }
 
 InfluencersRequest Request(int shape) {
-  const JobResults& job = *Store().Snapshot()->FindJob("job-0");
+  const JobResults& job = *Store().Current()->FindJob("job-0");
   auto [lo, hi] = std::minmax_element(job.columns.timestamp.begin(),
                                       job.columns.timestamp.end());
   return ShapeRequest(shape, "job-0", *lo, *hi);
@@ -98,7 +98,7 @@ ResolvedQuery Resolve(int shape) {
   QueryContext context;
   context.now_millis = [] { return int64_t{1454943600000}; };
   absl::StatusOr<ResolvedQuery> query =
-      ResolveQuery(*Store().Snapshot(), request, context);
+      ResolveQuery(*Store().Current(), request, context);
   if (!query.ok()) std::abort();
   return *query;
 }
@@ -166,7 +166,7 @@ void BM_Reference(benchmark::State& state) {
 // Bytes per influencer of job-0: the columns, the warm indexes (score
 // order + TimeIndex), and with every order the shapes use built.
 void BM_Memory(benchmark::State& state) {
-  std::shared_ptr<const JobResults> job = Store().Snapshot()->jobs.at("job-0");
+  std::shared_ptr<const JobResults> job = Store().Current()->jobs.at("job-0");
   const double rows = static_cast<double>(job->size());
   double warm = 0;
   double all = 0;
@@ -212,7 +212,7 @@ struct SqliteBaseline {
   sqlite3* db = nullptr;
 
   SqliteBaseline() {
-    const JobResults& job = *Store().Snapshot()->FindJob("job-0");
+    const JobResults& job = *Store().Current()->FindJob("job-0");
     sqlite3_open(":memory:", &db);
     Exec("CREATE TABLE influencers(job TEXT, timestamp INTEGER, "
          "influencer_score REAL, initial_influencer_score REAL, "

@@ -44,7 +44,7 @@
 #include "absl/time/time.h"
 #include "engine/dates.h"
 #include "engine/error.h"
-#include "engine/generator.h"
+#include "tools/generator.h"
 #include "engine/java_format.h"
 #include "engine/loader.h"
 #include "engine/request.h"
@@ -562,7 +562,7 @@ int RunStats(const std::vector<std::string>& dumps) {
   if (int code = LoadDumps(dumps, StoreOptions(), &loaded); code != kOk) {
     return code;
   }
-  std::shared_ptr<const StoreSnapshot> snapshot = loaded.store->Snapshot();
+  std::shared_ptr<const StoreVersion> snapshot = loaded.store->Current();
   std::vector<std::string> job_ids;
   for (const auto& [id, job] : snapshot->jobs) job_ids.push_back(id);
   std::sort(job_ids.begin(), job_ids.end());

@@ -44,7 +44,7 @@ std::optional<SortField> FixedSortField(absl::string_view name) {
   return std::nullopt;
 }
 
-absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
+absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreVersion& snapshot,
                                            const InfluencersRequest& request,
                                            const QueryContext& context) {
   ResolvedQuery query;
@@ -1234,7 +1234,7 @@ void WarmIndexes(const std::shared_ptr<const JobResults>& job) {
   TimeIndexOf(query);
 }
 
-void WarmIndexes(const StoreSnapshot& snapshot, int threads) {
+void WarmIndexes(const StoreVersion& snapshot, int threads) {
   std::vector<std::shared_ptr<const JobResults>> jobs;
   for (const auto& [id, job] : snapshot.jobs) jobs.push_back(job);
   std::atomic<size_t> next{0};

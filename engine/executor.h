@@ -23,7 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/request.h"
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 
 namespace clout {
 
@@ -96,7 +96,7 @@ struct QueryContext {
 // cause query_shard_exception "No mapping found for [f] in order to sort
 // on"), then from + size against the result window (400, root cause
 // illegal_argument_exception).
-absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreSnapshot& snapshot,
+absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreVersion& snapshot,
                                            const InfluencersRequest& request,
                                            const QueryContext& context);
 
@@ -141,7 +141,7 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query,
 void WarmIndexes(const std::shared_ptr<const JobResults>& job);
 
 // WarmIndexes for every job of `snapshot`, up to `threads` jobs at once.
-void WarmIndexes(const StoreSnapshot& snapshot, int threads = 1);
+void WarmIndexes(const StoreVersion& snapshot, int threads = 1);
 
 // Calls on_row(row) for every row of the plain job `job` (no segments)
 // whose timestamp is `timestamp`, in ingest order. Reads the rows directly

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 
 namespace clout {
 

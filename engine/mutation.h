@@ -42,7 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "engine/interner.h"
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 
 namespace clout {
 

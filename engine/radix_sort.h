@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 
 namespace clout {
 

@@ -846,7 +846,7 @@ std::shared_ptr<const JobResults> CommitJob(
 }
 
 // Sortable field names are those some job's rows have.
-void RecomputeFieldNames(StoreSnapshot& snapshot) {
+void RecomputeFieldNames(StoreVersion& snapshot) {
   snapshot.influencer_field_names.clear();
   for (const auto& [id, job] : snapshot.jobs) {
     for (absl::string_view name : job->field_names) {
@@ -859,7 +859,7 @@ void RecomputeFieldNames(StoreSnapshot& snapshot) {
 
 InfluencerStore::InfluencerStore(StoreOptions options)
     : options_(std::move(options)),
-      snapshot_(std::make_shared<const StoreSnapshot>()) {}
+      version_(std::make_shared<const StoreVersion>()) {}
 
 InfluencerStore::~InfluencerStore() {
   {
@@ -870,14 +870,14 @@ InfluencerStore::~InfluencerStore() {
   if (writer_.joinable()) writer_.join();
 }
 
-std::shared_ptr<const StoreSnapshot> InfluencerStore::Snapshot() const {
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
-  return snapshot_;
+std::shared_ptr<const StoreVersion> InfluencerStore::Current() const {
+  std::lock_guard<std::mutex> lock(version_mu_);
+  return version_;
 }
 
-void InfluencerStore::Publish(std::shared_ptr<const StoreSnapshot> version) {
-  std::lock_guard<std::mutex> lock(snapshot_mu_);
-  snapshot_ = std::move(version);
+void InfluencerStore::Publish(std::shared_ptr<const StoreVersion> version) {
+  std::lock_guard<std::mutex> lock(version_mu_);
+  version_ = std::move(version);
 }
 
 std::future<absl::StatusOr<MutationResult>> InfluencerStore::Submit(
@@ -912,8 +912,8 @@ void InfluencerStore::WriterLoop() {
     // batches become visible at once, after one WaitDurable. A batch the
     // log refused fails with every batch after it, but those before it
     // still land.
-    const std::shared_ptr<const StoreSnapshot> published = Snapshot();
-    std::shared_ptr<const StoreSnapshot> version = published;
+    const std::shared_ptr<const StoreVersion> published = Current();
+    std::shared_ptr<const StoreVersion> version = published;
     std::vector<absl::StatusOr<MutationResult>> results;
     results.reserve(group.size());
     for (Pending& pending : group) {
@@ -951,9 +951,9 @@ void InfluencerStore::WriterLoop() {
 
 absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     MutationBatch& batch, const ApplyOptions& options,
-    std::shared_ptr<const StoreSnapshot>* version) {
+    std::shared_ptr<const StoreVersion>* version) {
   using OpKind = MutationBatch::OpKind;
-  const StoreSnapshot& current = **version;
+  const StoreVersion& current = **version;
   const MutationMode mode = batch.mode_;
   // What would fail a kLoad batch is checked before anything is logged.
   if (mode == MutationMode::kLoad) {
@@ -986,7 +986,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
   MutationResult result;
   result.generation = current.generation + 1;
   result.first_seq_no = current.next_seq_no;
-  auto next = std::make_shared<StoreSnapshot>(current);
+  auto next = std::make_shared<StoreVersion>(current);
   next->generation = result.generation;
   std::shared_ptr<const StringArena> arena = std::move(batch.arena_);
   // The items of each job, in order.
@@ -1130,6 +1130,17 @@ void InfluencerStore::RegisterJob(absl::string_view job_id) {
   Apply(std::move(batch)).IgnoreError();
 }
 
+absl::Status InfluencerStore::WarmIndexes(absl::string_view job_id) const {
+  std::shared_ptr<const StoreVersion> version = Current();
+  auto job = version->jobs.find(job_id);
+  if (job == version->jobs.end()) {
+    return EsError(404, "resource_not_found_exception",
+                   absl::StrCat("No known job with id '", job_id, "'"));
+  }
+  clout::WarmIndexes(job->second);
+  return absl::OkStatus();
+}
+
 int64_t InfluencerStore::NowMillis() const {
   if (options_.now_millis) return options_.now_millis();
   return absl::ToUnixMillis(absl::Now());
@@ -1137,7 +1148,7 @@ int64_t InfluencerStore::NowMillis() const {
 
 absl::StatusOr<InfluencersPage> InfluencerStore::GetInfluencers(
     const InfluencersRequest& request) const {
-  std::shared_ptr<const StoreSnapshot> snapshot = Snapshot();
+  std::shared_ptr<const StoreVersion> snapshot = Current();
   QueryContext context;
   context.max_result_window = options_.max_result_window;
   context.now_millis = [this] { return NowMillis(); };

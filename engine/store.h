@@ -8,7 +8,7 @@
 // load in loader.h: batches are applied one at a time, in the order they
 // reach the store's writer thread, each with the next generation. A query
 // sees the store either entirely before or entirely after any batch, never
-// in between: each query runs on the snapshot that was current when it
+// in between: each query runs on the version that was current when it
 // started.
 //
 //   clout::InfluencerStore store;
@@ -40,7 +40,7 @@
 #include "engine/executor.h"
 #include "engine/mutation.h"
 #include "engine/request.h"
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 
 namespace clout {
 
@@ -107,7 +107,7 @@ class InfluencerStore {
   // Blocks the calling thread until the batch is applied; the work runs on
   // the store's writer thread (started by the first Apply), which applies
   // the batches waiting at the time as one group: one WaitDurable, one
-  // published snapshot.
+  // published version.
   absl::StatusOr<MutationResult> Apply(MutationBatch batch,
                                        ApplyOptions options = {});
 
@@ -124,11 +124,18 @@ class InfluencerStore {
   // already), as creating the job in Elasticsearch would.
   void RegisterJob(absl::string_view job_id);
 
-  // The current snapshot. Never null. Holding it keeps its data alive.
-  std::shared_ptr<const StoreSnapshot> Snapshot() const;
+  // The current version: every job's results after the last applied
+  // batch. Never null. Holding it keeps its data alive. Thread-safe.
+  std::shared_ptr<const StoreVersion> Current() const;
+
+  // Builds, if not built yet, the indexes every query of `job_id` uses
+  // (executor.h's WarmIndexes), so that a service takes traffic without
+  // the first queries paying for them. NotFound (404
+  // resource_not_found_exception) for an unknown job. Thread-safe.
+  absl::Status WarmIndexes(absl::string_view job_id) const;
 
   // Answers the Get Influencers query of spec get-influencers.md on the
-  // current snapshot. Returns the page, or an error in Elasticsearch's shape
+  // current version. Returns the page, or an error in Elasticsearch's shape
   // (error.h): 404 resource_not_found_exception for an unknown job, 400
   // search_phase_execution_exception for a bad date, an unknown sort field
   // or a result window beyond max_result_window. Leaves the store unchanged.
@@ -151,14 +158,14 @@ class InfluencerStore {
   // Applies `batch` onto `*version` (replacing it) without publishing.
   absl::StatusOr<MutationResult> ApplyTo(
       MutationBatch& batch, const ApplyOptions& options,
-      std::shared_ptr<const StoreSnapshot>* version);
-  void Publish(std::shared_ptr<const StoreSnapshot> version);
+      std::shared_ptr<const StoreVersion>* version);
+  void Publish(std::shared_ptr<const StoreVersion> version);
 
   StoreOptions options_;
   // std::mutex rather than absl::Mutex: ThreadSanitizer understands it
   // without an instrumented abseil.
-  mutable std::mutex snapshot_mu_;
-  std::shared_ptr<const StoreSnapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
+  mutable std::mutex version_mu_;
+  std::shared_ptr<const StoreVersion> version_ ABSL_GUARDED_BY(version_mu_);
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

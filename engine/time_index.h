@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 
 namespace clout {
 

@@ -39,8 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.now_millis = [] { return clout_fuzz::kNowMillis; };
   clout::InfluencerStore store(options);
   CLOUT_FUZZ_CHECK(clout::LoadString(store, kSample).ok(), "sample load");
-  const uint64_t generation = store.Snapshot()->generation;
-  const int64_t next_seq_no = store.Snapshot()->next_seq_no;
+  const uint64_t generation = store.Current()->generation;
+  const int64_t next_seq_no = store.Current()->next_seq_no;
 
   absl::StatusOr<clout::BulkRequest> request =
       clout::ParseBulkRequest(body, clout::BulkOptions());
@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   clout_fuzz::CheckValidJson(clout::BulkResponseJson(items, *result, 1),
                              "BulkResponseJson");
-  for (const auto& [job_id, job] : store.Snapshot()->jobs) {
+  for (const auto& [job_id, job] : store.Current()->jobs) {
     for (const char* sort : {"influencer_score", "timestamp"}) {
       clout::InfluencersRequest query;
       query.job_id = job_id;

@@ -51,8 +51,8 @@ inline const clout::InfluencerStore& FixedStore() {
       CLOUT_FUZZ_CHECK(report.ok(),
                        "fixed store: ", report.status().ToString());
     }
-    CLOUT_FUZZ_CHECK(s->Snapshot()->FindJob(kItOpsJob) != nullptr &&
-                         s->Snapshot()->FindJob(kItOpsJob)->size() > 0,
+    CLOUT_FUZZ_CHECK(s->Current()->FindJob(kItOpsJob) != nullptr &&
+                         s->Current()->FindJob(kItOpsJob)->size() > 0,
                      "fixed store has no ", kItOpsJob, " rows");
     return s;
   }();

@@ -25,7 +25,7 @@
 #include "engine/reference_executor.h"
 #include "engine/request.h"
 #include "engine/response.h"
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 #include "engine/store.h"
 #include "simdjson.h"
 
@@ -130,7 +130,7 @@ inline void RunQuery(const clout::InfluencerStore& store,
                      bool utf8_input) {
   absl::StatusOr<clout::InfluencersPage> page = store.GetInfluencers(request);
 
-  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> snapshot = store.Current();
   clout::QueryContext context;
   context.max_result_window = store.options().max_result_window;
   context.now_millis = [] { return kNowMillis; };
@@ -193,7 +193,7 @@ inline void RunQuery(const clout::InfluencerStore& store,
 // rows in ingest order, and the sortable field names (sorted). Two stores
 // with the same dump answer every query the same way.
 inline std::string DumpStore(const clout::InfluencerStore& store) {
-  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> snapshot = store.Current();
   std::vector<std::string> ids;
   for (const auto& entry : snapshot->jobs) ids.push_back(entry.first);
   std::sort(ids.begin(), ids.end());

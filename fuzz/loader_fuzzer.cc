@@ -101,7 +101,7 @@ Loaded LoadFresh(absl::string_view dump, const LoadOptions& options) {
 
 void RunQueries(const clout::InfluencerStore& store, const LoadReport& report,
                 uint8_t variant) {
-  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> snapshot = store.Current();
   std::vector<std::string> jobs(report.jobs.begin(), report.jobs.end());
   if (jobs.size() > 2) jobs.resize(2);
   jobs.push_back("no-such-job");

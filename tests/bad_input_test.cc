@@ -46,8 +46,8 @@ void ExpectRejected(const std::string& text, const std::string& type,
   for (const std::string& part : parts) {
     EXPECT_THAT(std::string(report.status().message()), HasSubstr(part));
   }
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
-  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  EXPECT_EQ(store.Current()->generation, 0u);
+  EXPECT_TRUE(store.Current()->jobs.empty());
 }
 
 TEST(BadInputTest, TruncatedFile) {
@@ -141,7 +141,7 @@ TEST(BadInputTest, HundredMegabyteDocumentIsAccepted) {
       LoadString(store, Doc(value) + "\n" + Doc("small") + "\n");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->influencers_added, 2u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j")->field_value(0).size(), value.size());
+  EXPECT_EQ(store.Current()->PlainJob("j")->field_value(0).size(), value.size());
 }
 
 TEST(BadInputTest, DocumentLongerThanTheLimit) {
@@ -155,7 +155,7 @@ TEST(BadInputTest, DocumentLongerThanTheLimit) {
   EXPECT_EQ(ErrorTypeOf(report.status()), "x_content_parse_exception");
   EXPECT_THAT(std::string(report.status().message()),
               HasSubstr("dump:2: document longer than max_document_bytes"));
-  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  EXPECT_TRUE(store.Current()->jobs.empty());
 }
 
 // The limit holds for every line or element, not only one longer than the
@@ -176,7 +176,7 @@ TEST(BadInputTest, DocumentLongerThanTheLimitWithinOneChunk) {
   // At the limit: accepted.
   options.max_document_bytes = line.size();
   EXPECT_TRUE(LoadString(store, Doc("a") + "\n" + line + "\n", options).ok());
-  EXPECT_TRUE(store.Snapshot()->PlainJob("j") != nullptr);
+  EXPECT_TRUE(store.Current()->PlainJob("j") != nullptr);
 }
 
 // Fewer documents than the periodic check's 1024 still meet the budget,
@@ -197,7 +197,7 @@ TEST(BadInputTest, MemoryBudgetOfASmallLoad) {
     absl::StatusOr<LoadReport> report = LoadString(store, text, options);
     ASSERT_FALSE(report.ok());
     EXPECT_EQ(HttpStatusOf(report.status()), 429) << report.status();
-    EXPECT_TRUE(store.Snapshot()->jobs.empty());
+    EXPECT_TRUE(store.Current()->jobs.empty());
   }
 }
 
@@ -214,7 +214,7 @@ TEST(BadInputTest, MemoryBudget) {
   EXPECT_EQ(ErrorTypeOf(report.status()), "circuit_breaking_exception");
   EXPECT_THAT(std::string(report.status().message()),
               HasSubstr("larger than the limit of [262144] bytes"));
-  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  EXPECT_TRUE(store.Current()->jobs.empty());
   // A budget that fits.
   options.memory_budget_bytes = 64 << 20;
   EXPECT_TRUE(LoadString(store, text, options).ok());
@@ -245,7 +245,7 @@ TEST(BadInputTest, BinaryGarbage) {
     EXPECT_EQ(report->influencers_added, 0u);
     EXPECT_GT(report->rejected, 0u);
   }
-  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  EXPECT_TRUE(store.Current()->jobs.empty());
 }
 
 TEST(BadInputTest, EmptyAndWhitespaceOnly) {

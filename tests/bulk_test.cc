@@ -75,7 +75,7 @@ TEST(BulkTest, ItemsAnswerAsElasticsearch) {
           R"({"index":{"_index":".ml-anomalies-shared","_id":"j_bucket_1000_600",)",
           R"("_version":1,"result":"created",)", kShards,
           R"(,"_seq_no":4,"_primary_term":1,"status":201}}]})"));
-  std::shared_ptr<const JobResults> job = store.Snapshot()->PlainJob("j");
+  std::shared_ptr<const JobResults> job = store.Current()->PlainJob("j");
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->size(), 0u);
 }
@@ -98,8 +98,8 @@ TEST(BulkTest, ParsedRequestCountsOtherResultTypes) {
   absl::StatusOr<MutationResult> result = store.Apply(std::move(request->batch));
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result->errors());
-  ASSERT_NE(store.Snapshot()->PlainJob("k"), nullptr);
-  EXPECT_EQ(store.Snapshot()->PlainJob("k")->size(), 1u);
+  ASSERT_NE(store.Current()->PlainJob("k"), nullptr);
+  EXPECT_EQ(store.Current()->PlainJob("k")->size(), 1u);
 }
 
 TEST(BulkTest, BadItemsFailAlone) {
@@ -139,7 +139,7 @@ TEST(BulkTest, BadItemsFailAlone) {
       << error_of(3);
   EXPECT_EQ(result->items[4].outcome, MutationOutcome::kCreated);
   EXPECT_EQ(result->items[4].seq_no, 0);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 1u);
+  EXPECT_EQ(store.Current()->PlainJob("j")->size(), 1u);
 }
 
 TEST(BulkTest, WholeRequestErrors) {
@@ -192,7 +192,7 @@ TEST(BulkTest, WholeRequestErrors) {
     EXPECT_EQ(Bulk(store, c.body), c.error) << c.body;
   }
   // Nothing was applied by any of them.
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
+  EXPECT_EQ(store.Current()->generation, 0u);
 }
 
 TEST(BulkTest, MalformedActionJsonFailsTheRequest) {

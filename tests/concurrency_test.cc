@@ -137,7 +137,7 @@ TEST(ConcurrencyTest, ReadersSeeOnlyCommittedStatesInOrder) {
     for (int k = 0; k < kLoads; ++k) ASSERT_TRUE(LoadString(sequential, Dump(k)).ok());
     EXPECT_EQ(final_answer, Answer(sequential, Bodies()[b]));
   }
-  EXPECT_EQ(store.Snapshot()->generation, static_cast<uint64_t>(kLoads + 1));
+  EXPECT_EQ(store.Current()->generation, static_cast<uint64_t>(kLoads + 1));
 }
 
 TEST(ConcurrencyTest, ConcurrentLoadsAndDeletesAllLand) {
@@ -184,7 +184,7 @@ TEST(ConcurrencyTest, ConcurrentLoadsAndDeletesAllLand) {
     absl::StatusOr<InfluencersPage> page = store.GetInfluencers(request);
     ASSERT_TRUE(page.ok());
     EXPECT_EQ(page->count, 250);
-    EXPECT_EQ(store.Snapshot()->PlainJob(absl::StrCat("extra-", t)), nullptr);
+    EXPECT_EQ(store.Current()->PlainJob(absl::StrCat("extra-", t)), nullptr);
   }
 }
 

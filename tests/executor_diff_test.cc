@@ -191,7 +191,7 @@ std::optional<Outcome> RunBoth(const InfluencerStore& store,
   context.max_result_window = store.options().max_result_window;
   context.now_millis = [] { return kBase; };
   absl::StatusOr<ResolvedQuery> query =
-      ResolveQuery(*store.Snapshot(), request, context);
+      ResolveQuery(*store.Current(), request, context);
   if (!query.ok()) return std::nullopt;
   std::string reference = InfluencersJson(ReferenceExecuteQuery(*query));
   // Every strategy, each on a fresh copy of the job's index cache state:
@@ -272,7 +272,7 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
     InfluencerStore store(options);
     Scenario scenario;
     BuildStore(random, store, &scenario);
-    for (const auto& [id, job] : store.Snapshot()->jobs) {
+    for (const auto& [id, job] : store.Current()->jobs) {
       segmented_jobs += !job->segments.empty();
     }
     for (int i = 0; i < kRequestsPerStore; ++i) {

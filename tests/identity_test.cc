@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "engine/error.h"
-#include "engine/generator.h"
+#include "tools/generator.h"
 #include "engine/loader.h"
 #include "engine/request.h"
 #include "engine/response.h"
@@ -60,7 +60,7 @@ TEST(IdentityTest, InterimResultIsReplacedByItsFinalVersion) {
   EXPECT_EQ(report->replaced, 1u);
   EXPECT_EQ(Count(store, "{}"), 2);
   EXPECT_EQ(Count(store, R"({"exclude_interim":true})"), 2);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j")->interim_rows, 0u);
+  EXPECT_EQ(store.Current()->PlainJob("j")->interim_rows, 0u);
   std::string top = Query(store, R"({"page":{"size":1}})");
   EXPECT_NE(top.find(R"("influencer_score":45.5,"initial_influencer_score":40.0)"),
             std::string::npos)
@@ -284,7 +284,7 @@ void IncrementalLoadsMatchTheModel(bool sorted_runs) {
       }
       EXPECT_EQ(report->replaced, expected_replaced) << "seed " << seed;
     }
-    if (store.Snapshot()->PlainJob("j") == nullptr) continue;
+    if (store.Current()->PlainJob("j") == nullptr) continue;
     InfluencerStore fresh;
     std::string dump;
     for (const ModelRow& r : model) dump += ModelDoc(r);
@@ -469,7 +469,7 @@ TEST(BulkTest, DeleteOfAnUnknownJobDoesNotCreateIt) {
   absl::StatusOr<LoadReport> report = LoadString(store, BulkDelete(EsId("a", 1)));
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->delete_misses, 1u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j"), nullptr);
+  EXPECT_EQ(store.Current()->PlainJob("j"), nullptr);
 }
 
 TEST(BulkTest, UpdateActionsAreRejectedInStrictModeAndCountedInLenient) {
@@ -551,8 +551,8 @@ TEST(IdentityTest, ParallelCommitEqualsOneThreadCommit) {
                 std::tie(b.added, b.replaced, b.deleted, b.unchanged, b.delete_misses))
           << "seed " << seed << " load " << load;
     }
-    std::shared_ptr<const StoreSnapshot> sa = one.Snapshot();
-    std::shared_ptr<const StoreSnapshot> sb = many.Snapshot();
+    std::shared_ptr<const StoreVersion> sa = one.Current();
+    std::shared_ptr<const StoreVersion> sb = many.Current();
     ASSERT_EQ(sa->jobs.size(), sb->jobs.size()) << "seed " << seed;
     ASSERT_EQ(sa->influencer_field_names, sb->influencer_field_names);
     for (const auto& [id, job] : sa->jobs) {

@@ -36,10 +36,10 @@
 #include "absl/strings/string_view.h"
 #include "engine/error.h"
 #include "engine/executor.h"
-#include "engine/generator.h"
+#include "tools/generator.h"
 #include "engine/java_format.h"
 #include "engine/request.h"
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 #include "engine/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -132,7 +132,7 @@ std::vector<Row> RowsOf(const JobResults& job) {
 // job is unknown.
 std::vector<Row> RowsOf(const InfluencerStore& store,
                         const std::string& job_id) {
-  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> snapshot = store.Current();
   std::shared_ptr<const JobResults> job = snapshot->PlainJob(job_id);
   if (job == nullptr) {
     ADD_FAILURE() << "job " << job_id << " is not known";
@@ -142,7 +142,7 @@ std::vector<Row> RowsOf(const InfluencerStore& store,
 }
 
 size_t RowCount(const InfluencerStore& store, const std::string& job_id) {
-  std::shared_ptr<const JobResults> job = store.Snapshot()->PlainJob(job_id);
+  std::shared_ptr<const JobResults> job = store.Current()->PlainJob(job_id);
   return job == nullptr ? 0 : job->size();
 }
 
@@ -357,8 +357,8 @@ TEST(LoaderFormatTest, EveryFormatGivesTheSameRows) {
                                               report->skipped.end());
       EXPECT_EQ(skipped, fc.skipped);
       EXPECT_EQ(RowsOf(store, "fmt"), ExpectedFormatRows());
-      EXPECT_EQ(store.Snapshot()->generation, 1u);
-      EXPECT_TRUE(store.Snapshot()->influencer_field_names.contains("user"));
+      EXPECT_EQ(store.Current()->generation, 1u);
+      EXPECT_TRUE(store.Current()->influencer_field_names.contains("user"));
 
       // The query sees them too.
       clout::InfluencersRequest request;
@@ -416,8 +416,8 @@ TEST(LoaderFormatTest, BulkUpdateIsAnErrorInStrictMode) {
   InfluencerStore store;
   ExpectLoadError(clout::LoadString(store, text, Named("bulk.ndjson")), 400,
                   "mapper_parsing_exception", {"bulk.ndjson:3:", "update"});
-  EXPECT_EQ(store.Snapshot()->PlainJob("fmt"), nullptr);
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
+  EXPECT_EQ(store.Current()->PlainJob("fmt"), nullptr);
+  EXPECT_EQ(store.Current()->generation, 0u);
 
   // Lenient: the update (and its partial document) is rejected, the rest
   // loads.
@@ -509,7 +509,7 @@ TEST(LoaderResultTypeTest, OtherTypesAreSkippedCountedAndTheirJobsKnown) {
                           Pair("model_plot", 1), Pair("record", 1)));
   EXPECT_THAT(report->jobs, ElementsAre("rec_job", "bucket_job", "fmt",
                                         "snap_job", "plot_job", "fc_job"));
-  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> snapshot = store.Current();
   EXPECT_EQ(snapshot->jobs.size(), 6u);
   for (const char* job : {"rec_job", "bucket_job", "snap_job", "plot_job",
                           "fc_job"}) {
@@ -541,7 +541,7 @@ TEST(LoaderResultTypeTest, NullResultTypeCountsAsNone) {
       store, R"([{"job_id":"n","result_type":null,"timestamp":1}])");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_THAT(report->skipped, ElementsAre(Pair("(none)", 1)));
-  ASSERT_NE(store.Snapshot()->PlainJob("n"), nullptr);
+  ASSERT_NE(store.Current()->PlainJob("n"), nullptr);
 }
 
 // ---------------------------------------------------------------------------
@@ -1072,8 +1072,8 @@ TEST(LoaderErrorTest, BadDocumentsOnAnNdjsonLine) {
     InfluencerStore store;
     ExpectLoadError(clout::LoadString(store, text, Named("dump.ndjson")), 400,
                     ec.type, ec.substrings);
-    EXPECT_EQ(store.Snapshot()->generation, 0u);
-    EXPECT_EQ(store.Snapshot()->PlainJob("e"), nullptr);
+    EXPECT_EQ(store.Current()->generation, 0u);
+    EXPECT_EQ(store.Current()->PlainJob("e"), nullptr);
 
     // Lenient: the bad line is skipped and reported, the others load.
     absl::StatusOr<LoadReport> report =
@@ -1241,7 +1241,7 @@ TEST(LoaderErrorTest, SingleDocumentFormatsNameTheByteOffset) {
         {absl::StrCat("dump.json: at byte ", offset,
                       ": field [influencer_score]: expected a number, found a "
                       "string")});
-    EXPECT_EQ(store.Snapshot()->generation, 0u);
+    EXPECT_EQ(store.Current()->generation, 0u);
     // Lenient: skipped.
     absl::StatusOr<LoadReport> report =
         clout::LoadString(store, text, Named("dump.json", true));
@@ -1425,7 +1425,7 @@ TEST(LoaderErrorTest, ArrayFramingErrorsNameTheByteOffset) {
           "x_content_parse_exception",
           {absl::StrCat("a.json: at byte ", c.offset, ": malformed JSON: ",
                         c.problem)});
-      EXPECT_EQ(store.Snapshot()->generation, 0u);
+      EXPECT_EQ(store.Current()->generation, 0u);
     }
   }
   // Elements that are not objects are rejected one by one (lenient: skipped,
@@ -1460,7 +1460,7 @@ TEST(LoaderErrorTest, MalformedSingleDocumentFailsEvenWhenLenient) {
       ExpectLoadError(clout::LoadString(store, text, Named("d.json", lenient)),
                       400, "x_content_parse_exception",
                       {"d.json", "malformed JSON"});
-      EXPECT_EQ(store.Snapshot()->generation, 0u);
+      EXPECT_EQ(store.Current()->generation, 0u);
     }
   }
 }
@@ -1479,7 +1479,7 @@ TEST(LoaderErrorTest, MissingFileIsAnIoException) {
   clout::MutationBatch batch;
   ExpectLoadError(clout::ParseFileInto(path, {}, &batch), 500, "io_exception",
                   {path});
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
+  EXPECT_EQ(store.Current()->generation, 0u);
 }
 
 TEST(LoaderErrorTest, DirectoryIsAnIoException) {
@@ -1487,7 +1487,7 @@ TEST(LoaderErrorTest, DirectoryIsAnIoException) {
   const std::string dir = TempPath("a_directory");
   mkdir(dir.c_str(), 0755);
   ExpectLoadError(clout::LoadFile(store, dir), 500, "io_exception", {dir});
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
+  EXPECT_EQ(store.Current()->generation, 0u);
 }
 
 TEST(LoaderErrorTest, EmptyAndWhitespaceOnlySourcesLoadNothing) {
@@ -1507,7 +1507,7 @@ TEST(LoaderErrorTest, EmptyAndWhitespaceOnlySourcesLoadNothing) {
       EXPECT_EQ(report->bytes, text.size());
       EXPECT_TRUE(report->jobs.empty());
       EXPECT_TRUE(report->skipped.empty());
-      EXPECT_TRUE(store.Snapshot()->jobs.empty());
+      EXPECT_TRUE(store.Current()->jobs.empty());
     }
   }
 }
@@ -1555,7 +1555,7 @@ std::string NumberedDump(absl::string_view job, int lines, int bad_line) {
 TEST(LoaderAtomicityTest, StrictFailureLeavesTheStoreUnchanged) {
   InfluencerStore store;
   ASSERT_TRUE(clout::LoadFile(store, "data/it_ops_new_kpi.ndjson").ok());
-  std::shared_ptr<const clout::StoreSnapshot> before = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> before = store.Current();
   ASSERT_EQ(before->generation, 1u);
 
   std::string text = NumberedDump("atomic", 100, 50);
@@ -1569,7 +1569,7 @@ TEST(LoaderAtomicityTest, StrictFailureLeavesTheStoreUnchanged) {
                   "mapper_parsing_exception",
                   {absl::StrCat(path, ":50: field [timestamp]")});
 
-  std::shared_ptr<const clout::StoreSnapshot> after = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> after = store.Current();
   EXPECT_EQ(after.get(), before.get());
   EXPECT_EQ(after->generation, 1u);
   EXPECT_EQ(after->jobs.size(), 1u);
@@ -1584,11 +1584,11 @@ TEST(LoaderAtomicityTest, StrictFailureLeavesTheStoreUnchanged) {
   // Store a second load on top, then fail again: still unchanged.
   ASSERT_TRUE(
       clout::LoadString(store, NumberedDump("atomic", 100, 0)).ok());
-  before = store.Snapshot();
+  before = store.Current();
   ASSERT_EQ(RowCount(store, "atomic"), 90u);
   ExpectLoadError(clout::LoadString(store, text), 400,
                   "mapper_parsing_exception", {"<string>:50:"});
-  EXPECT_EQ(store.Snapshot().get(), before.get());
+  EXPECT_EQ(store.Current().get(), before.get());
   EXPECT_EQ(RowCount(store, "atomic"), 90u);
 }
 
@@ -1607,7 +1607,7 @@ TEST(LoaderAtomicityTest, LenientSkipsAndCountsBadDocuments) {
   EXPECT_EQ(RowCount(store, "lenient"), 90u);
   EXPECT_EQ(report->documents, 100u);
   EXPECT_THAT(report->skipped, ElementsAre(Pair("bucket", 9)));
-  ASSERT_NE(store.Snapshot()->PlainJob("lenient_other"), nullptr);
+  ASSERT_NE(store.Current()->PlainJob("lenient_other"), nullptr);
   // Ingest order kept, line 50 missing.
   std::vector<Row> rows = RowsOf(store, "lenient");
   for (size_t i = 1; i < rows.size(); ++i) {
@@ -1637,7 +1637,7 @@ TEST(LoaderAtomicityTest, LenientRejectedDocumentLeavesNoJobOrRow) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->rejected, 2u);
   EXPECT_EQ(report->influencers_added, 2u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("ghost"), nullptr);
+  EXPECT_EQ(store.Current()->PlainJob("ghost"), nullptr);
   std::vector<Row> rows = RowsOf(store, "e");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].timestamp, 1000);
@@ -1694,18 +1694,18 @@ TEST(LoaderAtomicityTest, ParseFileIntoCombinesSources) {
   EXPECT_EQ(batch.influencers(), 3u);
 
   InfluencerStore store;
-  EXPECT_EQ(store.Snapshot()->PlainJob("fmt"), nullptr);  // not committed
+  EXPECT_EQ(store.Current()->PlainJob("fmt"), nullptr);  // not committed
   ASSERT_TRUE(store.Apply(std::move(batch)).ok());
-  EXPECT_EQ(store.Snapshot()->generation, 1u);
+  EXPECT_EQ(store.Current()->generation, 1u);
   EXPECT_EQ(RowsOf(store, "fmt"), ExpectedFormatRows());
-  EXPECT_NE(store.Snapshot()->PlainJob("x"), nullptr);
+  EXPECT_NE(store.Current()->PlainJob("x"), nullptr);
 }
 
 TEST(LoaderAtomicityTest, SuccessiveLoadsAppendInIngestOrder) {
   InfluencerStore store;
   ASSERT_TRUE(clout::LoadString(store, kDocA).ok());
   ASSERT_TRUE(clout::LoadString(store, absl::StrCat(kDocB, "\n", kDocC)).ok());
-  EXPECT_EQ(store.Snapshot()->generation, 2u);
+  EXPECT_EQ(store.Current()->generation, 2u);
   EXPECT_EQ(RowsOf(store, "fmt"), ExpectedFormatRows());
 }
 
@@ -1737,7 +1737,7 @@ TEST(LoaderDoubleTest, LongDecimalsAreReadCorrectlyRounded) {
   InfluencerStore store;
   absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
   ASSERT_TRUE(report.ok()) << report.status();
-  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> snapshot = store.Current();
   std::shared_ptr<const JobResults> job = snapshot->PlainJob("long");
   ASSERT_NE(job, nullptr);
   ASSERT_EQ(job->size(), numbers.size());
@@ -1795,7 +1795,7 @@ TEST(LoaderDoubleTest, DoublesRoundTripBitExactly) {
   InfluencerStore store;
   absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
   ASSERT_TRUE(report.ok()) << report.status();
-  std::shared_ptr<const clout::StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const clout::StoreVersion> snapshot = store.Current();
   std::shared_ptr<const JobResults> job = snapshot->PlainJob("dbl");
   ASSERT_NE(job, nullptr);
   ASSERT_EQ(job->size(), values.size());
@@ -1887,7 +1887,7 @@ TEST(LoaderConcurrencyTest, QueriesSeeWholeLoadsOnly) {
     EXPECT_EQ(seen->back(), 2000);
   }
   EXPECT_EQ(RowCount(store, "conc"), 2000u);
-  EXPECT_EQ(store.Snapshot()->generation, 21u);  // RegisterJob + 20 loads
+  EXPECT_EQ(store.Current()->generation, 21u);  // RegisterJob + 20 loads
 }
 
 TEST(LoaderConcurrencyTest, ConcurrentLoadsAllLand) {
@@ -1906,7 +1906,7 @@ TEST(LoaderConcurrencyTest, ConcurrentLoadsAllLand) {
   for (std::thread& t : loaders) t.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(RowCount(store, "conc"), 2000u);
-  EXPECT_EQ(store.Snapshot()->generation, 20u);
+  EXPECT_EQ(store.Current()->generation, 20u);
   // Each load's rows are contiguous and in order.
   std::vector<Row> rows = RowsOf(store, "conc");
   for (size_t i = 0; i < rows.size(); i += 100) {
@@ -1951,7 +1951,7 @@ LoadOutcome LoadWithThreads(absl::string_view text, int threads,
     outcome.error = std::string(report.status().message());
     return outcome;
   }
-  for (const auto& [id, job] : store.Snapshot()->jobs) {
+  for (const auto& [id, job] : store.Current()->jobs) {
     outcome.rows[id] = RowsOf(*MaterializeJob(job));
   }
   std::string skipped;

@@ -79,7 +79,7 @@ TEST(MutationTest, BulkItemsAnswerAsElasticsearch) {
   EXPECT_EQ(result->items[5].error.message(), "bad");
   EXPECT_EQ(result->generation, 1u);
   EXPECT_EQ(result->first_seq_no, 0);
-  std::shared_ptr<const JobResults> job = store.Snapshot()->PlainJob("j");
+  std::shared_ptr<const JobResults> job = store.Current()->PlainJob("j");
   ASSERT_NE(job, nullptr);
   ASSERT_EQ(job->size(), 2u);  // b, then a (written last)
   EXPECT_EQ(job->field_value(0), "b");
@@ -104,8 +104,8 @@ TEST(MutationTest, BulkItemsAnswerAsElasticsearch) {
   EXPECT_NE(ErrorJson(result->items[1].error)
                 .find("\"type\":\"version_conflict_engine_exception\""),
             std::string::npos);
-  EXPECT_EQ(store.Snapshot()->next_seq_no, 8);
-  job = store.Snapshot()->PlainJob("j");
+  EXPECT_EQ(store.Current()->next_seq_no, 8);
+  job = store.Current()->PlainJob("j");
   ASSERT_EQ(job->size(), 3u);  // a, b (moved to the end), c
   EXPECT_EQ(job->field_value(0), "a");
   EXPECT_EQ(job->field_value(1), "b");
@@ -127,7 +127,7 @@ TEST(MutationTest, LoadKeepsIdenticalResultsInPlace) {
   EXPECT_EQ(result->stats.unchanged, 1u);
   EXPECT_EQ(result->stats.replaced, 1u);
   EXPECT_EQ(result->stats.added, 0u);
-  std::shared_ptr<const JobResults> job = store.Snapshot()->PlainJob("j");
+  std::shared_ptr<const JobResults> job = store.Current()->PlainJob("j");
   EXPECT_EQ(job->field_value(0), "a");
   EXPECT_EQ(job->columns.version[0], 1u);
   EXPECT_EQ(job->columns.version[1], 2u);
@@ -154,8 +154,8 @@ TEST(MutationTest, LoadRefusesWhatItCannotApplyWhole) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(HttpStatusOf(result.status()), 404);
   EXPECT_EQ(result.status().message(), "No known job with id 'nope'");
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
-  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  EXPECT_EQ(store.Current()->generation, 0u);
+  EXPECT_TRUE(store.Current()->jobs.empty());
 }
 
 TEST(MutationTest, JobOperationsInOrder) {
@@ -183,7 +183,7 @@ TEST(MutationTest, JobOperationsInOrder) {
                                       {"deleted", 200, 0, 6},
                                       {"noop", 200, 0, 7},
                                       {"not_found", 404, 0, 8}}));
-  std::shared_ptr<const StoreSnapshot> version = store.Snapshot();
+  std::shared_ptr<const StoreVersion> version = store.Current();
   ASSERT_NE(version->PlainJob("j"), nullptr);
   ASSERT_EQ(version->PlainJob("j")->size(), 1u);
   EXPECT_EQ(version->PlainJob("j")->field_value(0), "c");
@@ -193,7 +193,7 @@ TEST(MutationTest, JobOperationsInOrder) {
   EXPECT_EQ(version->PlainJob("gone"), nullptr);
 
   EXPECT_TRUE(store.DeleteJob("j").ok());
-  EXPECT_EQ(store.Snapshot()->PlainJob("j"), nullptr);
+  EXPECT_EQ(store.Current()->PlainJob("j"), nullptr);
   EXPECT_FALSE(version->PlainJob("j") == nullptr);  // old versions live on
 }
 
@@ -264,8 +264,8 @@ TEST(MutationTest, WritesBecomeVisibleOnlyWhenDurableAndShareOneSync) {
   auto first = store.Submit(OneRow("a"));
   held.entered.get_future().wait();  // the writer waits for durability
   // Not yet durable: queries do not see it.
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j"), nullptr);
+  EXPECT_EQ(store.Current()->generation, 0u);
+  EXPECT_EQ(store.Current()->PlainJob("j"), nullptr);
   // These queue up behind the sync in progress, and share the next one.
   auto second = store.Submit(OneRow("b"));
   auto third = store.Submit(OneRow("c"));
@@ -275,8 +275,8 @@ TEST(MutationTest, WritesBecomeVisibleOnlyWhenDurableAndShareOneSync) {
     absl::StatusOr<MutationResult> result = f->get();
     ASSERT_TRUE(result.ok()) << result.status();
   }
-  EXPECT_EQ(store.Snapshot()->generation, 4u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 4u);
+  EXPECT_EQ(store.Current()->generation, 4u);
+  EXPECT_EQ(store.Current()->PlainJob("j")->size(), 4u);
   std::lock_guard<std::mutex> lock(log->mu_);
   EXPECT_EQ(log->appended,
             (std::vector<std::pair<uint64_t, size_t>>{{1, 1}, {2, 1}, {3, 1}, {4, 1}}));
@@ -295,8 +295,8 @@ TEST(MutationTest, AFailedAppendFailsTheBatchAndLaterWrites) {
   EXPECT_EQ(failed.status().message(), "disk full");
   EXPECT_EQ(HttpStatusOf(failed.status()), 500);
   // The store keeps what was durable and refuses writes from now on.
-  EXPECT_EQ(store.Snapshot()->generation, 1u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 1u);
+  EXPECT_EQ(store.Current()->generation, 1u);
+  EXPECT_EQ(store.Current()->PlainJob("j")->size(), 1u);
   absl::StatusOr<MutationResult> later = store.Apply(OneRow("c"));
   ASSERT_FALSE(later.ok());
   EXPECT_EQ(later.status().message(), "disk full");
@@ -319,8 +319,8 @@ TEST(MutationTest, BatchesBeforeAFailedAppendInTheGroupStillLand) {
   ASSERT_TRUE(landed.ok()) << landed.status();
   EXPECT_EQ(landed->generation, 2u);
   EXPECT_FALSE(third.get().ok());
-  EXPECT_EQ(store.Snapshot()->generation, 2u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 2u);
+  EXPECT_EQ(store.Current()->generation, 2u);
+  EXPECT_EQ(store.Current()->PlainJob("j")->size(), 2u);
   std::lock_guard<std::mutex> lock(log->mu_);
   EXPECT_EQ(log->synced, (std::vector<uint64_t>{1, 2}));
 }
@@ -332,7 +332,7 @@ TEST(MutationTest, ADeletedJobTakesItsFieldNamesAlong) {
   user.field_name = "user";
   first.AddInfluencer("j", user);
   ASSERT_TRUE(store.Apply(std::move(first)).ok());
-  EXPECT_TRUE(store.Snapshot()->influencer_field_names.contains("user"));
+  EXPECT_TRUE(store.Current()->influencer_field_names.contains("user"));
   MutationBatch batch(MutationMode::kBulk);
   batch.DeleteJob("j");
   batch.AddInfluencer("j", Row("a"));  // host
@@ -341,8 +341,8 @@ TEST(MutationTest, ADeletedJobTakesItsFieldNamesAlong) {
   batch.CreateInfluencer("j", failed);
   batch.CreateInfluencer("j", failed);  // 409
   ASSERT_TRUE(store.Apply(std::move(batch)).ok());
-  EXPECT_FALSE(store.Snapshot()->influencer_field_names.contains("user"));
-  EXPECT_TRUE(store.Snapshot()->influencer_field_names.contains("host"));
+  EXPECT_FALSE(store.Current()->influencer_field_names.contains("user"));
+  EXPECT_TRUE(store.Current()->influencer_field_names.contains("host"));
   InfluencersRequest request;
   request.job_id = "j";
   request.sort = "user";
@@ -368,8 +368,8 @@ TEST(MutationTest, AppendedBulkBatchesKeepTheirItems) {
                                       {"updated", 200, 2, 2},
                                       {"deleted", 200, 3, 3},
                                       {"created", 201, 1, 4}}));
-  EXPECT_EQ(store.Snapshot()->PlainJob("j")->size(), 0u);
-  EXPECT_EQ(store.Snapshot()->PlainJob("k")->size(), 1u);
+  EXPECT_EQ(store.Current()->PlainJob("j")->size(), 0u);
+  EXPECT_EQ(store.Current()->PlainJob("k")->size(), 1u);
 }
 
 TEST(MutationTest, AFailedSyncPublishesNothing) {
@@ -381,8 +381,8 @@ TEST(MutationTest, AFailedSyncPublishesNothing) {
   absl::StatusOr<MutationResult> failed = store.Apply(OneRow("a"));
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.status().message(), "fsync failed");
-  EXPECT_EQ(store.Snapshot()->generation, 0u);
-  EXPECT_TRUE(store.Snapshot()->jobs.empty());
+  EXPECT_EQ(store.Current()->generation, 0u);
+  EXPECT_TRUE(store.Current()->jobs.empty());
   EXPECT_FALSE(store.Apply(OneRow("b")).ok());
 }
 
@@ -695,7 +695,7 @@ std::string Describe(const ModelRow& r) {
 // The store's rows of every job, as the model holds them.
 std::map<std::string, std::vector<std::string>> StoreRows(const InfluencerStore& store) {
   std::map<std::string, std::vector<std::string>> rows;
-  for (const auto& [id, stored] : store.Snapshot()->jobs) {
+  for (const auto& [id, stored] : store.Current()->jobs) {
     std::shared_ptr<const JobResults> job = MaterializeJob(stored);
     std::vector<std::string>& out = rows[id];
     for (size_t r = 0; r < job->size(); ++r) {
@@ -763,11 +763,11 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
         ASSERT_EQ(HttpStatusOf(result.status()), 404) << where;
       }
       ASSERT_EQ(StoreRows(store), ModelRows(model)) << where;
-      for (const auto& [id, job] : store.Snapshot()->jobs) {
+      for (const auto& [id, job] : store.Current()->jobs) {
         segmented += !job->segments.empty();
       }
-      ASSERT_EQ(store.Snapshot()->generation, model.generation) << where;
-      ASSERT_EQ(store.Snapshot()->next_seq_no, model.next_seq_no) << where;
+      ASSERT_EQ(store.Current()->generation, model.generation) << where;
+      ASSERT_EQ(store.Current()->next_seq_no, model.next_seq_no) << where;
     }
   }
   // The generator must reach every kind of batch.

@@ -44,7 +44,7 @@ std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
   MutationBatch batch;
   for (const InfluencerFields& row : pending) batch.AddInfluencer("j", row);
   if (!store.Apply(std::move(batch)).ok()) std::abort();
-  return store.Snapshot()->jobs.at("j");
+  return store.Current()->jobs.at("j");
 }
 
 RowOrder ScoreDescOrder(const JobResults& job) {
@@ -144,7 +144,7 @@ TEST(TimeIndexTest, WarmIndexesOfASnapshotWarmsEveryJob) {
   }
   if (!store.Apply(std::move(batch)).ok()) std::abort();
   store.RegisterJob("empty");
-  std::shared_ptr<const StoreSnapshot> snapshot = store.Snapshot();
+  std::shared_ptr<const StoreVersion> snapshot = store.Current();
   for (const auto& [id, job] : snapshot->jobs) EXPECT_EQ(IndexBytes(*job), 0u);
   WarmIndexes(*snapshot, 2);
   for (const auto& [id, job] : snapshot->jobs) {
@@ -157,7 +157,7 @@ TEST(TimeIndexTest, WarmIndexesOfASnapshotWarmsEveryJob) {
 TEST(TimeIndexTest, EmptyJob) {
   InfluencerStore store;
   store.RegisterJob("empty");
-  std::shared_ptr<const JobResults> job = store.Snapshot()->jobs.at("empty");
+  std::shared_ptr<const JobResults> job = store.Current()->jobs.at("empty");
   TimeIndex index(*job, {});
   auto [first, last] = index.Window(*job, int64_t{0}, int64_t{10});
   EXPECT_EQ(first, last);

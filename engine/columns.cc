@@ -1,4 +1,4 @@
-#include "engine/snapshot.h"
+#include "engine/columns.h"
 
 #include <sys/mman.h>
 

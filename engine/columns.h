@@ -1,12 +1,13 @@
-// The immutable, columnar form of the loaded results.
+// The immutable, columnar form of stored results (internal to the engine:
+// users see it only through the store, the loader and the query API).
 //
-// A StoreSnapshot is what a query sees: every job's influencer results as
-// they stood after one committed load. Snapshots are never modified after
+// A StoreVersion is what a query sees: every job's influencer results as
+// they stood after one applied batch. Versions are never modified after
 // they are published, so any number of threads may read one concurrently
-// without synchronisation; a snapshot stays valid for as long as a
+// without synchronisation; a version stays valid for as long as a
 // shared_ptr to it (or to one of its JobResults) is held.
-#ifndef CLOUT_ENGINE_SNAPSHOT_H_
-#define CLOUT_ENGINE_SNAPSHOT_H_
+#ifndef CLOUT_ENGINE_COLUMNS_H_
+#define CLOUT_ENGINE_COLUMNS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -230,8 +231,8 @@ struct JobResults {
 std::shared_ptr<const JobResults> MaterializeJob(
     const std::shared_ptr<const JobResults>& job);
 
-// Every job's results after one committed load.
-struct StoreSnapshot {
+// Every job's results after one applied batch.
+struct StoreVersion {
   // Known jobs: any job of which a document (of any result type) was loaded.
   // A known job may hold no influencer results.
   absl::flat_hash_map<std::string, std::shared_ptr<const JobResults>> jobs;
@@ -258,4 +259,4 @@ struct StoreSnapshot {
 
 }  // namespace clout
 
-#endif  // CLOUT_ENGINE_SNAPSHOT_H_
+#endif  // CLOUT_ENGINE_COLUMNS_H_

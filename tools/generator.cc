@@ -1,4 +1,4 @@
-#include "engine/generator.h"
+#include "tools/generator.h"
 
 #include <algorithm>
 #include <charconv>

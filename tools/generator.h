@@ -17,8 +17,8 @@
 //     influencer in twenty has an ISO 8601 timestamp string.
 //
 // Thread-safe (no shared state).
-#ifndef CLOUT_ENGINE_GENERATOR_H_
-#define CLOUT_ENGINE_GENERATOR_H_
+#ifndef CLOUT_TOOLS_GENERATOR_H_
+#define CLOUT_TOOLS_GENERATOR_H_
 
 #include <cstdint>
 #include <string>
@@ -50,4 +50,4 @@ std::string GenerateDumpString(const GeneratorOptions& options);
 
 }  // namespace clout
 
-#endif  // CLOUT_ENGINE_GENERATOR_H_
+#endif  // CLOUT_TOOLS_GENERATOR_H_
