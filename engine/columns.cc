@@ -65,7 +65,6 @@ std::shared_ptr<const JobResults> MaterializeJob(
   if (job->segments.empty()) return job;
   auto out = std::make_shared<JobResults>();
   out->job_id = job->job_id;
-  out->field_names = job->field_names;
   InfluencerColumns& c = out->columns;
   c.Reserve(job->live_rows);
   for (const JobResults::Segment& segment : job->segments) {
@@ -106,6 +105,13 @@ std::shared_ptr<const JobResults> MaterializeJob(
     }
   }
   out->time_ordered = std::is_sorted(c.timestamp.begin(), c.timestamp.end());
+  // The field names of the rows it holds, in its own dictionary.
+  std::vector<bool> named(out->strings.size(), false);
+  for (uint32_t code : c.field_name_code) {
+    if (named[code]) continue;
+    named[code] = true;
+    out->field_names.push_back(out->strings[code]);
+  }
   return out;
 }
 

@@ -227,7 +227,8 @@ struct JobResults {
 
 // `job` as one plain segment: itself when it is plain, else a new
 // JobResults holding its live rows in order (their strings stay in the
-// segments' arenas, which it shares). O(rows). Thread-safe.
+// segments' arenas, which it shares), whose field names are those of its
+// rows. O(rows). Thread-safe.
 std::shared_ptr<const JobResults> MaterializeJob(
     const std::shared_ptr<const JobResults>& job);
 

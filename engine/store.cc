@@ -674,35 +674,31 @@ std::shared_ptr<JobResults> BuildSegment(
   return job;
 }
 
-// `segments` as one job of segments (or the one plain segment it is).
+// `segments` as one job of segments (or the one plain segment it is),
+// holding `live_rows` rows of which `interim_rows` interim. The field
+// names are copied into an arena of the job's own: the segments that held
+// them may go.
 std::shared_ptr<const JobResults> Assemble(
     const std::string& job_id, std::vector<JobResults::Segment> segments,
-    std::vector<absl::string_view> field_names) {
+    const std::vector<absl::string_view>& field_names, size_t live_rows,
+    size_t interim_rows) {
   // A segment with no live row is dropped.
   std::erase_if(segments, [](const JobResults::Segment& segment) {
     return segment.deleted_rows() == segment.rows->size();
   });
-  if (segments.empty()) {
-    auto empty = std::make_shared<JobResults>();
-    empty->job_id = job_id;
-    empty->field_names = std::move(field_names);
-    return empty;
-  }
   if (segments.size() == 1 && segments[0].deleted == nullptr) {
     return segments[0].rows;
   }
   auto job = std::make_shared<JobResults>();
   job->job_id = job_id;
-  job->field_names = std::move(field_names);
-  for (const JobResults::Segment& segment : segments) {
-    job->live_rows += segment.rows->size() - segment.deleted_rows();
-    job->interim_rows += segment.rows->interim_rows;
-    if (segment.deleted) {
-      for (uint32_t row : *segment.deleted) {
-        job->interim_rows -= segment.rows->columns.is_interim[row];
-      }
-    }
+  auto names = std::make_shared<StringArena>();
+  for (absl::string_view name : field_names) {
+    job->field_names.push_back(names->Store(name));
   }
+  job->arenas.push_back(std::move(names));
+  if (segments.empty()) return job;
+  job->live_rows = live_rows;
+  job->interim_rows = interim_rows;
   job->segments = std::move(segments);
   return job;
 }
@@ -742,6 +738,11 @@ std::shared_ptr<const JobResults> AddToSegments(
     segments[s].deleted = std::move(deleted);
   }
   std::vector<absl::string_view> field_names = old->field_names;
+  size_t live_rows = old->size() - removed.size();
+  size_t interim_rows = old->interim_rows;
+  for (const StoredRow& r : removed) {
+    interim_rows -= segments[r.segment].rows->columns.is_interim[r.row];
+  }
   if (added != nullptr && added->size() > 0) {
     for (absl::string_view name : added->field_names) {
       if (std::find(field_names.begin(), field_names.end(), name) ==
@@ -749,10 +750,12 @@ std::shared_ptr<const JobResults> AddToSegments(
         field_names.push_back(name);
       }
     }
+    live_rows += added->size();
+    interim_rows += added->interim_rows;
     segments.push_back({std::move(added), nullptr});
   }
-  std::shared_ptr<const JobResults> job =
-      Assemble(old->job_id, std::move(segments), field_names);
+  std::shared_ptr<const JobResults> job = Assemble(
+      old->job_id, std::move(segments), field_names, live_rows, interim_rows);
   if (job->segments.size() > 1 + max_deltas) {
     // The newest deltas, merged into one.
     const ptrdiff_t merged = static_cast<ptrdiff_t>((max_deltas + 1) / 2 + 1);
@@ -765,7 +768,8 @@ std::shared_ptr<const JobResults> AddToSegments(
       newest->live_rows += segment.rows->size() - segment.deleted_rows();
     }
     kept.push_back({MaterializeJob(newest), nullptr});
-    job = Assemble(job->job_id, std::move(kept), field_names);
+    job = Assemble(job->job_id, std::move(kept), field_names, live_rows,
+                   interim_rows);
   }
   if (!job->segments.empty()) {
     const JobResults::Segment& base = job->segments[0];
