@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dates.h"
 #include "engine/error.h"
@@ -390,7 +391,9 @@ std::shared_ptr<const RowOrder> PageOrder(
 // A page as row numbers of the query's job, before it is materialised.
 struct RowPage {
   int64_t count = 0;  // matches before paging
-  std::vector<uint32_t> rows;  // the page, in page order
+  // The page, in page order; inline up to a default page's size, so that
+  // a repeated query allocates nothing for it.
+  absl::InlinedVector<uint32_t, 128> rows;
 };
 
 class TopK {
