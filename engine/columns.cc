@@ -60,6 +60,19 @@ void InfluencerColumns::Reserve(size_t n) {
   version.reserve(n);
 }
 
+void SetTimestampRange(JobResults& job) {
+  const Column<int64_t>& ts = job.columns.timestamp;
+  if (ts.empty()) return;
+  if (job.time_ordered) {
+    job.min_timestamp = ts.front();
+    job.max_timestamp = ts.back();
+    return;
+  }
+  auto [lo, hi] = std::minmax_element(ts.begin(), ts.end());
+  job.min_timestamp = *lo;
+  job.max_timestamp = *hi;
+}
+
 std::shared_ptr<const JobResults> MaterializeJob(
     const std::shared_ptr<const JobResults>& job) {
   if (job->segments.empty()) return job;
@@ -105,6 +118,7 @@ std::shared_ptr<const JobResults> MaterializeJob(
     }
   }
   out->time_ordered = std::is_sorted(c.timestamp.begin(), c.timestamp.end());
+  SetTimestampRange(*out);
   // The field names of the rows it holds, in its own dictionary.
   std::vector<bool> named(out->strings.size(), false);
   for (uint32_t code : c.field_name_code) {

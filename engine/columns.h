@@ -183,6 +183,11 @@ struct JobResults {
   // are); set when the job is committed. A scan then reads only a window's
   // rows.
   bool time_ordered = false;
+  // The least and greatest timestamp of a plain job's rows (deleted ones
+  // included), set when it is built; min > max when it has none. A write
+  // looks for a result's identity only in segments whose range holds it.
+  int64_t min_timestamp = INT64_MAX;
+  int64_t max_timestamp = INT64_MIN;
   // The distinct influencer field names of the job's rows (a name may stay
   // listed after its last row was replaced away).
   std::vector<absl::string_view> field_names;
@@ -224,6 +229,10 @@ struct JobResults {
     return it == string_codes.end() ? -1 : static_cast<int64_t>(it->second);
   }
 };
+
+// Sets a plain job's min_timestamp and max_timestamp from its rows (after
+// time_ordered is set). O(rows) unless the rows are in time order.
+void SetTimestampRange(JobResults& job);
 
 // `job` as one plain segment: itself when it is plain, else a new
 // JobResults holding its live rows in order (their strings stay in the

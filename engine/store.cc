@@ -275,14 +275,20 @@ class StoredRows {
   // The live stored row with the identity of staged row `i`, if any.
   std::optional<StoredRow> FindStaged(size_t i) {
     const InfluencerColumns& c = batch_.columns;
+    const int64_t timestamp = c.timestamp[i];
     for (size_t s = segments_.size(); s-- > 0;) {
+      const JobResults& segment = *segments_[s].rows;
+      if (timestamp < segment.min_timestamp ||
+          timestamp > segment.max_timestamp) {
+        continue;
+      }
       const int64_t name = Code(s, c.field_name_code[i]);
       const int64_t value = Code(s, c.field_value_code[i]);
       const int64_t span = Span(s, c.bucket_span_code[i]);
       if (name < 0 || value < 0 || span < 0) continue;
       const JobResults& job = *segments_[s].rows;
       std::optional<StoredRow> found;
-      IdentityIndexOf(job)->ForEach(
+      Index(s).ForEach(
           job.columns, c.timestamp[i], static_cast<uint32_t>(span),
           static_cast<uint32_t>(name), static_cast<uint32_t>(value),
           [&](uint32_t row) {
@@ -301,6 +307,9 @@ class StoredRows {
   void ForEachNamed(const InfluencerResultId& id, OnRow on_row) {
     for (size_t s = 0; s < segments_.size(); ++s) {
       const JobResults& job = *segments_[s].rows;
+      if (id.timestamp < job.min_timestamp || id.timestamp > job.max_timestamp) {
+        continue;
+      }
       const int64_t name = job.CodeOf(id.field_name);
       if (name < 0) continue;
       ValueHashes& hashes = Hashes(s);
@@ -342,6 +351,12 @@ class StoredRows {
     }
     return spans[code];
   }
+  // Segment s's identity index, fetched from its cache once per batch.
+  const IdentityIndex& Index(size_t s) {
+    if (indexes_.size() < segments_.size()) indexes_.resize(segments_.size());
+    if (!indexes_[s]) indexes_[s] = IdentityIndexOf(*segments_[s].rows);
+    return *indexes_[s];
+  }
   ValueHashes& Hashes(size_t s) {
     if (hashes_.size() < segments_.size()) hashes_.resize(segments_.size());
     if (!hashes_[s]) {
@@ -355,6 +370,7 @@ class StoredRows {
   std::vector<std::vector<int64_t>> codes_;
   std::vector<std::vector<int64_t>> spans_;
   std::vector<std::unique_ptr<ValueHashes>> hashes_;
+  std::vector<std::shared_ptr<const IdentityIndex>> indexes_;
 };
 
 // What a batch does to one job, decided before anything is built.
@@ -671,6 +687,7 @@ std::shared_ptr<JobResults> BuildSegment(
   for (uint8_t interim : job->columns.is_interim) job->interim_rows += interim;
   job->time_ordered = std::is_sorted(job->columns.timestamp.begin(),
                                      job->columns.timestamp.end());
+  SetTimestampRange(*job);
   return job;
 }
 
