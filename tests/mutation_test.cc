@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -20,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/error.h"
+#include "engine/executor.h"
 #include "engine/mutation.h"
 #include "engine/response.h"
 #include "engine/store.h"
@@ -370,6 +372,59 @@ TEST(MutationTest, AppendedBulkBatchesKeepTheirItems) {
                                       {"created", 201, 1, 4}}));
   EXPECT_EQ(store.Current()->PlainJob("j")->size(), 0u);
   EXPECT_EQ(store.Current()->PlainJob("k")->size(), 1u);
+}
+
+// A log whose Append throws, as an allocation failure inside the commit
+// would.
+class ThrowingLog : public MutationLog {
+ public:
+  absl::Status Append(const MutationBatch&, uint64_t) override {
+    if (throws) throw std::runtime_error("no memory");
+    return absl::OkStatus();
+  }
+  absl::Status WaitDurable(uint64_t) override { return absl::OkStatus(); }
+  bool throws = true;
+};
+
+TEST(MutationTest, AnExceptionFailsItsBatchNotTheStore) {
+  auto log = std::make_shared<ThrowingLog>();
+  StoreOptions options;
+  options.log = log;
+  InfluencerStore store(options);
+  absl::StatusOr<MutationResult> failed = store.Apply(OneRow("a"));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(HttpStatusOf(failed.status()), 500);
+  EXPECT_EQ(ErrorTypeOf(failed.status()), "exception");
+  EXPECT_EQ(failed.status().message(),
+            "the batch could not be applied: no memory");
+  EXPECT_EQ(store.Current()->generation, 0u);
+  log->throws = false;
+  absl::StatusOr<MutationResult> next = store.Apply(OneRow("b"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(store.Current()->PlainJob("j")->size(), 1u);
+}
+
+TEST(MutationTest, AnOkErrorItemIsStillAnError) {
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddError(absl::OkStatus());
+  InfluencerStore store;
+  absl::StatusOr<MutationResult> result = store.Apply(std::move(batch));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(Items(*result), (ItemList{{"error", 500, 0, -1}}));
+  EXPECT_EQ(result->items[0].error.message(), "an item failed without an error");
+}
+
+TEST(MutationTest, WarmIndexesByJobId) {
+  InfluencerStore store;
+  MutationBatch batch;
+  batch.AddInfluencer("j", Row("a"));
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  EXPECT_EQ(IndexBytes(*store.Current()->jobs.at("j")), 0u);
+  ASSERT_TRUE(store.WarmIndexes("j").ok());
+  EXPECT_GT(IndexBytes(*store.Current()->jobs.at("j")), 0u);
+  absl::Status unknown = store.WarmIndexes("nope");
+  EXPECT_EQ(HttpStatusOf(unknown), 404);
+  EXPECT_EQ(unknown.message(), "No known job with id 'nope'");
 }
 
 TEST(MutationTest, AFailedSyncPublishesNothing) {
