@@ -110,10 +110,6 @@ std::string JavaDoubleToString(double value) {
   return out;
 }
 
-namespace {
-
-// Appends `text` with every invalid UTF-8 sequence replaced by U+FFFD, as
-// Java does when it decodes bytes into a String.
 std::string ValidUtf8(absl::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -145,8 +141,6 @@ std::string ValidUtf8(absl::string_view text) {
   }
   return out;
 }
-
-}  // namespace
 
 namespace {
 

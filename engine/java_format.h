@@ -31,6 +31,11 @@ std::string JavaDoubleToString(double value);
 // always valid JSON.
 void AppendJsonString(absl::string_view text, std::string* out);
 
+// Returns `text` with every invalid UTF-8 sequence (a bad byte, an overlong
+// form, a surrogate, a value past U+10FFFF) replaced by U+FFFD, as Java
+// does when it decodes bytes into a String.
+std::string ValidUtf8(absl::string_view text);
+
 }  // namespace clout
 
 #endif  // CLOUT_ENGINE_JAVA_FORMAT_H_

@@ -456,7 +456,7 @@ absl::StatusOr<InfluencersRequest> ParseBodyRequest(
 
 absl::StatusOr<InfluencersRequest> ParseParamRequest(
     absl::string_view job_id, const std::vector<RequestParam>& params,
-    OutputOptions* output) {
+    OutputOptions* output, absl::string_view path) {
   InfluencersRequest request;
   request.job_id = std::string(job_id);
   OutputOptions read;  // copied to *output on success only
@@ -527,8 +527,9 @@ absl::StatusOr<InfluencersRequest> ParseParamRequest(
     return EsError(
         400, "illegal_argument_exception",
         UnrecognizedParametersReason(
-            absl::StrCat("/_ml/anomaly_detectors/", job_id,
-                         "/results/influencers"),
+            path.empty() ? absl::StrCat("/_ml/anomaly_detectors/", job_id,
+                                        "/results/influencers")
+                         : std::string(path),
             std::move(unknown), kCandidates));
   }
   if (output != nullptr) *output = read;
@@ -638,6 +639,14 @@ std::string UnrecognizedParametersReason(
     reason.append("]?");
   }
   return reason;
+}
+
+absl::Status ParseBooleanParam(absl::string_view text, bool* out) {
+  if (text.empty()) {
+    *out = true;
+    return absl::OkStatus();
+  }
+  return ParseBooleanText(text, out);
 }
 
 std::vector<RequestParam> SplitQueryString(absl::string_view query) {

@@ -88,9 +88,18 @@ using RequestParam = std::pair<std::string, std::string>;
 // filter_path and format as candidates). With several, the first in Elasticsearch's
 // order is returned: pretty, human, exclude_interim, from, size, a negative
 // from, a negative size, influencer_score, desc, unknown parameters.
+//
+// `path` is the request's path as the unrecognized-parameter reason names
+// it; empty means `/_ml/anomaly_detectors/<job_id>/results/influencers`.
 absl::StatusOr<InfluencersRequest> ParseParamRequest(
     absl::string_view job_id, const std::vector<RequestParam>& params,
-    OutputOptions* output = nullptr);
+    OutputOptions* output = nullptr, absl::string_view path = {});
+
+// Reads a boolean request parameter as Elasticsearch does: "" (a bare
+// `?pretty`) and "true" are true, "false" is false; anything else is 400
+// illegal_argument_exception "Failed to parse value [x] as only [true] or
+// [false] are allowed." with *out unchanged. Pure.
+absl::Status ParseBooleanParam(absl::string_view text, bool* out);
 
 // Lucene's LevenshteinDistance similarity, which Elasticsearch uses to
 // suggest parameter names: 1 - (edit distance / the longer length), over

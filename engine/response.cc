@@ -7,6 +7,7 @@
 #include "engine/dates.h"
 #include "engine/error.h"
 #include "engine/java_format.h"
+#include "engine/json_out.h"
 
 namespace clout {
 namespace {
@@ -52,85 +53,6 @@ constexpr absl::string_view kReservedResultFieldNames[] = {
     "timestamp", "total_by_field_count", "total_over_field_count",
     "total_partition_field_count", "total_search_time_ms", "typical",
     "typical_point",
-};
-
-// Writes JSON compactly or in Elasticsearch's pretty layout.
-class JsonOut {
- public:
-  JsonOut(std::string* out, bool pretty) : out_(out), pretty_(pretty) {}
-
-  void BeginObject() { Open('{'); }
-  void EndObject() { Close('}'); }
-  void BeginArray() { Open('['); }
-  void EndArray() { Close(']'); }
-
-  // Starts a member of the current object; the value follows.
-  void Key(absl::string_view key) {
-    Separate();
-    AppendJsonString(key, out_);
-    out_->append(pretty_ ? " : " : ":");
-    after_key_ = true;
-  }
-  void String(absl::string_view s) {
-    Value();
-    AppendJsonString(s, out_);
-  }
-  void Double(double d) {
-    Value();
-    AppendJavaDouble(d, out_);
-  }
-  void Long(int64_t v) {
-    Value();
-    absl::StrAppend(out_, v);
-  }
-  void Bool(bool b) {
-    Value();
-    out_->append(b ? "true" : "false");
-  }
-
- private:
-  // Before a value: in an array it needs a separator, after a key not.
-  void Value() {
-    if (after_key_) {
-      after_key_ = false;
-    } else {
-      Separate();
-    }
-  }
-  void Separate() {
-    if (!first_.empty()) {
-      if (!first_.back()) out_->push_back(',');
-      first_.back() = false;
-      Newline();
-    }
-  }
-  void Newline() {
-    if (!pretty_) return;
-    out_->push_back('\n');
-    out_->append(2 * first_.size(), ' ');
-  }
-  void Open(char c) {
-    Value();
-    out_->push_back(c);
-    first_.push_back(true);
-  }
-  void Close(char c) {
-    bool empty = first_.back();
-    first_.pop_back();
-    if (pretty_) {
-      if (empty) {
-        out_->push_back(' ');
-      } else {
-        Newline();
-      }
-    }
-    out_->push_back(c);
-  }
-
-  std::string* out_;
-  bool pretty_;
-  bool after_key_ = false;
-  std::vector<bool> first_;  // per open container: no member written yet
 };
 
 void WriteInfluencer(const Influencer& row, bool human, JsonOut& json) {
