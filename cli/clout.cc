@@ -4,6 +4,7 @@
 //   clout stats DUMP...                       what a dump holds
 //   clout generate --records=N ...            a synthetic dump
 //   clout bench --queries=FILE DUMP...        queries per second on your data
+//   clout serve [--port=N] [DUMP...]          the REST API over HTTP
 //
 // Exit codes: 0 success, 1 load or I/O failure, 2 invalid request or usage,
 // 3 unknown job. Errors go to stderr as one line of Elasticsearch's error
@@ -42,6 +43,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cli/common.h"
+#include "cli/serve.h"
 #include "engine/dates.h"
 #include "engine/error.h"
 #include "tools/generator.h"
@@ -84,8 +87,6 @@ ABSL_FLAG(std::string, now, "", "fix \"now\" for date math (ISO 8601 or epoch ms
 
 namespace clout {
 namespace {
-
-enum ExitCode { kOk = 0, kLoadFailure = 1, kUsage = 2, kUnknownJob = 3 };
 
 struct Command {
   const char* name;
@@ -192,6 +193,8 @@ Example:
 )",
        {"queries", "repeat", "threads", "format", "lenient", "load_threads",
         "now"}},
+      {"serve", "serve Elasticsearch's REST API for influencers over HTTP",
+       kServeHelp, ServeFlags()},
   };
   return commands;
 }
@@ -208,93 +211,6 @@ void PrintMainHelp(std::FILE* out) {
                "  help      this text; `clout help <command>` or `clout "
                "<command> --help` for one\n\nExample:\n  clout query "
                "--job=it_ops_new_kpi --pretty data/it_ops_new_kpi.ndjson\n");
-}
-
-// Prints `status` as one line of the error envelope on stderr and returns
-// `code`.
-int Fail(const absl::Status& status, int code) {
-  std::fprintf(stderr, "%s\n", ErrorJson(status).c_str());
-  return code;
-}
-
-int UsageError(absl::string_view message) {
-  return Fail(EsError(400, "illegal_argument_exception", message), kUsage);
-}
-
-// Where a dump path is resolved from: under `bazel run` the user's own
-// directory.
-std::string ResolvePath(const std::string& path) {
-  if (path == "-" || path.empty() || path[0] == '/') return path;
-  const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
-  if (dir == nullptr || *dir == '\0') return path;
-  return absl::StrCat(dir, "/", path);
-}
-
-struct Loaded {
-  std::unique_ptr<InfluencerStore> store;
-  std::vector<LoadReport> reports;
-  uint64_t bytes = 0;
-  uint64_t influencers = 0;
-  double seconds = 0;
-};
-
-void ProgressBar(uint64_t done, uint64_t total) {
-  int width = 40;
-  int filled = total ? static_cast<int>(width * done / total) : width;
-  std::fprintf(stderr, "\rloading [%s%s] %3d%%", std::string(filled, '#').c_str(),
-               std::string(width - filled, ' ').c_str(),
-               total ? static_cast<int>(100 * done / total) : 100);
-  std::fflush(stderr);
-}
-
-// Loads every dump in order into one store; each dump is one atomic load.
-int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
-              Loaded* loaded) {
-  if (dumps.empty()) return UsageError("no dump files given (use - for stdin)");
-  loaded->store = std::make_unique<InfluencerStore>(std::move(options));
-  LoadOptions load_options;
-  load_options.lenient = absl::GetFlag(FLAGS_lenient);
-  load_options.threads = absl::GetFlag(FLAGS_load_threads);
-  if (load_options.threads == 0) {
-    load_options.threads =
-        static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
-  }
-  // A progress bar for big loads, only for a person watching.
-  uint64_t total_bytes = 0;
-  for (const std::string& dump : dumps) {
-    if (dump == "-") continue;
-    std::ifstream in(ResolvePath(dump), std::ios::binary | std::ios::ate);
-    if (in) total_bytes += static_cast<uint64_t>(std::max<std::streamoff>(0, in.tellg()));
-  }
-  const bool progress = isatty(2) && total_bytes > (100u << 20);
-  absl::Time start = absl::Now();
-  for (const std::string& dump : dumps) {
-    std::string path = ResolvePath(dump);
-    // Errors name the source as "<stdin>:LINE: ...", not "-:LINE: ...".
-    const std::string name = dump == "-" ? "<stdin>" : dump;
-    load_options.source_name = name;
-    absl::StatusOr<LoadReport> report =
-        path == "-" ? LoadStdin(*loaded->store, load_options)
-                    : LoadFile(*loaded->store, path, load_options);
-    if (!report.ok()) {
-      if (progress) std::fprintf(stderr, "\n");
-      return Fail(report.status(), kLoadFailure);
-    }
-    loaded->bytes += report->bytes;
-    loaded->influencers += report->influencers_added;
-    if (progress) ProgressBar(loaded->bytes, total_bytes);
-    if (report->rejected > 0) {
-      std::fprintf(stderr, "%s: skipped %llu bad document%s; first: %s\n",
-                   name.c_str(),
-                   static_cast<unsigned long long>(report->rejected),
-                   report->rejected == 1 ? "" : "s",
-                   report->errors.empty() ? "" : report->errors[0].c_str());
-    }
-    loaded->reports.push_back(*std::move(report));
-  }
-  if (progress) std::fprintf(stderr, "\n");
-  loaded->seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  return kOk;
 }
 
 // After an unknown job's error, for a person at a terminal only (stderr
@@ -509,7 +425,8 @@ int RunQuery(const std::vector<std::string>& dumps,
 
   Loaded loaded;
   if (int code = LoadDumps(dumps, StoreOptionsFromFlags(now, given.count("now")),
-                           &loaded);
+                           absl::GetFlag(FLAGS_lenient),
+                           absl::GetFlag(FLAGS_load_threads), &loaded);
       code != kOk) {
     return code;
   }
@@ -559,7 +476,9 @@ int RunStats(const std::vector<std::string>& dumps) {
                                    format, "]"));
   }
   Loaded loaded;
-  if (int code = LoadDumps(dumps, StoreOptions(), &loaded); code != kOk) {
+  if (int code = LoadDumps(dumps, StoreOptions(), absl::GetFlag(FLAGS_lenient),
+                           absl::GetFlag(FLAGS_load_threads), &loaded);
+      code != kOk) {
     return code;
   }
   std::shared_ptr<const StoreVersion> snapshot = loaded.store->Current();
@@ -897,7 +816,8 @@ int RunBench(const std::vector<std::string>& dumps,
   }
   Loaded loaded;
   if (int code = LoadDumps(dumps, StoreOptionsFromFlags(now, given.count("now")),
-                           &loaded);
+                           absl::GetFlag(FLAGS_lenient),
+                           absl::GetFlag(FLAGS_load_threads), &loaded);
       code != kOk) {
     return code;
   }
@@ -1033,12 +953,20 @@ std::string ScanFlags(const Command& command, std::vector<char*>& argv,
     bool has_value = arg.find('=') != std::string::npos;
     // absl would exit(1) on a bad value; a usage error is exit code 2.
     static const std::set<std::string> kNumbers = {"records", "jobs", "seed",
-                                                   "repeat", "threads",
+                                                   "repeat", "threads", "port",
+                                                   "shutdown_grace_seconds",
+                                                   "max_content_length",
+                                                   "idle_timeout_seconds",
+                                                   "request_timeout_seconds",
                                                    "load_threads"};
-    static const std::set<std::string> kInts = {"jobs", "repeat", "threads",
+    static const std::set<std::string> kInts = {"jobs", "repeat", "threads", "port",
+                                                "shutdown_grace_seconds",
+                                                "idle_timeout_seconds",
+                                                "request_timeout_seconds",
                                                 "load_threads"};
     static const std::set<std::string> kBools = {"pretty", "human", "lenient",
-                                                 "mixed"};
+                                                 "mixed",
+                                                 "insecure_listen_anywhere"};
     std::string plain = name;
     // Only boolean flags have a negative form, and it takes no value.
     if (absl::StartsWith(plain, "no") && !has_value &&
@@ -1141,6 +1069,14 @@ int Main(int argc, char** argv) {
   if (name == "query") return RunQuery(positional, given);
   if (name == "stats") return RunStats(positional);
   if (name == "generate") return RunGenerate(positional);
+  if (name == "serve") {
+    ServeArgs serve;
+    serve.dumps = positional;
+    serve.threads = given.count("threads") ? absl::GetFlag(FLAGS_threads) : 0;
+    serve.lenient = absl::GetFlag(FLAGS_lenient);
+    serve.load_threads = absl::GetFlag(FLAGS_load_threads);
+    return RunServe(serve);
+  }
   return RunBench(positional, given);
 }
 

@@ -1,0 +1,103 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engine/error.h"
+#include "engine/response.h"
+
+namespace clout {
+namespace {
+
+void ProgressBar(uint64_t done, uint64_t total) {
+  int width = 40;
+  int filled = total ? static_cast<int>(width * done / total) : width;
+  std::fprintf(stderr, "\rloading [%s%s] %3d%%", std::string(filled, '#').c_str(),
+               std::string(width - filled, ' ').c_str(),
+               total ? static_cast<int>(100 * done / total) : 100);
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+// Prints `status` as one line of the error envelope on stderr and returns
+// `code`.
+int Fail(const absl::Status& status, int code) {
+  std::fprintf(stderr, "%s\n", ErrorJson(status).c_str());
+  return code;
+}
+
+int UsageError(absl::string_view message) {
+  return Fail(EsError(400, "illegal_argument_exception", message), kUsage);
+}
+
+// Where a dump path is resolved from: under `bazel run` the user's own
+// directory.
+std::string ResolvePath(const std::string& path) {
+  if (path == "-" || path.empty() || path[0] == '/') return path;
+  const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') return path;
+  return absl::StrCat(dir, "/", path);
+}
+
+// Loads every dump in order into one store; each dump is one atomic load.
+int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
+              bool lenient, int threads, Loaded* loaded) {
+  if (dumps.empty()) return UsageError("no dump files given (use - for stdin)");
+  loaded->store = std::make_unique<InfluencerStore>(std::move(options));
+  LoadOptions load_options;
+  load_options.lenient = lenient;
+  load_options.threads = threads;
+  if (load_options.threads == 0) {
+    load_options.threads =
+        static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  }
+  // A progress bar for big loads, only for a person watching.
+  uint64_t total_bytes = 0;
+  for (const std::string& dump : dumps) {
+    if (dump == "-") continue;
+    std::ifstream in(ResolvePath(dump), std::ios::binary | std::ios::ate);
+    if (in) total_bytes += static_cast<uint64_t>(std::max<std::streamoff>(0, in.tellg()));
+  }
+  const bool progress = isatty(2) && total_bytes > (100u << 20);
+  absl::Time start = absl::Now();
+  for (const std::string& dump : dumps) {
+    std::string path = ResolvePath(dump);
+    // Errors name the source as "<stdin>:LINE: ...", not "-:LINE: ...".
+    const std::string name = dump == "-" ? "<stdin>" : dump;
+    load_options.source_name = name;
+    absl::StatusOr<LoadReport> report =
+        path == "-" ? LoadStdin(*loaded->store, load_options)
+                    : LoadFile(*loaded->store, path, load_options);
+    if (!report.ok()) {
+      if (progress) std::fprintf(stderr, "\n");
+      return Fail(report.status(), kLoadFailure);
+    }
+    loaded->bytes += report->bytes;
+    loaded->influencers += report->influencers_added;
+    if (progress) ProgressBar(loaded->bytes, total_bytes);
+    if (report->rejected > 0) {
+      std::fprintf(stderr, "%s: skipped %llu bad document%s; first: %s\n",
+                   name.c_str(),
+                   static_cast<unsigned long long>(report->rejected),
+                   report->rejected == 1 ? "" : "s",
+                   report->errors.empty() ? "" : report->errors[0].c_str());
+    }
+    loaded->reports.push_back(*std::move(report));
+  }
+  if (progress) std::fprintf(stderr, "\n");
+  loaded->seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return kOk;
+}
+
+}  // namespace clout

@@ -1,0 +1,50 @@
+// What the `clout` commands share: exit codes, errors on stderr, and
+// loading the dumps named on the command line. Not thread-safe (a command
+// line's helpers).
+#ifndef CLOUT_CLI_COMMON_H_
+#define CLOUT_CLI_COMMON_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "engine/loader.h"
+#include "engine/store.h"
+
+namespace clout {
+
+enum ExitCode { kOk = 0, kLoadFailure = 1, kUsage = 2, kUnknownJob = 3 };
+
+// Prints `status` as one line of the error envelope on stderr and returns
+// `code`.
+int Fail(const absl::Status& status, int code);
+
+// Fail() with a 400 illegal_argument_exception and exit code kUsage.
+int UsageError(absl::string_view message);
+
+// `path` as the user meant it: under `bazel run`, relative to the
+// directory they ran it in. "-" (stdin) and absolute paths are unchanged.
+std::string ResolvePath(const std::string& path);
+
+struct Loaded {
+  std::unique_ptr<InfluencerStore> store;
+  std::vector<LoadReport> reports;
+  uint64_t bytes = 0;
+  uint64_t influencers = 0;
+  double seconds = 0;
+};
+
+// Loads every dump in order ("-" is stdin) into a new store made with
+// `options`; each dump is one atomic load (`lenient` skips bad documents,
+// `threads` parsing threads, 0: one per core up to 8). Returns kOk, or
+// prints the error and returns its exit code (kUsage when `dumps` is
+// empty, kLoadFailure for a load error).
+int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
+              bool lenient, int threads, Loaded* loaded);
+
+}  // namespace clout
+
+#endif  // CLOUT_CLI_COMMON_H_

@@ -1,0 +1,271 @@
+#include "cli/serve.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cli/common.h"
+#include "engine/error.h"
+#include "engine/java_format.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/rest_api.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
+ABSL_FLAG(int, port, 9200, "port to listen on (0: any free port)");
+ABSL_FLAG(std::string, config_dir, "",
+          "directory of the security files (users, users_roles, roles.yml)");
+ABSL_FLAG(bool, insecure_listen_anywhere, false,
+          "without security, listen on a non-loopback address anyway");
+ABSL_FLAG(std::string, access_log, "",
+          "append one JSON line per request to this file (- for stderr)");
+ABSL_FLAG(uint64_t, max_content_length, uint64_t{100} << 20,
+          "largest request body, in bytes, after gzip decompression");
+ABSL_FLAG(int, idle_timeout_seconds, 300,
+          "close a connection idle this long between requests");
+ABSL_FLAG(int, request_timeout_seconds, 0,
+          "drop a request whose header or body takes longer to arrive");
+ABSL_FLAG(int, shutdown_grace_seconds, 10,
+          "on SIGINT/SIGTERM, how long requests in flight may take");
+
+namespace clout {
+
+const char kServeHelp[] =
+    R"(Usage: clout serve [--host=127.0.0.1] [--port=9200] [--threads=N] [DUMP...]
+
+Loads the dumps (optional: without any, the store starts empty and fills
+through _bulk), then serves Elasticsearch's REST API for influencer
+results until SIGINT or SIGTERM. Once listening it prints one line to
+stderr:
+  clout serve: listening on http://HOST:PORT
+On a signal it stops accepting connections, lets requests in flight finish
+(at most --shutdown_grace_seconds, default 10) and exits 0. Errors before
+serving (a bad dump, the port taken) print one line of the error envelope
+and exit non-zero, as the other commands do.
+
+Endpoints (../shared/spec/rest-service.md):
+  GET|POST /_ml/anomaly_detectors/JOB/results/influencers   Get Influencers
+  GET|POST /_xpack/ml/anomaly_detectors/JOB/results/influencers
+           (the 6.x path, answered with a deprecation Warning header)
+  POST|PUT /_bulk, /INDEX/_bulk    write result documents (NDJSON)
+  GET|HEAD /                       node info, as the official clients expect
+  GET /_clout/metrics              Prometheus metrics
+Every request takes pretty, human, filter_path, error_trace; bodies may be
+gzip-compressed, and responses are when the client accepts gzip.
+
+Flags:
+  --host=ADDR     address to listen on (default 127.0.0.1). Without security
+                  only a loopback address is allowed, unless
+                  --insecure_listen_anywhere is given: anyone who can reach
+                  the port can then read and write every result.
+  --port=N        port (default 9200; 0 picks a free one and prints it)
+  --threads=N     I/O threads answering queries (default: one per core);
+                  _bulk writes run on two writer threads of their own
+  --access_log=F  append one JSON line per request to F (- for stderr):
+                  time, method, path (never the query string), status,
+                  bytes, microseconds, X-Opaque-Id. Off by default.
+  --config_dir=D  Elasticsearch's file realm (users, users_roles, roles.yml):
+                  not implemented yet; the server refuses to start with it
+                  rather than run without the security it asks for.
+  --max_content_length=BYTES    largest request body after gzip
+                  decompression (default 100 MiB, Elasticsearch's
+                  http.max_content_length); larger: 413, connection closed
+  --idle_timeout_seconds=S      close keep-alive connections idle this long
+                  (default 300)
+  --request_timeout_seconds=S   drop a request whose header or body takes
+                  longer to arrive (default 30 for the header, 120 for the
+                  body)
+  --lenient, --load_threads=N   as for clout query: how the dumps load
+  --shutdown_grace_seconds=S    see above
+
+Writes are held in memory only: a restart forgets what _bulk wrote.
+
+Examples:
+  clout serve --port=9200 data/it_ops_new_kpi.ndjson
+  curl -s 'localhost:9200/_ml/anomaly_detectors/it_ops_new_kpi/results/influencers?size=2&pretty'
+  curl -s -H 'Content-Type: application/json' \
+       'localhost:9200/_ml/anomaly_detectors/it_ops_new_kpi/results/influencers' \
+       -d '{"sort":"timestamp","desc":false,"page":{"size":3}}'
+  curl -s -H 'Content-Type: application/x-ndjson' -XPOST localhost:9200/_bulk \
+       --data-binary @bulk.ndjson
+
+  # The official Python client (Debian: python3-elasticsearch)
+  /usr/bin/python3 -c 'from elasticsearch import Elasticsearch
+  es = Elasticsearch("http://localhost:9200")
+  print(es.ml.get_influencers(job_id="it_ops_new_kpi", size=3))'
+)";
+
+const std::vector<std::string>& ServeFlags() {
+  static const std::vector<std::string> flags = {
+      "host", "port", "threads", "config_dir", "insecure_listen_anywhere",
+      "access_log", "lenient", "load_threads", "shutdown_grace_seconds",
+      "max_content_length", "idle_timeout_seconds", "request_timeout_seconds"};
+  return flags;
+}
+
+namespace {
+
+// True if every address `host` resolves to is a loopback address.
+bool IsLoopbackHost(const std::string& host) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, "0", ec);
+  if (ec || results.empty()) return false;
+  for (const auto& entry : results) {
+    if (!entry.endpoint().address().is_loopback()) return false;
+  }
+  return true;
+}
+
+// The access log: one JSON line per request, flushed as written.
+class AccessLog {
+ public:
+  explicit AccessLog(std::FILE* out) : out_(out) {}
+  void Write(const RequestRecord& r) {
+    std::string line = "{\"@timestamp\":";
+    AppendJsonString(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                      absl::UTCTimeZone()),
+                     &line);
+    line.append(",\"method\":");
+    AppendJsonString(r.method, &line);
+    line.append(",\"path\":");
+    AppendJsonString(r.path, &line);
+    absl::StrAppend(&line, ",\"status\":", r.status, ",\"bytes\":", r.bytes_out,
+                    ",\"micros\":", r.micros, ",\"user\":");
+    if (r.user.empty()) {
+      line.append("null");
+    } else {
+      AppendJsonString(r.user, &line);
+    }
+    line.append(",\"opaque_id\":");
+    if (r.opaque_id.empty()) {
+      line.append("null");
+    } else {
+      AppendJsonString(r.opaque_id, &line);
+    }
+    line.append("}\n");
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::FILE* out_;
+};
+
+}  // namespace
+
+int RunServe(const ServeArgs& args) {
+  const std::string host = absl::GetFlag(FLAGS_host);
+  const int port = absl::GetFlag(FLAGS_port);
+  if (port < 0 || port > 65535) {
+    return UsageError(absl::StrCat("--port is 0 to 65535, not [", port, "]"));
+  }
+  if (!absl::GetFlag(FLAGS_config_dir).empty()) {
+    return UsageError(
+        "--config_dir: security (the file realm, API keys) is not "
+        "implemented yet; refusing to serve without the security the "
+        "configuration asks for");
+  }
+  if (!absl::GetFlag(FLAGS_insecure_listen_anywhere) && !IsLoopbackHost(host)) {
+    return UsageError(absl::StrCat(
+        "refusing to listen on [", host,
+        "] without security: only loopback addresses are allowed. Give "
+        "--insecure_listen_anywhere to let anyone who can reach the port "
+        "read and write every result"));
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log_file(nullptr, std::fclose);
+  std::unique_ptr<AccessLog> access_log;
+  if (const std::string path = absl::GetFlag(FLAGS_access_log); !path.empty()) {
+    if (path == "-") {
+      access_log = std::make_unique<AccessLog>(stderr);
+    } else {
+      log_file.reset(std::fopen(ResolvePath(path).c_str(), "a"));
+      if (log_file == nullptr) {
+        return Fail(EsError(500, "exception",
+                            absl::StrCat("cannot open access log [", path,
+                                         "]: ", std::strerror(errno))),
+                    kLoadFailure);
+      }
+      access_log = std::make_unique<AccessLog>(log_file.get());
+    }
+  }
+
+  Loaded loaded;
+  if (args.dumps.empty()) {
+    loaded.store = std::make_unique<InfluencerStore>();
+  } else if (int code = LoadDumps(args.dumps, StoreOptions(), args.lenient,
+                                  args.load_threads, &loaded);
+             code != kOk) {
+    return code;
+  }
+  for (const auto& [job, results] : loaded.store->Current()->jobs) {
+    // Build each job's indexes before taking traffic.
+    (void)loaded.store->WarmIndexes(job);
+  }
+
+  ServerMetrics metrics;
+  RestApiOptions api_options;
+  api_options.max_content_length = absl::GetFlag(FLAGS_max_content_length);
+  api_options.metrics = [&] { return metrics.Render(*loaded.store); };
+  RestApi api(loaded.store.get(), api_options);
+
+  // SIGINT and SIGTERM are taken by sigwait below: blocked before any
+  // thread starts, so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  HttpServerOptions options;
+  options.host = host;
+  options.port = static_cast<uint16_t>(port);
+  options.threads = args.threads;
+  options.shutdown_grace =
+      std::chrono::seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
+  options.max_content_length = api_options.max_content_length;
+  options.idle_timeout =
+      std::chrono::seconds(absl::GetFlag(FLAGS_idle_timeout_seconds));
+  if (int t = absl::GetFlag(FLAGS_request_timeout_seconds); t > 0) {
+    options.header_timeout = options.body_timeout = std::chrono::seconds(t);
+  }
+  options.on_request = [&](const RequestRecord& record) {
+    metrics.Record(record);
+    if (access_log) access_log->Write(record);
+  };
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Start(&api, options);
+  if (!server.ok()) return Fail(server.status(), kLoadFailure);
+  const bool v6 = host.find(':') != std::string::npos;
+  std::fprintf(stderr, "clout serve: listening on http://%s%s%s:%u\n",
+               v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
+               static_cast<unsigned>((*server)->port()));
+  std::fflush(stderr);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::fprintf(stderr, "clout serve: %s, shutting down\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Stop();
+  std::fprintf(stderr, "clout serve: stopped\n");
+  return kOk;
+}
+
+}  // namespace clout

@@ -1,0 +1,475 @@
+#include "server/http_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/error.h"
+#include "engine/response.h"
+
+namespace clout {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+class Session;
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(const RestApi* api, HttpServerOptions options)
+      : api_(api),
+        options_(std::move(options)),
+        ioc_(std::max(1, options_.threads)),
+        acceptor_(net::make_strand(ioc_)),
+        writers_(static_cast<size_t>(std::max(1, options_.writer_threads))),
+        grace_timer_(ioc_) {}
+
+  absl::Status Bind() {
+    beast::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(options_.host, std::to_string(options_.port),
+                                    tcp::resolver::passive, ec);
+    if (ec || results.empty()) {
+      return EsError(500, "exception",
+                     absl::StrCat("cannot resolve host [", options_.host,
+                                  "]: ", ec.message()));
+    }
+    const tcp::endpoint endpoint = results.begin()->endpoint();
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return EsError(500, "exception",
+                     absl::StrCat("cannot listen on ", options_.host, ":",
+                                  options_.port, ": ", ec.message()));
+    }
+    port_ = acceptor_.local_endpoint().port();
+    return absl::OkStatus();
+  }
+
+  void Run() {
+    Accept();
+    const int threads = std::max(1, options_.threads);
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+  }
+
+  void Stop() {
+    std::call_once(stop_once_, [this] {
+      stopping_ = true;
+      net::post(acceptor_.get_executor(), [this] {
+        beast::error_code ignored;
+        acceptor_.close(ignored);
+      });
+      CloseIdleSessions();
+      grace_timer_.expires_after(options_.shutdown_grace);
+      grace_timer_.async_wait([this](beast::error_code ec) {
+        if (!ec) ioc_.stop();
+      });
+      // run() returns once no connection is left, or the grace ends.
+      std::thread watcher([this] {
+        while (true) {
+          {
+            std::lock_guard<std::mutex> lock(sessions_mu_);
+            if (sessions_.empty()) break;
+          }
+          if (ioc_.stopped()) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        net::post(ioc_, [this] { grace_timer_.cancel(); });
+      });
+      watcher.join();
+      for (std::thread& t : threads_) t.join();
+      writers_.join();
+    });
+  }
+
+  uint16_t port() const { return port_; }
+  const HttpServerOptions& options() const { return options_; }
+  const RestApi* api() const { return api_; }
+  net::thread_pool& writers() { return writers_; }
+  bool stopping() const { return stopping_.load(); }
+
+  // Sessions register themselves so that Stop() can close the idle ones.
+  std::list<std::weak_ptr<Session>>::iterator Register(
+      std::weak_ptr<Session> session) {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    sessions_.push_front(std::move(session));
+    return sessions_.begin();
+  }
+  void Unregister(std::list<std::weak_ptr<Session>>::iterator it) {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    sessions_.erase(it);
+  }
+  size_t SessionCount() {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    return sessions_.size();
+  }
+
+ private:
+  void Accept();
+  void CloseIdleSessions();
+
+  // First, so that they outlive the io_context, whose destruction may
+  // destroy the last sessions (which unregister themselves).
+  std::mutex sessions_mu_;
+  std::list<std::weak_ptr<Session>> sessions_;
+  const RestApi* api_;
+  HttpServerOptions options_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  net::thread_pool writers_;
+  net::steady_timer grace_timer_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::once_flag stop_once_;
+};
+
+namespace {
+
+// One connection: reads a request, answers it, and again while the
+// connection is kept alive. Every step runs on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl* server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  ~Session() {
+    if (registered_) server_->Unregister(self_in_registry_);
+  }
+
+  void Start() {
+    self_in_registry_ = server_->Register(weak_from_this());
+    registered_ = true;
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this()] { self->ReadNext(); });
+  }
+
+  // Closes the connection if it is between requests. Any thread.
+  void CloseIfIdle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->state_ == State::kIdle || self->state_ == State::kHeader) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        self->stream_.close();
+      }
+    });
+  }
+
+ private:
+  enum class State { kIdle, kHeader, kBody, kHandling, kWriting };
+
+  const HttpServerOptions& options() const { return server_->options(); }
+
+  void ReadNext() {
+    if (server_->stopping()) return Close();
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        options().max_initial_line_length + options().max_header_size));
+    parser_->body_limit(options().max_content_length);
+    if (buffer_.size() > 0) return ReadHeader();
+    // Wait for the first byte of the next request under the idle timeout;
+    // the header then has header_timeout to arrive whole.
+    state_ = State::kIdle;
+    stream_.expires_after(options().idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(4096),
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
+          if (ec) return self->Close();
+          self->buffer_.commit(n);
+          self->ReadHeader();
+        });
+  }
+
+  void ReadHeader() {
+    state_ = State::kHeader;
+    started_ = std::chrono::steady_clock::now();
+    stream_.expires_after(options().header_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          self->OnHeader(ec);
+        });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    const auto& header = parser_->get();
+    if (header.method_string().size() + header.target().size() + 10 >
+        options().max_initial_line_length) {
+      return Refuse(400, "illegal_argument_exception",
+                    absl::StrCat("An HTTP line is larger than ",
+                                 options().max_initial_line_length, " bytes."));
+    }
+    if (parser_->is_done()) return Dispatch();
+    auto expect = header.find(http::field::expect);
+    if (expect != header.end() &&
+        absl::EqualsIgnoreCase(absl::string_view(expect->value().data(),
+                                                 expect->value().size()),
+                               "100-continue")) {
+      // The client waits for this before it sends the body.
+      auto cont = std::make_shared<http::response<http::empty_body>>(
+          http::status::continue_, header.version());
+      stream_.expires_after(options().write_timeout);
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code ec,
+                                                          size_t) {
+                          if (ec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    state_ = State::kBody;
+    stream_.expires_after(options().body_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->OnReadError(ec);
+                       self->Dispatch();
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return Refuse(413, "content_too_long_exception",
+                    absl::StrCat("request body is larger than "
+                                 "http.max_content_length [",
+                                 options().max_content_length, "] bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return Refuse(400, "illegal_argument_exception",
+                    absl::StrCat("HTTP header is larger than ",
+                                 options().max_header_size, " bytes."));
+    }
+    if (ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == http::error::partial_message) {
+      return Close();
+    }
+    // Anything else is malformed HTTP.
+    Refuse(400, "illegal_argument_exception",
+           absl::StrCat("invalid HTTP request: ", ec.message()));
+  }
+
+  // Answers an error found by the transport, then closes the connection:
+  // what follows in the stream cannot be trusted.
+  void Refuse(int status, absl::string_view type, absl::string_view reason) {
+    RestResponse response;
+    response.status = status;
+    response.body = ErrorJson(EsError(status, type, reason));
+    response.headers.push_back({"X-elastic-product", "Elasticsearch"});
+    response.headers.push_back({"Content-Type", "application/json"});
+    response.close = true;
+    method_ = "";
+    path_ = "";
+    head_ = false;
+    keep_alive_ = false;
+    version_ = 11;
+    Write(std::move(response));
+  }
+
+  void Dispatch() {
+    state_ = State::kHandling;
+    http::request<http::string_body> message = parser_->release();
+    parser_.reset();
+    auto request = std::make_shared<RestRequest>();
+    request->method = std::string(message.method_string());
+    request->target = std::string(message.target());
+    for (const auto& field : message) {
+      request->headers.push_back({std::string(field.name_string()),
+                                  std::string(field.value())});
+    }
+    request->body = std::move(message.body());
+    method_ = request->method;
+    path_ = request->target.substr(0, request->target.find('?'));
+    head_ = message.method() == http::verb::head;
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    const RestApi* api = server_->api();
+    if (RestApi::IsWrite(request->method, request->target)) {
+      net::post(server_->writers(), [self = shared_from_this(), api, request] {
+        RestResponse response = api->Handle(*request);
+        net::post(self->stream_.get_executor(),
+                  [self, response = std::move(response)]() mutable {
+                    self->Write(std::move(response));
+                  });
+      });
+      return;
+    }
+    Write(api->Handle(*request));
+  }
+
+  void Write(RestResponse response) {
+    state_ = State::kWriting;
+    record_.method = method_;
+    record_.path = path_;
+    record_.status = response.status;
+    record_.endpoint = response.endpoint;
+    record_.bulk_items = response.bulk_items;
+    record_.opaque_id.clear();
+    for (const HttpHeader& h : response.headers) {
+      if (absl::EqualsIgnoreCase(h.name, "X-Opaque-Id")) {
+        record_.opaque_id = h.value;
+      }
+    }
+    response_.emplace(static_cast<http::status>(response.status), version_);
+    for (HttpHeader& h : response.headers) {
+      response_->insert(h.name, h.value);
+    }
+    const bool keep_alive =
+        keep_alive_ && !response.close && !server_->stopping();
+    response_->keep_alive(keep_alive);
+    close_after_write_ = !keep_alive;
+    record_.bytes_out = head_ ? 0 : response.body.size();
+    if (head_) {
+      response_->content_length(response.body.size());
+    } else {
+      response_->body() = std::move(response.body);
+      response_->prepare_payload();
+    }
+    stream_.expires_after(options().write_timeout);
+    // A HEAD response's header announces a length with no body after it.
+    serializer_.emplace(*response_);
+    if (head_) serializer_->split(true);
+    auto on_written = [self = shared_from_this()](beast::error_code ec,
+                                                  size_t) {
+      self->OnWritten(ec);
+    };
+    if (head_) {
+      http::async_write_header(stream_, *serializer_, std::move(on_written));
+    } else {
+      http::async_write(stream_, *serializer_, std::move(on_written));
+    }
+  }
+
+  void OnWritten(beast::error_code ec) {
+    record_.micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - started_)
+                         .count();
+    if (options().on_request && !record_.method.empty()) {
+      options().on_request(record_);
+    }
+    serializer_.reset();
+    response_.reset();
+    if (ec || close_after_write_) return Close();
+    ReadNext();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl* server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;
+  State state_ = State::kIdle;
+  std::chrono::steady_clock::time_point started_;
+  std::string method_;
+  std::string path_;
+  bool head_ = false;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+  bool close_after_write_ = false;
+  RequestRecord record_;
+  bool registered_ = false;
+  std::list<std::weak_ptr<Session>>::iterator self_in_registry_;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor_.async_accept(
+      net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || stopping_) return;
+        if (ec) {
+          // Out of descriptors, say: wait a little rather than spin.
+          auto timer = std::make_shared<net::steady_timer>(ioc_);
+          timer->expires_after(std::chrono::milliseconds(50));
+          timer->async_wait([this, timer](beast::error_code) { Accept(); });
+          return;
+        }
+        if (SessionCount() >= options_.max_connections) {
+          beast::error_code ignored;
+          socket.close(ignored);
+        } else {
+          beast::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          std::make_shared<Session>(std::move(socket), this)->Start();
+        }
+        Accept();
+      });
+}
+
+void HttpServer::Impl::CloseIdleSessions() {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    for (const auto& weak : sessions_) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (const auto& session : live) session->CloseIfIdle();
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const RestApi* api, HttpServerOptions options) {
+  if (options.threads <= 0) {
+    options.threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  auto impl = std::make_unique<Impl>(api, std::move(options));
+  if (absl::Status s = impl->Bind(); !s.ok()) return s;
+  impl->Run();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+uint16_t HttpServer::port() const { return impl_->port(); }
+
+void HttpServer::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+}  // namespace clout
