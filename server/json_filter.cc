@@ -71,11 +71,16 @@ bool StepAll(const std::vector<Cursor>& cursors, absl::string_view name,
 
 // What survives of a value: a scalar's JSON text, or a container's kept
 // members (objects) or elements (arrays).
+struct Member;
 struct Node {
   enum Kind { kScalar, kObject, kArray } kind = kScalar;
   std::string raw;
-  std::vector<std::pair<std::string, Node>> members;
+  std::vector<Member> members;
   std::vector<Node> elements;
+};
+struct Member {
+  std::string key;
+  Node value;
 };
 
 struct Walk {
@@ -110,7 +115,7 @@ struct Walk {
             Value(child, child_all, next_includes, next_excludes);
         if (!error.ok()) return std::nullopt;
         if (kept.has_value()) {
-          node.members.emplace_back(std::string(key), *std::move(kept));
+          node.members.push_back(Member{std::string(key), *std::move(kept)});
         }
       }
       if (node.members.empty() && !(was_empty && all)) return std::nullopt;
@@ -158,9 +163,9 @@ void Print(const Node& node, JsonOut& out) {
       return;
     case Node::kObject:
       out.BeginObject();
-      for (const auto& [key, value] : node.members) {
-        out.Key(key);
-        Print(value, out);
+      for (const Member& member : node.members) {
+        out.Key(member.key);
+        Print(member.value, out);
       }
       out.EndObject();
       return;
