@@ -11,10 +11,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -24,6 +22,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/rest_api.h"
+#include "server/security.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int, port, 9200, "port to listen on (0: any free port)");
@@ -64,6 +63,8 @@ Endpoints (../shared/spec/rest-service.md):
   POST|PUT /_bulk, /INDEX/_bulk    write result documents (NDJSON)
   GET|HEAD /                       node info, as the official clients expect
   GET /_clout/metrics              Prometheus metrics
+  GET /_security/_authenticate, POST|GET|DELETE /_security/api_key
+                                   (with --config_dir)
 Every request takes pretty, human, filter_path, error_trace; bodies may be
 gzip-compressed, and responses are when the client accepts gzip.
 
@@ -78,9 +79,14 @@ Flags:
   --access_log=F  append one JSON line per request to F (- for stderr):
                   time, method, path (never the query string), status,
                   bytes, microseconds, X-Opaque-Id. Off by default.
-  --config_dir=D  Elasticsearch's file realm (users, users_roles, roles.yml):
-                  not implemented yet; the server refuses to start with it
-                  rather than run without the security it asks for.
+  --config_dir=D  turns security on: Elasticsearch's file realm in D
+                  (`users` with bcrypt hashes as elasticsearch-users or
+                  `htpasswd -B` write them, `users_roles`, `roles.yml`),
+                  re-read when it changes, plus the built-in roles superuser,
+                  machine_learning_admin and machine_learning_user. Requests
+                  then need Basic or ApiKey credentials; API keys are made
+                  with POST /_security/api_key and live in memory only (a
+                  restart forgets them).
   --max_content_length=BYTES    largest request body after gzip
                   decompression (default 100 MiB, Elasticsearch's
                   http.max_content_length); larger: 413, connection closed
@@ -118,19 +124,6 @@ const std::vector<std::string>& ServeFlags() {
 }
 
 namespace {
-
-// True if every address `host` resolves to is a loopback address.
-bool IsLoopbackHost(const std::string& host) {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::resolver resolver(ioc);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(host, "0", ec);
-  if (ec || results.empty()) return false;
-  for (const auto& entry : results) {
-    if (!entry.endpoint().address().is_loopback()) return false;
-  }
-  return true;
-}
 
 // The access log: one JSON line per request, flushed as written.
 class AccessLog {
@@ -177,19 +170,28 @@ int RunServe(const ServeArgs& args) {
   if (port < 0 || port > 65535) {
     return UsageError(absl::StrCat("--port is 0 to 65535, not [", port, "]"));
   }
-  if (!absl::GetFlag(FLAGS_config_dir).empty()) {
-    return UsageError(
-        "--config_dir: security (the file realm, API keys) is not "
-        "implemented yet; refusing to serve without the security the "
-        "configuration asks for");
+  if (host.empty()) return UsageError("--host is empty");
+  // SIGINT and SIGTERM are taken by sigwait below: blocked before any
+  // thread starts (the store's writer thread starts with the first load),
+  // so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<Security> security;
+  if (const std::string dir = absl::GetFlag(FLAGS_config_dir); !dir.empty()) {
+    absl::StatusOr<std::unique_ptr<Security>> opened =
+        Security::Open(ResolvePath(dir));
+    if (!opened.ok()) return Fail(opened.status(), kLoadFailure);
+    security = *std::move(opened);
   }
-  if (!absl::GetFlag(FLAGS_insecure_listen_anywhere) && !IsLoopbackHost(host)) {
-    return UsageError(absl::StrCat(
-        "refusing to listen on [", host,
-        "] without security: only loopback addresses are allowed. Give "
-        "--insecure_listen_anywhere to let anyone who can reach the port "
-        "read and write every result"));
-  }
+  const bool insecure = absl::GetFlag(FLAGS_insecure_listen_anywhere);
+  // Without security, anyone reaching the port could read and write every
+  // result; with security but without TLS, passwords and keys would cross
+  // the network in clear. Either way: loopback only, unless told.
+  const bool require_loopback = !insecure;
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> log_file(nullptr, std::fclose);
   std::unique_ptr<AccessLog> access_log;
   if (const std::string path = absl::GetFlag(FLAGS_access_log); !path.empty()) {
@@ -224,17 +226,11 @@ int RunServe(const ServeArgs& args) {
   RestApiOptions api_options;
   api_options.max_content_length = absl::GetFlag(FLAGS_max_content_length);
   api_options.metrics = [&] { return metrics.Render(*loaded.store); };
+  api_options.security = security.get();
   RestApi api(loaded.store.get(), api_options);
 
-  // SIGINT and SIGTERM are taken by sigwait below: blocked before any
-  // thread starts, so that every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   HttpServerOptions options;
+  options.require_loopback = require_loopback;
   options.host = host;
   options.port = static_cast<uint16_t>(port);
   options.threads = args.threads;
@@ -252,7 +248,20 @@ int RunServe(const ServeArgs& args) {
   };
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Start(&api, options);
-  if (!server.ok()) return Fail(server.status(), kLoadFailure);
+  if (!server.ok()) {
+    if (require_loopback &&
+        absl::StrContains(server.status().message(), "not a loopback")) {
+      return UsageError(absl::StrCat(
+          server.status().message(),
+          ". Without TLS, only loopback addresses are served; give "
+          "--insecure_listen_anywhere to listen anyway",
+          security == nullptr
+              ? " (without security, anyone who can reach the port can then "
+                "read and write every result)"
+              : " (passwords and API keys then cross the network in clear)"));
+    }
+    return Fail(server.status(), kLoadFailure);
+  }
   const bool v6 = host.find(':') != std::string::npos;
   std::fprintf(stderr, "clout serve: listening on http://%s%s%s:%u\n",
                v6 ? "[" : "", host.c_str(), v6 ? "]" : "",

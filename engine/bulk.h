@@ -34,6 +34,13 @@ struct BulkOptions {
   // The index of the request's path (`POST /{index}/_bulk`), used for
   // actions that name none. Empty: every action must name its `_index`.
   std::string default_index;
+  // If set, asked for every item before it is staged: `action` is
+  // "index", "create", "delete" or "update", `index` the index the action
+  // names (or the default). A non-OK answer (a 403 security_exception, say)
+  // becomes the item's error and the item is not applied.
+  std::function<absl::Status(absl::string_view action,
+                             absl::string_view index)>
+      authorize;
 };
 
 // One item of a parsed request, as its response names it.
@@ -59,7 +66,8 @@ struct BulkRequest {
   std::map<std::string, uint64_t, std::less<>> other_results;
 };
 
-// Parses a `_bulk` body. Item failures (a bad document, an index Clout does
+// Parses a `_bulk` body. Item failures (refused by options.authorize, a bad
+// document, an index Clout does
 // not serve: 404 index_not_found_exception, an `_id` that does not name the
 // document's result: 400 illegal_argument_exception, `update` actions: 400)
 // become error items. Whole-request errors, in Elasticsearch's words:

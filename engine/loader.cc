@@ -2383,9 +2383,14 @@ absl::StatusOr<BulkRequest> ParseBulkRequest(absl::string_view body,
       return EsError(404, "index_not_found_exception",
                      absl::StrCat("no such index [", action.index, "]"));
     };
+    absl::Status denied = options.authorize
+                              ? options.authorize(action.name, action.index)
+                              : absl::OkStatus();
     if (action.name == "delete") {
       if (!action.has_id) return validation("id is missing");
-      if (!served) {
+      if (!denied.ok()) {
+        request.batch.AddError(std::move(denied));
+      } else if (!served) {
         request.batch.AddError(not_served());
       } else if (std::optional<InfluencerResultId> id =
                      ParseInfluencerResultId(action.id)) {
@@ -2402,6 +2407,11 @@ absl::StatusOr<BulkRequest> ParseBulkRequest(absl::string_view body,
       return MalformedAction(action_line,
                              absl::StrCat("the [", action.name,
                                           "] action has no document line"));
+    }
+    if (!denied.ok()) {
+      request.batch.AddError(std::move(denied));
+      request.items.push_back(std::move(item));
+      continue;
     }
     if (action.name == "update") {
       request.batch.AddError(EsError(

@@ -16,6 +16,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -48,11 +49,13 @@ class HttpServer::Impl {
       : api_(api),
         options_(std::move(options)),
         ioc_(std::max(1, options_.threads)),
-        acceptor_(net::make_strand(ioc_)),
         writers_(static_cast<size_t>(std::max(1, options_.writer_threads))),
         grace_timer_(ioc_) {}
 
   absl::Status Bind() {
+    if (options_.host.empty()) {
+      return EsError(500, "exception", "the host to listen on is empty");
+    }
     beast::error_code ec;
     tcp::resolver resolver(ioc_);
     auto results = resolver.resolve(options_.host, std::to_string(options_.port),
@@ -62,22 +65,53 @@ class HttpServer::Impl {
                      absl::StrCat("cannot resolve host [", options_.host,
                                   "]: ", ec.message()));
     }
-    const tcp::endpoint endpoint = results.begin()->endpoint();
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return EsError(500, "exception",
-                     absl::StrCat("cannot listen on ", options_.host, ":",
-                                  options_.port, ": ", ec.message()));
+    // Every address the name has (localhost: 127.0.0.1 and ::1), on one
+    // port: the first bound picks it when the port is 0.
+    uint16_t port = options_.port;
+    for (const auto& entry : results) {
+      tcp::endpoint endpoint = entry.endpoint();
+      if (options_.require_loopback && !endpoint.address().is_loopback()) {
+        return EsError(500, "exception",
+                       absl::StrCat("refusing to listen on [",
+                                    endpoint.address().to_string(),
+                                    "] (from host [", options_.host,
+                                    "]): not a loopback address"));
+      }
+      endpoint.port(port);
+      auto acceptor = std::make_unique<tcp::acceptor>(net::make_strand(ioc_));
+      acceptor->open(endpoint.protocol(), ec);
+      if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
+      if (!ec && endpoint.protocol() == tcp::v6()) {
+        acceptor->set_option(net::ip::v6_only(true), ec);
+      }
+      if (!ec) acceptor->bind(endpoint, ec);
+      if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
+      if (ec) {
+        // An address family the machine lacks (no IPv6) is not fatal when
+        // another address was bound.
+        if (!acceptors_.empty() &&
+            (ec == net::error::address_family_not_supported ||
+             ec == boost::system::errc::address_not_available)) {
+          continue;
+        }
+        return EsError(500, "exception",
+                       absl::StrCat("cannot listen on ",
+                                    endpoint.address().to_string(), ":", port,
+                                    ": ", ec.message()));
+      }
+      const tcp::endpoint bound = acceptor->local_endpoint();
+      if (options_.require_loopback && !bound.address().is_loopback()) {
+        return EsError(500, "exception", "bound a non-loopback address");
+      }
+      port = bound.port();
+      acceptors_.push_back(std::move(acceptor));
     }
-    port_ = acceptor_.local_endpoint().port();
+    port_ = port;
     return absl::OkStatus();
   }
 
   void Run() {
-    Accept();
+    for (auto& acceptor : acceptors_) Accept(acceptor.get());
     const int threads = std::max(1, options_.threads);
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this] { ioc_.run(); });
@@ -87,14 +121,18 @@ class HttpServer::Impl {
   void Stop() {
     std::call_once(stop_once_, [this] {
       stopping_ = true;
-      net::post(acceptor_.get_executor(), [this] {
-        beast::error_code ignored;
-        acceptor_.close(ignored);
-      });
+      for (auto& acceptor : acceptors_) {
+        net::post(acceptor->get_executor(), [a = acceptor.get()] {
+          beast::error_code ignored;
+          a->close(ignored);
+        });
+      }
       CloseIdleSessions();
       grace_timer_.expires_after(options_.shutdown_grace);
       grace_timer_.async_wait([this](beast::error_code ec) {
-        if (!ec) ioc_.stop();
+        if (ec) return;
+        ioc_.stop();
+        writers_.stop();  // queued writes whose answer can no longer go out
       });
       // run() returns once no connection is left, or the grace ends.
       std::thread watcher([this] {
@@ -137,7 +175,7 @@ class HttpServer::Impl {
   }
 
  private:
-  void Accept();
+  void Accept(tcp::acceptor* acceptor);
   void CloseIdleSessions();
 
   // First, so that they outlive the io_context, whose destruction may
@@ -147,7 +185,7 @@ class HttpServer::Impl {
   const RestApi* api_;
   HttpServerOptions options_;
   net::io_context ioc_;
-  tcp::acceptor acceptor_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   net::thread_pool writers_;
   net::steady_timer grace_timer_;
   std::vector<std::thread> threads_;
@@ -179,7 +217,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes the connection if it is between requests. Any thread.
   void CloseIfIdle() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->state_ == State::kIdle || self->state_ == State::kHeader) {
+      const bool whole_request_buffered =
+          self->state_ == State::kHeader &&
+          absl::StrContains(
+              absl::string_view(
+                  static_cast<const char*>(self->buffer_.data().data()),
+                  self->buffer_.size()),
+              "\r\n\r\n");
+      if (self->state_ == State::kIdle ||
+          (self->state_ == State::kHeader && !whole_request_buffered)) {
         beast::error_code ignored;
         self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
         self->stream_.close();
@@ -213,6 +259,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadHeader() {
+    // Empty lines before a request are ignored (RFC 7230 section 3.5).
+    while (buffer_.size() > 0) {
+      const char c = *static_cast<const char*>(buffer_.data().data());
+      if (c != '\r' && c != '\n') break;
+      buffer_.consume(1);
+    }
+    if (buffer_.size() == 0) return ReadNext();
     state_ = State::kHeader;
     started_ = std::chrono::steady_clock::now();
     stream_.expires_after(options().header_timeout);
@@ -226,18 +279,33 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     const auto& header = parser_->get();
+    version_ = header.version();
+    method_ = std::string(header.method_string());
+    path_ = std::string(header.target().substr(0, header.target().find('?')));
     if (header.method_string().size() + header.target().size() + 10 >
         options().max_initial_line_length) {
       return Refuse(400, "illegal_argument_exception",
                     absl::StrCat("An HTTP line is larger than ",
                                  options().max_initial_line_length, " bytes."));
     }
+    size_t header_bytes = 0;
+    for (const auto& field : header) {
+      header_bytes += field.name_string().size() + field.value().size() + 4;
+    }
+    if (header_bytes > options().max_header_size) {
+      return Refuse(400, "illegal_argument_exception",
+                    absl::StrCat("HTTP header is larger than ",
+                                 options().max_header_size, " bytes."));
+    }
     if (parser_->is_done()) return Dispatch();
     auto expect = header.find(http::field::expect);
-    if (expect != header.end() &&
-        absl::EqualsIgnoreCase(absl::string_view(expect->value().data(),
-                                                 expect->value().size()),
-                               "100-continue")) {
+    if (expect != header.end() && header.version() >= 11) {
+      if (!absl::EqualsIgnoreCase(absl::string_view(expect->value().data(),
+                                                    expect->value().size()),
+                                  "100-continue")) {
+        return Refuse(417, "illegal_argument_exception",
+                      "only the expectation [100-continue] is supported");
+      }
       // The client waits for this before it sends the body.
       auto cont = std::make_shared<http::response<http::empty_body>>(
           http::status::continue_, header.version());
@@ -294,11 +362,9 @@ class Session : public std::enable_shared_from_this<Session> {
     response.headers.push_back({"X-elastic-product", "Elasticsearch"});
     response.headers.push_back({"Content-Type", "application/json"});
     response.close = true;
-    method_ = "";
-    path_ = "";
     head_ = false;
     keep_alive_ = false;
-    version_ = 11;
+    if (version_ != 10) version_ = 11;
     Write(std::move(response));
   }
 
@@ -320,7 +386,7 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = message.keep_alive();
     version_ = message.version();
     const RestApi* api = server_->api();
-    if (RestApi::IsWrite(request->method, request->target)) {
+    if (api->MayBlock(*request)) {
       net::post(server_->writers(), [self = shared_from_this(), api, request] {
         RestResponse response = api->Handle(*request);
         net::post(self->stream_.get_executor(),
@@ -340,6 +406,7 @@ class Session : public std::enable_shared_from_this<Session> {
     record_.status = response.status;
     record_.endpoint = response.endpoint;
     record_.bulk_items = response.bulk_items;
+    record_.user = response.user;
     record_.opaque_id.clear();
     for (const HttpHeader& h : response.headers) {
       if (absl::EqualsIgnoreCase(h.name, "X-Opaque-Id")) {
@@ -380,12 +447,13 @@ class Session : public std::enable_shared_from_this<Session> {
     record_.micros = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::steady_clock::now() - started_)
                          .count();
-    if (options().on_request && !record_.method.empty()) {
-      options().on_request(record_);
-    }
+    if (options().on_request) options().on_request(record_);
     serializer_.reset();
     response_.reset();
-    if (ec || close_after_write_) return Close();
+    method_.clear();
+    path_.clear();
+    if (ec) return Close();
+    if (close_after_write_) return LingeringClose();
     ReadNext();
   }
 
@@ -393,6 +461,29 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.close();
+  }
+
+  // After a response that ends the connection while the client may still be
+  // sending (a 413, a malformed request): stop sending, then read and drop
+  // what arrives for a while, so that the kernel does not answer the
+  // client's bytes with a reset that destroys the response before it is
+  // read.
+  void LingeringClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    linger_budget_ = 4 << 20;
+    stream_.expires_after(std::chrono::seconds(2));
+    Drain();
+  }
+  void Drain() {
+    buffer_.clear();
+    stream_.async_read_some(
+        buffer_.prepare(64 * 1024),
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
+          if (ec || n >= self->linger_budget_) return self->stream_.close();
+          self->linger_budget_ -= n;
+          self->Drain();
+        });
   }
 
   beast::tcp_stream stream_;
@@ -409,6 +500,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   unsigned version_ = 11;
   bool close_after_write_ = false;
+  size_t linger_budget_ = 0;
   RequestRecord record_;
   bool registered_ = false;
   std::list<std::weak_ptr<Session>>::iterator self_in_registry_;
@@ -416,15 +508,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(
-      net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-        if (ec == net::error::operation_aborted || stopping_) return;
+void HttpServer::Impl::Accept(tcp::acceptor* acceptor) {
+  acceptor->async_accept(
+      net::make_strand(ioc_),
+      [this, acceptor](beast::error_code ec, tcp::socket socket) {
+        if (stopping_) return;
         if (ec) {
-          // Out of descriptors, say: wait a little rather than spin.
-          auto timer = std::make_shared<net::steady_timer>(ioc_);
+          // Out of descriptors, say: wait a little rather than spin. The
+          // timer runs on the acceptor's strand, as Stop's close does.
+          auto timer =
+              std::make_shared<net::steady_timer>(acceptor->get_executor());
           timer->expires_after(std::chrono::milliseconds(50));
-          timer->async_wait([this, timer](beast::error_code) { Accept(); });
+          timer->async_wait([this, acceptor, timer](beast::error_code) {
+            if (!stopping_) Accept(acceptor);
+          });
           return;
         }
         if (SessionCount() >= options_.max_connections) {
@@ -435,7 +532,7 @@ void HttpServer::Impl::Accept() {
           socket.set_option(tcp::no_delay(true), ignored);
           std::make_shared<Session>(std::move(socket), this)->Start();
         }
-        Accept();
+        Accept(acceptor);
       });
 }
 

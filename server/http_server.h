@@ -52,7 +52,11 @@ struct RequestRecord {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
+  // Every address the host resolves to is bound, on one port.
   uint16_t port = 9200;  // 0: any free port (see HttpServer::port())
+  // Refuse to start unless every address bound is a loopback address (as
+  // without security).
+  bool require_loopback = false;
   int threads = 0;       // I/O threads; 0: one per core
   int writer_threads = 2;
   size_t max_content_length = size_t{100} << 20;

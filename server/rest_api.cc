@@ -264,6 +264,126 @@ absl::Status MediaTypeError(absl::string_view headers,
       "status_exception", detail);
 }
 
+// Elasticsearch's 401: a security_exception with the WWW-Authenticate
+// values under "header", and the failed API key's words, in the root cause
+// and the error alike.
+std::string UnauthorizedJson(const AuthFailure& failure) {
+  std::string out;
+  JsonOut json(&out, false);
+  auto error_object = [&] {
+    json.BeginObject();
+    json.Key("type");
+    json.String("security_exception");
+    json.Key("reason");
+    json.String(failure.reason);
+    if (!failure.additional.empty()) {
+      json.Key("additional_unsuccessful_credentials");
+      json.String(failure.additional);
+    }
+    json.Key("header");
+    json.BeginObject();
+    json.Key("WWW-Authenticate");
+    json.BeginArray();
+    for (const std::string& value : Security::WwwAuthenticate()) {
+      json.String(value);
+    }
+    json.EndArray();
+    json.EndObject();
+  };
+  json.BeginObject();
+  json.Key("error");
+  json.BeginObject();
+  json.Key("root_cause");
+  json.BeginArray();
+  error_object();
+  json.EndObject();
+  json.EndArray();
+  json.Key("type");
+  json.String("security_exception");
+  json.Key("reason");
+  json.String(failure.reason);
+  if (!failure.additional.empty()) {
+    json.Key("additional_unsuccessful_credentials");
+    json.String(failure.additional);
+  }
+  json.Key("header");
+  json.BeginObject();
+  json.Key("WWW-Authenticate");
+  json.BeginArray();
+  for (const std::string& value : Security::WwwAuthenticate()) {
+    json.String(value);
+  }
+  json.EndArray();
+  json.EndObject();
+  json.EndObject();
+  json.Key("status");
+  json.Long(401);
+  json.EndObject();
+  return out;
+}
+
+// Whether the client takes gzip: "gzip" (or "*") in Accept-Encoding with
+// a quality above 0.
+bool AcceptsGzip(const std::string* accept_encoding) {
+  if (accept_encoding == nullptr) return false;
+  for (absl::string_view item : absl::StrSplit(*accept_encoding, ',')) {
+    std::vector<absl::string_view> parts = absl::StrSplit(item, ';');
+    const absl::string_view coding = absl::StripAsciiWhitespace(parts[0]);
+    if (!absl::EqualsIgnoreCase(coding, "gzip") &&
+        !absl::EqualsIgnoreCase(coding, "x-gzip") && coding != "*") {
+      continue;
+    }
+    double quality = 1.0;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      absl::string_view p = absl::StripAsciiWhitespace(parts[i]);
+      if (absl::ConsumePrefix(&p, "q=") &&
+          !absl::SimpleAtod(absl::StripAsciiWhitespace(p), &quality)) {
+        quality = 0;
+      }
+    }
+    if (quality > 0) return true;
+  }
+  return false;
+}
+
+// Privileges that grant the actions Clout authorizes (Elasticsearch's
+// ClusterPrivilegeResolver / IndexPrivilege, for these actions).
+const std::vector<absl::string_view> kMonitorGrants = {"monitor", "manage",
+                                                       "all"};
+const std::vector<absl::string_view> kInfluencersGrants = {
+    "monitor_ml", "monitor", "manage_ml", "manage", "all"};
+const std::vector<absl::string_view> kCreateKeyGrants = {
+    "manage_api_key", "manage_own_api_key", "manage_security", "all"};
+const std::vector<absl::string_view> kGetKeyGrants = {
+    "manage_api_key", "manage_own_api_key", "read_security", "manage_security",
+    "all"};
+const std::vector<absl::string_view> kAllKeysReadGrants = {
+    "manage_api_key", "read_security", "manage_security", "all"};
+const std::vector<absl::string_view> kAllKeysGrants = {
+    "manage_api_key", "manage_security", "all"};
+const std::vector<absl::string_view> kReadGrants = {"read", "all"};
+
+absl::Status ClusterDenied(const Subject& subject, absl::string_view action,
+                           const std::vector<absl::string_view>& granting) {
+  return EsError(
+      403, "security_exception",
+      absl::StrCat("action [", action, "] is unauthorized for ",
+                   subject.Describe(),
+                   ", this action is granted by the cluster privileges [",
+                   absl::StrJoin(granting, ","), "]"));
+}
+
+absl::Status IndexDenied(const Subject& subject, absl::string_view action,
+                         absl::string_view index,
+                         const std::vector<absl::string_view>& granting) {
+  return EsError(
+      403, "security_exception",
+      absl::StrCat("action [", action, "] is unauthorized for ",
+                   subject.Describe(), " on indices [", index,
+                   "], this action is granted by the index privileges [",
+                   absl::StrJoin(granting, ","), "]"));
+}
+
 }  // namespace
 
 const std::string* RestRequest::Header(absl::string_view name) const {
@@ -322,7 +442,15 @@ bool RestApi::IsWrite(absl::string_view method, absl::string_view target) {
   absl::string_view path = target.substr(0, target.find('?'));
   while (absl::ConsumeSuffix(&path, "/")) {
   }
-  return path == "/_bulk" || absl::EndsWith(path, "/_bulk");
+  absl::StatusOr<std::string> last =
+      DecodePathSegment(path.substr(path.rfind('/') + 1));
+  return last.ok() && *last == "_bulk";
+}
+
+bool RestApi::MayBlock(const RestRequest& request) const {
+  return IsWrite(request.method, request.target) ||
+         (options_.security != nullptr &&
+          !options_.security->IsQuick(request.Header("Authorization")));
 }
 
 RestResponse RestApi::Handle(const RestRequest& request) const {
@@ -350,9 +478,8 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
     if (!has_type && !response.body.empty()) {
       response.headers.push_back({"Content-Type", x.content_type});
     }
-    const std::string* accept_encoding = request.Header("Accept-Encoding");
-    if (accept_encoding != nullptr && !response.body.empty() &&
-        absl::StrContains(absl::AsciiStrToLower(*accept_encoding), "gzip")) {
+    if (!response.body.empty() &&
+        AcceptsGzip(request.Header("Accept-Encoding"))) {
       response.body = GzipCompress(response.body);
       response.headers.push_back({"Content-Encoding", "gzip"});
     }
@@ -412,6 +539,35 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
                       " /_ml/anomaly_detectors/{job_id}/results/influencers] "
                       "instead.\"")});
   }
+
+  // Authentication, once the request has a handler (Elasticsearch's
+  // SecurityRestFilter wraps handlers: an unknown path is a 400 for all).
+  std::optional<Subject> subject;
+  Security* security = options_.security;
+  if (security != nullptr) {
+    AuthFailure failure;
+    absl::StatusOr<Subject> who = security->Authenticate(
+        request.Header("Authorization"), request.target, &failure);
+    if (!who.ok()) {
+      response.status = 401;
+      response.body = UnauthorizedJson(failure);
+      for (const std::string& value : Security::WwwAuthenticate()) {
+        response.headers.push_back({"WWW-Authenticate", value});
+      }
+      return finish();
+    }
+    subject = *std::move(who);
+    response.user = subject->username;
+  }
+  // A 403 for `action` unless the subject holds a cluster privilege of
+  // `granting`; OK without security.
+  auto cluster_check = [&](absl::string_view action,
+                           const std::vector<absl::string_view>& granting) {
+    if (!subject.has_value() || subject->ClusterAllows(granting)) {
+      return absl::OkStatus();
+    }
+    return ClusterDenied(*subject, action, granting);
+  };
 
   Params params(SplitQueryString(raw_query));
 
@@ -561,6 +717,11 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
         x.Error(s);
         return finish();
       }
+      if (absl::Status s = cluster_check("cluster:monitor/main", kMonitorGrants);
+          !s.ok()) {
+        x.Error(s);
+        return finish();
+      }
       std::string out;
       JsonOut json(&out, false);
       json.BeginObject();
@@ -628,9 +789,27 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
         x.Error(parsed.status());
         return finish();
       }
+      // As Elasticsearch: the action's cluster privilege, then the job
+      // (404), the dates and sort (400), then `read` on the job's results
+      // index, which the search checks.
+      if (absl::Status s = cluster_check(
+              "cluster:monitor/xpack/ml/job/results/influencers/get",
+              kInfluencersGrants);
+          !s.ok()) {
+        x.Error(s);
+        return finish();
+      }
       absl::StatusOr<InfluencersPage> page = store_->GetInfluencers(*parsed);
       if (!page.ok()) {
         x.Error(page.status());
+        return finish();
+      }
+      const std::string results_index =
+          absl::StrCat(".ml-anomalies-", route.job_id);
+      if (subject.has_value() &&
+          !subject->IndexAllows(results_index, kReadGrants)) {
+        x.Error(IndexDenied(*subject, "indices:data/read/search",
+                            results_index, kReadGrants));
         return finish();
       }
       OutputOptions output;
@@ -671,6 +850,25 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
       }
       BulkOptions bulk_options;
       bulk_options.default_index = route.index;
+      if (subject.has_value()) {
+        bulk_options.authorize = [&](absl::string_view action,
+                                     absl::string_view index) {
+          static const std::vector<absl::string_view> kIndex = {
+              "index", "write", "all"};
+          static const std::vector<absl::string_view> kCreate = {
+              "create_doc", "create", "index", "write", "all"};
+          static const std::vector<absl::string_view> kDelete = {
+              "delete", "write", "all"};
+          static const std::vector<absl::string_view> kBulkShard = {
+              "create_doc", "create", "delete", "index", "write", "all"};
+          const auto& granting = action == "create"   ? kCreate
+                                 : action == "delete" ? kDelete
+                                                      : kIndex;
+          if (subject->IndexAllows(index, granting)) return absl::OkStatus();
+          return IndexDenied(*subject, "indices:data/write/bulk[s]", index,
+                             kBulkShard);
+        };
+      }
       absl::StatusOr<BulkRequest> bulk = ParseBulkRequest(body, bulk_options);
       if (!bulk.ok()) {
         x.Error(bulk.status());
@@ -699,15 +897,83 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
       x.Json(200, BulkResponseJson(items, *result, took));
       return finish();
     }
-    case Endpoint::kSecurity:
-      x.Error(EsError(
-          500, "exception",
-          "Security must be explicitly enabled when using a [basic] license. "
-          "Enable security by setting [xpack.security.enabled] to [true] in "
-          "the elasticsearch.yml file and restart the node."));
+    case Endpoint::kSecurity: {
+      if (security == nullptr) {
+        x.Error(EsError(
+            500, "exception",
+            "Security must be explicitly enabled when using a [basic] "
+            "license. Enable security by setting [xpack.security.enabled] to "
+            "[true] in the elasticsearch.yml file and restart the node."));
+        return finish();
+      }
+      absl::StatusOr<std::string> out;
+      if (segments[1] == "_authenticate") {
+        if (absl::Status s = CheckUnconsumed(params, x.decoded_path, {});
+            !s.ok()) {
+          x.Error(s);
+          return finish();
+        }
+        out = security->AuthenticateJson(*subject);
+      } else if (request.method == "GET") {
+        for (absl::string_view name :
+             {"id", "name", "username", "owner", "realm_name",
+              "with_limited_by", "active_only", "with_profile_uid"}) {
+          params.Get(name);
+        }
+        if (absl::Status s = CheckUnconsumed(
+                params, x.decoded_path,
+                {"id", "name", "username", "owner", "realm_name",
+                 "with_limited_by", "active_only", "with_profile_uid"});
+            !s.ok()) {
+          x.Error(s);
+          return finish();
+        }
+        if (absl::Status s = cluster_check(
+                "cluster:admin/xpack/security/api_key/get", kGetKeyGrants);
+            !s.ok()) {
+          x.Error(s);
+          return finish();
+        }
+        out = security->GetApiKeys(*subject,
+                                   subject->ClusterAllows(kAllKeysReadGrants),
+                                   params.list());
+      } else {
+        const bool create = request.method != "DELETE";
+        params.Get("refresh");
+        if (absl::Status s =
+                CheckUnconsumed(params, x.decoded_path, {"refresh"});
+            !s.ok()) {
+          x.Error(s);
+          return finish();
+        }
+        if (absl::Status s = cluster_check(
+                create ? "cluster:admin/xpack/security/api_key/create"
+                       : "cluster:admin/xpack/security/api_key/invalidate",
+                kCreateKeyGrants);
+            !s.ok()) {
+          x.Error(s);
+          return finish();
+        }
+        out = create ? security->CreateApiKey(*subject, body)
+                     : security->InvalidateApiKeys(
+                           *subject, subject->ClusterAllows(kAllKeysGrants),
+                           body);
+      }
+      if (!out.ok()) {
+        x.Error(out.status());
+        return finish();
+      }
+      x.Json(200, *std::move(out));
       return finish();
+    }
     case Endpoint::kMetrics: {
       if (absl::Status s = CheckUnconsumed(params, x.decoded_path, {});
+          !s.ok()) {
+        x.Error(s);
+        return finish();
+      }
+      if (absl::Status s =
+              cluster_check("cluster:monitor/clout/metrics", kMonitorGrants);
           !s.ok()) {
         x.Error(s);
         return finish();

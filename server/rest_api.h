@@ -22,12 +22,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "engine/store.h"
+#include "server/security.h"
 
 namespace clout {
 
@@ -68,6 +70,8 @@ struct RestResponse {
   bool close = false;
   // Documents in a _bulk request, for metrics.
   size_t bulk_items = 0;
+  // The authenticated user (security on), for the access log.
+  std::string user;
 };
 
 struct RestApiOptions {
@@ -81,6 +85,11 @@ struct RestApiOptions {
   // Answers `GET /_clout/metrics` (Prometheus' text format); unset: 400 as
   // an unknown path.
   std::function<std::string()> metrics;
+  // Security (security.h): when set, every routed request authenticates
+  // (401 without valid credentials) and is authorized (403), and the
+  // /_security endpoints work. Must outlive the RestApi. Unset: security
+  // is off, and /_security answers as Elasticsearch without security.
+  Security* security = nullptr;
 };
 
 // The Elasticsearch version `GET /` reports, an 8.x that the official
@@ -99,8 +108,13 @@ class RestApi {
   RestResponse Handle(const RestRequest& request) const;
 
   // True if `target` (with `method`) is a request that writes, and so may
-  // block: a transport runs those off its I/O threads. Pure.
+  // block: a `_bulk` (its path percent-decoded as routing decodes it). Pure.
   static bool IsWrite(absl::string_view method, absl::string_view target);
+
+  // True if Handle may block on `request`: a write, or a password check
+  // that is not cached (bcrypt takes ~50 ms). A transport runs those off its
+  // I/O threads. Thread-safe.
+  bool MayBlock(const RestRequest& request) const;
 
  private:
   InfluencerStore* store_;
