@@ -30,6 +30,9 @@ ABSL_FLAG(std::string, config_dir, "",
           "directory of the security files (users, users_roles, roles.yml)");
 ABSL_FLAG(bool, insecure_listen_anywhere, false,
           "without security, listen on a non-loopback address anyway");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve HTTPS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, access_log, "",
           "append one JSON line per request to this file (- for stderr)");
 ABSL_FLAG(uint64_t, max_content_length, uint64_t{100} << 20,
@@ -44,7 +47,7 @@ ABSL_FLAG(int, shutdown_grace_seconds, 10,
 namespace clout {
 
 const char kServeHelp[] =
-    R"(Usage: clout serve [--host=127.0.0.1] [--port=9200] [--threads=N] [DUMP...]
+    R"(Usage: clout serve [--host=127.0.0.1] [--port=9200] [--config_dir=DIR] [--threads=N] [DUMP...]
 
 Loads the dumps (optional: without any, the store starts empty and fills
 through _bulk), then serves Elasticsearch's REST API for influencer
@@ -69,10 +72,14 @@ Every request takes pretty, human, filter_path, error_trace; bodies may be
 gzip-compressed, and responses are when the client accepts gzip.
 
 Flags:
-  --host=ADDR     address to listen on (default 127.0.0.1). Without security
-                  only a loopback address is allowed, unless
-                  --insecure_listen_anywhere is given: anyone who can reach
-                  the port can then read and write every result.
+  --host=ADDR     address to listen on (default 127.0.0.1; every address a
+                  name resolves to is bound). Without TLS only loopback
+                  addresses are allowed, unless --insecure_listen_anywhere
+                  is given: without security anyone who reaches the port
+                  can then read and write every result, and with it
+                  passwords and API keys cross the network in clear.
+  --tls_cert=PEM --tls_key=PEM  serve HTTPS (TLS 1.2+, OpenSSL); needs
+                  --config_dir. Any address may then be served.
   --port=N        port (default 9200; 0 picks a free one and prints it)
   --threads=N     I/O threads answering queries (default: one per core);
                   _bulk writes run on two writer threads of their own
@@ -119,7 +126,8 @@ const std::vector<std::string>& ServeFlags() {
   static const std::vector<std::string> flags = {
       "host", "port", "threads", "config_dir", "insecure_listen_anywhere",
       "access_log", "lenient", "load_threads", "shutdown_grace_seconds",
-      "max_content_length", "idle_timeout_seconds", "request_timeout_seconds"};
+      "max_content_length", "idle_timeout_seconds", "request_timeout_seconds",
+      "tls_cert", "tls_key"};
   return flags;
 }
 
@@ -191,7 +199,19 @@ int RunServe(const ServeArgs& args) {
   // Without security, anyone reaching the port could read and write every
   // result; with security but without TLS, passwords and keys would cross
   // the network in clear. Either way: loopback only, unless told.
-  const bool require_loopback = !insecure;
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (tls_cert.empty() != tls_key.empty()) {
+    return UsageError("--tls_cert and --tls_key go together");
+  }
+  const bool tls = !tls_cert.empty();
+  if (tls && security == nullptr && !insecure) {
+    return UsageError(
+        "--tls_cert without --config_dir: TLS without security still lets "
+        "anyone who reaches the port read and write; give --config_dir, or "
+        "--insecure_listen_anywhere to serve so anyway");
+  }
+  const bool require_loopback = !insecure && !tls;
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> log_file(nullptr, std::fclose);
   std::unique_ptr<AccessLog> access_log;
   if (const std::string path = absl::GetFlag(FLAGS_access_log); !path.empty()) {
@@ -231,6 +251,8 @@ int RunServe(const ServeArgs& args) {
 
   HttpServerOptions options;
   options.require_loopback = require_loopback;
+  options.tls_cert_file = tls ? ResolvePath(tls_cert) : "";
+  options.tls_key_file = tls ? ResolvePath(tls_key) : "";
   options.host = host;
   options.port = static_cast<uint16_t>(port);
   options.threads = args.threads;
@@ -263,8 +285,9 @@ int RunServe(const ServeArgs& args) {
     return Fail(server.status(), kLoadFailure);
   }
   const bool v6 = host.find(':') != std::string::npos;
-  std::fprintf(stderr, "clout serve: listening on http://%s%s%s:%u\n",
-               v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
+  std::fprintf(stderr, "clout serve: listening on %s://%s%s%s:%u\n",
+               tls ? "https" : "http", v6 ? "[" : "", host.c_str(),
+               v6 ? "]" : "",
                static_cast<unsigned>((*server)->port()));
   std::fflush(stderr);
 

@@ -21,8 +21,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -39,7 +41,13 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-class Session;
+// What Stop() needs of a connection, plain or TLS.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Closes the connection if it is between requests. Any thread.
+  virtual void CloseIfIdle() = 0;
+};
 
 }  // namespace
 
@@ -53,6 +61,9 @@ class HttpServer::Impl {
         grace_timer_(ioc_) {}
 
   absl::Status Bind() {
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+      if (absl::Status s = LoadTls(); !s.ok()) return s;
+    }
     if (options_.host.empty()) {
       return EsError(500, "exception", "the host to listen on is empty");
     }
@@ -110,6 +121,36 @@ class HttpServer::Impl {
     return absl::OkStatus();
   }
 
+  absl::Status LoadTls() {
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty()) {
+      return EsError(500, "exception",
+                     "TLS needs both a certificate and a private key");
+    }
+    tls_.emplace(net::ssl::context::tls_server);
+    beast::error_code ec;
+    tls_->set_options(net::ssl::context::default_workarounds |
+                          net::ssl::context::no_sslv2 |
+                          net::ssl::context::no_sslv3 |
+                          net::ssl::context::no_tlsv1 |
+                          net::ssl::context::no_tlsv1_1 |
+                          net::ssl::context::single_dh_use,
+                      ec);
+    if (!ec) tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
+    if (ec) {
+      return EsError(500, "exception",
+                     absl::StrCat("cannot load the TLS certificate [",
+                                  options_.tls_cert_file, "]: ", ec.message()));
+    }
+    tls_->use_private_key_file(options_.tls_key_file, net::ssl::context::pem,
+                               ec);
+    if (ec) {
+      return EsError(500, "exception",
+                     absl::StrCat("cannot load the TLS private key [",
+                                  options_.tls_key_file, "]: ", ec.message()));
+    }
+    return absl::OkStatus();
+  }
+
   void Run() {
     for (auto& acceptor : acceptors_) Accept(acceptor.get());
     const int threads = std::max(1, options_.threads);
@@ -159,13 +200,13 @@ class HttpServer::Impl {
   bool stopping() const { return stopping_.load(); }
 
   // Sessions register themselves so that Stop() can close the idle ones.
-  std::list<std::weak_ptr<Session>>::iterator Register(
-      std::weak_ptr<Session> session) {
+  std::list<std::weak_ptr<SessionBase>>::iterator Register(
+      std::weak_ptr<SessionBase> session) {
     std::lock_guard<std::mutex> lock(sessions_mu_);
     sessions_.push_front(std::move(session));
     return sessions_.begin();
   }
-  void Unregister(std::list<std::weak_ptr<Session>>::iterator it) {
+  void Unregister(std::list<std::weak_ptr<SessionBase>>::iterator it) {
     std::lock_guard<std::mutex> lock(sessions_mu_);
     sessions_.erase(it);
   }
@@ -181,11 +222,12 @@ class HttpServer::Impl {
   // First, so that they outlive the io_context, whose destruction may
   // destroy the last sessions (which unregister themselves).
   std::mutex sessions_mu_;
-  std::list<std::weak_ptr<Session>> sessions_;
+  std::list<std::weak_ptr<SessionBase>> sessions_;
   const RestApi* api_;
   HttpServerOptions options_;
   net::io_context ioc_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::optional<net::ssl::context> tls_;
   net::thread_pool writers_;
   net::steady_timer grace_timer_;
   std::vector<std::thread> threads_;
@@ -198,25 +240,41 @@ namespace {
 
 // One connection: reads a request, answers it, and again while the
 // connection is kept alive. Every step runs on the connection's strand.
-class Session : public std::enable_shared_from_this<Session> {
+template <bool kTls>
+class Session : public SessionBase,
+                public std::enable_shared_from_this<Session<kTls>> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {}
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>,
+                                    beast::tcp_stream>;
+
+  Session(tcp::socket socket, HttpServer::Impl* server,
+          net::ssl::context* tls)
+      : stream_(MakeStream(std::move(socket), tls)), server_(server) {}
 
   ~Session() {
     if (registered_) server_->Unregister(self_in_registry_);
   }
 
   void Start() {
-    self_in_registry_ = server_->Register(weak_from_this());
+    self_in_registry_ = server_->Register(this->weak_from_this());
     registered_ = true;
-    net::dispatch(stream_.get_executor(),
-                  [self = shared_from_this()] { self->ReadNext(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Lowest().expires_after(self->options().header_timeout);
+        self->stream_.async_handshake(
+            net::ssl::stream_base::server,
+            [self](beast::error_code ec) {
+              if (ec) return self->Lowest().close();
+              self->ReadNext();
+            });
+      } else {
+        self->ReadNext();
+      }
+    });
   }
 
-  // Closes the connection if it is between requests. Any thread.
-  void CloseIfIdle() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+  void CloseIfIdle() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
       const bool whole_request_buffered =
           self->state_ == State::kHeader &&
           absl::StrContains(
@@ -227,8 +285,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (self->state_ == State::kIdle ||
           (self->state_ == State::kHeader && !whole_request_buffered)) {
         beast::error_code ignored;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        self->stream_.close();
+        self->Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        self->Lowest().close();
       }
     });
   }
@@ -248,10 +306,10 @@ class Session : public std::enable_shared_from_this<Session> {
     // Wait for the first byte of the next request under the idle timeout;
     // the header then has header_timeout to arrive whole.
     state_ = State::kIdle;
-    stream_.expires_after(options().idle_timeout);
+    Lowest().expires_after(options().idle_timeout);
     stream_.async_read_some(
         buffer_.prepare(4096),
-        [self = shared_from_this()](beast::error_code ec, size_t n) {
+        [self = this->shared_from_this()](beast::error_code ec, size_t n) {
           if (ec) return self->Close();
           self->buffer_.commit(n);
           self->ReadHeader();
@@ -268,10 +326,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (buffer_.size() == 0) return ReadNext();
     state_ = State::kHeader;
     started_ = std::chrono::steady_clock::now();
-    stream_.expires_after(options().header_timeout);
+    Lowest().expires_after(options().header_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) {
+        [self = this->shared_from_this()](beast::error_code ec, size_t) {
           self->OnHeader(ec);
         });
   }
@@ -309,9 +367,9 @@ class Session : public std::enable_shared_from_this<Session> {
       // The client waits for this before it sends the body.
       auto cont = std::make_shared<http::response<http::empty_body>>(
           http::status::continue_, header.version());
-      stream_.expires_after(options().write_timeout);
+      Lowest().expires_after(options().write_timeout);
       http::async_write(stream_, *cont,
-                        [self = shared_from_this(), cont](beast::error_code ec,
+                        [self = this->shared_from_this(), cont](beast::error_code ec,
                                                           size_t) {
                           if (ec) return self->Close();
                           self->ReadBody();
@@ -323,9 +381,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     state_ = State::kBody;
-    stream_.expires_after(options().body_timeout);
+    Lowest().expires_after(options().body_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->OnReadError(ec);
                        self->Dispatch();
                      });
@@ -380,6 +438,11 @@ class Session : public std::enable_shared_from_this<Session> {
                                   std::string(field.value())});
     }
     request->body = std::move(message.body());
+    if constexpr (!kTls) {
+      beast::error_code ec;
+      const tcp::endpoint peer = Lowest().socket().remote_endpoint(ec);
+      request->confidential = !ec && peer.address().is_loopback();
+    }
     method_ = request->method;
     path_ = request->target.substr(0, request->target.find('?'));
     head_ = message.method() == http::verb::head;
@@ -387,7 +450,7 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = message.version();
     const RestApi* api = server_->api();
     if (api->MayBlock(*request)) {
-      net::post(server_->writers(), [self = shared_from_this(), api, request] {
+      net::post(server_->writers(), [self = this->shared_from_this(), api, request] {
         RestResponse response = api->Handle(*request);
         net::post(self->stream_.get_executor(),
                   [self, response = std::move(response)]() mutable {
@@ -428,11 +491,11 @@ class Session : public std::enable_shared_from_this<Session> {
       response_->body() = std::move(response.body);
       response_->prepare_payload();
     }
-    stream_.expires_after(options().write_timeout);
+    Lowest().expires_after(options().write_timeout);
     // A HEAD response's header announces a length with no body after it.
     serializer_.emplace(*response_);
     if (head_) serializer_->split(true);
-    auto on_written = [self = shared_from_this()](beast::error_code ec,
+    auto on_written = [self = this->shared_from_this()](beast::error_code ec,
                                                   size_t) {
       self->OnWritten(ec);
     };
@@ -459,8 +522,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().close();
   }
 
   // After a response that ends the connection while the client may still be
@@ -470,23 +533,33 @@ class Session : public std::enable_shared_from_this<Session> {
   // read.
   void LingeringClose() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     linger_budget_ = 4 << 20;
-    stream_.expires_after(std::chrono::seconds(2));
+    Lowest().expires_after(std::chrono::seconds(2));
     Drain();
   }
   void Drain() {
     buffer_.clear();
     stream_.async_read_some(
         buffer_.prepare(64 * 1024),
-        [self = shared_from_this()](beast::error_code ec, size_t n) {
-          if (ec || n >= self->linger_budget_) return self->stream_.close();
+        [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+          if (ec || n >= self->linger_budget_) return self->Lowest().close();
           self->linger_budget_ -= n;
           self->Drain();
         });
   }
 
-  beast::tcp_stream stream_;
+  static Stream MakeStream(tcp::socket socket, net::ssl::context* tls) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *tls);
+    } else {
+      (void)tls;
+      return Stream(std::move(socket));
+    }
+  }
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  Stream stream_;
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -503,7 +576,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t linger_budget_ = 0;
   RequestRecord record_;
   bool registered_ = false;
-  std::list<std::weak_ptr<Session>>::iterator self_in_registry_;
+  std::list<std::weak_ptr<SessionBase>>::iterator self_in_registry_;
 };
 
 }  // namespace
@@ -530,14 +603,20 @@ void HttpServer::Impl::Accept(tcp::acceptor* acceptor) {
         } else {
           beast::error_code ignored;
           socket.set_option(tcp::no_delay(true), ignored);
-          std::make_shared<Session>(std::move(socket), this)->Start();
+          if (tls_.has_value()) {
+            std::make_shared<Session<true>>(std::move(socket), this, &*tls_)
+                ->Start();
+          } else {
+            std::make_shared<Session<false>>(std::move(socket), this, nullptr)
+                ->Start();
+          }
         }
         Accept(acceptor);
       });
 }
 
 void HttpServer::Impl::CloseIdleSessions() {
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard<std::mutex> lock(sessions_mu_);
     for (const auto& weak : sessions_) {

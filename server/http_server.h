@@ -57,6 +57,10 @@ struct HttpServerOptions {
   // Refuse to start unless every address bound is a loopback address (as
   // without security).
   bool require_loopback = false;
+  // HTTPS (OpenSSL, TLS 1.2 and later) with this PEM certificate chain and
+  // private key; both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   int threads = 0;       // I/O threads; 0: one per core
   int writer_threads = 2;
   size_t max_content_length = size_t{100} << 20;

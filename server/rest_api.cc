@@ -546,8 +546,17 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
   Security* security = options_.security;
   if (security != nullptr) {
     AuthFailure failure;
-    absl::StatusOr<Subject> who = security->Authenticate(
-        request.Header("Authorization"), request.target, &failure);
+    absl::StatusOr<Subject> who =
+        request.confidential || request.Header("Authorization") == nullptr
+            ? security->Authenticate(request.Header("Authorization"),
+                                     request.target, &failure)
+            : absl::StatusOr<Subject>(
+                  EsError(401, "security_exception", "not confidential"));
+    if (!request.confidential && failure.reason.empty()) {
+      failure.reason =
+          "credentials sent over plain HTTP from another machine are "
+          "refused: serve HTTPS (--tls_cert, --tls_key) to take them";
+    }
     if (!who.ok()) {
       response.status = 401;
       response.body = UnauthorizedJson(failure);

@@ -43,6 +43,10 @@ struct RestRequest {
   std::string target;  // the request target: path and query, undecoded
   std::vector<HttpHeader> headers;
   std::string body;  // as sent (still gzip-compressed if it was)
+  // The bytes were protected by TLS or never left the machine (a loopback
+  // peer). With security on, credentials on a request that is not are
+  // refused (401): they crossed the network in clear.
+  bool confidential = true;
 
   // The first value of header `name` (case-insensitive), or nullptr.
   const std::string* Header(absl::string_view name) const;

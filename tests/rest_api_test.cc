@@ -242,5 +242,33 @@ TEST_F(RestApiTest, Bulk) {
                  {{"Content-Type", "application/json"}}).status, 400);  // no index
 }
 
+TEST(RestApiSecurityTest, CredentialsInClearFromAnotherMachineAreRefused) {
+  const std::string dir = ::testing::TempDir() + "/realm";
+  ASSERT_EQ(system(("mkdir -p " + dir).c_str()), 0);
+  {
+    // bcrypt of "secret" at cost 4.
+    FILE* users = fopen((dir + "/users").c_str(), "w");
+    fputs("u:$2b$04$C7tc2Kb6JsFvuK8U7Y3lZe4HnCfcEu7gLoT0dJ5TdN1rG5gyCO9n2\n", users);
+    fclose(users);
+  }
+  absl::StatusOr<std::unique_ptr<Security>> security = Security::Open(dir);
+  ASSERT_TRUE(security.ok()) << security.status();
+  InfluencerStore store;
+  RestApiOptions options;
+  options.security = security->get();
+  RestApi api(&store, options);
+  RestRequest request;
+  request.method = "GET";
+  request.target = "/";
+  request.headers = {{"Authorization", "Basic dTpzZWNyZXQ="}};
+  request.confidential = false;
+  RestResponse response = api.Handle(request);
+  EXPECT_EQ(response.status, 401);
+  EXPECT_THAT(response.body, HasSubstr("plain HTTP from another machine"));
+  request.headers.clear();
+  EXPECT_THAT(api.Handle(request).body,
+              HasSubstr("missing authentication credentials"));
+}
+
 }  // namespace
 }  // namespace clout

@@ -500,3 +500,269 @@ def test_sigint_finishes_in_flight_request():
     assert out.startswith(b"HTTP/1.1 200 OK"), out
     assert b'"result":"created"' in out
     assert s.proc.wait(timeout=30) == 0
+
+
+# ---------------------------------------------------------------- security
+
+def bcrypt(password):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    # Cost 4 keeps the test fast; the server takes any bcrypt cost.
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+
+
+USERS = {"elastic": ("pw-elastic", "superuser"),
+         "mladmin": ("pw-mladmin", "machine_learning_admin"),
+         "mluser": ("pw-mluser", "machine_learning_user"),
+         "noread": ("pw-noread", "ml_no_read"),
+         "writer": ("pw-writer", "ml_writer"),
+         "nobody": ("pw-nobody", None)}
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory):
+    config = tmp_path_factory.mktemp("config")
+    (config / "users").write_text(
+        "".join(f"{u}:{bcrypt(p)}\n" for u, (p, _) in USERS.items()))
+    roles = {}
+    for user, (_, role) in USERS.items():
+        if role:
+            roles.setdefault(role, []).append(user)
+    (config / "users_roles").write_text(
+        "".join(f"{r}:{','.join(us)}\n" for r, us in roles.items()))
+    (config / "roles.yml").write_text(
+        "ml_no_read:\n  cluster: [monitor_ml]\n  indices:\n"
+        "    - names: ['.ml-notifications*']\n      privileges: [read]\n"
+        "ml_writer:\n  cluster: [monitor_ml, manage_own_api_key]\n  indices:\n"
+        "    - names: ['.ml-anomalies*']\n      privileges: [read, index, delete]\n")
+    s = Server(f"--config_dir={config}")
+    s.config = config
+    yield s
+    assert s.stop() == 0
+
+
+def client(port, user=None, api_key=None):
+    from elasticsearch import Elasticsearch
+    if user:
+        return Elasticsearch(f"http://127.0.0.1:{port}",
+                             http_auth=(user, USERS[user][0]))
+    if api_key:
+        return Elasticsearch(f"http://127.0.0.1:{port}", api_key=api_key)
+    return Elasticsearch(f"http://127.0.0.1:{port}")
+
+
+BULK_DELETE = ('{"delete":{"_index":".ml-anomalies-shared","_id":'
+               '"it_ops_new_kpi_influencer_1_600_f_0_0"}}\n')
+
+
+@pytest.mark.parametrize("user,can_query,can_write,can_info", [
+    ("elastic", True, True, True),
+    ("mladmin", True, False, False),
+    ("mluser", True, False, False),
+    ("noread", False, False, False),
+    ("writer", True, True, False),
+    ("nobody", False, False, False),
+])
+def test_security_role_matrix(secure, user, can_query, can_write, can_info):
+    from elasticsearch import exceptions as ex
+    es = client(secure.port, user=user)
+    if can_query:
+        assert es.ml.get_influencers(job_id=JOB, size=1)["count"] == 28
+    else:
+        with pytest.raises(ex.AuthorizationException) as e:
+            es.ml.get_influencers(job_id=JOB, size=1)
+        assert e.value.status_code == 403
+        reason = e.value.info["error"]["reason"]
+        assert f"is unauthorized for user [{user}]" in reason
+        if user == "noread":
+            assert "on indices [.ml-anomalies-it_ops_new_kpi]" in reason
+        else:
+            assert "granted by the cluster privileges [monitor_ml,monitor," \
+                   "manage_ml,manage,all]" in reason
+    result = es.bulk(body=BULK_DELETE)
+    status = result["items"][0]["delete"]["status"]
+    assert status == (404 if can_write else 403)
+    status, headers, data = http(secure.port, "GET", "/", headers={
+        "Authorization": "Basic " + __import__("base64").b64encode(
+            f"{user}:{USERS[user][0]}".encode()).decode()})
+    assert status == (200 if can_info else 403)
+    if status == 403:
+        assert "x-elastic-product" not in headers
+
+
+def test_security_401s(secure):
+    from elasticsearch import exceptions as ex
+    for method, target in [("GET", "/"), ("GET", GI), ("POST", GI),
+                           ("POST", "/_bulk"), ("GET", "/_security/_authenticate"),
+                           ("POST", "/_security/api_key"), ("GET", "/_security/api_key"),
+                           ("DELETE", "/_security/api_key"), ("GET", "/_clout/metrics"),
+                           ("GET", f"/_xpack/ml/anomaly_detectors/{JOB}/results/influencers")]:
+        status, headers, data = http(secure.port, method, target)
+        assert status == 401, (method, target)
+        body = json.loads(data)
+        assert body["error"]["reason"] == \
+            f"missing authentication credentials for REST request [{target}]"
+        assert body["error"]["header"]["WWW-Authenticate"] == \
+            ['Basic realm="security", charset="UTF-8"', "ApiKey"]
+        assert "x-elastic-product" not in headers
+    # Unknown paths stay 400 without credentials, as in Elasticsearch.
+    assert http(secure.port, "GET", "/_nope")[0] == 400
+    with pytest.raises(ex.AuthenticationException) as e:
+        client(secure.port).ml.get_influencers(job_id=JOB)
+    assert e.value.status_code == 401
+    from elasticsearch import Elasticsearch
+    wrong = Elasticsearch(f"http://127.0.0.1:{secure.port}",
+                          http_auth=("elastic", "wrong"))
+    with pytest.raises(ex.AuthenticationException) as e:
+        wrong.ml.get_influencers(job_id=JOB)
+    assert e.value.info["error"]["reason"] == (
+        f"unable to authenticate user [elastic] for REST request "
+        f"[/_ml/anomaly_detectors/{JOB}/results/influencers]")
+    unknown = Elasticsearch(f"http://127.0.0.1:{secure.port}",
+                            http_auth=("ghost", "x"))
+    with pytest.raises(ex.AuthenticationException) as e:
+        unknown.ml.get_influencers(job_id=JOB)
+    assert "unable to authenticate user [ghost]" in e.value.info["error"]["reason"]
+
+
+def test_security_api_keys(secure):
+    from elasticsearch import exceptions as ex
+    admin = client(secure.port, user="elastic")
+    key = admin.security.create_api_key(body={"name": "reader"})
+    assert list(key) == ["id", "name", "api_key", "encoded"]
+    es = client(secure.port, api_key=(key["id"], key["api_key"]))
+    assert es.ml.get_influencers(job_id=JOB, size=1)["count"] == 28
+    who = es.security.authenticate()
+    assert who["authentication_type"] == "api_key"
+    assert who["api_key"] == {"id": key["id"], "name": "reader"}
+    # Descriptors narrow the owner's rights: no write, no other jobs.
+    narrow = admin.security.create_api_key(body={
+        "name": "narrow", "role_descriptors": {"r": {
+            "cluster": ["monitor_ml"],
+            "indices": [{"names": [".ml-anomalies-it_ops*"], "privileges": ["read"]}]}}})
+    es = client(secure.port, api_key=(narrow["id"], narrow["api_key"]))
+    assert es.ml.get_influencers(job_id=JOB, size=1)["count"] == 28
+    result = es.bulk(body=BULK_DELETE)
+    assert result["items"][0]["delete"]["status"] == 403
+    assert f"API key id [{narrow['id']}] of user [elastic]" in \
+        result["items"][0]["delete"]["error"]["reason"]
+    with pytest.raises(ex.AuthorizationException):
+        es.info()
+    # A key cannot exceed its owner: mluser's key with superuser descriptors.
+    ml = client(secure.port, user="writer")
+    own = ml.security.create_api_key(body={"name": "mine", "role_descriptors": {
+        "r": {"cluster": ["all"], "indices": [{"names": ["*"], "privileges": ["all"]}]}}})
+    es = client(secure.port, api_key=(own["id"], own["api_key"]))
+    with pytest.raises(ex.AuthorizationException):
+        es.info()
+    # Listing: the admin sees every key, writer its own; never a secret.
+    listed = admin.security.get_api_key()["api_keys"]
+    assert {k["name"] for k in listed} >= {"reader", "narrow", "mine"}
+    assert all("api_key" not in k for k in listed)
+    assert [k["name"] for k in ml.security.get_api_key()["api_keys"]] == ["mine"]
+    # Invalidation: the key stops working at once.
+    out = admin.security.invalidate_api_key(body={"ids": [key["id"]]})
+    assert out["invalidated_api_keys"] == [key["id"]]
+    with pytest.raises(ex.AuthenticationException) as e:
+        client(secure.port, api_key=(key["id"], key["api_key"])).ml.get_influencers(job_id=JOB)
+    assert "has been invalidated" in e.value.info["error"]["additional_unsuccessful_credentials"]
+    # A wrong secret for a known id, and an unknown id.
+    with pytest.raises(ex.AuthenticationException) as e:
+        client(secure.port, api_key=(narrow["id"], "wrong")).ml.get_influencers(job_id=JOB)
+    assert e.value.info["error"]["additional_unsuccessful_credentials"] == \
+        f"API key: invalid credentials for API key [{narrow['id']}]"
+    # An expired key.
+    short = admin.security.create_api_key(body={"name": "short", "expiration": "1ms"})
+    assert "expiration" in short
+    time.sleep(0.05)
+    with pytest.raises(ex.AuthenticationException) as e:
+        client(secure.port, api_key=(short["id"], short["api_key"])).ml.get_influencers(job_id=JOB)
+    assert e.value.info["error"]["additional_unsuccessful_credentials"] == \
+        "API key: api key is expired"
+    # Users without an API key privilege cannot make keys.
+    with pytest.raises(ex.AuthorizationException):
+        client(secure.port, user="mluser").security.create_api_key(body={"name": "x"})
+
+
+def test_security_realm_reloads(secure):
+    from elasticsearch import exceptions as ex
+    es = client(secure.port, user="nobody")
+    with pytest.raises(ex.AuthorizationException):
+        es.ml.get_influencers(job_id=JOB, size=1)
+    roles = secure.config / "users_roles"
+    before = roles.read_text()
+    try:
+        roles.write_text(before + "machine_learning_user:nobody\n")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                es.ml.get_influencers(job_id=JOB, size=1)
+                break
+            except ex.AuthorizationException:
+                time.sleep(0.2)
+        assert es.ml.get_influencers(job_id=JOB, size=1)["count"] == 28
+    finally:
+        roles.write_text(before)
+
+
+def test_security_secrets_never_logged(tmp_path, secure):
+    log = tmp_path / "access.log"
+    s = Server(f"--config_dir={secure.config}", f"--access_log={log}")
+    try:
+        curl("-u", "elastic:pw-elastic", f"http://127.0.0.1:{s.port}{GI}?size=1")
+        curl("-u", "elastic:nope", f"http://127.0.0.1:{s.port}{GI}?secret=1")
+    finally:
+        assert s.stop() == 0
+    text = log.read_text() + "".join(s.stderr_rest)
+    assert "pw-elastic" not in text and "nope" not in text and "secret" not in text
+    lines = [json.loads(l) for l in log.read_text().splitlines()]
+    assert [l["status"] for l in lines] == [200, 401]
+    assert lines[0]["user"] == "elastic" and lines[0]["path"] == GI
+    assert lines[0]["micros"] > 0 and lines[0]["bytes"] > 0
+
+
+def test_security_refuses_bad_realm(tmp_path):
+    (tmp_path / "users").write_text("elastic:plaintext\n")
+    out = subprocess.run([CLOUT, "serve", "--port=0", f"--config_dir={tmp_path}"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "users:1: expected name:hash with a bcrypt hash" in out.stderr
+    assert "plaintext" not in out.stderr
+
+
+def test_tls(tmp_path, secure):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [CLOUT, "serve", "--port=0", f"--config_dir={secure.config}",
+         f"--tls_cert={cert}", f"--tls_key={key}", DATA],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert "listening on https://127.0.0.1:" in line, line
+        port = int(line.rsplit(":", 1)[1])
+        from elasticsearch import Elasticsearch
+        es = Elasticsearch(f"https://127.0.0.1:{port}", ca_certs=str(cert),
+                           http_auth=("elastic", USERS["elastic"][0]))
+        assert es.ml.get_influencers(job_id=JOB, size=1)["count"] == 28
+        assert es.info()["tagline"] == "You Know, for Search"
+        # Plain HTTP to the TLS port gets nothing.
+        with pytest.raises(subprocess.CalledProcessError):
+            curl(f"http://127.0.0.1:{port}/")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    # TLS without security, and a certificate without its key, are refused.
+    out = subprocess.run([CLOUT, "serve", "--port=0", f"--tls_cert={cert}",
+                          f"--tls_key={key}"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 2 and "without --config_dir" in out.stderr
+    out = subprocess.run([CLOUT, "serve", "--port=0", f"--tls_cert={cert}"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
