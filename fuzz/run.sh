@@ -17,7 +17,8 @@
 #
 # Needs Debian's clang (package clang, clang++ 14), the libFuzzer/sanitizer
 # runtime (libclang-rt-14-dev) and the project's libraries (libabsl-dev,
-# libsimdjson-dev; tools/setup.sh installs those).
+# libsimdjson-dev, zlib1g-dev, libyaml-cpp-dev, libcrypt-dev, libssl-dev;
+# tools/setup.sh installs those).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -77,7 +78,7 @@ CXXFLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined
 # Debian ships abseil as one shared object per component: link them all.
 mapfile -t ABSL_LIBS < <(ls /usr/lib/x86_64-linux-gnu/libabsl_*.so |
                          sed 's#.*/lib\(absl_.*\)\.so#-l\1#')
-LIBS=(-lsimdjson -lz "${ABSL_LIBS[@]}")
+LIBS=(-lsimdjson -lz -lyaml-cpp -lcrypt -lcrypto "${ABSL_LIBS[@]}")
 
 # --- Build ------------------------------------------------------------------
 # data/it_ops_new_kpi.ndjson as a C++ raw string literal, for fixed_store.h.
@@ -113,7 +114,7 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || engine_ok=0; done
 # The REST layer, for the rest target (no Beast: the transport is not
 # fuzzed here).
-for src in server/rest_api.cc server/json_filter.cc server/gzip.cc; do
+for src in server/rest_api.cc server/json_filter.cc server/gzip.cc server/security.cc; do
   compile "$src" "$BUILD/obj/server_$(basename "$src" .cc).o" || engine_ok=0
 done
 # Objects of engine files that no longer exist must not be linked.

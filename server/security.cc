@@ -689,7 +689,10 @@ absl::StatusOr<std::string> Security::CreateApiKey(const Subject& owner,
                    "[api_key_request] the body must be a JSON object");
   }
   ApiKey key;
-  for (auto field : root.get_object().value_unsafe()) {
+  // A named object: iterating over value_unsafe() of the temporary result
+  // would read it after its end.
+  const simdjson::dom::object fields = root.get_object().value_unsafe();
+  for (auto field : fields) {
     std::string_view s;
     if (field.key == "name") {
       if (field.value.get_string().get(s)) {
@@ -780,7 +783,8 @@ absl::StatusOr<std::string> Security::InvalidateApiKeys(const Subject& caller,
   std::vector<std::string> ids;
   std::string name, username;
   bool owner = false;
-  for (auto field : root.get_object().value_unsafe()) {
+  const simdjson::dom::object fields = root.get_object().value_unsafe();
+  for (auto field : fields) {
     std::string_view s;
     if (field.key == "ids") {
       simdjson::dom::array array;
