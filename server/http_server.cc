@@ -430,6 +430,12 @@ class Session : public SessionBase,
     response.body = ErrorJson(EsError(status, type, reason));
     response.headers.push_back({"X-elastic-product", "Elasticsearch"});
     response.headers.push_back({"Content-Type", "application/json"});
+    if (parser_.has_value() && parser_->is_header_done()) {
+      auto id = parser_->get().find("X-Opaque-Id");
+      if (id != parser_->get().end()) {
+        response.headers.push_back({"X-Opaque-Id", std::string(id->value())});
+      }
+    }
     response.close = true;
     head_ = false;
     keep_alive_ = false;
