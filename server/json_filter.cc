@@ -16,27 +16,6 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-// Elasticsearch's Glob.globMatch: `*` matches any run of characters.
-bool GlobMatch(absl::string_view pattern, absl::string_view text) {
-  size_t p = 0, t = 0, star = absl::string_view::npos, mark = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != absl::string_view::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 // A position inside one expression: names[pos] is the next to match.
 struct Cursor {
   const FilterPath::Expr* expr;
@@ -56,7 +35,7 @@ bool Step(const Cursor& cursor, absl::string_view name,
     if (cursor.pos + 1 == names.size()) return true;
     return Step(Cursor{cursor.expr, cursor.pos + 1}, name, next);
   }
-  if (!GlobMatch(want, name)) return false;
+  if (!GlobMatch(want, name, /*question_mark=*/false)) return false;
   if (cursor.pos + 1 == names.size()) return true;
   next->push_back(Cursor{cursor.expr, cursor.pos + 1});
   return false;
@@ -178,6 +157,28 @@ void Print(const Node& node, JsonOut& out) {
 }
 
 }  // namespace
+
+bool GlobMatch(absl::string_view pattern, absl::string_view text,
+               bool question_mark) {
+  size_t p = 0, t = 0, star = absl::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() &&
+               (pattern[p] == text[t] || (question_mark && pattern[p] == '?'))) {
+      ++p;
+      ++t;
+    } else if (star != absl::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
 
 FilterPath FilterPath::Parse(absl::string_view text) {
   FilterPath filter;

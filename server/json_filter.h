@@ -41,6 +41,11 @@ class FilterPath {
   std::vector<Expr> excludes_;
 };
 
+// Wildcard match as Elasticsearch's Glob.globMatch: `*` matches any run of
+// characters; with `question_mark`, `?` matches one (index patterns). Pure.
+bool GlobMatch(absl::string_view pattern, absl::string_view text,
+               bool question_mark);
+
 // Rewrites the JSON document `json` keeping what `filter` selects (a field
 // matched by an exclusion is dropped even when an inclusion matches it; with
 // inclusions, a field is kept when an inclusion matches it or something

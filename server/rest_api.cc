@@ -270,8 +270,8 @@ absl::Status MediaTypeError(absl::string_view headers,
 std::string UnauthorizedJson(const AuthFailure& failure) {
   std::string out;
   JsonOut json(&out, false);
-  auto error_object = [&] {
-    json.BeginObject();
+  // The members of the root cause and of the error alike.
+  auto members = [&] {
     json.Key("type");
     json.String("security_exception");
     json.Key("reason");
@@ -295,26 +295,11 @@ std::string UnauthorizedJson(const AuthFailure& failure) {
   json.BeginObject();
   json.Key("root_cause");
   json.BeginArray();
-  error_object();
-  json.EndObject();
-  json.EndArray();
-  json.Key("type");
-  json.String("security_exception");
-  json.Key("reason");
-  json.String(failure.reason);
-  if (!failure.additional.empty()) {
-    json.Key("additional_unsuccessful_credentials");
-    json.String(failure.additional);
-  }
-  json.Key("header");
   json.BeginObject();
-  json.Key("WWW-Authenticate");
-  json.BeginArray();
-  for (const std::string& value : Security::WwwAuthenticate()) {
-    json.String(value);
-  }
-  json.EndArray();
+  members();
   json.EndObject();
+  json.EndArray();
+  members();
   json.EndObject();
   json.Key("status");
   json.Long(401);

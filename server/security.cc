@@ -22,6 +22,7 @@
 #include "absl/strings/strip.h"
 #include "engine/error.h"
 #include "engine/json_out.h"
+#include "server/json_filter.h"
 #include "simdjson.h"
 #include "yaml-cpp/yaml.h"
 
@@ -218,23 +219,7 @@ absl::StatusOr<int64_t> ParseTimeValue(absl::string_view text) {
 }  // namespace
 
 bool IndexPatternMatches(absl::string_view pattern, absl::string_view text) {
-  size_t p = 0, t = 0, star = absl::string_view::npos, mark = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      mark = t;
-    } else if (star != absl::string_view::npos) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
+  return GlobMatch(pattern, text, /*question_mark=*/true);
 }
 
 bool Permissions::ClusterAllows(
@@ -650,20 +635,15 @@ std::string Security::AuthenticateJson(const Subject& subject) const {
   json.EndObject();
   json.Key("enabled");
   json.Bool(true);
-  json.Key("authentication_realm");
-  json.BeginObject();
-  json.Key("name");
-  json.String(subject.is_api_key ? "_es_api_key" : "default_file");
-  json.Key("type");
-  json.String(subject.is_api_key ? "_es_api_key" : "file");
-  json.EndObject();
-  json.Key("lookup_realm");
-  json.BeginObject();
-  json.Key("name");
-  json.String(subject.is_api_key ? "_es_api_key" : "default_file");
-  json.Key("type");
-  json.String(subject.is_api_key ? "_es_api_key" : "file");
-  json.EndObject();
+  for (const char* realm : {"authentication_realm", "lookup_realm"}) {
+    json.Key(realm);
+    json.BeginObject();
+    json.Key("name");
+    json.String(subject.is_api_key ? "_es_api_key" : "default_file");
+    json.Key("type");
+    json.String(subject.is_api_key ? "_es_api_key" : "file");
+    json.EndObject();
+  }
   if (subject.is_api_key) {
     json.Key("api_key");
     json.BeginObject();
