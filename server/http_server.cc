@@ -223,11 +223,12 @@ class HttpServer::Impl {
   std::list<std::weak_ptr<SessionBase>> sessions_;
   const RestApi* api_;
   HttpServerOptions options_;
+  // Before the contexts: the TLS sessions they hold use it.
+  std::optional<net::ssl::context> tls_;
   std::vector<std::unique_ptr<net::io_context>> contexts_;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
   size_t next_context_ = 0;  // round robin, on the acceptors' thread
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-  std::optional<net::ssl::context> tls_;
   net::thread_pool writers_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

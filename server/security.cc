@@ -198,15 +198,22 @@ absl::Status ParseJsonRole(simdjson::dom::element element, Role* role) {
 // Elasticsearch's TimeValue: an integer and a unit (nanos, micros, ms, s,
 // m, h, d). Returns milliseconds.
 absl::StatusOr<int64_t> ParseTimeValue(absl::string_view text) {
-  static const std::vector<std::pair<absl::string_view, double>> kUnits = {
-      {"nanos", 1e-6}, {"micros", 1e-3}, {"ms", 1}, {"s", 1e3},
-      {"m", 6e4},      {"h", 3.6e6},     {"d", 8.64e7}};
-  for (const auto& [unit, ms] : kUnits) {
+  // Nanoseconds per unit; integer arithmetic, bounded so that no product
+  // or later sum with "now" overflows (at most about 100 years; longer
+  // is a 400).
+  static const std::vector<std::pair<absl::string_view, int64_t>> kUnits = {
+      {"nanos", 1},           {"micros", 1000},
+      {"ms", 1000000},        {"s", 1000000000},
+      {"m", 60000000000},     {"h", 3600000000000},
+      {"d", 86400000000000}};
+  constexpr int64_t kMaxMillis = int64_t{100} * 366 * 86400000;
+  for (const auto& [unit, nanos] : kUnits) {
     absl::string_view number = text;
     if (!absl::ConsumeSuffix(&number, unit)) continue;
     int64_t n = 0;
-    if (absl::SimpleAtoi(number, &n) && n >= 0 && n < (int64_t{1} << 40)) {
-      return static_cast<int64_t>(static_cast<double>(n) * ms);
+    if (absl::SimpleAtoi(number, &n) && n >= 0 &&
+        n <= kMaxMillis * 1000000 / nanos) {
+      return static_cast<int64_t>(static_cast<__int128>(n) * nanos / 1000000);
     }
     break;
   }
@@ -286,18 +293,27 @@ const std::vector<std::string>& Security::WwwAuthenticate() {
 Security::Security(std::string dir, SecurityOptions options)
     : dir_(std::move(dir)), options_(std::move(options)) {
   salt_ = RandomBytes(16);
-  // A real bcrypt hash (cost 10, as elasticsearch-users writes them) of a
-  // random password: checking an unknown user against it costs what a
-  // known user costs.
+}
+
+namespace {
+
+// A real bcrypt hash of a random password at `cost`: checking an unknown
+// user against it costs what a known user of that cost costs. Empty if
+// libcrypt has no bcrypt.
+std::string DummyHash(int cost) {
   char setting[CRYPT_GENSALT_OUTPUT_SIZE];
   const std::string random = RandomBytes(16);
-  if (crypt_gensalt_rn("$2b$", 10, random.data(), static_cast<int>(random.size()),
-                       setting, sizeof(setting)) != nullptr) {
-    crypt_data data{};
-    const char* hash = crypt_r(RandomToken(16).c_str(), setting, &data);
-    if (hash != nullptr && hash[0] == '$') dummy_hash_ = hash;
+  if (crypt_gensalt_rn("$2b$", cost, random.data(),
+                       static_cast<int>(random.size()), setting,
+                       sizeof(setting)) == nullptr) {
+    return "";
   }
+  crypt_data data{};
+  const char* hash = crypt_r(RandomToken(16).c_str(), setting, &data);
+  return hash != nullptr && hash[0] == '$' ? std::string(hash) : "";
 }
+
+}  // namespace
 
 int64_t Security::Now() const {
   if (options_.now_millis) return options_.now_millis();
@@ -367,6 +383,20 @@ absl::StatusOr<Security::Realm> Security::ReadRealm(const std::string& dir) {
           .push_back(role);
     }
   }
+  // Unknown users are checked against a hash of the realm's highest cost
+  // (10, elasticsearch-users' default, for an empty realm), so that they
+  // take at least as long as any known user.
+  int cost = 0;
+  for (const auto& [name, user] : realm.users) {
+    int c = 0;
+    if (user.hash.size() > 7 && absl::SimpleAtoi(user.hash.substr(4, 2), &c)) {
+      cost = std::max(cost, c);
+    }
+  }
+  realm.dummy_hash = DummyHash(std::clamp(cost == 0 ? 10 : cost, 4, 31));
+  if (realm.dummy_hash.empty()) {
+    return ConfigError("libcrypt has no bcrypt ($2b$)");
+  }
   realm.roles = BuiltInRoles();
   std::ifstream roles_file(dir + "/roles.yml");
   if (roles_file) {
@@ -417,9 +447,6 @@ absl::StatusOr<std::unique_ptr<Security>> Security::Open(
     const std::string& config_dir, SecurityOptions options) {
   std::unique_ptr<Security> security(
       new Security(config_dir, std::move(options)));
-  if (security->dummy_hash_.empty()) {
-    return ConfigError("libcrypt has no bcrypt ($2b$)");
-  }
   security->stamps_ = security->Stamps();
   absl::StatusOr<Realm> realm = ReadRealm(config_dir);
   if (!realm.ok()) return realm.status();
@@ -485,11 +512,22 @@ bool Security::IsQuick(const std::string* authorization) const {
                             &decoded)) {
     return true;
   }
-  const std::string user = decoded.substr(0, decoded.find(':'));
+  const size_t colon = decoded.find(':');
+  if (colon == std::string::npos) {
+    OPENSSL_cleanse(decoded.data(), decoded.size());
+    return true;
+  }
+  const std::string user = decoded.substr(0, colon);
+  const std::string digest =
+      Digest(absl::string_view(decoded).substr(colon + 1));
+  OPENSSL_cleanse(decoded.data(), decoded.size());
   std::lock_guard<std::mutex> lock(mu_);
   auto it = cache_.find(user);
+  // Quick only when the password is the cached one: a wrong password for
+  // a cached user pays a bcrypt.
   return it != cache_.end() &&
-         it->second.expires > std::chrono::steady_clock::now();
+         it->second.expires > std::chrono::steady_clock::now() &&
+         ConstantTimeEquals(it->second.digest, digest);
 }
 
 absl::StatusOr<Subject> Security::Authenticate(const std::string* authorization,
@@ -561,19 +599,17 @@ absl::StatusOr<Subject> Security::Authenticate(const std::string* authorization,
     if (key.expiration.has_value() && *key.expiration <= Now()) {
       return fail(kReason, "API key: api key is expired");
     }
-    Subject subject;
-    subject.username = key.owner;
+    // A key may do no more than its owner may now: a user removed from the
+    // realm takes their keys along, and lost roles narrow them.
+    if (snapshot->users.find(key.owner) == snapshot->users.end()) {
+      return fail(kReason, absl::StrCat("API key: the owner of api key [",
+                                        name, "] is no longer a user"));
+    }
+    Subject subject = SubjectFor(*snapshot, key.owner);
+    subject.roles.clear();
     subject.is_api_key = true;
     subject.api_key_id = key.id;
     subject.api_key_name = key.name;
-    // The owner's roles as they were when the key was made.
-    std::vector<Role> owner_roles;
-    for (const std::string& role : key.owner_roles) {
-      if (auto r = snapshot->roles.find(role); r != snapshot->roles.end()) {
-        owner_roles.push_back(r->second);
-      }
-    }
-    subject.permissions = Permissions(std::move(owner_roles));
     if (key.descriptors.has_value()) {
       subject.key_permissions = Permissions(*key.descriptors);
     }
@@ -587,13 +623,14 @@ absl::StatusOr<Subject> Security::Authenticate(const std::string* authorization,
     auto cached = cache_.find(name);
     if (cached != cache_.end() && user != snapshot->users.end() &&
         cached->second.expires > std::chrono::steady_clock::now() &&
+        ConstantTimeEquals(cached->second.hash, user->second.hash) &&
         ConstantTimeEquals(cached->second.digest, digest)) {
       OPENSSL_cleanse(secret.data(), secret.size());
       return SubjectFor(*snapshot, name);
     }
   }
   const std::string& hash =
-      user == snapshot->users.end() ? dummy_hash_ : user->second.hash;
+      user == snapshot->users.end() ? snapshot->dummy_hash : user->second.hash;
   crypt_data data{};
   const char* computed = crypt_r(secret.c_str(), hash.c_str(), &data);
   OPENSSL_cleanse(secret.data(), secret.size());
@@ -607,9 +644,14 @@ absl::StatusOr<Subject> Security::Authenticate(const std::string* authorization,
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cache_.size() >= options_.cache_max_users) cache_.clear();
-    cache_[name] = CacheEntry{digest, std::chrono::steady_clock::now() +
-                                          options_.cache_ttl};
+    // Only for the realm still current: a reload while bcrypt ran (a
+    // changed password) must not see the old one cached again.
+    if (realm_ == snapshot) {
+      if (cache_.size() >= options_.cache_max_users) cache_.clear();
+      cache_[name] = CacheEntry{digest, user->second.hash,
+                                std::chrono::steady_clock::now() +
+                                    options_.cache_ttl};
+    }
   }
   return SubjectFor(*snapshot, name);
 }
@@ -726,7 +768,6 @@ absl::StatusOr<std::string> Security::CreateApiKey(const Subject& owner,
   std::string secret = RandomToken(22);
   key.digest = Digest(secret);
   key.owner = owner.username;
-  key.owner_roles = owner.roles;
   key.creation = Now();
   std::string out;
   JsonOut json(&out, false);

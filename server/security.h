@@ -158,6 +158,7 @@ class Security {
     std::map<std::string, User> users;
     std::map<std::string, std::vector<std::string>> user_roles;
     std::map<std::string, Role> roles;
+    std::string dummy_hash;  // for unknown users: the realm's highest cost
   };
   struct FileStamp {
     int64_t mtime_ns = -1;
@@ -170,7 +171,6 @@ class Security {
     std::string name;
     std::string digest;  // SHA-256 of salt + key
     std::string owner;
-    std::vector<std::string> owner_roles;
     std::optional<std::vector<Role>> descriptors;
     int64_t creation = 0;
     std::optional<int64_t> expiration;
@@ -179,6 +179,7 @@ class Security {
   };
   struct CacheEntry {
     std::string digest;  // SHA-256 of salt + password
+    std::string hash;    // the user's bcrypt hash it was checked against
     std::chrono::steady_clock::time_point expires;
   };
 
@@ -194,7 +195,6 @@ class Security {
   const std::string dir_;
   SecurityOptions options_;
   std::string salt_;          // random, per process
-  std::string dummy_hash_;    // bcrypt of nothing, for unknown users
 
   mutable std::mutex mu_;
   std::shared_ptr<const Realm> realm_;

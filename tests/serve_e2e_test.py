@@ -766,3 +766,54 @@ def test_tls(tmp_path, secure):
     out = subprocess.run([CLOUT, "serve", "--port=0", f"--tls_cert={cert}"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
+
+
+def test_security_review_fixes(secure):
+    from elasticsearch import exceptions as ex
+    admin = client(secure.port, user="elastic")
+    # An expiration past ~100 years is a 400, not an overflow.
+    with pytest.raises(ex.RequestError):
+        admin.security.create_api_key(body={"name": "x", "expiration": "1000000000000d"})
+    ok = admin.security.create_api_key(body={"name": "y", "expiration": "3650d"})
+    assert ok["expiration"] > time.time() * 1000
+    # A key goes with its owner: remove writer from the realm, its key stops.
+    es = client(secure.port, user="writer")
+    key = es.security.create_api_key(body={"name": "owner-goes"})
+    by_key = client(secure.port, api_key=(key["id"], key["api_key"]))
+    assert by_key.ml.get_influencers(job_id=JOB, size=1)["count"] == 28
+    users = secure.config / "users"
+    before = users.read_text()
+    try:
+        users.write_text("".join(l + "\n" for l in before.splitlines()
+                                 if not l.startswith("writer:")))
+        deadline = time.monotonic() + 10
+        refused = False
+        while time.monotonic() < deadline and not refused:
+            try:
+                by_key.ml.get_influencers(job_id=JOB, size=1)
+                time.sleep(0.2)
+            except ex.AuthenticationException as e:
+                assert "no longer a user" in \
+                    e.info["error"]["additional_unsuccessful_credentials"]
+                refused = True
+        assert refused
+    finally:
+        users.write_text(before)
+    # A changed password: the old one stops working once the realm reloads.
+    old = client(secure.port, user="mluser")
+    assert old.ml.get_influencers(job_id=JOB, size=1)["count"] == 28  # cached
+    try:
+        users.write_text(before.replace(
+            [l for l in before.splitlines() if l.startswith("mluser:")][0],
+            "mluser:" + bcrypt("a-new-password")))
+        deadline = time.monotonic() + 10
+        refused = False
+        while time.monotonic() < deadline and not refused:
+            try:
+                old.ml.get_influencers(job_id=JOB, size=1)
+                time.sleep(0.2)
+            except ex.AuthenticationException:
+                refused = True
+        assert refused
+    finally:
+        users.write_text(before)
