@@ -40,6 +40,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/interner.h"
 #include "engine/columns.h"
@@ -300,6 +301,8 @@ class MutationBatch {
 
  private:
   friend class InfluencerStore;
+  friend void EncodeMutationBatch(const MutationBatch& batch,
+                                  std::string* out);
   JobRows& RowsOf(absl::string_view job_id);
   uint32_t Intern(JobRows& rows, absl::string_view s);
   void Stage(JobRows& rows, const InfluencerFields& row);
@@ -324,6 +327,27 @@ class MutationBatch {
   bool has_creates_ = false;
 };
 
+// The binary form of a batch, as a write-ahead log (storage/) records it.
+//
+// EncodeMutationBatch appends to `*out` a self-contained form of `batch`
+// (not yet applied) from which DecodeMutationBatch makes a batch that Apply
+// treats exactly as it treats `batch`: on the same store it makes the same
+// changes, item outcomes, _version and _seq_no values. Error items keep
+// their HTTP status, type and reason. The form is the batch's calls in
+// order (each job's dictionary once, then fixed-width operations), so a
+// batch of n results takes about 45n bytes plus its distinct strings.
+// Little-endian, versioned (a form of another version is refused). Reads
+// the batch only; thread-compatible.
+void EncodeMutationBatch(const MutationBatch& batch, std::string* out);
+
+// Decodes EncodeMutationBatch's form. Returns the batch, or 400
+// parse_exception naming the byte offset if `bytes` is not exactly one
+// such form or holds what no loader stages (a code out of its dictionary,
+// a non-finite score, a timestamp out of range). Strings are copied; their
+// bytes are not checked to be UTF-8 (a log's checksum guards them). Pure;
+// thread-safe.
+absl::StatusOr<MutationBatch> DecodeMutationBatch(absl::string_view bytes);
+
 // A write-ahead log that sits inside the store's commit (storage/ has the
 // file-backed one). The store's writer thread calls Append for each batch,
 // in generation order, while no other batch is being applied, and then
@@ -332,11 +356,13 @@ class MutationBatch {
 class MutationLog {
  public:
   virtual ~MutationLog() = default;
-  // Records `batch`, which becomes `generation` once applied. Must not
-  // sync, and must not call back into the store (the writer thread would
-  // wait on itself). On error this batch and every later one fail with
-  // that error, the batches of the group before it still land (after
-  // WaitDurable), and the store refuses further writes.
+  // Records `batch`, which becomes `generation` once applied: generations
+  // arrive in order, one more each time (a failed Append's generation is
+  // offered again with the next batch). Must not sync, and must not call
+  // back into the store (the writer thread would wait on itself). On
+  // error the log must be as if Append had not been called (a log that
+  // cannot promise that fails every later Append itself): this batch fails
+  // with the error, and the store goes on with the next.
   virtual absl::Status Append(const MutationBatch& batch,
                               uint64_t generation) = 0;
   // Returns once every batch appended up to `generation` is durable (or at

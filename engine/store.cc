@@ -942,6 +942,7 @@ void InfluencerStore::WriterLoop() {
         results.push_back(log_failure_);
         continue;
       }
+      logged_unapplied_ = false;
       try {
         results.push_back(ApplyTo(pending.batch, pending.options, &version));
       } catch (const std::exception& e) {
@@ -949,6 +950,15 @@ void InfluencerStore::WriterLoop() {
         results.push_back(EsError(
             500, "exception", absl::StrCat("the batch could not be applied: ",
                                            e.what())));
+        if (logged_unapplied_) {
+          // The log holds a batch the store does not: the next batch
+          // would take its generation. A restart replays the log.
+          log_failure_ = EsError(
+              500, "exception",
+              absl::StrCat("a logged batch could not be applied (", e.what(),
+                           "); writes are refused until a restart replays "
+                           "the log"));
+        }
       }
     }
     if (version != published) {
@@ -997,11 +1007,12 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     }
   }
   if (options_.log != nullptr) {
+    // A failed append leaves the log as it was: only this batch fails.
     if (absl::Status s = options_.log->Append(batch, current.generation + 1);
         !s.ok()) {
-      log_failure_ = s;
       return s;
     }
+    logged_unapplied_ = true;
   }
 
   MutationResult result;

@@ -99,9 +99,11 @@ class InfluencerStore {
   //
   // Errors, with the store unchanged by this batch: a kLoad batch holding
   // a create (400 illegal_argument_exception) or a DeleteJob of an unknown
-  // job (404 resource_not_found_exception); the log's error if Append or
-  // WaitDurable failed (MutationLog), after which every later Apply fails
-  // with it too; 500 `exception` if applying it threw (out of memory).
+  // job (404 resource_not_found_exception); the log's error if Append
+  // failed (this batch only) or WaitDurable failed (MutationLog), after
+  // which every later Apply fails with it too; 500 `exception` if applying
+  // it threw (out of memory; with a log, every later Apply fails too, as
+  // the log holds the batch).
   // Item failures of a kBulk batch are items, not errors.
   //
   // Blocks the calling thread until the batch is applied; the work runs on
@@ -172,8 +174,11 @@ class InfluencerStore {
   std::deque<Pending> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread writer_;  // started by the first Submit, under queue_mu_
-  // Set (by the writer thread only) once the log failed: writes refused.
+  // Set (by the writer thread only) once the log failed to sync, or holds
+  // a batch that could not be applied: writes refused.
   absl::Status log_failure_;
+  // Whether the batch being applied is in the log (writer thread only).
+  bool logged_unapplied_ = false;
 };
 
 }  // namespace clout
