@@ -1,0 +1,205 @@
+#include "storage/env.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace clout {
+namespace {
+
+absl::Status ErrnoError(int error, absl::string_view what,
+                        absl::string_view path) {
+  const std::string message =
+      absl::StrCat(what, " [", path, "]: ", std::strerror(error));
+  if (error == ENOSPC || error == EDQUOT) {
+    return absl::ResourceExhaustedError(message);
+  }
+  if (error == ENOENT) return absl::NotFoundError(message);
+  return absl::InternalError(message);
+}
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
+  ~PosixWritableFile() override { close(fd_); }
+
+  absl::Status Append(absl::string_view data) override {
+    while (!data.empty()) {
+      const ssize_t n = write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError(errno, "cannot write", path_);
+      }
+      size_ += static_cast<uint64_t>(n);
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Sync() override {
+    if (fdatasync(fd_) != 0) return ErrnoError(errno, "cannot sync", path_);
+    return absl::OkStatus();
+  }
+  absl::Status Truncate(uint64_t size) override {
+    if (ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return ErrnoError(errno, "cannot truncate", path_);
+    }
+    size_ = size;
+    return absl::OkStatus();
+  }
+  uint64_t size() const override { return size_; }
+
+ private:
+  const std::string path_;
+  const int fd_;
+  uint64_t size_;
+};
+
+class PosixLock : public FileLock {
+ public:
+  explicit PosixLock(int fd) : fd_(fd) {}
+  ~PosixLock() override { close(fd_); }  // releases the flock
+
+ private:
+  int fd_;
+};
+
+class PosixEnv : public Env {
+ public:
+  absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppendable(
+      const std::string& path) override {
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                        0644);
+    if (fd < 0) return ErrnoError(errno, "cannot open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      const int error = errno;
+      close(fd);
+      return ErrnoError(error, "cannot stat", path);
+    }
+    return std::make_unique<PosixWritableFile>(path, fd,
+                                               static_cast<uint64_t>(st.st_size));
+  }
+
+  absl::StatusOr<std::string> ReadFile(const std::string& path) override {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, "cannot open", path);
+    std::string data;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+      data.reserve(static_cast<size_t>(st.st_size));
+    }
+    char buffer[1 << 16];
+    for (;;) {
+      const ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int error = errno;
+        close(fd);
+        return ErrnoError(error, "cannot read", path);
+      }
+      if (n == 0) break;
+      data.append(buffer, static_cast<size_t>(n));
+    }
+    close(fd);
+    return data;
+  }
+
+  absl::Status WriteFile(const std::string& path,
+                         absl::string_view data) override {
+    const int fd =
+        open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoError(errno, "cannot create", path);
+    PosixWritableFile file(path, fd, 0);  // closes fd
+    if (absl::Status s = file.Append(data); !s.ok()) return s;
+    return file.Sync();
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListDir(
+      const std::string& dir) override {
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return ErrnoError(errno, "cannot list", dir);
+    std::vector<std::string> names;
+    errno = 0;
+    while (struct dirent* entry = readdir(d)) {
+      const absl::string_view name = entry->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
+    const int error = errno;
+    closedir(d);
+    if (error != 0) return ErrnoError(error, "cannot list", dir);
+    return names;
+  }
+
+  absl::Status CreateDir(const std::string& dir) override {
+    if (mkdir(dir.c_str(), 0755) == 0) return absl::OkStatus();
+    const int error = errno;
+    struct stat st;
+    if (error == EEXIST && stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return absl::OkStatus();
+    }
+    return ErrnoError(error, "cannot create directory", dir);
+  }
+
+  absl::Status SyncDir(const std::string& dir) override {
+    const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, "cannot open directory", dir);
+    const int rc = fsync(fd);
+    const int error = errno;
+    close(fd);
+    if (rc != 0) return ErrnoError(error, "cannot sync directory", dir);
+    return absl::OkStatus();
+  }
+
+  absl::Status Rename(const std::string& from, const std::string& to) override {
+    if (rename(from.c_str(), to.c_str()) != 0) {
+      return ErrnoError(errno, absl::StrCat("cannot rename to [", to, "]"),
+                        from);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Remove(const std::string& path) override {
+    if (unlink(path.c_str()) != 0) return ErrnoError(errno, "cannot remove", path);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<FileLock>> Lock(
+      const std::string& path) override {
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoError(errno, "cannot open", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      close(fd);
+      if (error == EWOULDBLOCK) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the data directory is in use by another process (lock [", path,
+            "] is held)"));
+      }
+      return ErrnoError(error, "cannot lock", path);
+    }
+    return std::make_unique<PosixLock>(fd);
+  }
+};
+
+}  // namespace
+
+Env* Env::Default() {
+  static Env* env = new PosixEnv();
+  return env;
+}
+
+std::string JoinPath(absl::string_view dir, absl::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return absl::StrCat(dir, name);
+  return absl::StrCat(dir, "/", name);
+}
+
+}  // namespace clout

@@ -1,0 +1,91 @@
+// Env: the file-system operations the log and snapshots use, behind an
+// interface so that tests can put a faulty file system in their place
+// (storage/fault_env.h), as LevelDB's Env does.
+//
+// Durability follows POSIX: bytes appended to a file survive a crash only
+// after WritableFile::Sync; a file's creation, a rename and a removal
+// survive a crash only after SyncDir of the directory that holds the name.
+//
+// Errors are absl::Status values whose message names the path and the
+// system's reason; ENOSPC and EDQUOT give kResourceExhausted.
+//
+// Thread safety: an Env is thread-safe. A WritableFile may be appended to
+// from one thread while another calls Sync; otherwise one thread at a time.
+#ifndef CLOUT_STORAGE_ENV_H_
+#define CLOUT_STORAGE_ENV_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace clout {
+
+// A file open for appending.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Appends `data` at the end. On error a prefix of `data` may have been
+  // written: size() says how much the file holds.
+  virtual absl::Status Append(absl::string_view data) = 0;
+  // Makes every appended byte durable (fdatasync).
+  virtual absl::Status Sync() = 0;
+  // Cuts the file to `size` bytes (<= size()), to undo a failed append.
+  // Durable after the next Sync.
+  virtual absl::Status Truncate(uint64_t size) = 0;
+  // Bytes in the file, as far as this handle knows (its appends included).
+  virtual uint64_t size() const = 0;
+};
+
+// A lock on a data directory, released when destroyed.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // The real file system (POSIX calls). Never null; lives forever.
+  static Env* Default();
+
+  // Opens `path` for appending, creating it empty if it does not exist
+  // (the creation is durable after SyncDir of its directory).
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppendable(
+      const std::string& path) = 0;
+  // The whole content of `path`. kNotFound if it does not exist.
+  virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+  // Writes `data` to a new file at `path` (replacing one), syncs it and
+  // closes it. Not atomic: write to a temporary name, then Rename.
+  virtual absl::Status WriteFile(const std::string& path,
+                                 absl::string_view data) = 0;
+  // The names (not paths) in `dir`, without "." and "..", in no order.
+  virtual absl::StatusOr<std::vector<std::string>> ListDir(
+      const std::string& dir) = 0;
+  // Creates `dir` (not its parents); OK if it exists as a directory.
+  virtual absl::Status CreateDir(const std::string& dir) = 0;
+  // Makes the creations, renames and removals of names in `dir` durable.
+  virtual absl::Status SyncDir(const std::string& dir) = 0;
+  // Renames `from` to `to`, atomically replacing `to`.
+  virtual absl::Status Rename(const std::string& from,
+                              const std::string& to) = 0;
+  // Removes the file `path`.
+  virtual absl::Status Remove(const std::string& path) = 0;
+  // Takes an exclusive lock on `path` (created if missing), so that two
+  // processes never use one data directory. kFailedPrecondition naming
+  // the path if another process holds it.
+  virtual absl::StatusOr<std::unique_ptr<FileLock>> Lock(
+      const std::string& path) = 0;
+};
+
+// "dir/name".
+std::string JoinPath(absl::string_view dir, absl::string_view name);
+
+}  // namespace clout
+
+#endif  // CLOUT_STORAGE_ENV_H_

@@ -1,0 +1,92 @@
+// FaultEnv: an in-memory Env (env.h) that remembers what is durable and
+// what is not, for fault-injection tests.
+//
+// Each file's content since its last Sync, and each name created, renamed
+// or removed since the last SyncDir of its directory, is volatile: Crash()
+// drops it, as a power cut drops the page cache (optionally keeping a
+// random prefix of a file's unsynced appends, as a torn write would). On
+// top of that it injects the faults of a real disk: a full disk (short
+// writes, then ENOSPC), failing syncs, and bit flips.
+//
+// Directories are names too: one created is durable after SyncDir of its
+// parent. "/" always exists.
+//
+// Thread-safe (one mutex).
+#ifndef CLOUT_STORAGE_FAULT_ENV_H_
+#define CLOUT_STORAGE_FAULT_ENV_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "storage/env.h"
+
+namespace clout {
+
+class FaultEnv : public Env {
+ public:
+  FaultEnv() = default;
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppendable(
+      const std::string& path) override;
+  absl::StatusOr<std::string> ReadFile(const std::string& path) override;
+  absl::Status WriteFile(const std::string& path,
+                         absl::string_view data) override;
+  absl::StatusOr<std::vector<std::string>> ListDir(
+      const std::string& dir) override;
+  absl::Status CreateDir(const std::string& dir) override;
+  absl::Status SyncDir(const std::string& dir) override;
+  absl::Status Rename(const std::string& from, const std::string& to) override;
+  absl::Status Remove(const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<FileLock>> Lock(
+      const std::string& path) override;
+
+  // --- Faults. ----------------------------------------------------------
+  // The disk holds `bytes` more bytes of appends: the append that crosses
+  // the limit writes what fits and fails with ENOSPC, as do later ones.
+  // Truncating gives space back. Negative: unlimited (the default).
+  void SetSpaceLeft(int64_t bytes);
+  // While set, Sync and SyncDir fail with EIO (and make nothing durable).
+  void SetSyncFails(bool fails);
+  // While set, Rename fails with EIO.
+  void SetRenameFails(bool fails);
+  // Flips bit `bit` of byte `offset` of `path`, durably.
+  void FlipBit(const std::string& path, uint64_t offset, int bit);
+  // Drops everything not durable. With `torn`, each file keeps a random
+  // prefix (maybe all, maybe none) of the bytes appended since its last
+  // Sync, as a crash in the middle of writing would. Open WritableFiles
+  // must not be used afterwards.
+  void Crash(bool torn, uint64_t seed);
+
+  // Successful Sync calls so far.
+  int64_t syncs() const;
+  // The content of `path` (volatile view), or "" if it does not exist.
+  std::string Contents(const std::string& path) const;
+
+ private:
+  struct Inode {
+    std::string data;
+    std::string durable;  // content at the last Sync
+    bool synced_once = false;
+  };
+  class File;
+  friend class File;
+  static std::string DirOf(const std::string& path);
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Inode>> names_;
+  std::map<std::string, std::shared_ptr<Inode>> durable_names_;
+  std::map<std::string, bool> dirs_;  // existing directories
+  std::map<std::string, bool> durable_dirs_;
+  int64_t space_left_ = -1;
+  bool sync_fails_ = false;
+  bool rename_fails_ = false;
+  int64_t syncs_ = 0;
+};
+
+}  // namespace clout
+
+#endif  // CLOUT_STORAGE_FAULT_ENV_H_

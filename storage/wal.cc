@@ -1,0 +1,570 @@
+#include "storage/wal.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
+#include "engine/error.h"
+
+namespace clout {
+namespace {
+
+constexpr absl::string_view kMagic = "CLOUTWAL";
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderBytes = 16;  // magic, version, zero
+constexpr size_t kRecordHeaderBytes = 16;  // crc, length, generation
+
+std::string SegmentName(uint64_t first_generation) {
+  return absl::StrFormat("wal-%020d.log", first_generation);
+}
+
+// The first generation a segment's name gives, or false if `name` is not
+// a segment's.
+bool ParseSegmentName(absl::string_view name, uint64_t* first_generation) {
+  if (name.size() != 28 || !absl::StartsWith(name, "wal-") ||
+      !absl::EndsWith(name, ".log")) {
+    return false;
+  }
+  absl::string_view digits = name.substr(4, 20);
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+  }
+  return absl::SimpleAtoi(digits, first_generation);
+}
+
+std::string FileHeader() {
+  std::string header(kMagic);
+  header.append(reinterpret_cast<const char*>(&kFormatVersion), 4);
+  header.append(4, '\0');
+  return header;
+}
+
+uint32_t Crc(absl::string_view bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths: feed large records in pieces.
+  while (!bytes.empty()) {
+    const size_t n = std::min<size_t>(bytes.size(), 1u << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()),
+                static_cast<uInt>(n));
+    bytes.remove_prefix(n);
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+template <typename T>
+T Load(const char* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  return value;
+}
+
+absl::Status Corrupted(absl::string_view path, uint64_t offset,
+                       absl::string_view what) {
+  return EsError(500, "translog_corrupted_exception",
+                 absl::StrCat("translog from source [", path,
+                              "] is corrupted at offset ", offset, ": ", what));
+}
+
+// One record found in a segment.
+struct Record {
+  uint64_t offset;
+  uint64_t generation;
+  absl::string_view payload;
+};
+
+// Why a segment's records stop where they do.
+enum class Stop { kEnd, kTorn, kCorrupt };
+
+struct Parsed {
+  std::vector<Record> records;
+  Stop stop = Stop::kEnd;
+  uint64_t valid_bytes = 0;
+  std::string problem;  // kTorn, kCorrupt
+  uint64_t problem_offset = 0;
+};
+
+bool AllZero(absl::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+}
+
+// Splits a segment's bytes into records. A record that fails is torn if
+// nothing but zeros follows it (or the file ends inside it), else corrupt.
+Parsed ParseSegment(absl::string_view data) {
+  Parsed parsed;
+  if (data.size() < kHeaderBytes) {
+    parsed.stop = Stop::kTorn;
+    parsed.problem = "the segment header is incomplete";
+    return parsed;
+  }
+  if (data.substr(0, kMagic.size()) != kMagic) {
+    parsed.stop = AllZero(data) ? Stop::kTorn : Stop::kCorrupt;
+    parsed.problem = "not a clout log segment (bad magic bytes)";
+    return parsed;
+  }
+  const uint32_t version = Load<uint32_t>(data.data() + kMagic.size());
+  if (version != kFormatVersion) {
+    parsed.stop = Stop::kCorrupt;
+    parsed.problem = absl::StrCat("log format version ", version,
+                                  " (this build reads version ",
+                                  kFormatVersion, ")");
+    return parsed;
+  }
+  uint64_t pos = kHeaderBytes;
+  parsed.valid_bytes = pos;
+  while (pos < data.size()) {
+    const uint64_t left = data.size() - pos;
+    auto fail = [&](absl::string_view what, bool torn) {
+      parsed.stop = torn ? Stop::kTorn : Stop::kCorrupt;
+      parsed.problem = std::string(what);
+      parsed.problem_offset = pos;
+    };
+    if (left < kRecordHeaderBytes) {
+      fail("the file ends inside a record header", true);
+      break;
+    }
+    const char* p = data.data() + pos;
+    const uint32_t crc = Load<uint32_t>(p);
+    const uint32_t length = Load<uint32_t>(p + 4);
+    const uint64_t generation = Load<uint64_t>(p + 8);
+    if (length > left - kRecordHeaderBytes) {
+      fail("the file ends inside a record", true);
+      break;
+    }
+    const uint64_t end = pos + kRecordHeaderBytes + length;
+    if (Crc(data.substr(pos + 4, kRecordHeaderBytes - 4 + length)) != crc) {
+      fail("checksum mismatch",
+           end == data.size() || AllZero(data.substr(pos)));
+      break;
+    }
+    parsed.records.push_back(
+        {pos, generation, data.substr(pos + kRecordHeaderBytes, length)});
+    pos = end;
+    parsed.valid_bytes = pos;
+  }
+  return parsed;
+}
+
+absl::Status WriteError(const absl::Status& status) {
+  if (absl::IsResourceExhausted(status)) {
+    return EsError(
+        429, "cluster_block_exception",
+        absl::StrCat("index [.ml-anomalies-shared] blocked by: "
+                     "[TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage "
+                     "watermark, index has read-only-allow-delete block]; "
+                     "the write-ahead log could not be written: ",
+                     status.message()));
+  }
+  return EsError(500, "translog_exception",
+                 absl::StrCat("the write-ahead log could not be written: ",
+                              status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
+  Env* env = options.env;
+  absl::StatusOr<std::vector<std::string>> names = env->ListDir(options.dir);
+  if (!names.ok()) return names.status();
+  LogScan scan;
+  for (const std::string& name : *names) {
+    uint64_t first;
+    if (ParseSegmentName(name, &first)) {
+      scan.segments.push_back({name, first});
+    }
+  }
+  std::sort(scan.segments.begin(), scan.segments.end(),
+            [](const LogScan::Segment& a, const LogScan::Segment& b) {
+              return a.first_generation < b.first_generation;
+            });
+  bool changed_dir = false;
+  for (size_t i = 0; i < scan.segments.size(); ++i) {
+    LogScan::Segment& segment = scan.segments[i];
+    const std::string path = JoinPath(options.dir, segment.name);
+    absl::StatusOr<std::string> data = env->ReadFile(path);
+    if (!data.ok()) return data.status();
+    Parsed parsed = ParseSegment(*data);
+    segment.file_bytes = data->size();
+    segment.valid_bytes = parsed.valid_bytes;
+    const bool last = i + 1 == scan.segments.size();
+    // Generations run on by one, from the name's.
+    std::string gap;
+    uint64_t expected = segment.first_generation;
+    size_t good = 0;
+    for (; good < parsed.records.size(); ++good) {
+      const Record& record = parsed.records[good];
+      if (scan.last_generation != 0 && good == 0 &&
+          record.generation != scan.last_generation + 1) {
+        gap = absl::StrCat("generation ", record.generation,
+                           " follows generation ", scan.last_generation);
+        break;
+      }
+      if (record.generation != expected) {
+        gap = absl::StrCat("generation ", record.generation, " where ",
+                           expected, " was expected");
+        break;
+      }
+      ++expected;
+    }
+    absl::Status corrupt;
+    if (!gap.empty()) {
+      corrupt = Corrupted(path, parsed.records[good].offset, gap);
+    } else if (parsed.stop == Stop::kCorrupt ||
+               (parsed.stop == Stop::kTorn && !last)) {
+      corrupt = Corrupted(path, parsed.problem_offset, parsed.problem);
+    }
+    if (!corrupt.ok()) {
+      if (!skip_corrupt) return corrupt;
+      // Keep the records before the damage: a copy of this segment and
+      // every later segment are set aside, and this one is cut there.
+      parsed.records.resize(good);
+      const uint64_t keep =
+          good == 0 ? 0
+                    : parsed.records[good - 1].offset + kRecordHeaderBytes +
+                          parsed.records[good - 1].payload.size();
+      scan.skipped = std::string(corrupt.message());
+      if (absl::Status s = env->WriteFile(path + ".corrupt", *data); !s.ok()) {
+        return s;
+      }
+      absl::StrAppend(&scan.skipped, "; kept a copy as ", path, ".corrupt");
+      for (size_t j = i + 1; j < scan.segments.size(); ++j) {
+        const std::string from = JoinPath(options.dir, scan.segments[j].name);
+        if (absl::Status s = env->Rename(from, from + ".corrupt"); !s.ok()) {
+          return s;
+        }
+        absl::StrAppend(&scan.skipped, "; set aside ", from, ".corrupt");
+      }
+      scan.segments.resize(i + 1);
+      changed_dir = true;
+      if (keep == 0) {
+        if (absl::Status s = env->Remove(path); !s.ok()) return s;
+        scan.segments.pop_back();
+        break;
+      }
+      absl::StatusOr<std::unique_ptr<WritableFile>> file =
+          env->OpenAppendable(path);
+      if (!file.ok()) return file.status();
+      if (absl::Status s = (*file)->Truncate(keep); !s.ok()) return s;
+      if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+      segment.valid_bytes = keep;
+      segment.file_bytes = keep;
+    } else if (parsed.stop == Stop::kTorn) {
+      scan.torn = absl::StrCat(path, " at offset ", parsed.problem_offset,
+                               ": ", parsed.problem);
+      if (parsed.records.empty()) {
+        // Nothing of it was ever acknowledged: remove it whole.
+        if (absl::Status s = env->Remove(path); !s.ok()) return s;
+        changed_dir = true;
+        scan.segments.pop_back();
+        break;
+      }
+      absl::StatusOr<std::unique_ptr<WritableFile>> file =
+          env->OpenAppendable(path);
+      if (!file.ok()) return file.status();
+      if (absl::Status s = (*file)->Truncate(parsed.valid_bytes); !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+      segment.file_bytes = parsed.valid_bytes;
+    }
+    segment.records = parsed.records.size();
+    for (const Record& record : parsed.records) {
+      if (scan.first_generation == 0) scan.first_generation = record.generation;
+      scan.last_generation = record.generation;
+      scan.bytes += kRecordHeaderBytes + record.payload.size();
+    }
+    scan.records += parsed.records.size();
+    if (!scan.skipped.empty()) break;
+  }
+  if (changed_dir) {
+    if (absl::Status s = env->SyncDir(options.dir); !s.ok()) return s;
+  }
+  return scan;
+}
+
+absl::Status ReplayLog(
+    const LogOptions& options, const LogScan& scan, uint64_t after_generation,
+    const std::function<absl::Status(uint64_t generation,
+                                     MutationBatch batch)>& apply) {
+  if (scan.last_generation > after_generation &&
+      scan.first_generation > after_generation + 1) {
+    return Corrupted(options.dir, 0,
+                     absl::StrCat("the log starts at generation ",
+                                  scan.first_generation, " but generation ",
+                                  after_generation + 1, " is needed"));
+  }
+  for (const LogScan::Segment& segment : scan.segments) {
+    const std::string path = JoinPath(options.dir, segment.name);
+    absl::StatusOr<std::string> data = options.env->ReadFile(path);
+    if (!data.ok()) return data.status();
+    if (data->size() < segment.valid_bytes) {
+      return Corrupted(path, data->size(), "the segment shrank after the scan");
+    }
+    Parsed parsed =
+        ParseSegment(absl::string_view(*data).substr(0, segment.valid_bytes));
+    if (parsed.stop != Stop::kEnd ||
+        parsed.records.size() < segment.records) {
+      return Corrupted(path, parsed.problem_offset, "changed after the scan");
+    }
+    parsed.records.resize(segment.records);
+    for (const Record& record : parsed.records) {
+      if (record.generation <= after_generation) continue;
+      absl::StatusOr<MutationBatch> batch = DecodeMutationBatch(record.payload);
+      if (!batch.ok()) {
+        return Corrupted(path, record.offset, batch.status().message());
+      }
+      if (absl::Status s = apply(record.generation, *std::move(batch));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+WriteAheadLog::WriteAheadLog(const LogOptions& options) : options_(options) {}
+
+absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(
+    const LogOptions& options, const LogScan& scan) {
+  std::unique_ptr<WriteAheadLog> log(new WriteAheadLog(options));
+  for (const LogScan::Segment& segment : scan.segments) {
+    log->segments_.push_back(
+        {segment.name, segment.first_generation, segment.file_bytes});
+  }
+  log->replayed_through_ = scan.last_generation;
+  log->last_generation_ = scan.last_generation;
+  {
+    std::unique_lock<std::mutex> lock(log->mu_);
+    if (absl::Status s = log->StartSegment(scan.last_generation + 1); !s.ok()) {
+      return s;
+    }
+  }
+  if (options.durability == Durability::kAsync) {
+    log->async_ = std::thread([raw = log.get()] { raw->AsyncLoop(); });
+  }
+  return log;
+}
+
+WriteAheadLog::~WriteAheadLog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (async_.joinable()) async_.join();
+  // Whatever was appended reaches the disk when the process ends anyway; a
+  // clean shutdown calls Sync first to know.
+}
+
+absl::Status WriteAheadLog::StartSegment(uint64_t first_generation) {
+  const std::string name = SegmentName(first_generation);
+  const std::string path = JoinPath(options_.dir, name);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      options_.env->OpenAppendable(path);
+  if (!file.ok()) return file.status();
+  // A segment of that name holds no good record (the scan removed or
+  // kept it): its generations are the ones to come.
+  if ((*file)->size() > 0) {
+    if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+  }
+  if (absl::Status s = (*file)->Append(FileHeader()); !s.ok()) {
+    (*file)->Truncate(0).IgnoreError();
+    return s;
+  }
+  // The name must be durable before a record in it is acknowledged.
+  if (absl::Status s = options_.env->SyncDir(options_.dir); !s.ok()) return s;
+  if (!segments_.empty() && segments_.back().name == name) {
+    segments_.pop_back();
+  }
+  segments_.push_back({name, first_generation, kHeaderBytes});
+  file_ = std::move(*file);
+  file_name_ = path;
+  synced_bytes_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status WriteAheadLog::Append(const MutationBatch& batch,
+                                   uint64_t generation) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!broken_.ok()) return broken_;
+  if (generation <= replayed_through_) {
+    if (replaying_) return absl::OkStatus();  // a replayed batch: logged
+  }
+  if (generation != last_generation_ + 1) {
+    return EsError(500, "translog_exception",
+                   absl::StrCat("the store offered generation ", generation,
+                                " to a log at generation ", last_generation_));
+  }
+  std::string record(kRecordHeaderBytes, '\0');
+  EncodeMutationBatch(batch, &record);
+  const uint64_t length = record.size() - kRecordHeaderBytes;
+  if (length > UINT32_MAX) {
+    return EsError(413, "illegal_argument_exception",
+                   absl::StrCat("a batch of ", length,
+                                " bytes is too large for the write-ahead log "
+                                "(at most 4 GiB): split it"));
+  }
+  const uint32_t length32 = static_cast<uint32_t>(length);
+  std::memcpy(record.data() + 4, &length32, 4);
+  std::memcpy(record.data() + 8, &generation, 8);
+  const uint32_t crc = Crc(absl::string_view(record).substr(4));
+  std::memcpy(record.data(), &crc, 4);
+
+  if (file_->size() >= options_.segment_bytes &&
+      file_->size() > kHeaderBytes) {
+    // The old segment is synced before the new one takes records, so that
+    // a sync of the new one covers everything before it.
+    if (absl::Status s = SyncLocked(lock); !s.ok()) return s;
+    if (absl::Status s = StartSegment(generation); !s.ok()) {
+      return WriteError(s);  // the old segment goes on
+    }
+  }
+  const uint64_t before = file_->size();
+  if (absl::Status s = file_->Append(record); !s.ok()) {
+    if (absl::Status cut = file_->Truncate(before); !cut.ok()) {
+      broken_ = WriteError(absl::Status(
+          cut.code(), absl::StrCat(s.message(), "; then ", cut.message(),
+                                   "; writes are refused until a restart")));
+      return broken_;
+    }
+    return WriteError(s);
+  }
+  segments_.back().bytes = file_->size();
+  last_generation_ = generation;
+  appends_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(record.size(), std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status WriteAheadLog::SyncLocked(std::unique_lock<std::mutex>&) {
+  if (!broken_.ok()) return broken_;
+  if (file_->size() == synced_bytes_) return absl::OkStatus();
+  const uint64_t size = file_->size();
+  if (absl::Status s = file_->Sync(); !s.ok()) {
+    // After a failed fsync the kernel may have dropped the dirty pages:
+    // nothing written since the last good sync can be trusted.
+    broken_ = EsError(500, "translog_exception",
+                      absl::StrCat("the write-ahead log could not be synced: ",
+                                   s.message(),
+                                   "; writes are refused until a restart"));
+    return broken_;
+  }
+  synced_bytes_ = size;
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status WriteAheadLog::WaitDurable(uint64_t) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (options_.durability == Durability::kAsync) return broken_;
+  return SyncLocked(lock);
+}
+
+absl::Status WriteAheadLog::Sync() {
+  std::unique_lock<std::mutex> lock(mu_);
+  return SyncLocked(lock);
+}
+
+void WriteAheadLog::EndReplay() {
+  std::lock_guard<std::mutex> lock(mu_);
+  replaying_ = false;
+}
+
+void WriteAheadLog::AsyncLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock,
+                 std::chrono::milliseconds(options_.async_interval_millis),
+                 [this] { return stopping_; });
+    if (stopping_) break;
+    SyncLocked(lock).IgnoreError();  // broken_ reports it to writers
+  }
+}
+
+absl::Status WriteAheadLog::DropThrough(uint64_t generation) {
+  std::unique_lock<std::mutex> lock(mu_);
+  bool removed = false;
+  while (segments_.size() > 1 &&
+         segments_[1].first_generation <= generation + 1) {
+    const std::string path = JoinPath(options_.dir, segments_.front().name);
+    if (absl::Status s = options_.env->Remove(path); !s.ok()) return s;
+    segments_.erase(segments_.begin());
+    removed = true;
+  }
+  if (removed) return options_.env->SyncDir(options_.dir);
+  return absl::OkStatus();
+}
+
+LogStats WriteAheadLog::stats() const {
+  LogStats stats;
+  stats.appends = appends_.load(std::memory_order_relaxed);
+  stats.syncs = syncs_.load(std::memory_order_relaxed);
+  stats.bytes = bytes_.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats.segments = segments_.size();
+  for (const Segment& segment : segments_) stats.log_bytes += segment.bytes;
+  stats.last_generation = last_generation_;
+  return stats;
+}
+
+absl::StatusOr<DurableStore> OpenDurableStore(const LogOptions& log_options,
+                                              bool skip_corrupt,
+                                              StoreOptions store_options) {
+  DurableStore durable;
+  absl::StatusOr<LogScan> scan = ScanLog(log_options, skip_corrupt);
+  if (!scan.ok()) return scan.status();
+  durable.scan = *std::move(scan);
+  absl::StatusOr<std::unique_ptr<WriteAheadLog>> log =
+      WriteAheadLog::Open(log_options, durable.scan);
+  if (!log.ok()) return log.status();
+  durable.log = std::move(*log);
+  store_options.log = durable.log;
+  durable.store = std::make_unique<InfluencerStore>(std::move(store_options));
+  // Submitted ahead, the batches queue up and the store's writer applies
+  // those waiting as one commit.
+  constexpr size_t kInFlight = 256;
+  std::deque<std::pair<uint64_t, std::future<absl::StatusOr<MutationResult>>>>
+      pending;
+  auto settle_one = [&]() -> absl::Status {
+    auto [generation, future] = std::move(pending.front());
+    pending.pop_front();
+    absl::StatusOr<MutationResult> result = future.get();
+    if (!result.ok()) {
+      return EsError(500, "translog_exception",
+                     absl::StrCat("replaying generation ", generation,
+                                  " of the log failed: ",
+                                  result.status().message()));
+    }
+    if (result->generation != generation) {
+      return EsError(500, "translog_exception",
+                     absl::StrCat("replaying the log's generation ",
+                                  generation, " gave generation ",
+                                  result->generation));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status replayed = ReplayLog(
+      log_options, durable.scan, 0,
+      [&](uint64_t generation, MutationBatch batch) -> absl::Status {
+        pending.emplace_back(generation,
+                             durable.store->Submit(std::move(batch)));
+        return pending.size() >= kInFlight ? settle_one() : absl::OkStatus();
+      });
+  while (!pending.empty()) {
+    absl::Status s = settle_one();
+    if (replayed.ok()) replayed = s;
+  }
+  if (!replayed.ok()) return replayed;
+  durable.log->EndReplay();
+  return durable;
+}
+
+}  // namespace clout

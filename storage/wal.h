@@ -1,0 +1,192 @@
+// The write-ahead log: every mutation batch a store applies, in generation
+// order, durable before the store makes it visible (mutation.h's
+// MutationLog).
+//
+// A log is a directory of segment files `wal-<first generation>.log`, each
+// a 16-byte header ("CLOUTWAL", format version, zero) and then records:
+//
+//   u32 crc32 | u32 length | u64 generation | length bytes of batch
+//
+// little-endian, where the CRC (zlib's crc32) covers everything after
+// itself: length, generation and the batch in EncodeMutationBatch's form.
+// A new segment starts once the current one passes
+// LogOptions::segment_bytes; a segment is removed once a snapshot covers
+// it (DropThrough).
+//
+// Recovery (ScanLog, then ReplayLog): every record of every segment is
+// checked. A torn last record (a crash in the middle of writing it: the
+// file ends inside it, or it fails its CRC and nothing but it or zeros
+// follow) is dropped with a warning and the segment cut there; any other
+// bad record is corruption: an error naming the file and the offset, or,
+// with skip_corrupt, the replay stops before it and that segment and every
+// later one are renamed aside (`.corrupt`).
+//
+// Thread safety: a WriteAheadLog is used by one store's writer thread
+// (Append, WaitDurable) while any thread reads stats(); its own
+// background thread syncs under kAsync.
+#ifndef CLOUT_STORAGE_WAL_H_
+#define CLOUT_STORAGE_WAL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/mutation.h"
+#include "engine/store.h"
+#include "storage/env.h"
+
+namespace clout {
+
+enum class Durability {
+  // A batch is acknowledged once it is synced to disk (fdatasync); batches
+  // waiting together share one sync.
+  kRequest,
+  // Batches are acknowledged once written; the log is synced every
+  // LogOptions::async_interval_millis. A crash may lose that window.
+  kAsync,
+};
+
+struct LogOptions {
+  Env* env = Env::Default();
+  std::string dir;  // must exist
+  Durability durability = Durability::kRequest;
+  int64_t async_interval_millis = 100;
+  // A new segment starts once the current one holds this many bytes.
+  uint64_t segment_bytes = 64ull << 20;
+};
+
+// What a scan found: the log's valid records, in order.
+struct LogScan {
+  struct Segment {
+    std::string name;            // file name in the log directory
+    uint64_t first_generation;   // from the name
+    uint64_t valid_bytes = 0;    // bytes up to the end of the last good record
+    uint64_t file_bytes = 0;
+    uint64_t records = 0;
+  };
+  std::vector<Segment> segments;  // in generation order
+  // The generation of the last good record; 0 if there is none.
+  uint64_t last_generation = 0;
+  // The first good record's generation; 0 if there is none.
+  uint64_t first_generation = 0;
+  uint64_t records = 0;
+  uint64_t bytes = 0;  // of good records
+  // Torn tail dropped (the file and offset where the last segment is cut),
+  // or empty.
+  std::string torn;
+  // With skip_corrupt: what was set aside, or empty.
+  std::string skipped;
+};
+
+// Reads every segment of the log in `options.dir` and checks each record.
+// Returns the scan, or (corruption, unless `skip_corrupt`) 500
+// translog_corrupted_exception naming the file and the offset; an I/O
+// error naming the path. Cuts a torn tail and renames corrupt segments
+// aside (skip_corrupt) on disk; changes nothing else.
+absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt);
+
+// Calls `apply` with each batch of the scanned log whose generation is
+// above `after_generation`, in order; returns the first error of `apply`,
+// or 500 translog_corrupted_exception if a record no longer reads or the
+// generations have a gap (a record missing after `after_generation`).
+absl::Status ReplayLog(
+    const LogOptions& options, const LogScan& scan, uint64_t after_generation,
+    const std::function<absl::Status(uint64_t generation,
+                                     MutationBatch batch)>& apply);
+
+struct LogStats {
+  uint64_t appends = 0;  // batches appended
+  uint64_t syncs = 0;    // fdatasync calls that succeeded
+  uint64_t bytes = 0;    // bytes of records written
+  uint64_t segments = 0; // segment files in the log
+  uint64_t log_bytes = 0;  // bytes in those files
+  uint64_t last_generation = 0;
+};
+
+class WriteAheadLog : public MutationLog {
+ public:
+  // Opens the log in `options.dir` for appending after `scan` (ScanLog of
+  // the same directory). Appends of generations up to
+  // scan.last_generation are taken as already logged (a replay) until
+  // EndReplay(); new records go to a new segment. Returns the log, or the
+  // error of creating that segment (nothing changed).
+  static absl::StatusOr<std::unique_ptr<WriteAheadLog>> Open(
+      const LogOptions& options, const LogScan& scan);
+  ~WriteAheadLog() override;
+
+  // MutationLog. Append: 429 cluster_block_exception when the disk is
+  // full, 500 translog_exception on another I/O error; the log is cut back
+  // to before the record (if that fails too, every later Append and
+  // WaitDurable fails). WaitDurable: 500 translog_exception if the sync
+  // failed; the log then refuses everything after.
+  absl::Status Append(const MutationBatch& batch, uint64_t generation) override;
+  absl::Status WaitDurable(uint64_t generation) override;
+
+  // After the replay: an Append of an old generation is now an error.
+  void EndReplay();
+
+  // Syncs what is written (for a clean shutdown under kAsync).
+  absl::Status Sync();
+
+  // Removes the segments whose records all have generations up to
+  // `generation` (a snapshot holds them), never the one being written.
+  absl::Status DropThrough(uint64_t generation);
+
+  LogStats stats() const;
+
+ private:
+  explicit WriteAheadLog(const LogOptions& options);
+  absl::Status StartSegment(uint64_t first_generation);
+  absl::Status SyncLocked(std::unique_lock<std::mutex>& lock);
+  void AsyncLoop();
+
+  const LogOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<WritableFile> file_;  // the segment being written
+  std::string file_name_;
+  struct Segment {
+    std::string name;
+    uint64_t first_generation;
+    uint64_t bytes;
+  };
+  std::vector<Segment> segments_;  // every segment, the current one last
+  uint64_t replayed_through_ = 0;  // generations logged before Open
+  bool replaying_ = true;
+  uint64_t last_generation_ = 0;   // last appended
+  uint64_t synced_bytes_ = 0;      // of the current file
+  absl::Status broken_;            // set: every call fails with it
+  bool stopping_ = false;
+  std::atomic<uint64_t> appends_{0};
+  std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::thread async_;
+};
+
+// A store over a log directory, recovered.
+struct DurableStore {
+  std::unique_ptr<InfluencerStore> store;
+  std::shared_ptr<WriteAheadLog> log;
+  LogScan scan;  // what the log held (torn tail, what was skipped)
+};
+
+// Scans the log in `log_options.dir` (ScanLog), opens it for appending,
+// makes a store whose StoreOptions::log it is, and replays the log into
+// it, many batches per commit. Returns the store ready for writes, or the
+// first error (corruption, I/O, a batch that no longer applies); on error
+// nothing but ScanLog's repairs is changed on disk.
+absl::StatusOr<DurableStore> OpenDurableStore(const LogOptions& log_options,
+                                              bool skip_corrupt,
+                                              StoreOptions store_options);
+
+}  // namespace clout
+
+#endif  // CLOUT_STORAGE_WAL_H_

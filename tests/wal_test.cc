@@ -1,0 +1,435 @@
+// The write-ahead log under fault injection (storage/fault_env.h): every
+// acknowledged batch survives a crash at any point, torn tails are dropped,
+// corruption is refused (or set aside on request), a full disk or a failed
+// sync fails the write and leaves the store and the log as they were.
+#include "storage/wal.h"
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/columns.h"
+#include "engine/error.h"
+#include "engine/mutation.h"
+#include "engine/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "storage/fault_env.h"
+
+namespace clout {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kDir[] = "/data";
+
+// Every job's rows, as text, in order, with versions.
+std::map<std::string, std::vector<std::string>> Rows(
+    const InfluencerStore& store) {
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& [id, stored] : store.Current()->jobs) {
+    std::shared_ptr<const JobResults> job = MaterializeJob(stored);
+    std::vector<std::string>& out = rows[id];
+    for (size_t r = 0; r < job->size(); ++r) {
+      out.push_back(absl::StrCat(job->field_name(r), "=", job->field_value(r),
+                                 "@", job->columns.timestamp[r], " ",
+                                 job->columns.influencer_score[r], " v",
+                                 job->columns.version[r]));
+    }
+  }
+  return rows;
+}
+
+InfluencerFields Row(absl::string_view value, int64_t timestamp,
+                     double score) {
+  InfluencerFields row;
+  row.field_name = "host";
+  row.field_value = value;
+  row.timestamp = timestamp;
+  row.bucket_span = 900;
+  row.influencer_score = score;
+  row.initial_influencer_score = score / 2;
+  row.probability = 0.01;
+  return row;
+}
+
+// A random batch: upserts, deletes and now and then a job operation.
+MutationBatch RandomBatch(std::mt19937_64& random) {
+  const bool bulk = random() % 3 != 0;
+  MutationBatch batch(bulk ? MutationMode::kBulk : MutationMode::kLoad);
+  const int ops = 1 + static_cast<int>(random() % 6);
+  for (int i = 0; i < ops; ++i) {
+    const std::string job = random() % 2 ? "a" : "b";
+    const std::string value = absl::StrCat("h", random() % 5);
+    InfluencerFields row = Row(value, 1000 * (random() % 4),
+                               static_cast<double>(random() % 100));
+    switch (random() % 10) {
+      case 0:
+        batch.DeleteInfluencer(
+            *ParseInfluencerResultId(InfluencerDocumentId(job, row)));
+        break;
+      case 1:
+        if (bulk) batch.ReplaceJob(job);
+        break;
+      default:
+        batch.AddInfluencer(job, row);
+    }
+  }
+  return batch;
+}
+
+LogOptions Options(FaultEnv* env, uint64_t segment_bytes = 64 << 20) {
+  LogOptions options;
+  options.env = env;
+  options.dir = kDir;
+  options.segment_bytes = segment_bytes;
+  return options;
+}
+
+absl::StatusOr<DurableStore> Open(FaultEnv* env, uint64_t segment_bytes,
+                                  bool skip_corrupt = false) {
+  return OpenDurableStore(Options(env, segment_bytes), skip_corrupt, {});
+}
+
+std::unique_ptr<FaultEnv> NewEnv() {
+  auto env = std::make_unique<FaultEnv>();
+  EXPECT_TRUE(env->CreateDir(kDir).ok());
+  EXPECT_TRUE(env->SyncDir("/").ok());
+  return env;
+}
+
+// Applies `batches` random batches, some submitted together (one group,
+// one sync), and mirrors every acknowledged one on `mirror`.
+void Drive(InfluencerStore& store, InfluencerStore& mirror,
+           std::mt19937_64& random, int batches) {
+  for (int b = 0; b < batches;) {
+    const int together = 1 + static_cast<int>(random() % 4);
+    std::vector<std::future<absl::StatusOr<MutationResult>>> futures;
+    std::vector<std::string> encoded;
+    for (int k = 0; k < together && b < batches; ++k, ++b) {
+      MutationBatch batch = RandomBatch(random);
+      encoded.emplace_back();
+      EncodeMutationBatch(batch, &encoded.back());
+      futures.push_back(store.Submit(std::move(batch)));
+    }
+    for (size_t k = 0; k < futures.size(); ++k) {
+      absl::StatusOr<MutationResult> result = futures[k].get();
+      ASSERT_TRUE(result.ok()) << result.status();
+      ASSERT_TRUE(mirror.Apply(*DecodeMutationBatch(encoded[k])).ok());
+    }
+  }
+}
+
+TEST(WalTest, AcknowledgedBatchesSurviveCrashesAtAnyPoint) {
+  // Small segments: groups of batches span new segments, whose names and
+  // whose predecessors' tails must be durable before an acknowledgment.
+  for (uint64_t segment_bytes : {uint64_t{1}, uint64_t{600}, uint64_t{1} << 20}) {
+    for (int seed = 0; seed < 40; ++seed) {
+      SCOPED_TRACE(absl::StrCat("segment_bytes ", segment_bytes, " seed ", seed));
+      std::mt19937_64 random(seed);
+      std::unique_ptr<FaultEnv> env = NewEnv();
+      InfluencerStore mirror;  // every acknowledged batch
+      for (int life = 0; life < 3; ++life) {
+        absl::StatusOr<DurableStore> durable = Open(env.get(), segment_bytes);
+        ASSERT_TRUE(durable.ok()) << durable.status();
+        ASSERT_EQ(Rows(*durable->store), Rows(mirror)) << "life " << life;
+        ASSERT_EQ(durable->store->Current()->generation,
+                  mirror.Current()->generation);
+        ASSERT_EQ(durable->store->Current()->next_seq_no,
+                  mirror.Current()->next_seq_no);
+        Drive(*durable->store, mirror, random, 1 + random() % 12);
+        // A batch appended but never synced (the crash came before the
+        // sync): it may survive or not, but never as garbage.
+        if (random() % 2 == 0) {
+          MutationBatch extra = RandomBatch(random);
+          ASSERT_TRUE(durable->log
+                          ->Append(extra, durable->store->Current()->generation + 1)
+                          .ok());
+        }
+        durable->store.reset();
+        env->Crash(/*torn=*/true, random());
+        // What survived of the unsynced batch, if anything, is replayed;
+        // the mirror follows the log's view of it.
+        absl::StatusOr<LogScan> scan = ScanLog(Options(env.get()), false);
+        ASSERT_TRUE(scan.ok()) << scan.status();
+        if (scan->last_generation > mirror.Current()->generation) {
+          ASSERT_EQ(scan->last_generation, mirror.Current()->generation + 1);
+          ASSERT_TRUE(ReplayLog(Options(env.get()), *scan,
+                                mirror.Current()->generation,
+                                [&](uint64_t, MutationBatch batch) {
+                                  return mirror.Apply(std::move(batch)).status();
+                                })
+                          .ok());
+        }
+      }
+    }
+  }
+}
+
+TEST(WalTest, ATornTailIsCutAndLaterWritesSurviveTheNextCrash) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(7);
+  {
+    absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+    ASSERT_TRUE(durable.ok());
+    Drive(*durable->store, mirror, random, 5);
+  }
+  // Half a record at the end, durably (a crash in the middle of a write
+  // that reached the disk in part).
+  const std::string segment = JoinPath(kDir, "wal-00000000000000000001.log");
+  {
+    auto file = *env->OpenAppendable(segment);
+    ASSERT_TRUE(file->Append(std::string("\x10\x20\x30\x40\x50\x00\x00\x00\x06", 9)).ok());
+    ASSERT_TRUE(file->Sync().ok());
+  }
+  {
+    absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+    ASSERT_TRUE(durable.ok()) << durable.status();
+    EXPECT_THAT(durable->scan.torn, HasSubstr(segment));
+    EXPECT_THAT(durable->scan.torn, HasSubstr("the file ends inside a record"));
+    EXPECT_EQ(Rows(*durable->store), Rows(mirror));
+    Drive(*durable->store, mirror, random, 3);
+  }
+  // The cut must itself be durable: otherwise the torn bytes come back in
+  // the middle of the log.
+  env->Crash(/*torn=*/false, 1);
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(durable.ok()) << durable.status();
+  EXPECT_EQ(Rows(*durable->store), Rows(mirror));
+}
+
+TEST(WalTest, CorruptionIsRefusedOrSetAsideOnRequest) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(11);
+  std::vector<std::map<std::string, std::vector<std::string>>> after;
+  {
+    // One record per segment.
+    absl::StatusOr<DurableStore> durable = Open(env.get(), 1);
+    ASSERT_TRUE(durable.ok());
+    for (int b = 0; b < 4; ++b) {
+      Drive(*durable->store, mirror, random, 1);
+      after.push_back(Rows(mirror));
+    }
+  }
+  // A flipped bit in the third record (the batch, past the headers).
+  const std::string third = JoinPath(kDir, "wal-00000000000000000003.log");
+  env->FlipBit(third, 40, 3);
+  absl::StatusOr<DurableStore> refused = Open(env.get(), 1);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ErrorTypeOf(refused.status()), "translog_corrupted_exception");
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(absl::StrCat("[", third, "] is corrupted at offset 16: "
+                                     "checksum mismatch")));
+  // Still refused: nothing was changed by the refusal.
+  ASSERT_FALSE(Open(env.get(), 1).ok());
+
+  absl::StatusOr<DurableStore> skipped = Open(env.get(), 1, true);
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_THAT(skipped->scan.skipped, HasSubstr("checksum mismatch"));
+  EXPECT_THAT(skipped->scan.skipped, HasSubstr(third + ".corrupt"));
+  EXPECT_EQ(Rows(*skipped->store), after[1]);  // the first two batches
+  EXPECT_NE(env->Contents(third + ".corrupt"), "");
+  // Writes go on from there, and survive a restart without a gap.
+  InfluencerStore rebuilt;
+  ASSERT_TRUE(ReplayLog(Options(env.get()), skipped->scan, 0,
+                        [&](uint64_t, MutationBatch batch) {
+                          return rebuilt.Apply(std::move(batch)).status();
+                        })
+                  .ok());
+  Drive(*skipped->store, rebuilt, random, 3);
+  skipped->store.reset();
+  env->Crash(false, 2);
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 1);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(Rows(*reopened->store), Rows(rebuilt));
+}
+
+TEST(WalTest, SettingCorruptionAsideIsDurableOnItsOwn) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(13);
+  std::vector<std::map<std::string, std::vector<std::string>>> after;
+  {
+    // Records 1-3 in the first segment, 4 and 5 in later ones.
+    LogOptions options = Options(env.get(), 64 << 20);
+    absl::StatusOr<DurableStore> durable = OpenDurableStore(options, false, {});
+    ASSERT_TRUE(durable.ok());
+    for (int b = 0; b < 3; ++b) {
+      Drive(*durable->store, mirror, random, 1);
+      after.push_back(Rows(mirror));
+    }
+  }
+  {
+    absl::StatusOr<DurableStore> durable = Open(env.get(), 1);
+    ASSERT_TRUE(durable.ok());
+    Drive(*durable->store, mirror, random, 2);
+  }
+  // Damage the second record of the first segment.
+  const std::string first = JoinPath(kDir, "wal-00000000000000000001.log");
+  const std::string data = env->Contents(first);
+  const uint64_t second_record =
+      16 + 16 + *reinterpret_cast<const uint32_t*>(data.data() + 16 + 4);
+  env->FlipBit(first, second_record + 20, 0);
+  absl::StatusOr<LogScan> scan = ScanLog(Options(env.get()), true);
+  ASSERT_TRUE(scan.ok()) << scan.status();
+  EXPECT_EQ(scan->last_generation, 1u);
+  // The repair (the segment cut after record 1, later segments renamed)
+  // must survive a crash by itself.
+  env->Crash(false, 3);
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(Rows(*reopened->store), after[0]);
+  InfluencerStore rebuilt;
+  ASSERT_TRUE(rebuilt.Apply(*DecodeMutationBatch([&] {
+    // Generation 1's batch, from the log itself.
+    std::string bytes;
+    ReplayLog(Options(env.get()), reopened->scan, 0,
+              [&](uint64_t, MutationBatch batch) {
+                EncodeMutationBatch(batch, &bytes);
+                return absl::OkStatus();
+              })
+        .IgnoreError();
+    return bytes;
+  }())).ok());
+  Drive(*reopened->store, rebuilt, random, 2);
+  reopened->store.reset();
+  env->Crash(false, 4);
+  absl::StatusOr<DurableStore> again = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Rows(*again->store), Rows(rebuilt));
+}
+
+TEST(WalTest, AFullDiskFailsTheWriteAndLeavesStoreAndLogAsTheyWere) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(3);
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(durable.ok());
+  Drive(*durable->store, mirror, random, 3);
+  const auto before = Rows(*durable->store);
+  const uint64_t generation = durable->store->Current()->generation;
+  env->SetSpaceLeft(10);  // a short write, then ENOSPC
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("a", Row("full", 5000, 1));
+  absl::StatusOr<MutationResult> failed = durable->store->Apply(std::move(batch));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(HttpStatusOf(failed.status()), 429);
+  EXPECT_EQ(ErrorTypeOf(failed.status()), "cluster_block_exception");
+  EXPECT_THAT(std::string(failed.status().message()),
+              HasSubstr("No space left on device"));
+  EXPECT_EQ(Rows(*durable->store), before);
+  EXPECT_EQ(durable->store->Current()->generation, generation);
+  // Space comes back: writes go on, and the log holds no trace of the
+  // failed one.
+  env->SetSpaceLeft(-1);
+  Drive(*durable->store, mirror, random, 2);
+  durable->store.reset();
+  env->Crash(false, 4);
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(Rows(*reopened->store), Rows(mirror));
+}
+
+TEST(WalTest, AFailedSyncFailsTheWriteAndEveryLaterOne) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(5);
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(durable.ok());
+  Drive(*durable->store, mirror, random, 3);
+  const auto before = Rows(*durable->store);
+  env->SetSyncFails(true);
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("a", Row("unsynced", 5000, 1));
+  absl::StatusOr<MutationResult> failed = durable->store->Apply(std::move(batch));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(HttpStatusOf(failed.status()), 500);
+  EXPECT_EQ(ErrorTypeOf(failed.status()), "translog_exception");
+  EXPECT_EQ(Rows(*durable->store), before);  // queries go on, unchanged
+  env->SetSyncFails(false);
+  MutationBatch later(MutationMode::kBulk);
+  later.AddInfluencer("a", Row("later", 6000, 1));
+  EXPECT_FALSE(durable->store->Apply(std::move(later)).ok());
+  EXPECT_EQ(Rows(*durable->store), before);
+  durable->store.reset();
+  env->Crash(true, 6);
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  // The acknowledged batches are there; the failed one may be (it was
+  // written, never acknowledged), the refused one is not.
+  auto rows = Rows(*reopened->store);
+  EXPECT_THAT(rows["a"], ::testing::Not(::testing::Contains(HasSubstr("later"))));
+  EXPECT_GE(reopened->store->Current()->generation,
+            mirror.Current()->generation);
+}
+
+TEST(WalTest, DroppedSegmentsStayDroppedAndTheRestReplays) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(9);
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 1);
+  ASSERT_TRUE(durable.ok());
+  Drive(*durable->store, mirror, random, 6);
+  EXPECT_EQ(durable->log->stats().segments, 6u);  // one record each
+  ASSERT_TRUE(durable->log->DropThrough(4).ok());
+  EXPECT_EQ(durable->log->stats().segments, 2u);
+  durable->store.reset();
+  env->Crash(false, 8);
+  absl::StatusOr<LogScan> scan = ScanLog(Options(env.get()), false);
+  ASSERT_TRUE(scan.ok()) << scan.status();
+  EXPECT_EQ(scan->first_generation, 5u);
+  EXPECT_EQ(scan->last_generation, 6u);
+  // Without what generations 1-4 held (a snapshot's job), replay refuses.
+  EXPECT_FALSE(ReplayLog(Options(env.get()), *scan, 0,
+                         [](uint64_t, MutationBatch) { return absl::OkStatus(); })
+                   .ok());
+  EXPECT_TRUE(ReplayLog(Options(env.get()), *scan, 4,
+                        [](uint64_t, MutationBatch) { return absl::OkStatus(); })
+                  .ok());
+}
+
+TEST(WalTest, AsyncDurabilityAcknowledgesBeforeTheSync) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  LogOptions options = Options(env.get());
+  options.durability = Durability::kAsync;
+  options.async_interval_millis = 5;
+  absl::StatusOr<DurableStore> durable = OpenDurableStore(options, false, {});
+  ASSERT_TRUE(durable.ok());
+  const int64_t syncs = env->syncs();
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("a", Row("x", 0, 1));
+  ASSERT_TRUE(durable->store->Apply(std::move(batch)).ok());
+  // The background thread syncs it soon (bounded wait).
+  for (int i = 0; i < 2000 && env->syncs() == syncs; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_GT(env->syncs(), syncs);
+  durable->store.reset();
+  durable->log.reset();
+  env->Crash(false, 1);
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened->store->Current()->generation, 1u);
+}
+
+TEST(WalTest, ASegmentFromAnotherFormatVersionIsRefused) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  std::string header = "CLOUTWAL";
+  header += std::string("\x09\x00\x00\x00\x00\x00\x00\x00", 8);
+  ASSERT_TRUE(env->WriteFile(JoinPath(kDir, "wal-00000000000000000001.log"),
+                             header)
+                  .ok());
+  absl::StatusOr<DurableStore> refused = Open(env.get(), 64 << 20);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("log format version 9 (this build reads version 1)"));
+}
+
+}  // namespace
+}  // namespace clout
