@@ -54,7 +54,9 @@ std::string ResolvePath(const std::string& path) {
 int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
               bool lenient, int threads, Loaded* loaded) {
   if (dumps.empty()) return UsageError("no dump files given (use - for stdin)");
-  loaded->store = std::make_unique<InfluencerStore>(std::move(options));
+  if (loaded->store == nullptr) {
+    loaded->store = std::make_unique<InfluencerStore>(std::move(options));
+  }
   LoadOptions load_options;
   load_options.lenient = lenient;
   load_options.threads = threads;

@@ -37,8 +37,8 @@ struct Loaded {
   double seconds = 0;
 };
 
-// Loads every dump in order ("-" is stdin) into a new store made with
-// `options`; each dump is one atomic load (`lenient` skips bad documents,
+// Loads every dump in order ("-" is stdin) into loaded->store, or, when
+// that is null, into a new store made with `options`; each dump is one atomic load (`lenient` skips bad documents,
 // `threads` parsing threads, 0: one per core up to 8). Returns kOk, or
 // prints the error and returns its exit code (kUsage when `dumps` is
 // empty, kLoadFailure for a load error).

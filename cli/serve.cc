@@ -23,6 +23,8 @@
 #include "server/metrics.h"
 #include "server/rest_api.h"
 #include "server/security.h"
+#include "storage/env.h"
+#include "storage/wal.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on");
 ABSL_FLAG(int, port, 9200, "port to listen on (0: any free port)");
@@ -43,11 +45,20 @@ ABSL_FLAG(int, request_timeout_seconds, 0,
           "drop a request whose header or body takes longer to arrive");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "on SIGINT/SIGTERM, how long requests in flight may take");
+ABSL_FLAG(std::string, data_dir, "",
+          "keep results durably here: a write-ahead log, replayed on start");
+ABSL_FLAG(std::string, durability, "request",
+          "request: acknowledge writes once synced to disk; async: sync every "
+          "100 ms (a crash may lose that window)");
+ABSL_FLAG(std::string, recover, "",
+          "skip_corrupt: start despite a corrupt log, setting the damaged "
+          "part aside");
 
 namespace clout {
 
 const char kServeHelp[] =
-    R"(Usage: clout serve [--host=127.0.0.1] [--port=9200] [--config_dir=DIR] [--threads=N] [DUMP...]
+    R"(Usage: clout serve [--host=127.0.0.1] [--port=9200] [--config_dir=DIR]
+                   [--data_dir=DIR] [--threads=N] [DUMP...]
 
 Loads the dumps (optional: without any, the store starts empty and fills
 through _bulk), then serves Elasticsearch's REST API for influencer
@@ -105,7 +116,28 @@ Flags:
   --lenient, --load_threads=N   as for clout query: how the dumps load
   --shutdown_grace_seconds=S    see above
 
-Writes are held in memory only: a restart forgets what _bulk wrote.
+Durability (--data_dir=DIR):
+  Without --data_dir, results live in memory only: a restart forgets what
+  _bulk wrote. With it, every write is appended to a write-ahead log in
+  DIR/log before it is acknowledged or visible to queries, and a restart
+  replays the log. DIR is created if missing and locked against a second
+  server.
+  --durability=request  (default) a _bulk is answered once its batch is on
+                  disk (fdatasync); concurrent writes share one sync.
+  --durability=async    answered once written; the log is synced every
+                  100 ms. A crash of the machine (not of clout alone) may
+                  lose the writes of that window.
+  DUMP arguments seed an empty data directory only; next to one that
+  holds results they are refused (loading them would silently undo newer
+  writes on every restart).
+  Recovery drops a torn last record (a crash in the middle of a write;
+  never an acknowledged one) with a warning. Any other damage stops the
+  start with the file and offset; --recover=skip_corrupt starts anyway
+  with the records before the damage, keeping the damaged files aside as
+  *.corrupt.
+  A full disk fails the write with 429 cluster_block_exception and a
+  failed write with 500 translog_exception; queries go on. After a failed
+  sync, writes are refused until a restart.
 
 Examples:
   clout serve --port=9200 data/it_ops_new_kpi.ndjson
@@ -127,7 +159,7 @@ const std::vector<std::string>& ServeFlags() {
       "host", "port", "threads", "config_dir", "insecure_listen_anywhere",
       "access_log", "lenient", "load_threads", "shutdown_grace_seconds",
       "max_content_length", "idle_timeout_seconds", "request_timeout_seconds",
-      "tls_cert", "tls_key"};
+      "tls_cert", "tls_key", "data_dir", "durability", "recover"};
   return flags;
 }
 
@@ -169,6 +201,84 @@ class AccessLog {
   std::mutex mu_;
   std::FILE* out_;
 };
+
+bool IsUsage(const absl::Status& status) {
+  return ErrorTypeOf(status) == "illegal_argument_exception";
+}
+
+// Opens (creating) the data directory `dir`, locks it, and recovers its
+// store from the log.
+absl::StatusOr<DurableStore> OpenDataDir(const std::string& dir,
+                                         const std::string& durability,
+                                         const std::string& recover,
+                                         std::unique_ptr<FileLock>* lock) {
+  LogOptions options;
+  if (durability == "request") {
+    options.durability = Durability::kRequest;
+  } else if (durability == "async") {
+    options.durability = Durability::kAsync;
+  } else {
+    return EsError(400, "illegal_argument_exception",
+                   absl::StrCat("--durability is request or async, not [",
+                                durability, "]"));
+  }
+  if (!recover.empty() && recover != "skip_corrupt") {
+    return EsError(400, "illegal_argument_exception",
+                   absl::StrCat("--recover is skip_corrupt, not [", recover,
+                                "]"));
+  }
+  Env* env = Env::Default();
+  auto io_error = [&](const absl::Status& s) {
+    return EsError(500, "exception",
+                   absl::StrCat("data directory [", dir, "]: ", s.message()));
+  };
+  // The directory and its log directory, each durable in its parent.
+  const size_t slash = dir.find_last_of('/');
+  const std::string parent =
+      slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+  if (absl::Status s = env->CreateDir(dir); !s.ok()) return io_error(s);
+  if (absl::Status s = env->SyncDir(parent); !s.ok()) return io_error(s);
+  absl::StatusOr<std::unique_ptr<FileLock>> locked =
+      env->Lock(JoinPath(dir, "LOCK"));
+  if (!locked.ok()) return io_error(locked.status());
+  *lock = *std::move(locked);
+  options.dir = JoinPath(dir, "log");
+  if (absl::Status s = env->CreateDir(options.dir); !s.ok()) return io_error(s);
+  if (absl::Status s = env->SyncDir(dir); !s.ok()) return io_error(s);
+  absl::StatusOr<DurableStore> durable =
+      OpenDurableStore(options, recover == "skip_corrupt", StoreOptions());
+  if (!durable.ok()) {
+    if (ErrorTypeOf(durable.status()) == "translog_corrupted_exception") {
+      return EsError(
+          500, "translog_corrupted_exception",
+          absl::StrCat(durable.status().message(),
+                       "; nothing was served. Restore the data directory "
+                       "from a backup, or start with --recover=skip_corrupt "
+                       "to serve the records before the damage"));
+    }
+    return durable.status();
+  }
+  if (!durable->scan.torn.empty()) {
+    std::fprintf(stderr,
+                 "clout serve: warning: dropped a torn last log record (a "
+                 "write cut short by a crash, never acknowledged): %s\n",
+                 durable->scan.torn.c_str());
+  }
+  if (!durable->scan.skipped.empty()) {
+    std::fprintf(stderr,
+                 "clout serve: warning: --recover=skip_corrupt skipped "
+                 "what follows the damage: %s\n",
+                 durable->scan.skipped.c_str());
+  }
+  std::fprintf(stderr,
+               "clout serve: recovered %llu log records (generation %llu) "
+               "from %s\n",
+               static_cast<unsigned long long>(durable->scan.records),
+               static_cast<unsigned long long>(
+                   durable->store->Current()->generation),
+               dir.c_str());
+  return durable;
+}
 
 }  // namespace
 
@@ -230,8 +340,31 @@ int RunServe(const ServeArgs& args) {
   }
 
   Loaded loaded;
+  std::shared_ptr<WriteAheadLog> wal;
+  std::unique_ptr<FileLock> data_lock;
+  if (const std::string dir = absl::GetFlag(FLAGS_data_dir); !dir.empty()) {
+    absl::StatusOr<DurableStore> durable = OpenDataDir(
+        ResolvePath(dir), absl::GetFlag(FLAGS_durability),
+        absl::GetFlag(FLAGS_recover), &data_lock);
+    if (!durable.ok()) {
+      return Fail(durable.status(), IsUsage(durable.status()) ? kUsage
+                                                              : kLoadFailure);
+    }
+    if (!args.dumps.empty() && durable->store->Current()->generation > 0) {
+      return UsageError(absl::StrCat(
+          "the data directory [", dir, "] already holds results (generation ",
+          durable->store->Current()->generation,
+          "); DUMP arguments only seed an empty one, since loading them "
+          "again would undo newer writes. Serve it without DUMP arguments, "
+          "or give an empty --data_dir"));
+    }
+    loaded.store = std::move(durable->store);
+    wal = std::move(durable->log);
+  }
   if (args.dumps.empty()) {
-    loaded.store = std::make_unique<InfluencerStore>();
+    if (loaded.store == nullptr) {
+      loaded.store = std::make_unique<InfluencerStore>();
+    }
   } else if (int code = LoadDumps(args.dumps, StoreOptions(), args.lenient,
                                   args.load_threads, &loaded);
              code != kOk) {
@@ -245,7 +378,17 @@ int RunServe(const ServeArgs& args) {
   ServerMetrics metrics;
   RestApiOptions api_options;
   api_options.max_content_length = absl::GetFlag(FLAGS_max_content_length);
-  api_options.metrics = [&] { return metrics.Render(*loaded.store); };
+  api_options.metrics = [&] {
+    if (wal == nullptr) return metrics.Render(*loaded.store);
+    const LogStats stats = wal->stats();
+    LogCounters counters;
+    counters.appends = stats.appends;
+    counters.syncs = stats.syncs;
+    counters.bytes = stats.bytes;
+    counters.segments = stats.segments;
+    counters.log_bytes = stats.log_bytes;
+    return metrics.Render(*loaded.store, &counters);
+  };
   api_options.security = security.get();
   RestApi api(loaded.store.get(), api_options);
 
@@ -296,6 +439,14 @@ int RunServe(const ServeArgs& args) {
   std::fprintf(stderr, "clout serve: %s, shutting down\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop();
+  if (wal != nullptr) {
+    // Under --durability=async the last writes may not be synced yet.
+    if (absl::Status s = wal->Sync(); !s.ok()) {
+      std::fprintf(stderr, "clout serve: the log could not be synced: %s\n",
+                   std::string(s.message()).c_str());
+      return kLoadFailure;
+    }
+  }
   std::fprintf(stderr, "clout serve: stopped\n");
   return kOk;
 }

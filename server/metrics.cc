@@ -44,7 +44,8 @@ void ServerMetrics::Record(const RequestRecord& record) {
   bulk_items_ += record.bulk_items;
 }
 
-std::string ServerMetrics::Render(const InfluencerStore& store) const {
+std::string ServerMetrics::Render(const InfluencerStore& store,
+                                  const LogCounters* log) const {
   std::string out;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -96,6 +97,26 @@ std::string ServerMetrics::Render(const InfluencerStore& store) const {
                   "# TYPE clout_store_generation counter\n"
                   "clout_store_generation ",
                   version->generation, "\n");
+  if (log != nullptr) {
+    absl::StrAppend(
+        &out,
+        "# HELP clout_wal_appends_total Batches appended to the write-ahead "
+        "log.\n# TYPE clout_wal_appends_total counter\n"
+        "clout_wal_appends_total ", log->appends, "\n",
+        "# HELP clout_wal_syncs_total fdatasync calls of the write-ahead "
+        "log (one per group of batches).\n"
+        "# TYPE clout_wal_syncs_total counter\n"
+        "clout_wal_syncs_total ", log->syncs, "\n",
+        "# HELP clout_wal_bytes_total Bytes appended to the write-ahead "
+        "log.\n# TYPE clout_wal_bytes_total counter\n"
+        "clout_wal_bytes_total ", log->bytes, "\n",
+        "# HELP clout_wal_segments Segment files of the write-ahead log.\n"
+        "# TYPE clout_wal_segments gauge\n"
+        "clout_wal_segments ", log->segments, "\n",
+        "# HELP clout_wal_size_bytes Bytes in the write-ahead log's files.\n"
+        "# TYPE clout_wal_size_bytes gauge\n"
+        "clout_wal_size_bytes ", log->log_bytes, "\n");
+  }
   if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
     unsigned long long size = 0, resident = 0;
     if (std::fscanf(statm, "%llu %llu", &size, &resident) == 2) {

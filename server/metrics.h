@@ -18,6 +18,16 @@
 
 namespace clout {
 
+// The write-ahead log's counters (storage/wal.h's LogStats), when the
+// server has one.
+struct LogCounters {
+  uint64_t appends = 0;  // batches appended
+  uint64_t syncs = 0;    // fdatasync calls
+  uint64_t bytes = 0;    // bytes of records appended
+  uint64_t segments = 0;
+  uint64_t log_bytes = 0;  // bytes in the log's files now
+};
+
 class ServerMetrics {
  public:
   // Counts one answered request: by endpoint and status, its latency in
@@ -28,8 +38,11 @@ class ServerMetrics {
   // clout_http_request_duration_seconds (histogram), clout_bulk_items_total,
   // clout_job_results{job} (live results per job of `store`'s current
   // version), clout_process_resident_bytes (from /proc/self/statm; absent
-  // where unreadable).
-  std::string Render(const InfluencerStore& store) const;
+  // where unreadable), clout_store_generation, and with `log` the log's
+  // clout_wal_appends_total, clout_wal_syncs_total, clout_wal_bytes_total,
+  // clout_wal_segments and clout_wal_size_bytes.
+  std::string Render(const InfluencerStore& store,
+                     const LogCounters* log = nullptr) const;
 
  private:
   // Upper bounds of the latency buckets, in seconds.

@@ -30,8 +30,10 @@ class Server:
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         deadline = time.monotonic() + 30
         line = ""
+        self.first_lines = []  # stderr up to "listening on"
         while time.monotonic() < deadline:
             line = self.proc.stderr.readline()
+            self.first_lines.append(line)
             if "listening on" in line or not line:
                 break
         assert "listening on http://127.0.0.1:" in line, line

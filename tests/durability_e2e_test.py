@@ -1,0 +1,238 @@
+"""End-to-end durability of `clout serve --data_dir` (see serve_e2e_test.sh).
+
+The real server is killed with SIGKILL in the middle of `_bulk` traffic and
+restarted: every acknowledged write must be there. A kill -9 cannot catch a
+missing fsync (the page cache survives it): tests/wal_test.cc's fault
+injection does that. Loops are bounded by counts and deadlines.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+
+from serve_e2e_test import CLOUT, DATA, Server, http
+
+WRITERS = 4
+VALUES = 60  # distinct influencer values per writer
+
+
+def bulk_body(job, ops):
+    """NDJSON for `ops`: ("index", value, ts, score) or ("delete", value, ts)."""
+    lines = []
+    for op in ops:
+        if op[0] == "index":
+            _, value, ts, score = op
+            lines.append({"index": {"_index": ".ml-anomalies-shared"}})
+            lines.append({"job_id": job, "result_type": "influencer",
+                          "timestamp": ts, "bucket_span": 900,
+                          "influencer_field_name": "host",
+                          "influencer_field_value": value,
+                          "influencer_score": score,
+                          "initial_influencer_score": score,
+                          "probability": 0.5, "is_interim": False})
+        else:
+            _, value, ts = op
+            lines.append({"delete": {"_index": ".ml-anomalies-shared",
+                                     "_id": doc_id(job, value, ts)}})
+    return "".join(json.dumps(x) + "\n" for x in lines).encode()
+
+
+def java_hash(s):
+    h = 0
+    for ch in s:  # ASCII values only here
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def doc_id(job, value, ts):
+    return f"{job}_influencer_{ts}_900_host_{java_hash(value)}_{len(value)}"
+
+
+def stored(port, job):
+    """{(value, ts): score} of every result of `job` ({} if unknown)."""
+    status, _, body = http(
+        port, "GET",
+        f"/_ml/anomaly_detectors/{job}/results/influencers?size=10000")
+    if status == 404:
+        return {}
+    assert status == 200, body
+    return {(d["influencer_field_value"], d["timestamp"]): d["influencer_score"]
+            for d in json.loads(body)["influencers"]}
+
+
+class Writer(threading.Thread):
+    """Sends _bulk requests for its own job, one at a time, until the
+    server goes away; keeps what was acknowledged and what was in flight."""
+
+    def __init__(self, port, job, model, rng):
+        super().__init__(daemon=True)
+        self.port, self.job, self.model, self.rng = port, job, model, rng
+        self.in_flight = {}  # (value, ts) -> score or None (deleted)
+        self.acknowledged = 0
+
+    def run(self):
+        import http.client
+        deadline = time.monotonic() + 30
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            while time.monotonic() < deadline:
+                ops, effect = [], {}
+                for _ in range(self.rng.randint(1, 40)):
+                    key = (f"v{self.rng.randrange(VALUES)}",
+                           1000 * self.rng.randrange(3))
+                    if self.rng.random() < 0.15:
+                        ops.append(("delete", *key))
+                        effect[key] = None
+                    else:
+                        score = float(self.rng.randrange(1, 100000)) / 1000
+                        ops.append(("index", *key, score))
+                        effect[key] = score
+                self.in_flight = effect
+                conn.request("POST", "/_bulk", body=bulk_body(self.job, ops),
+                             headers={"Content-Type": "application/x-ndjson"})
+                response = conn.getresponse()
+                body = response.read()
+                assert response.status == 200, body
+                items = json.loads(body)["items"]
+                assert not json.loads(body)["errors"], body
+                assert len(items) == len(ops)
+                for key, score in effect.items():
+                    if score is None:
+                        self.model.pop(key, None)
+                    else:
+                        self.model[key] = score
+                self.in_flight = {}
+                self.acknowledged += 1
+        except (OSError, http.client.HTTPException):
+            return  # the server was killed
+
+
+def check(port, models, in_flight):
+    for job, model in models.items():
+        got = stored(port, job)
+        maybe = in_flight.get(job, {})
+        for key in set(got) | set(model) | set(maybe):
+            expected = model.get(key)
+            actual = got.get(key)
+            if actual == expected:
+                continue
+            # Only a write that was never acknowledged may differ.
+            assert key in maybe and actual == maybe[key], (
+                job, key, "stored", actual, "acknowledged", expected)
+            if actual is None:
+                model.pop(key, None)
+            else:
+                model[key] = actual
+
+
+def test_acknowledged_writes_survive_kill_9(tmp_path):
+    rng = random.Random(int(os.environ.get("CLOUT_CRASH_SEED", "1234")))
+    data = tmp_path / "data"
+    models = {f"crash_{w}": {} for w in range(WRITERS)}
+    in_flight = {}
+    total_acknowledged = 0
+    for round_ in range(4):
+        server = Server(f"--data_dir={data}", dumps=())
+        try:
+            check(server.port, models, in_flight)
+            writers = [Writer(server.port, job, models[job],
+                              random.Random(rng.random()))
+                       for job in models]
+            for w in writers:
+                w.start()
+            time.sleep(rng.uniform(0.3, 1.5))
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait(timeout=30)
+            for w in writers:
+                w.join(timeout=30)
+                assert not w.is_alive()
+            in_flight = {w.job: w.in_flight for w in writers}
+            acknowledged = sum(w.acknowledged for w in writers)
+            assert acknowledged > 0, "no write was acknowledged before the kill"
+            total_acknowledged += acknowledged
+        finally:
+            if server.proc.poll() is None:
+                server.proc.kill()
+                server.proc.wait()
+    # The last recovery, then a clean restart that must answer identically.
+    server = Server(f"--data_dir={data}", dumps=())
+    check(server.port, models, in_flight)
+    before = {job: http(server.port, "GET",
+                        f"/_ml/anomaly_detectors/{job}/results/influencers"
+                        "?size=10000&sort=timestamp")[2]
+              for job in models}
+    assert server.stop() == 0
+    server = Server(f"--data_dir={data}", dumps=())
+    after = {job: http(server.port, "GET",
+                       f"/_ml/anomaly_detectors/{job}/results/influencers"
+                       "?size=10000&sort=timestamp")[2]
+             for job in models}
+    assert server.stop() == 0
+    assert before == after
+    assert total_acknowledged >= 4
+
+
+def test_dumps_only_seed_an_empty_data_dir(tmp_path):
+    data = tmp_path / "data"
+    server = Server(f"--data_dir={data}")  # seeded from the sample
+    assert len(stored(server.port, "it_ops_new_kpi")) == 28
+    assert server.stop() == 0
+    refused = subprocess.run(
+        [CLOUT, "serve", "--port=0", f"--data_dir={data}", DATA],
+        capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    error = json.loads(refused.stderr.strip().splitlines()[-1])
+    assert "already holds results" in error["error"]["reason"]
+    # Without the dump it serves what it holds.
+    server = Server(f"--data_dir={data}", dumps=())
+    assert len(stored(server.port, "it_ops_new_kpi")) == 28
+    assert server.stop() == 0
+
+
+def segment(data):
+    log = data / "log"
+    names = sorted(p for p in log.iterdir() if p.name.startswith("wal-"))
+    return names[-1]
+
+
+def test_a_torn_tail_is_dropped_and_corruption_refused(tmp_path):
+    data = tmp_path / "data"
+    server = Server(f"--data_dir={data}")
+    ops = [("index", "extra", 5000, 1.5)]
+    status, _, body = http(server.port, "POST", "/_bulk",
+                           bulk_body("it_ops_new_kpi", ops),
+                           {"Content-Type": "application/x-ndjson"})
+    assert status == 200, body
+    assert server.stop() == 0
+    last = segment(data)
+    good = last.read_bytes()
+    # Half a record at the end: dropped with a warning.
+    last.write_bytes(good + b"\x01\x02\x03\x04\x40\x00\x00\x00\x03")
+    server = Server(f"--data_dir={data}", dumps=())
+    assert len(stored(server.port, "it_ops_new_kpi")) == 29
+    assert server.stop() == 0
+    assert any("torn last log record" in line for line in server.first_lines)
+    assert last.read_bytes() == good  # cut back
+    # A flipped byte inside the first record: refused, naming file and offset.
+    first = sorted(p for p in (data / "log").iterdir()
+                   if p.name.startswith("wal-"))[0]
+    damaged = bytearray(first.read_bytes())
+    damaged[40] ^= 0x10
+    first.write_bytes(bytes(damaged))
+    refused = subprocess.run(
+        [CLOUT, "serve", "--port=0", f"--data_dir={data}"],
+        capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    error = json.loads(refused.stderr.strip().splitlines()[-1])
+    assert error["error"]["type"] == "translog_corrupted_exception"
+    assert f"[{first}] is corrupted at offset 16" in error["error"]["reason"]
+    assert "--recover=skip_corrupt" in error["error"]["reason"]
+    server = Server(f"--data_dir={data}", "--recover=skip_corrupt", dumps=())
+    status, _, _ = http(server.port, "GET",
+                        "/_ml/anomaly_detectors/it_ops_new_kpi/results/influencers")
+    assert status == 404  # the seed was the damaged first record
+    assert server.stop() == 0
+    assert (first.parent / (first.name + ".corrupt")).exists()
