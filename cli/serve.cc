@@ -93,7 +93,8 @@ Flags:
                   --config_dir. Any address may then be served.
   --port=N        port (default 9200; 0 picks a free one and prints it)
   --threads=N     I/O threads answering queries (default: one per core);
-                  _bulk writes run on two writer threads of their own
+                  _bulk writes run on writer threads of their own (2;
+                  16 with --data_dir, where they mostly wait for a sync)
   --access_log=F  append one JSON line per request to F (- for stderr):
                   time, method, path (never the query string), status,
                   bytes, microseconds, X-Opaque-Id. Off by default.
@@ -245,6 +246,7 @@ absl::StatusOr<DurableStore> OpenDataDir(const std::string& dir,
   options.dir = JoinPath(dir, "log");
   if (absl::Status s = env->CreateDir(options.dir); !s.ok()) return io_error(s);
   if (absl::Status s = env->SyncDir(dir); !s.ok()) return io_error(s);
+  const absl::Time start = absl::Now();
   absl::StatusOr<DurableStore> durable =
       OpenDurableStore(options, recover == "skip_corrupt", StoreOptions());
   if (!durable.ok()) {
@@ -271,12 +273,13 @@ absl::StatusOr<DurableStore> OpenDataDir(const std::string& dir,
                  durable->scan.skipped.c_str());
   }
   std::fprintf(stderr,
-               "clout serve: recovered %llu log records (generation %llu) "
-               "from %s\n",
+               "clout serve: recovered %llu log records (%.1f MiB, generation "
+               "%llu) from %s in %.3f s\n",
                static_cast<unsigned long long>(durable->scan.records),
+               static_cast<double>(durable->scan.bytes) / (1 << 20),
                static_cast<unsigned long long>(
                    durable->store->Current()->generation),
-               dir.c_str());
+               dir.c_str(), absl::ToDoubleSeconds(absl::Now() - start));
   return durable;
 }
 
@@ -399,6 +402,9 @@ int RunServe(const ServeArgs& args) {
   options.host = host;
   options.port = static_cast<uint16_t>(port);
   options.threads = args.threads;
+  // With a log, a writer thread mostly waits for its batch's sync; the
+  // batches of threads waiting together share one (group commit).
+  if (wal != nullptr) options.writer_threads = 16;
   options.shutdown_grace =
       std::chrono::seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds));
   options.max_content_length = api_options.max_content_length;

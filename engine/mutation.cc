@@ -178,6 +178,16 @@ void MutationBatch::AddError(absl::Status error) {
   ++operations_;
 }
 
+void MutationBatch::Coalesce(MutationBatch&& next) {
+  const uint32_t start = static_cast<uint32_t>(items_.size());
+  boundaries_.push_back(start);
+  for (uint32_t boundary : next.boundaries_) {
+    boundaries_.push_back(start + boundary);
+  }
+  generations_ += next.generations_;
+  Append(std::move(next));
+}
+
 void MutationBatch::Append(MutationBatch&& other) {
   // Where each of other's jobs lands here, for its items.
   struct Landing {

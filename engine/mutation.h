@@ -224,6 +224,17 @@ class MutationBatch {
   // parallel.
   void Append(MutationBatch&& other);
 
+  // Makes this batch and `next` (both kBulk) one commit that does exactly
+  // what applying this batch and then `next` would do: the same items in
+  // order (this batch's, then next's), _version and _seq_no values, and
+  // the store's generation advances by the number of batches coalesced.
+  // For replaying a log; a coalesced batch is not for logging (its binary
+  // form would be one batch). `next` is left empty but valid.
+  void Coalesce(MutationBatch&& next);
+  // The number of batches this one stands for (Coalesce): 1 unless
+  // coalesced.
+  uint64_t generations() const { return generations_; }
+
   // kLoad only (a kBulk batch ignores it; use ReplaceJob): when set, every
   // job the batch names (by rows or RegisterJob) is replaced wholesale, as
   // if ReplaceJob(job) came first. Default false: upsert.
@@ -325,6 +336,9 @@ class MutationBatch {
   size_t operations_ = 0;
   bool replace_jobs_ = false;
   bool has_creates_ = false;
+  // Coalesce: items where each later batch starts, and how many batches.
+  std::vector<uint32_t> boundaries_;
+  uint64_t generations_ = 1;
 };
 
 // The binary form of a batch, as a write-ahead log (storage/) records it.

@@ -387,6 +387,9 @@ struct JobItems {
   const std::vector<MutationBatch::Item>* items = nullptr;
   std::vector<uint32_t> indexes;  // into *items and *results, in order
   std::vector<ItemResult>* results = nullptr;
+  // Items where a coalesced batch's later batches start, ascending
+  // (MutationBatch::Coalesce).
+  const std::vector<uint32_t>* boundaries = nullptr;
 };
 
 // A kLoad batch's plan for one job (the unit semantics of mutation.h):
@@ -497,8 +500,10 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
     uint32_t version = 0;  // its writes (kept past a delete, as a tombstone)
     int64_t holder = kNobody;  // staged row i, or kStoredHolder
     std::optional<StoredRow> stored;  // its live stored row, if any
+    uint32_t epoch = 0;  // the coalesced batch that last touched it
   };
   absl::flat_hash_map<TextIdentity, State> states;
+  states.reserve(n + rows.deletes.size());
   for (size_t i = 0; i < n; ++i) {
     auto [it, inserted] = states.try_emplace(StagedIdentity(rows, i));
     if (!inserted) continue;
@@ -545,13 +550,31 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
   Column<uint32_t>& version = staged_rows->columns.version;
   bool stored_alive = !stored.empty();
   bool job_known = stored_known;
+  // A tombstone lasts for its batch only: in a coalesced batch, a result
+  // deleted in an earlier batch starts again at version 1.
+  uint32_t epoch = 0;
+  size_t next_boundary = 0;
+  auto touch = [&epoch](State& state) {
+    if (state.epoch != epoch) {
+      if (!state.exists) state.version = 0;
+      state.epoch = epoch;
+    }
+  };
   for (uint32_t index : job_items.indexes) {
     const MutationBatch::Item& item = (*job_items.items)[index];
     ItemResult& out = (*job_items.results)[index];
+    if (job_items.boundaries != nullptr) {
+      while (next_boundary < job_items.boundaries->size() &&
+             (*job_items.boundaries)[next_boundary] <= index) {
+        ++next_boundary;
+        ++epoch;
+      }
+    }
     switch (item.kind) {
       case OpKind::kUpsert:
       case OpKind::kCreate: {
         State& state = states[StagedIdentity(rows, item.index)];
+        touch(state);
         if (state.exists && item.kind == OpKind::kCreate) {
           InfluencerFields fields;
           const TextIdentity id = StagedIdentity(rows, item.index);
@@ -595,6 +618,7 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
         uint32_t tombstone = 0;
         for (const TextIdentity& id : candidates[item.index]) {
           State& state = states.at(id);
+          touch(state);
           if (!state.exists) {
             tombstone = std::max(tombstone, state.version);
             continue;
@@ -729,7 +753,7 @@ std::shared_ptr<const JobResults> Assemble(
 std::shared_ptr<const JobResults> AddToSegments(
     const std::shared_ptr<const JobResults>& old,
     const std::vector<StoredRow>& removed, std::shared_ptr<JobResults> added,
-    const StoreOptions& options) {
+    const StoreOptions& options, bool warm) {
   const size_t max_deltas = std::max<size_t>(options.max_delta_segments, 1);
   std::vector<JobResults::Segment> segments;
   if (old->segments.empty()) {
@@ -794,12 +818,16 @@ std::shared_ptr<const JobResults> AddToSegments(
     for (size_t s = 1; s < job->segments.size(); ++s) {
       churn += job->segments[s].rows->size();
     }
+    // A replay (no query runs meanwhile) merges less often: each merge
+    // rebuilds the identity index of the whole job.
+    const double ratio =
+        warm ? options.merge_ratio : std::max(options.merge_ratio, 1.0);
     if (static_cast<double>(churn) >
-        options.merge_ratio * static_cast<double>(base.rows->size())) {
+        ratio * static_cast<double>(base.rows->size())) {
       // The merged job is built with the indexes queries and the next
       // write need, so that neither pays for them after it is published.
       job = MaterializeJob(job);
-      WarmIndexes(job);
+      if (warm) WarmIndexes(job);
       IdentityIndexOf(*job);
     }
   }
@@ -812,7 +840,7 @@ std::shared_ptr<const JobResults> CommitJob(
     const std::string& job_id, const std::shared_ptr<const JobResults>& stored,
     MutationBatch::JobRows&& rows, MutationMode mode, bool replace_jobs,
     const JobItems& job_items, const std::shared_ptr<const StringArena>& arena,
-    const StoreOptions& options, CommitStats* stats) {
+    const StoreOptions& options, bool warm, CommitStats* stats) {
   // The stored rows the batch's rows meet, and where the rows after the
   // batch's last job operation start (kLoad: what comes before is undone).
   std::shared_ptr<const JobResults> old = stored;
@@ -863,7 +891,7 @@ std::shared_ptr<const JobResults> CommitJob(
   std::shared_ptr<JobResults> added =
       any_new ? BuildSegment(job_id, std::move(rows), plan.keep, arena)
               : nullptr;
-  return AddToSegments(old, plan.removed, std::move(added), options);
+  return AddToSegments(old, plan.removed, std::move(added), options, warm);
 }
 
 // Sortable field names are those some job's rows have.
@@ -894,6 +922,20 @@ InfluencerStore::~InfluencerStore() {
 std::shared_ptr<const StoreVersion> InfluencerStore::Current() const {
   std::lock_guard<std::mutex> lock(version_mu_);
   return version_;
+}
+
+absl::Status InfluencerStore::Restore(
+    std::shared_ptr<const StoreVersion> version) {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  // The writer thread starts with the first batch submitted: without it,
+  // nothing was ever applied or is waiting.
+  if (writer_.joinable()) {
+    return EsError(400, "illegal_argument_exception",
+                   "a snapshot can only be restored into a store that has "
+                   "been given no batch");
+  }
+  Publish(std::move(version));
+  return absl::OkStatus();
 }
 
 void InfluencerStore::Publish(std::shared_ptr<const StoreVersion> version) {
@@ -937,7 +979,20 @@ void InfluencerStore::WriterLoop() {
     std::shared_ptr<const StoreVersion> version = published;
     std::vector<absl::StatusOr<MutationResult>> results;
     results.reserve(group.size());
-    for (Pending& pending : group) {
+    for (size_t next = 0;; ++next) {
+      if (next == group.size()) {
+        // With a log, batches that arrived while this group was applied
+        // join it: they share its sync (up to kMaxGroup batches).
+        constexpr size_t kMaxGroup = 256;
+        if (options_.log == nullptr || group.size() >= kMaxGroup) break;
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        if (queue_.empty()) break;
+        while (!queue_.empty() && group.size() < kMaxGroup) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      Pending& pending = group[next];
       if (!log_failure_.ok()) {
         results.push_back(log_failure_);
         continue;
@@ -1008,7 +1063,8 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
   }
   if (options_.log != nullptr) {
     // A failed append leaves the log as it was: only this batch fails.
-    if (absl::Status s = options_.log->Append(batch, current.generation + 1);
+    if (absl::Status s = options_.log->Append(
+            batch, current.generation + batch.generations_);
         !s.ok()) {
       return s;
     }
@@ -1016,7 +1072,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
   }
 
   MutationResult result;
-  result.generation = current.generation + 1;
+  result.generation = current.generation + batch.generations_;
   result.first_seq_no = current.next_seq_no;
   auto next = std::make_shared<StoreVersion>(current);
   next->generation = result.generation;
@@ -1028,11 +1084,21 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     for (JobItems& items : job_items) {
       items.items = &batch.items_;
       items.results = &result.items;
+      items.boundaries = &batch.boundaries_;
     }
     // Documents of other result types: only this batch's writes count.
     absl::flat_hash_map<absl::string_view, uint32_t> other_versions;
+    size_t next_boundary = 0;
     for (uint32_t i = 0; i < batch.items_.size(); ++i) {
       const MutationBatch::Item& item = batch.items_[i];
+      if (next_boundary < batch.boundaries_.size() &&
+          batch.boundaries_[next_boundary] == i) {
+        other_versions.clear();  // each coalesced batch counts its own
+        while (next_boundary < batch.boundaries_.size() &&
+               batch.boundaries_[next_boundary] == i) {
+          ++next_boundary;
+        }
+      }
       ItemResult& out = result.items[i];
       switch (item.kind) {
         case OpKind::kError:
@@ -1098,7 +1164,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
   auto merge = [&](Merge& m) {
     m.job = CommitJob(*m.job_id, m.stored, std::move(*m.rows), mode,
                       batch.replace_jobs_, *m.items, arena, options_,
-                      &m.stats);
+                      !options.replay, &m.stats);
   };
   const size_t workers = std::min<size_t>(
       merges.size(), static_cast<size_t>(std::max(options.threads, 1)));

@@ -71,6 +71,11 @@ struct ApplyOptions {
   // Up to this many of the batch's jobs are merged at once (the result is
   // the same).
   int threads = 1;
+  // A replay of many batches (a log's): jobs are merged back into one
+  // segment less often (merge_ratio at least 1), and without building
+  // their query indexes (sort orders, the time index): the first query or
+  // WarmIndexes() does. The results are the same.
+  bool replay = false;
 };
 
 class InfluencerStore {
@@ -125,6 +130,14 @@ class InfluencerStore {
   // Registers `job_id` as a known job with no results (if it is not known
   // already), as creating the job in Elasticsearch would.
   void RegisterJob(absl::string_view job_id);
+
+  // Makes `version` (a snapshot's: storage/snapshot.h) the store's
+  // current version, generation and _seq_no included, as if the batches
+  // that made it had been applied here. Only on a store that has been
+  // given no batch yet: otherwise FailedPrecondition (400
+  // illegal_argument_exception), the store unchanged. `version` must be
+  // well formed (the snapshot reader checks it). Thread-safe.
+  absl::Status Restore(std::shared_ptr<const StoreVersion> version);
 
   // The current version: every job's results after the last applied
   // batch. Never null. Holding it keeps its data alive. Thread-safe.

@@ -62,6 +62,10 @@ struct HttpServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   int threads = 0;       // I/O threads; 0: one per core
+  // Threads for requests that may block (RestApi::MayBlock: `_bulk`, an
+  // uncached password check). With a write-ahead log most of them wait
+  // for a sync, and those waiting together share it: more threads, fewer
+  // syncs per batch.
   int writer_threads = 2;
   size_t max_content_length = size_t{100} << 20;
   size_t max_initial_line_length = 4096;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +63,21 @@ class PosixWritableFile : public WritableFile {
   uint64_t size_;
 };
 
+class PosixMappedFile : public MappedFile {
+ public:
+  PosixMappedFile(void* base, size_t size) : base_(base), size_(size) {}
+  ~PosixMappedFile() override {
+    if (size_ > 0) munmap(base_, size_);
+  }
+  absl::string_view data() const override {
+    return absl::string_view(static_cast<const char*>(base_), size_);
+  }
+
+ private:
+  void* base_;
+  size_t size_;
+};
+
 class PosixLock : public FileLock {
  public:
   explicit PosixLock(int fd) : fd_(fd) {}
@@ -110,6 +126,30 @@ class PosixEnv : public Env {
     }
     close(fd);
     return data;
+  }
+
+  absl::StatusOr<std::unique_ptr<MappedFile>> MapFile(
+      const std::string& path) override {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, "cannot open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      const int error = errno;
+      close(fd);
+      return ErrnoError(error, "cannot stat", path);
+    }
+    const size_t size = static_cast<size_t>(st.st_size);
+    void* base = nullptr;
+    if (size > 0) {
+      base = mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (base == MAP_FAILED) {
+        const int error = errno;
+        close(fd);
+        return ErrnoError(error, "cannot map", path);
+      }
+    }
+    close(fd);  // the mapping stays
+    return std::make_unique<PosixMappedFile>(base, size);
   }
 
   absl::Status WriteFile(const std::string& path,

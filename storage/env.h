@@ -41,6 +41,14 @@ class WritableFile {
   virtual uint64_t size() const = 0;
 };
 
+// A file's content, read-only, for as long as the object lives (a memory
+// map, or a copy). Thread-safe (immutable).
+class MappedFile {
+ public:
+  virtual ~MappedFile() = default;
+  virtual absl::string_view data() const = 0;
+};
+
 // A lock on a data directory, released when destroyed.
 class FileLock {
  public:
@@ -60,6 +68,10 @@ class Env {
       const std::string& path) = 0;
   // The whole content of `path`. kNotFound if it does not exist.
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+  // The whole content of `path` without copying it (mmap). The file must
+  // not shrink while mapped (reading past its end would fault).
+  virtual absl::StatusOr<std::unique_ptr<MappedFile>> MapFile(
+      const std::string& path) = 0;
   // Writes `data` to a new file at `path` (replacing one), syncs it and
   // closes it. Not atomic: write to a temporary name, then Rename.
   virtual absl::Status WriteFile(const std::string& path,

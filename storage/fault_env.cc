@@ -40,7 +40,7 @@ class FaultEnv::File : public WritableFile {
   }
   absl::Status Sync() override {
     std::lock_guard<std::mutex> lock(env_->mu_);
-    if (env_->sync_fails_) return Eio("cannot sync", path_);
+    if (env_->SyncFails()) return Eio("cannot sync", path_);
     inode_->durable = inode_->data;
     inode_->synced_once = true;
     ++env_->syncs_;
@@ -98,6 +98,24 @@ absl::StatusOr<std::string> FaultEnv::ReadFile(const std::string& path) {
   return it->second->data;
 }
 
+namespace {
+class CopiedFile : public MappedFile {
+ public:
+  explicit CopiedFile(std::string data) : data_(std::move(data)) {}
+  absl::string_view data() const override { return data_; }
+
+ private:
+  std::string data_;
+};
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MappedFile>> FaultEnv::MapFile(
+    const std::string& path) {
+  absl::StatusOr<std::string> data = ReadFile(path);
+  if (!data.ok()) return data.status();
+  return std::make_unique<CopiedFile>(*std::move(data));
+}
+
 absl::Status FaultEnv::WriteFile(const std::string& path,
                                  absl::string_view data) {
   {
@@ -147,7 +165,7 @@ absl::Status FaultEnv::CreateDir(const std::string& dir) {
 
 absl::Status FaultEnv::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (sync_fails_) return Eio("cannot sync directory", dir);
+  if (SyncFails()) return Eio("cannot sync directory", dir);
   for (auto it = durable_names_.begin(); it != durable_names_.end();) {
     it = DirOf(it->first) == dir ? durable_names_.erase(it) : std::next(it);
   }
@@ -207,6 +225,18 @@ void FaultEnv::SetSyncFails(bool fails) {
   sync_fails_ = fails;
 }
 
+bool FaultEnv::SyncFails() {
+  if (sync_fails_) return true;
+  if (syncs_left_ == 0) return true;
+  if (syncs_left_ > 0) --syncs_left_;
+  return false;
+}
+
+void FaultEnv::FailSyncsAfter(int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  syncs_left_ = n;
+}
+
 void FaultEnv::SetRenameFails(bool fails) {
   std::lock_guard<std::mutex> lock(mu_);
   rename_fails_ = fails;
@@ -226,9 +256,34 @@ void FaultEnv::Crash(bool torn, uint64_t seed) {
   std::lock_guard<std::mutex> lock(mu_);
   std::mt19937_64 random(seed);
   dirs_ = durable_dirs_;
+  // Torn: each change of a name since its directory's last sync (a
+  // creation, a rename's two halves, a removal) survives or not on its
+  // own, as a file system may write its metadata in any order. Else only
+  // what was synced survives.
+  std::map<std::string, std::shared_ptr<Inode>> chosen = durable_names_;
+  if (torn) {
+    std::map<std::string, std::shared_ptr<Inode>> changed;
+    for (const auto& [path, inode] : names_) {
+      auto it = durable_names_.find(path);
+      if (it == durable_names_.end() || it->second != inode) {
+        changed[path] = inode;
+      }
+    }
+    for (const auto& [path, inode] : durable_names_) {
+      if (!names_.contains(path)) changed[path] = nullptr;  // removed
+    }
+    for (const auto& [path, inode] : changed) {
+      if (random() % 2 == 0) continue;  // the change was lost
+      if (inode == nullptr) {
+        chosen.erase(path);
+      } else {
+        chosen[path] = inode;
+      }
+    }
+  }
   // A name survives if its directory did.
   std::map<std::string, std::shared_ptr<Inode>> names;
-  for (const auto& [path, inode] : durable_names_) {
+  for (const auto& [path, inode] : chosen) {
     const std::string dir = DirOf(path);
     if (dir == "/" || dirs_.contains(dir)) names[path] = inode;
   }
@@ -239,7 +294,8 @@ void FaultEnv::Crash(bool torn, uint64_t seed) {
       const size_t extra = inode->data.size() - kept.size();
       kept = inode->data.substr(0, kept.size() + random() % (extra + 1));
     }
-    // Every inode is reached through one name here (no hard links).
+    // Each name gets an inode of its own (a torn rename may leave the
+    // same file under both names).
     auto fresh = std::make_shared<Inode>();
     fresh->data = kept;
     fresh->durable = kept;
@@ -249,6 +305,7 @@ void FaultEnv::Crash(bool torn, uint64_t seed) {
   durable_names_ = std::move(names);
   space_left_ = -1;
   sync_fails_ = false;
+  syncs_left_ = -1;
   rename_fails_ = false;
 }
 

@@ -33,6 +33,9 @@ class FaultEnv : public Env {
   absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppendable(
       const std::string& path) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path) override;
+  // A copy: later writes to the file do not show through it.
+  absl::StatusOr<std::unique_ptr<MappedFile>> MapFile(
+      const std::string& path) override;
   absl::Status WriteFile(const std::string& path,
                          absl::string_view data) override;
   absl::StatusOr<std::vector<std::string>> ListDir(
@@ -51,14 +54,20 @@ class FaultEnv : public Env {
   void SetSpaceLeft(int64_t bytes);
   // While set, Sync and SyncDir fail with EIO (and make nothing durable).
   void SetSyncFails(bool fails);
+  // The next `n` Sync and SyncDir calls succeed, and every one after them
+  // fails with EIO (a crash at that point, or a dying disk). Negative:
+  // off (the default).
+  void FailSyncsAfter(int64_t n);
   // While set, Rename fails with EIO.
   void SetRenameFails(bool fails);
   // Flips bit `bit` of byte `offset` of `path`, durably.
   void FlipBit(const std::string& path, uint64_t offset, int bit);
   // Drops everything not durable. With `torn`, each file keeps a random
   // prefix (maybe all, maybe none) of the bytes appended since its last
-  // Sync, as a crash in the middle of writing would. Open WritableFiles
-  // must not be used afterwards.
+  // Sync, and each name created, renamed or removed since its directory's
+  // last SyncDir keeps the change or not, at random, each on its own, as
+  // a crash in the middle of writing would. Open WritableFiles must not
+  // be used afterwards.
   void Crash(bool torn, uint64_t seed);
 
   // Successful Sync calls so far.
@@ -83,6 +92,10 @@ class FaultEnv : public Env {
   std::map<std::string, bool> durable_dirs_;
   int64_t space_left_ = -1;
   bool sync_fails_ = false;
+  int64_t syncs_left_ = -1;  // FailSyncsAfter
+  // Whether this sync fails (sync_fails_, or FailSyncsAfter's count run
+  // out); counts it otherwise. Called with mu_ held.
+  bool SyncFails();
   bool rename_fails_ = false;
   int64_t syncs_ = 0;
 };

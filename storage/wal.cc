@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -98,7 +99,8 @@ bool AllZero(absl::string_view bytes) {
 
 // Splits a segment's bytes into records. A record that fails is torn if
 // nothing but zeros follows it (or the file ends inside it), else corrupt.
-Parsed ParseSegment(absl::string_view data) {
+// Without `verify`, checksums are not computed (bytes a scan checked).
+Parsed ParseSegment(absl::string_view data, bool verify = true) {
   Parsed parsed;
   if (data.size() < kHeaderBytes) {
     parsed.stop = Stop::kTorn;
@@ -140,7 +142,8 @@ Parsed ParseSegment(absl::string_view data) {
       break;
     }
     const uint64_t end = pos + kRecordHeaderBytes + length;
-    if (Crc(data.substr(pos + 4, kRecordHeaderBytes - 4 + length)) != crc) {
+    if (verify &&
+        Crc(data.substr(pos + 4, kRecordHeaderBytes - 4 + length)) != crc) {
       fail("checksum mismatch",
            end == data.size() || AllZero(data.substr(pos)));
       break;
@@ -189,10 +192,11 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
   for (size_t i = 0; i < scan.segments.size(); ++i) {
     LogScan::Segment& segment = scan.segments[i];
     const std::string path = JoinPath(options.dir, segment.name);
-    absl::StatusOr<std::string> data = env->ReadFile(path);
-    if (!data.ok()) return data.status();
-    Parsed parsed = ParseSegment(*data);
-    segment.file_bytes = data->size();
+    absl::StatusOr<std::unique_ptr<MappedFile>> mapped = env->MapFile(path);
+    if (!mapped.ok()) return mapped.status();
+    const absl::string_view data = (*mapped)->data();
+    Parsed parsed = ParseSegment(data);
+    segment.file_bytes = data.size();
     segment.valid_bytes = parsed.valid_bytes;
     const bool last = i + 1 == scan.segments.size();
     // Generations run on by one, from the name's.
@@ -231,7 +235,7 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
                     : parsed.records[good - 1].offset + kRecordHeaderBytes +
                           parsed.records[good - 1].payload.size();
       scan.skipped = std::string(corrupt.message());
-      if (absl::Status s = env->WriteFile(path + ".corrupt", *data); !s.ok()) {
+      if (absl::Status s = env->WriteFile(path + ".corrupt", data); !s.ok()) {
         return s;
       }
       absl::StrAppend(&scan.skipped, "; kept a copy as ", path, ".corrupt");
@@ -302,14 +306,23 @@ absl::Status ReplayLog(
                                   after_generation + 1, " is needed"));
   }
   for (const LogScan::Segment& segment : scan.segments) {
-    const std::string path = JoinPath(options.dir, segment.name);
-    absl::StatusOr<std::string> data = options.env->ReadFile(path);
-    if (!data.ok()) return data.status();
-    if (data->size() < segment.valid_bytes) {
-      return Corrupted(path, data->size(), "the segment shrank after the scan");
+    // A segment a snapshot covers (maybe removed since the scan) is not
+    // read.
+    if (segment.records == 0 ||
+        segment.first_generation + segment.records - 1 <= after_generation) {
+      continue;
     }
+    const std::string path = JoinPath(options.dir, segment.name);
+    absl::StatusOr<std::unique_ptr<MappedFile>> mapped =
+        options.env->MapFile(path);
+    if (!mapped.ok()) return mapped.status();
+    const absl::string_view data = (*mapped)->data();
+    if (data.size() < segment.valid_bytes) {
+      return Corrupted(path, data.size(), "the segment shrank after the scan");
+    }
+    // The scan checked every checksum of these bytes.
     Parsed parsed =
-        ParseSegment(absl::string_view(*data).substr(0, segment.valid_bytes));
+        ParseSegment(data.substr(0, segment.valid_bytes), /*verify=*/false);
     if (parsed.stop != Stop::kEnd ||
         parsed.records.size() < segment.records) {
       return Corrupted(path, parsed.problem_offset, "changed after the scan");
@@ -333,18 +346,35 @@ absl::Status ReplayLog(
 WriteAheadLog::WriteAheadLog(const LogOptions& options) : options_(options) {}
 
 absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(
-    const LogOptions& options, const LogScan& scan) {
+    const LogOptions& options, const LogScan& scan, uint64_t base) {
   std::unique_ptr<WriteAheadLog> log(new WriteAheadLog(options));
   for (const LogScan::Segment& segment : scan.segments) {
     log->segments_.push_back(
         {segment.name, segment.first_generation, segment.file_bytes});
   }
   log->replayed_through_ = scan.last_generation;
-  log->last_generation_ = scan.last_generation;
+  log->last_generation_ = std::max(scan.last_generation, base);
+  if (scan.last_generation <= base) {
+    // The snapshot holds every record: the segments go (durably with the
+    // new segment's directory sync, before any record is written there).
+    for (const Segment& segment : log->segments_) {
+      if (absl::Status s =
+              options.env->Remove(JoinPath(options.dir, segment.name));
+          !s.ok()) {
+        return s;
+      }
+    }
+    log->segments_.clear();
+  }
   {
     std::unique_lock<std::mutex> lock(log->mu_);
-    if (absl::Status s = log->StartSegment(scan.last_generation + 1); !s.ok()) {
+    if (absl::Status s = log->StartSegment(log->last_generation_ + 1);
+        !s.ok()) {
       return s;
+    }
+    if (scan.last_generation > base) {
+      lock.unlock();
+      if (absl::Status s = log->DropThrough(base); !s.ok()) return s;
     }
   }
   if (options.durability == Durability::kAsync) {
@@ -473,6 +503,14 @@ absl::Status WriteAheadLog::Sync() {
   return SyncLocked(lock);
 }
 
+absl::Status WriteAheadLog::Rotate() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!broken_.ok()) return broken_;
+  if (file_->size() <= kHeaderBytes) return absl::OkStatus();
+  if (absl::Status s = SyncLocked(lock); !s.ok()) return s;
+  return StartSegment(last_generation_ + 1);
+}
+
 void WriteAheadLog::EndReplay() {
   std::lock_guard<std::mutex> lock(mu_);
   replaying_ = false;
@@ -515,22 +553,41 @@ LogStats WriteAheadLog::stats() const {
   return stats;
 }
 
-absl::StatusOr<DurableStore> OpenDurableStore(const LogOptions& log_options,
-                                              bool skip_corrupt,
-                                              StoreOptions store_options) {
+absl::StatusOr<DurableStore> OpenDurableStore(
+    const LogOptions& log_options, bool skip_corrupt,
+    StoreOptions store_options, std::shared_ptr<const StoreVersion> snapshot) {
   DurableStore durable;
   absl::StatusOr<LogScan> scan = ScanLog(log_options, skip_corrupt);
   if (!scan.ok()) return scan.status();
   durable.scan = *std::move(scan);
+  const uint64_t base = snapshot == nullptr ? 0 : snapshot->generation;
+  if (durable.scan.last_generation > base &&
+      durable.scan.first_generation > base + 1) {
+    return Corrupted(log_options.dir, 0,
+                     absl::StrCat("the log starts at generation ",
+                                  durable.scan.first_generation,
+                                  " but the snapshot ends at generation ",
+                                  base, ": generations in between are lost"));
+  }
   absl::StatusOr<std::unique_ptr<WriteAheadLog>> log =
-      WriteAheadLog::Open(log_options, durable.scan);
+      WriteAheadLog::Open(log_options, durable.scan, base);
   if (!log.ok()) return log.status();
   durable.log = std::move(*log);
   store_options.log = durable.log;
   durable.store = std::make_unique<InfluencerStore>(std::move(store_options));
-  // Submitted ahead, the batches queue up and the store's writer applies
-  // those waiting as one commit.
-  constexpr size_t kInFlight = 256;
+  if (snapshot != nullptr) {
+    if (absl::Status s = durable.store->Restore(std::move(snapshot)); !s.ok()) {
+      return s;
+    }
+  }
+  // Consecutive `_bulk` batches are coalesced into commits of up to
+  // kCoalesce operations (MutationBatch::Coalesce: the same outcome, one
+  // commit); submitted ahead, those commits queue up and the store's
+  // writer applies them back to back.
+  constexpr size_t kCoalesce = 1 << 16;
+  constexpr size_t kInFlight = 8;
+  ApplyOptions apply;
+  apply.replay = true;
   std::deque<std::pair<uint64_t, std::future<absl::StatusOr<MutationResult>>>>
       pending;
   auto settle_one = [&]() -> absl::Status {
@@ -539,25 +596,45 @@ absl::StatusOr<DurableStore> OpenDurableStore(const LogOptions& log_options,
     absl::StatusOr<MutationResult> result = future.get();
     if (!result.ok()) {
       return EsError(500, "translog_exception",
-                     absl::StrCat("replaying generation ", generation,
-                                  " of the log failed: ",
+                     absl::StrCat("replaying the log up to generation ",
+                                  generation, " failed: ",
                                   result.status().message()));
     }
     if (result->generation != generation) {
       return EsError(500, "translog_exception",
-                     absl::StrCat("replaying the log's generation ",
+                     absl::StrCat("replaying the log up to generation ",
                                   generation, " gave generation ",
                                   result->generation));
     }
     return absl::OkStatus();
   };
+  std::optional<MutationBatch> group;
+  uint64_t group_end = 0;
+  auto submit = [&]() -> absl::Status {
+    if (!group.has_value()) return absl::OkStatus();
+    pending.emplace_back(group_end,
+                         durable.store->Submit(*std::move(group), apply));
+    group.reset();
+    return pending.size() >= kInFlight ? settle_one() : absl::OkStatus();
+  };
   absl::Status replayed = ReplayLog(
-      log_options, durable.scan, 0,
+      log_options, durable.scan, base,
       [&](uint64_t generation, MutationBatch batch) -> absl::Status {
-        pending.emplace_back(generation,
-                             durable.store->Submit(std::move(batch)));
-        return pending.size() >= kInFlight ? settle_one() : absl::OkStatus();
+        const bool bulk = batch.mode() == MutationMode::kBulk;
+        if (group.has_value() &&
+            (!bulk || group->mode() != MutationMode::kBulk ||
+             group->operations() >= kCoalesce)) {
+          if (absl::Status s = submit(); !s.ok()) return s;
+        }
+        if (group.has_value()) {
+          group->Coalesce(std::move(batch));
+        } else {
+          group.emplace(std::move(batch));
+        }
+        group_end = generation;
+        return absl::OkStatus();
       });
+  if (replayed.ok()) replayed = submit();
   while (!pending.empty()) {
     absl::Status s = settle_one();
     if (replayed.ok()) replayed = s;

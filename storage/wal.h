@@ -114,12 +114,13 @@ struct LogStats {
 class WriteAheadLog : public MutationLog {
  public:
   // Opens the log in `options.dir` for appending after `scan` (ScanLog of
-  // the same directory). Appends of generations up to
-  // scan.last_generation are taken as already logged (a replay) until
-  // EndReplay(); new records go to a new segment. Returns the log, or the
-  // error of creating that segment (nothing changed).
+  // the same directory) and a snapshot of generation `base` (0: none).
+  // Appends of generations up to scan.last_generation are taken as
+  // already logged (a replay) until EndReplay(); new records go to a new
+  // segment, numbered after both. Segments the snapshot covers are
+  // removed. Returns the log, or the error of creating that segment.
   static absl::StatusOr<std::unique_ptr<WriteAheadLog>> Open(
-      const LogOptions& options, const LogScan& scan);
+      const LogOptions& options, const LogScan& scan, uint64_t base = 0);
   ~WriteAheadLog() override;
 
   // MutationLog. Append: 429 cluster_block_exception when the disk is
@@ -135,6 +136,11 @@ class WriteAheadLog : public MutationLog {
 
   // Syncs what is written (for a clean shutdown under kAsync).
   absl::Status Sync();
+
+  // Starts a new segment if the current one holds records (so that a
+  // snapshot about to be taken covers whole segments). On error the
+  // current segment goes on.
+  absl::Status Rotate();
 
   // Removes the segments whose records all have generations up to
   // `generation` (a snapshot holds them), never the one being written.
@@ -179,13 +185,16 @@ struct DurableStore {
 };
 
 // Scans the log in `log_options.dir` (ScanLog), opens it for appending,
-// makes a store whose StoreOptions::log it is, and replays the log into
-// it, many batches per commit. Returns the store ready for writes, or the
-// first error (corruption, I/O, a batch that no longer applies); on error
-// nothing but ScanLog's repairs is changed on disk.
-absl::StatusOr<DurableStore> OpenDurableStore(const LogOptions& log_options,
-                                              bool skip_corrupt,
-                                              StoreOptions store_options);
+// makes a store whose StoreOptions::log it is, restores `snapshot` into it
+// (may be null: none), and replays the log's batches after the snapshot's
+// generation, many per commit. Returns the store ready for writes, or the
+// first error (corruption, I/O, a batch that no longer applies, a gap
+// between the snapshot and the log); on error nothing but ScanLog's
+// repairs is changed on disk.
+absl::StatusOr<DurableStore> OpenDurableStore(
+    const LogOptions& log_options, bool skip_corrupt,
+    StoreOptions store_options,
+    std::shared_ptr<const StoreVersion> snapshot = nullptr);
 
 }  // namespace clout
 

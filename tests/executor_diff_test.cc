@@ -20,6 +20,8 @@
 #include "engine/response.h"
 #include "engine/store.h"
 #include "gtest/gtest.h"
+#include "storage/fault_env.h"
+#include "storage/snapshot.h"
 
 namespace clout {
 namespace {
@@ -261,6 +263,8 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
   int compared = 0;
   int nonempty = 0;
   int segmented_jobs = 0;
+  int snapshots = 0;
+  int reopened_compared = 0;
   for (int seed = 0; seed < kStores; ++seed) {
     std::mt19937_64 random(seed);
     StoreOptions options;
@@ -275,6 +279,19 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
     for (const auto& [id, job] : store.Current()->jobs) {
       segmented_jobs += !job->segments.empty();
     }
+    // One store in three is also written as a snapshot and reopened: the
+    // reopened store must answer exactly as the original does.
+    std::unique_ptr<InfluencerStore> reopened;
+    if (seed % 3 == 0) {
+      FaultEnv env;
+      ASSERT_TRUE(WriteSnapshotBundle(&env, "/snapshot", *store.Current()).ok());
+      absl::StatusOr<std::shared_ptr<const StoreVersion>> version =
+          ReadSnapshotBundle(&env, "/snapshot");
+      ASSERT_TRUE(version.ok()) << version.status();
+      reopened = std::make_unique<InfluencerStore>(options);
+      ASSERT_TRUE(reopened->Restore(*version).ok());
+      ++snapshots;
+    }
     for (int i = 0; i < kRequestsPerStore; ++i) {
       InfluencersRequest generated = RandomRequest(random, scenario);
       TextRequest text = ToText(random, generated);
@@ -284,6 +301,16 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
       ASSERT_TRUE(parsed.ok()) << "seed " << seed << ": " << parsed.status()
                                << "\n" << text.body;
       std::optional<Outcome> outcome = RunBoth(store, *parsed);
+      if (reopened != nullptr) {
+        std::optional<Outcome> again = RunBoth(*reopened, *parsed);
+        ASSERT_EQ(again.has_value(), outcome.has_value()) << "seed " << seed;
+        if (outcome.has_value()) {
+          ASSERT_EQ(again->fast, outcome->fast)
+              << "seed " << seed << " reopened from a snapshot: "
+              << RequestToJson(*parsed);
+          ++reopened_compared;
+        }
+      }
       if (!outcome.has_value()) continue;
       ++compared;
       if (outcome->reference.find("\"job_id\"") != std::string::npos) {
@@ -304,6 +331,8 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
   EXPECT_GT(compared, kStores * kRequestsPerStore / 2);
   EXPECT_GT(segmented_jobs, kStores / 4);
   EXPECT_GT(nonempty, compared / 3);
+  EXPECT_GT(snapshots, kStores / 4);
+  EXPECT_GT(reopened_compared, compared / 4);
 }
 
 // Stores large enough for the code paths small stores never reach: radix

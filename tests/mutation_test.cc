@@ -858,6 +858,69 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
   EXPECT_GT(segmented, 300);
 }
 
+TEST(MutationTest, CoalescedBatchesDoWhatTheBatchesDoInTurn) {
+  int coalesced = 0;
+  for (int seed = 0; seed < 300; ++seed) {
+    std::mt19937_64 random(seed);
+    StoreOptions store_options;
+    store_options.max_delta_segments = 1 + random() % 3;
+    InfluencerStore one_by_one(store_options);
+    InfluencerStore together(store_options);
+    const int groups = 1 + static_cast<int>(random() % 5);
+    for (int g = 0; g < groups; ++g) {
+      const int batches = 1 + static_cast<int>(random() % 5);
+      std::vector<ItemList::value_type> expected;
+      MutationBatch all(MutationMode::kBulk);
+      for (int b = 0; b < batches; ++b) {
+        const int ops = static_cast<int>(random() % 12);
+        MutationBatch batch(MutationMode::kBulk);
+        MutationBatch copy(MutationMode::kBulk);
+        for (int i = 0; i < ops; ++i) {
+          if (random() % 6 == 0) {
+            // Documents of other result types count their writes per batch.
+            const std::string doc = absl::StrCat("bucket-", random() % 3);
+            if (random() % 2 == 0) {
+              batch.AddOtherResult("j", doc);
+              copy.AddOtherResult("j", doc);
+            } else {
+              batch.DeleteOtherResult(doc);
+              copy.DeleteOtherResult(doc);
+            }
+            continue;
+          }
+          const Op op = RandomOp(random, true);
+          Stage(op, &batch);
+          Stage(op, &copy);
+        }
+        absl::StatusOr<MutationResult> result = one_by_one.Apply(std::move(batch));
+        ASSERT_TRUE(result.ok()) << result.status();
+        for (auto& item : Items(*result)) expected.push_back(item);
+        if (b == 0) {
+          all = std::move(copy);
+        } else {
+          all.Coalesce(std::move(copy));
+          ++coalesced;
+        }
+      }
+      EXPECT_EQ(all.generations(), static_cast<uint64_t>(batches));
+      ApplyOptions options;
+      options.replay = random() % 2 == 0;
+      absl::StatusOr<MutationResult> result =
+          together.Apply(std::move(all), options);
+      ASSERT_TRUE(result.ok()) << result.status();
+      const std::string where = absl::StrCat("seed ", seed, " group ", g);
+      ASSERT_EQ(Items(*result), ItemList(expected.begin(), expected.end()))
+          << where;
+      ASSERT_EQ(result->generation, one_by_one.Current()->generation) << where;
+      ASSERT_EQ(StoreRows(together), StoreRows(one_by_one)) << where;
+      ASSERT_EQ(together.Current()->next_seq_no,
+                one_by_one.Current()->next_seq_no)
+          << where;
+    }
+  }
+  EXPECT_GT(coalesced, 500);
+}
+
 TEST(MutationTest, EncodedBatchesRefuseCorruption) {
   MutationBatch batch(MutationMode::kBulk);
   InfluencerFields row = Row("v");

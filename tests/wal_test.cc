@@ -170,6 +170,24 @@ TEST(WalTest, AcknowledgedBatchesSurviveCrashesAtAnyPoint) {
   }
 }
 
+TEST(WalTest, WaitDurableCoversAppendsBeforeARotation) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(durable.ok());
+  // The writer thread appended a batch; a snapshot rotates the log before
+  // the writer's sync: that sync must still cover the batch.
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("a", Row("x", 0, 1));
+  ASSERT_TRUE(durable->log->Append(batch, 1).ok());
+  ASSERT_TRUE(durable->log->Rotate().ok());
+  ASSERT_TRUE(durable->log->WaitDurable(1).ok());
+  durable->store.reset();
+  env->Crash(/*torn=*/true, 5);
+  absl::StatusOr<LogScan> scan = ScanLog(Options(env.get()), false);
+  ASSERT_TRUE(scan.ok()) << scan.status();
+  EXPECT_EQ(scan->last_generation, 1u);
+}
+
 TEST(WalTest, ATornTailIsCutAndLaterWritesSurviveTheNextCrash) {
   std::unique_ptr<FaultEnv> env = NewEnv();
   InfluencerStore mirror;

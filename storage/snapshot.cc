@@ -1,0 +1,785 @@
+#include "storage/snapshot.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "engine/dates.h"
+#include "engine/error.h"
+#include "engine/mutation.h"
+
+namespace clout {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "snapshots are little-endian and read in place");
+
+constexpr absl::string_view kMagic = "CLOUTSNP";
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderBytes = 64;
+constexpr size_t kAlign = 64;
+enum Kind : uint32_t { kSegment = 1, kManifest = 2, kBundle = 3 };
+
+absl::Status Corrupt(absl::string_view name, absl::string_view what) {
+  return EsError(500, "snapshot_corrupted_exception",
+                 absl::StrCat("snapshot file [", name, "] is corrupted: ",
+                              what));
+}
+
+// A file's payload as pieces, with the bytes the pieces point into that
+// are not the store's own (headers of sections, padding).
+class Pieces {
+ public:
+  void Add(absl::string_view bytes) {
+    if (bytes.empty()) return;
+    pieces_.push_back(bytes);
+    size_ += bytes.size();
+  }
+  template <typename T>
+  void AddArray(const T* data, size_t n) {
+    Add(absl::string_view(reinterpret_cast<const char*>(data), n * sizeof(T)));
+  }
+  // Copies `bytes` into storage of its own.
+  void AddCopy(std::string bytes) {
+    owned_.push_back(std::make_unique<std::string>(std::move(bytes)));
+    Add(*owned_.back());
+  }
+  void Pad() {
+    static constexpr char kZeros[kAlign] = {};
+    if (size_ % kAlign != 0) Add(absl::string_view(kZeros, kAlign - size_ % kAlign));
+  }
+  void Append(Pieces&& other) {
+    for (absl::string_view piece : other.pieces_) Add(piece);
+    // The strings move by pointer: views into them stay valid.
+    for (auto& s : other.owned_) owned_.push_back(std::move(s));
+  }
+  size_t size() const { return size_; }
+  const std::vector<absl::string_view>& pieces() const { return pieces_; }
+
+ private:
+  std::vector<absl::string_view> pieces_;
+  std::vector<std::unique_ptr<std::string>> owned_;  // stable addresses
+  size_t size_ = 0;
+};
+
+template <typename T>
+void Put(std::string* out, T value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(T));
+}
+void PutString(std::string* out, absl::string_view s) {
+  Put<uint32_t>(out, static_cast<uint32_t>(s.size()));
+  out->append(s.data(), s.size());
+}
+
+// A whole file: header, then `payload`.
+Pieces File(Kind kind, Pieces&& payload) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (absl::string_view piece : payload.pieces()) {
+    XXH3_64bits_update(state, piece.data(), piece.size());
+  }
+  const uint64_t payload_hash = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  std::string header(kMagic);
+  Put<uint32_t>(&header, kFormatVersion);
+  Put<uint32_t>(&header, kind);
+  Put<uint64_t>(&header, payload.size());
+  Put<uint64_t>(&header, payload_hash);
+  Put<uint64_t>(&header, XXH3_64bits(header.data(), header.size()));
+  header.resize(kHeaderBytes, '\0');
+  Pieces file;
+  file.AddCopy(std::move(header));
+  file.Append(std::move(payload));
+  return file;
+}
+
+// One plain segment as a file.
+Pieces SegmentFile(const JobResults& job) {
+  const InfluencerColumns& c = job.columns;
+  const size_t rows = c.size();
+  std::string head;
+  PutString(&head, job.job_id);
+  Put<uint64_t>(&head, rows);
+  Put<uint64_t>(&head, job.strings.size());
+  Put<uint64_t>(&head, job.bucket_spans.size());
+  Put<int64_t>(&head, job.min_timestamp);
+  Put<int64_t>(&head, job.max_timestamp);
+  Put<uint64_t>(&head, job.interim_rows);
+  Put<uint8_t>(&head, job.time_ordered ? 1 : 0);
+  Put<uint32_t>(&head, static_cast<uint32_t>(job.field_names.size()));
+  for (absl::string_view name : job.field_names) PutString(&head, name);
+  // The dictionary: offsets, then bytes.
+  std::string offsets;
+  std::string bytes;
+  uint64_t at = 0;
+  for (absl::string_view s : job.strings) {
+    Put<uint64_t>(&offsets, at);
+    at += s.size();
+  }
+  Put<uint64_t>(&offsets, at);
+  bytes.reserve(at);
+  for (absl::string_view s : job.strings) bytes.append(s.data(), s.size());
+
+  Pieces payload;
+  payload.AddCopy(std::move(head));
+  payload.Pad();
+  payload.AddArray(c.timestamp.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.influencer_score.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.initial_influencer_score.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.probability.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.bucket_span_code.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.field_name_code.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.field_value_code.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.version.data(), rows);
+  payload.Pad();
+  payload.AddArray(c.is_interim.data(), rows);
+  payload.Pad();
+  payload.AddCopy(std::move(offsets));
+  payload.Pad();
+  payload.AddCopy(std::move(bytes));
+  payload.Pad();
+  payload.AddArray(job.bucket_spans.data(), job.bucket_spans.size());
+  return File(kSegment, std::move(payload));
+}
+
+// The segments of a job: a plain job is its own one segment.
+std::vector<JobResults::Segment> SegmentsOf(
+    const std::shared_ptr<const JobResults>& job) {
+  if (job->segments.empty()) return {{job, nullptr}};
+  return job->segments;
+}
+
+// A manifest naming each segment by `file_of(segment)`.
+template <typename FileOf>
+Pieces ManifestFile(const StoreVersion& version, FileOf file_of) {
+  std::string out;
+  Put<uint64_t>(&out, version.generation);
+  Put<int64_t>(&out, version.next_seq_no);
+  std::vector<const std::string*> ids;
+  for (const auto& [id, job] : version.jobs) ids.push_back(&id);
+  std::sort(ids.begin(), ids.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  Put<uint32_t>(&out, static_cast<uint32_t>(ids.size()));
+  for (const std::string* id : ids) {
+    const std::shared_ptr<const JobResults>& job = version.jobs.at(*id);
+    PutString(&out, *id);
+    const std::vector<JobResults::Segment> segments = SegmentsOf(job);
+    Put<uint32_t>(&out, static_cast<uint32_t>(segments.size()));
+    for (const JobResults::Segment& segment : segments) {
+      PutString(&out, file_of(segment.rows));
+      const size_t deleted = segment.deleted_rows();
+      Put<uint64_t>(&out, deleted);
+      if (deleted > 0) {
+        out.append(reinterpret_cast<const char*>(segment.deleted->data()),
+                   deleted * sizeof(uint32_t));
+      }
+    }
+    Put<uint32_t>(&out, static_cast<uint32_t>(job->field_names.size()));
+    for (absl::string_view name : job->field_names) PutString(&out, name);
+  }
+  Pieces payload;
+  payload.AddCopy(std::move(out));
+  return File(kManifest, std::move(payload));
+}
+
+// Reads fixed-width values and strings from a payload, checking bounds.
+class Reader {
+ public:
+  Reader(absl::string_view bytes, absl::string_view name)
+      : bytes_(bytes), name_(name) {}
+  template <typename T>
+  bool Get(T* value) {
+    if (bytes_.size() - pos_ < sizeof(T)) return Fail();
+    std::memcpy(value, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool GetString(absl::string_view* s) {
+    uint32_t n;
+    if (!Get(&n) || bytes_.size() - pos_ < n) return Fail();
+    *s = bytes_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  // `n` elements of T at the next 64-byte boundary.
+  template <typename T>
+  bool GetArray(size_t n, const T** out) {
+    pos_ = (pos_ + kAlign - 1) / kAlign * kAlign;
+    if (pos_ > bytes_.size() || n > (bytes_.size() - pos_) / sizeof(T)) {
+      return Fail();
+    }
+    *out = reinterpret_cast<const T*>(bytes_.data() + pos_);
+    pos_ += n * sizeof(T);
+    return true;
+  }
+  bool Fail() {
+    failed_ = true;
+    return false;
+  }
+  absl::Status Error(absl::string_view what) const {
+    return Corrupt(name_, absl::StrCat(what, " (payload offset ", pos_, ")"));
+  }
+  bool done() const { return pos_ == bytes_.size(); }
+
+ private:
+  absl::string_view bytes_;
+  absl::string_view name_;
+  size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+// Checks a file's header and payload checksum; returns the payload.
+absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
+                                           Kind kind, absl::string_view name) {
+  if (bytes.size() < kHeaderBytes || bytes.substr(0, kMagic.size()) != kMagic) {
+    return Corrupt(name, "not a clout snapshot file (bad magic bytes)");
+  }
+  uint32_t version, file_kind;
+  uint64_t size, payload_hash, header_hash;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  std::memcpy(&file_kind, bytes.data() + 12, 4);
+  std::memcpy(&size, bytes.data() + 16, 8);
+  std::memcpy(&payload_hash, bytes.data() + 24, 8);
+  std::memcpy(&header_hash, bytes.data() + 32, 8);
+  // The version first: another version's header may differ past it.
+  if (version != kFormatVersion) {
+    return EsError(
+        400, "illegal_argument_exception",
+        absl::StrCat("snapshot file [", name, "] has format version ", version,
+                     "; this build reads version ", kFormatVersion,
+                     " only: write it again from its dumps with this build's "
+                     "`clout snapshot`"));
+  }
+  if (XXH3_64bits(bytes.data(), 32) != header_hash ||
+      bytes.substr(40, kHeaderBytes - 40).find_first_not_of('\0') !=
+          absl::string_view::npos) {
+    return Corrupt(name, "header checksum mismatch");
+  }
+  if (file_kind != kind) {
+    return Corrupt(name, absl::StrCat("a file of kind ", file_kind,
+                                      " where kind ", kind, " was expected"));
+  }
+  if (size > bytes.size() - kHeaderBytes) {
+    return Corrupt(name, absl::StrCat("the file ends at byte ", bytes.size(),
+                                      ", inside its payload of ", size,
+                                      " bytes"));
+  }
+  absl::string_view payload = bytes.substr(kHeaderBytes, size);
+  if (XXH3_64bits(payload.data(), payload.size()) != payload_hash) {
+    return Corrupt(name, "payload checksum mismatch");
+  }
+  return payload;
+}
+
+template <typename T>
+void CopyColumn(const T* from, size_t n, Column<T>* to) {
+  to->resize(n);
+  if (n > 0) std::memcpy(to->data(), from, n * sizeof(T));
+}
+
+// A plain segment from its file, checked to hold together.
+absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
+    absl::string_view bytes, absl::string_view name) {
+  absl::StatusOr<absl::string_view> payload = OpenFile(bytes, kSegment, name);
+  if (!payload.ok()) return payload.status();
+  Reader r(*payload, name);
+  auto job = std::make_shared<JobResults>();
+  absl::string_view job_id;
+  uint64_t rows, strings, spans, interim_rows;
+  int64_t min_ts, max_ts;
+  uint8_t time_ordered;
+  uint32_t field_names;
+  if (!r.GetString(&job_id) || !r.Get(&rows) || !r.Get(&strings) ||
+      !r.Get(&spans) || !r.Get(&min_ts) || !r.Get(&max_ts) ||
+      !r.Get(&interim_rows) || !r.Get(&time_ordered) || !r.Get(&field_names)) {
+    return r.Error("truncated segment header");
+  }
+  if (rows >= UINT32_MAX || strings >= UINT32_MAX || spans >= UINT32_MAX) {
+    return r.Error("counts out of range");
+  }
+  job->job_id = std::string(job_id);
+  auto arena = std::make_shared<StringArena>();
+  std::vector<absl::string_view> names(field_names);
+  for (absl::string_view& field : names) {
+    if (!r.GetString(&field)) return r.Error("truncated field names");
+  }
+  const int64_t* timestamp;
+  const double *score, *initial, *probability;
+  const uint32_t *span_code, *name_code, *value_code, *version;
+  const uint8_t* interim;
+  const uint64_t* offsets;
+  const char* string_bytes;
+  const int64_t* span_values;
+  if (!r.GetArray(rows, &timestamp) || !r.GetArray(rows, &score) ||
+      !r.GetArray(rows, &initial) || !r.GetArray(rows, &probability) ||
+      !r.GetArray(rows, &span_code) || !r.GetArray(rows, &name_code) ||
+      !r.GetArray(rows, &value_code) || !r.GetArray(rows, &version) ||
+      !r.GetArray(rows, &interim) || !r.GetArray(strings + 1, &offsets)) {
+    return r.Error("truncated columns");
+  }
+  const uint64_t string_total = offsets[strings];
+  if (!r.GetArray(string_total, &string_bytes) ||
+      !r.GetArray(spans, &span_values)) {
+    return r.Error("truncated dictionary");
+  }
+  if (!r.done()) return r.Error("bytes after the last section");
+  // The dictionary.
+  job->strings.reserve(strings);
+  job->string_codes.reserve(strings);
+  for (uint64_t i = 0; i < strings; ++i) {
+    if (offsets[i] > offsets[i + 1] || offsets[i + 1] > string_total) {
+      return r.Error("dictionary offsets out of order");
+    }
+    absl::string_view s = arena->Store(absl::string_view(
+        string_bytes + offsets[i], offsets[i + 1] - offsets[i]));
+    if (!job->string_codes.emplace(s, static_cast<uint32_t>(i)).second) {
+      return r.Error("a string twice in the dictionary");
+    }
+    job->strings.push_back(s);
+  }
+  for (absl::string_view field : names) {
+    job->field_names.push_back(arena->Store(field));
+  }
+  job->arenas.push_back(std::move(arena));
+  for (uint64_t i = 0; i < spans; ++i) {
+    if (span_values[i] < 0) return r.Error("a negative bucket span");
+    job->bucket_spans.push_back(span_values[i]);
+  }
+  // Every row holds together: codes within their dictionaries, values as
+  // the loader stages them, and the summary fields true.
+  uint64_t interim_count = 0;
+  bool ordered = true;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (uint64_t i = 0; i < rows; ++i) {
+    if (span_code[i] >= spans || name_code[i] >= strings ||
+        value_code[i] >= strings || interim[i] > 1 || version[i] == 0 ||
+        !std::isfinite(score[i]) || !std::isfinite(initial[i]) ||
+        !std::isfinite(probability[i]) || timestamp[i] < kMinEpochMillis ||
+        timestamp[i] > kMaxEpochMillis) {
+      return r.Error(absl::StrCat("row ", i, " does not hold together"));
+    }
+    interim_count += interim[i];
+    if (i > 0 && timestamp[i] < timestamp[i - 1]) ordered = false;
+    lo = std::min(lo, timestamp[i]);
+    hi = std::max(hi, timestamp[i]);
+  }
+  if (interim_count != interim_rows || (time_ordered == 1 && !ordered) ||
+      time_ordered > 1 || (rows > 0 && (lo != min_ts || hi != max_ts))) {
+    return r.Error("the segment's summary does not match its rows");
+  }
+  InfluencerColumns& c = job->columns;
+  CopyColumn(timestamp, rows, &c.timestamp);
+  CopyColumn(score, rows, &c.influencer_score);
+  CopyColumn(initial, rows, &c.initial_influencer_score);
+  CopyColumn(probability, rows, &c.probability);
+  CopyColumn(span_code, rows, &c.bucket_span_code);
+  CopyColumn(name_code, rows, &c.field_name_code);
+  CopyColumn(value_code, rows, &c.field_value_code);
+  CopyColumn(version, rows, &c.version);
+  CopyColumn(interim, rows, &c.is_interim);
+  job->interim_rows = interim_count;
+  job->time_ordered = time_ordered == 1;
+  job->min_timestamp = min_ts;
+  job->max_timestamp = max_ts;
+  return std::shared_ptr<const JobResults>(std::move(job));
+}
+
+// A version from a manifest, whose segments `segment(file)` gives.
+template <typename SegmentOf>
+absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadManifest(
+    absl::string_view bytes, absl::string_view name, SegmentOf segment_of) {
+  absl::StatusOr<absl::string_view> payload = OpenFile(bytes, kManifest, name);
+  if (!payload.ok()) return payload.status();
+  Reader r(*payload, name);
+  auto version = std::make_shared<StoreVersion>();
+  uint32_t jobs;
+  if (!r.Get(&version->generation) || !r.Get(&version->next_seq_no) ||
+      !r.Get(&jobs)) {
+    return r.Error("truncated manifest");
+  }
+  absl::flat_hash_set<const JobResults*> used;
+  for (uint32_t j = 0; j < jobs; ++j) {
+    absl::string_view job_id;
+    uint32_t count;
+    if (!r.GetString(&job_id) || !r.Get(&count)) return r.Error("truncated job");
+    std::vector<JobResults::Segment> segments;
+    size_t live_rows = 0;
+    size_t interim_rows = 0;
+    for (uint32_t k = 0; k < count; ++k) {
+      absl::string_view file;
+      uint64_t deleted;
+      if (!r.GetString(&file) || !r.Get(&deleted)) {
+        return r.Error("truncated segment list");
+      }
+      absl::StatusOr<std::shared_ptr<const JobResults>> rows = segment_of(file);
+      if (!rows.ok()) return rows.status();
+      if ((*rows)->job_id != job_id || !used.insert(rows->get()).second) {
+        return r.Error(absl::StrCat("segment [", file, "] does not belong to job [",
+                                    job_id, "] alone"));
+      }
+      const size_t n = (*rows)->columns.size();
+      if (deleted > n) return r.Error("more deleted rows than rows");
+      JobResults::Segment segment{*rows, nullptr};
+      live_rows += n - deleted;
+      interim_rows += (*rows)->interim_rows;
+      if (deleted > 0) {
+        auto list = std::make_shared<std::vector<uint32_t>>(deleted);
+        for (uint64_t i = 0; i < deleted; ++i) {
+          if (!r.Get(&(*list)[i])) return r.Error("truncated deleted rows");
+          if ((*list)[i] >= n || (i > 0 && (*list)[i] <= (*list)[i - 1])) {
+            return r.Error("deleted rows out of order");
+          }
+          interim_rows -= (*rows)->columns.is_interim[(*list)[i]];
+        }
+        segment.deleted = std::move(list);
+      }
+      segments.push_back(std::move(segment));
+    }
+    uint32_t names;
+    if (!r.Get(&names)) return r.Error("truncated field names");
+    std::vector<absl::string_view> field_names(names);
+    for (absl::string_view& field : field_names) {
+      if (!r.GetString(&field)) return r.Error("truncated field names");
+    }
+    std::shared_ptr<const JobResults> job;
+    if (segments.size() == 1 && segments[0].deleted == nullptr) {
+      job = segments[0].rows;
+    } else {
+      auto assembled = std::make_shared<JobResults>();
+      assembled->job_id = std::string(job_id);
+      auto arena = std::make_shared<StringArena>();
+      for (absl::string_view field : field_names) {
+        assembled->field_names.push_back(arena->Store(field));
+      }
+      assembled->arenas.push_back(std::move(arena));
+      assembled->live_rows = live_rows;
+      assembled->interim_rows = interim_rows;
+      assembled->segments = std::move(segments);
+      job = std::move(assembled);
+    }
+    for (absl::string_view field : job->field_names) {
+      version->influencer_field_names.insert(std::string(field));
+    }
+    if (!version->jobs.emplace(std::string(job_id), std::move(job)).second) {
+      return r.Error("a job twice");
+    }
+  }
+  if (!r.done()) return r.Error("bytes after the last job");
+  return std::shared_ptr<const StoreVersion>(std::move(version));
+}
+
+absl::Status WritePieces(WritableFile& file, const Pieces& pieces) {
+  for (absl::string_view piece : pieces.pieces()) {
+    if (absl::Status s = file.Append(piece); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::string DirOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Writes `pieces` to `path` through `path`.tmp: synced and renamed (the
+// caller syncs the directory).
+absl::Status WriteDurably(Env* env, const std::string& path,
+                          const Pieces& pieces) {
+  const std::string tmp = path + ".tmp";
+  {
+    // A left-over temporary file from a crash is replaced.
+    env->Remove(tmp).IgnoreError();
+    absl::StatusOr<std::unique_ptr<WritableFile>> file =
+        env->OpenAppendable(tmp);
+    if (!file.ok()) return file.status();
+    absl::Status s = WritePieces(**file, pieces);
+    if (s.ok()) s = (*file)->Sync();
+    if (!s.ok()) {
+      env->Remove(tmp).IgnoreError();
+      return s;
+    }
+  }
+  return env->Rename(tmp, path);
+}
+
+}  // namespace
+
+bool IsSnapshotFile(absl::string_view prefix) {
+  return absl::StartsWith(prefix, kMagic);
+}
+
+absl::StatusOr<uint64_t> WriteSnapshotBundle(Env* env, const std::string& path,
+                                             const StoreVersion& version) {
+  // Payload: u32 files, u32 zero, then (offset, size) per file, padded;
+  // then the segment files and the manifest, each 64-byte aligned.
+  std::vector<Pieces> files;
+  absl::flat_hash_map<const JobResults*, size_t> index;
+  std::vector<const std::string*> ids;
+  for (const auto& [id, job] : version.jobs) ids.push_back(&id);
+  std::sort(ids.begin(), ids.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  for (const std::string* id : ids) {
+    for (const JobResults::Segment& segment : SegmentsOf(version.jobs.at(*id))) {
+      index[segment.rows.get()] = files.size();
+      files.push_back(SegmentFile(*segment.rows));
+    }
+  }
+  files.push_back(ManifestFile(version, [&](const auto& segment) {
+    return absl::StrCat("#", index.at(segment.get()));
+  }));
+  std::string table;
+  Put<uint32_t>(&table, static_cast<uint32_t>(files.size()));
+  Put<uint32_t>(&table, 0);
+  uint64_t at = (8 + 16 * files.size() + kAlign - 1) / kAlign * kAlign;
+  for (const Pieces& file : files) {
+    Put<uint64_t>(&table, at);
+    Put<uint64_t>(&table, file.size());
+    at = (at + file.size() + kAlign - 1) / kAlign * kAlign;
+  }
+  Pieces payload;
+  payload.AddCopy(std::move(table));
+  for (Pieces& file : files) {
+    payload.Pad();
+    payload.Append(std::move(file));
+  }
+  Pieces bundle = File(kBundle, std::move(payload));
+  if (absl::Status s = WriteDurably(env, path, bundle); !s.ok()) return s;
+  if (absl::Status s = env->SyncDir(DirOf(path)); !s.ok()) return s;
+  return bundle.size();
+}
+
+absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
+    absl::string_view bytes, absl::string_view name) {
+  absl::StatusOr<absl::string_view> payload = OpenFile(bytes, kBundle, name);
+  if (!payload.ok()) return payload.status();
+  Reader r(*payload, name);
+  uint32_t count, zero;
+  if (!r.Get(&count) || !r.Get(&zero) || count == 0 ||
+      count > payload->size() / 16) {
+    return r.Error("bad file table");
+  }
+  std::vector<absl::string_view> files(count);
+  for (absl::string_view& file : files) {
+    uint64_t offset, size;
+    if (!r.Get(&offset) || !r.Get(&size) || offset % kAlign != 0 ||
+        offset > payload->size() || size > payload->size() - offset) {
+      return r.Error("bad file table");
+    }
+    file = payload->substr(offset, size);
+  }
+  // Segments are read as the manifest names them, each once.
+  std::vector<std::shared_ptr<const JobResults>> segments(count - 1);
+  return ReadManifest(
+      files.back(), absl::StrCat(name, " (manifest)"),
+      [&](absl::string_view ref)
+          -> absl::StatusOr<std::shared_ptr<const JobResults>> {
+        uint64_t i;
+        if (!absl::ConsumePrefix(&ref, "#") || !absl::SimpleAtoi(ref, &i) ||
+            i + 1 >= count) {
+          return Corrupt(name, absl::StrCat("no segment [", ref, "]"));
+        }
+        if (segments[i] == nullptr) {
+          absl::StatusOr<std::shared_ptr<const JobResults>> segment =
+              ReadSegment(files[i], absl::StrCat(name, " (segment ", i, ")"));
+          if (!segment.ok()) return segment.status();
+          segments[i] = *std::move(segment);
+        }
+        return segments[i];
+      });
+}
+
+absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadSnapshotBundle(
+    Env* env, const std::string& path) {
+  absl::StatusOr<std::unique_ptr<MappedFile>> mapped = env->MapFile(path);
+  if (!mapped.ok()) return mapped.status();
+  return ParseSnapshotBundle((*mapped)->data(), path);
+}
+
+absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
+                                          const std::string& path, Env* env) {
+  absl::StatusOr<std::shared_ptr<const StoreVersion>> version =
+      ReadSnapshotBundle(env, path);
+  if (!version.ok()) return version.status();
+  uint64_t results = 0;
+  for (const auto& [id, job] : (*version)->jobs) results += job->size();
+  if (store.Restore(*version).ok()) return results;
+  // The store holds results already: upsert these as a dump's.
+  MutationBatch batch(MutationMode::kLoad);
+  for (const auto& [id, stored] : (*version)->jobs) {
+    std::shared_ptr<const JobResults> job = MaterializeJob(stored);
+    batch.RegisterJob(id);
+    MutationBatch::JobRows* rows = batch.Rows(id);
+    for (size_t i = 0; i < job->size(); ++i) {
+      InfluencerFields row;
+      row.field_name = job->field_name(i);
+      row.field_value = job->field_value(i);
+      row.timestamp = job->columns.timestamp[i];
+      row.influencer_score = job->columns.influencer_score[i];
+      row.initial_influencer_score = job->columns.initial_influencer_score[i];
+      row.probability = job->columns.probability[i];
+      row.bucket_span = job->bucket_span(i);
+      row.is_interim = job->columns.is_interim[i] != 0;
+      batch.AddInfluencer(rows, row);
+    }
+  }
+  absl::StatusOr<MutationResult> applied = store.Apply(std::move(batch));
+  if (!applied.ok()) return applied.status();
+  return results;
+}
+
+// --- SnapshotDir. ---------------------------------------------------------
+
+namespace {
+
+constexpr absl::string_view kManifestPrefix = "MANIFEST-";
+constexpr absl::string_view kSegmentPrefix = "seg-";
+
+bool ParseManifestName(absl::string_view name, uint64_t* generation) {
+  return absl::ConsumePrefix(&name, kManifestPrefix) && name.size() == 20 &&
+         absl::SimpleAtoi(name, generation);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SnapshotDir>> SnapshotDir::Open(
+    Env* env, std::string dir) {
+  std::unique_ptr<SnapshotDir> snapshots(new SnapshotDir(env, std::move(dir)));
+  absl::StatusOr<std::vector<std::string>> names = env->ListDir(snapshots->dir_);
+  if (!names.ok()) return names.status();
+  uint64_t newest = 0;
+  bool any = false;
+  for (const std::string& name : *names) {
+    uint64_t generation;
+    if (ParseManifestName(name, &generation) && (!any || generation > newest)) {
+      newest = generation;
+      any = true;
+      snapshots->manifest_ = name;
+    }
+    uint64_t number;
+    absl::string_view rest = name;
+    if (absl::ConsumePrefix(&rest, kSegmentPrefix) &&
+        absl::ConsumeSuffix(&rest, ".seg") && absl::SimpleAtoi(rest, &number)) {
+      snapshots->next_file_ = std::max(snapshots->next_file_, number + 1);
+    }
+  }
+  if (!any) return snapshots;
+  const std::string path = JoinPath(snapshots->dir_, snapshots->manifest_);
+  absl::StatusOr<std::unique_ptr<MappedFile>> manifest = env->MapFile(path);
+  if (!manifest.ok()) return manifest.status();
+  absl::StatusOr<std::shared_ptr<const StoreVersion>> version = ReadManifest(
+      (*manifest)->data(), path,
+      [&](absl::string_view file)
+          -> absl::StatusOr<std::shared_ptr<const JobResults>> {
+        if (!absl::StartsWith(file, kSegmentPrefix) ||
+            file.find('/') != absl::string_view::npos) {
+          return Corrupt(path, absl::StrCat("bad segment name [", file, "]"));
+        }
+        const std::string segment_path = JoinPath(snapshots->dir_, file);
+        absl::StatusOr<std::unique_ptr<MappedFile>> mapped =
+            env->MapFile(segment_path);
+        if (!mapped.ok()) {
+          return Corrupt(path, absl::StrCat("its segment [", file,
+                                            "] cannot be read: ",
+                                            mapped.status().message()));
+        }
+        absl::StatusOr<std::shared_ptr<const JobResults>> segment =
+            ReadSegment((*mapped)->data(), segment_path);
+        if (!segment.ok()) return segment.status();
+        snapshots->written_[segment->get()] = {
+            *segment, std::string(file), (*mapped)->data().size()};
+        return segment;
+      });
+  if (!version.ok()) return version.status();
+  snapshots->opened_ = *std::move(version);
+  return snapshots;
+}
+
+absl::StatusOr<SnapshotStats> SnapshotDir::Write(const StoreVersion& version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SnapshotStats stats;
+  stats.generation = version.generation;
+  absl::flat_hash_map<const JobResults*, Written> kept;
+  std::vector<std::pair<std::string, Pieces>> fresh;
+  for (const auto& [id, job] : version.jobs) {
+    for (const JobResults::Segment& segment : SegmentsOf(job)) {
+      const JobResults* key = segment.rows.get();
+      ++stats.segments;
+      auto it = written_.find(key);
+      if (it != written_.end() && it->second.segment.lock() == segment.rows) {
+        stats.bytes += it->second.bytes;
+        kept[key] = it->second;
+        continue;
+      }
+      const std::string file = absl::StrFormat("seg-%020d.seg", next_file_++);
+      Pieces pieces = SegmentFile(*segment.rows);
+      stats.bytes += pieces.size();
+      stats.bytes_written += pieces.size();
+      ++stats.segments_written;
+      kept[key] = {segment.rows, file, pieces.size()};
+      fresh.emplace_back(file, std::move(pieces));
+    }
+  }
+  // New segments, durable before the manifest that names them.
+  for (const auto& [file, pieces] : fresh) {
+    if (absl::Status s = WriteDurably(env_, JoinPath(dir_, file), pieces);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!fresh.empty()) {
+    if (absl::Status s = env_->SyncDir(dir_); !s.ok()) return s;
+  }
+  const std::string manifest =
+      absl::StrFormat("%s%020d", kManifestPrefix, version.generation);
+  Pieces pieces = ManifestFile(version, [&](const auto& segment) {
+    return kept.at(segment.get()).file;
+  });
+  stats.bytes += pieces.size();
+  stats.bytes_written += pieces.size();
+  if (absl::Status s = WriteDurably(env_, JoinPath(dir_, manifest), pieces);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = env_->SyncDir(dir_); !s.ok()) return s;
+  // The new snapshot is durable: what only older ones used can go.
+  written_ = std::move(kept);
+  manifest_ = manifest;
+  absl::flat_hash_set<std::string> used;
+  for (const auto& [key, entry] : written_) used.insert(entry.file);
+  absl::StatusOr<std::vector<std::string>> names = env_->ListDir(dir_);
+  if (!names.ok()) return stats;  // removal is best effort
+  bool removed = false;
+  for (const std::string& name : *names) {
+    uint64_t generation;
+    const bool old_manifest =
+        ParseManifestName(name, &generation) && name != manifest_;
+    const bool unused_segment =
+        absl::StartsWith(name, kSegmentPrefix) && !used.contains(name);
+    if (old_manifest || unused_segment || absl::EndsWith(name, ".tmp")) {
+      removed = env_->Remove(JoinPath(dir_, name)).ok() || removed;
+    }
+  }
+  if (removed) env_->SyncDir(dir_).IgnoreError();
+  return stats;
+}
+
+}  // namespace clout

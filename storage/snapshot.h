@@ -1,0 +1,120 @@
+// Snapshot files: a store's results as versioned, checksummed binary files
+// that open with a memory map, a checksum pass and a copy of each column,
+// not a parse.
+//
+// Every file starts with a 64-byte header, little-endian:
+//   "CLOUTSNP" | u32 format version | u32 kind | u64 payload bytes |
+//   u64 XXH3-64 of the payload | u64 XXH3-64 of the 32 bytes before it |
+//   zeros
+// kind 1 is a segment (one plain segment of a job: its columns, its
+// dictionary, its bucket spans, each 64-byte aligned), kind 2 a manifest
+// (the store's generation and _seq_no, and for each job its segments with
+// their deleted rows and its field names), kind 3 a bundle (one file
+// holding segments and a manifest: `clout snapshot`'s output).
+//
+// A data directory's snapshot (SnapshotDir) is one immutable file per
+// segment plus a manifest per snapshot, as LevelDB and Lucene keep theirs:
+// a new snapshot writes only the segments the last one does not hold.
+// Files are written under a temporary name, synced, renamed, and the
+// directory synced; then older manifests and segments no manifest uses are
+// removed.
+//
+// A file of another format version, a bad checksum, or contents that do
+// not hold together (a code outside its dictionary, a deleted row past the
+// segment's end) is refused with 500 snapshot_corrupted_exception naming
+// the file: never misread.
+#ifndef CLOUT_STORAGE_SNAPSHOT_H_
+#define CLOUT_STORAGE_SNAPSHOT_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/columns.h"
+#include "engine/store.h"
+#include "storage/env.h"
+
+namespace clout {
+
+// Whether `prefix` (a file's first bytes, at least 8 of them) starts a
+// snapshot file. Pure.
+bool IsSnapshotFile(absl::string_view prefix);
+
+// Writes `version` as one bundle file at `path` (through a temporary file,
+// synced, renamed, and the directory synced). Returns the bytes written,
+// or the I/O error (no file at `path` is changed then).
+absl::StatusOr<uint64_t> WriteSnapshotBundle(Env* env, const std::string& path,
+                                             const StoreVersion& version);
+
+// Reads a bundle file: the version it holds (generation and _seq_no as
+// written). Every checksum is checked. Thread-safe.
+absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadSnapshotBundle(
+    Env* env, const std::string& path);
+
+// The same from bytes in memory (`name` names them in errors). Pure;
+// thread-safe.
+absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
+    absl::string_view bytes, absl::string_view name);
+
+// Loads the snapshot file `path` into `store`: on a store that has
+// applied nothing, its version becomes the store's (InfluencerStore::
+// Restore: no copy of the rows); otherwise its results are upserted as a
+// dump's would be (one kLoad batch). Returns the number of results it
+// holds, or the error (the store unchanged).
+absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
+                                          const std::string& path,
+                                          Env* env = Env::Default());
+
+// What a data directory snapshot wrote.
+struct SnapshotStats {
+  uint64_t generation = 0;
+  uint64_t segments = 0;          // in the snapshot
+  uint64_t segments_written = 0;  // new ones (the others were kept)
+  uint64_t bytes_written = 0;
+  uint64_t bytes = 0;             // of the whole snapshot
+};
+
+// The snapshots of a data directory (`dir`, which must exist).
+// Thread-safe: Write calls are serialised.
+class SnapshotDir {
+ public:
+  // Opens `dir`: reads its newest manifest and the segments it names, if
+  // there is one. Returns the directory, or the first error (a corrupt
+  // manifest or segment, an I/O error).
+  static absl::StatusOr<std::unique_ptr<SnapshotDir>> Open(Env* env,
+                                                           std::string dir);
+
+  // The version the newest snapshot holds, or null if there is none.
+  std::shared_ptr<const StoreVersion> opened() const { return opened_; }
+
+  // Writes `version` as the newest snapshot: the segments not written yet,
+  // then its manifest, then removes older manifests and unused segments.
+  // On error the previous snapshot stays the newest.
+  absl::StatusOr<SnapshotStats> Write(const StoreVersion& version);
+
+ private:
+  SnapshotDir(Env* env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  Env* env_;
+  std::string dir_;
+  std::shared_ptr<const StoreVersion> opened_;
+  std::mutex mu_;
+  // Segments on disk: the object each was written from, and its file.
+  struct Written {
+    std::weak_ptr<const JobResults> segment;
+    std::string file;
+    uint64_t bytes;
+  };
+  absl::flat_hash_map<const JobResults*, Written> written_;
+  std::string manifest_;  // the newest manifest's file name
+  uint64_t next_file_ = 0;
+};
+
+}  // namespace clout
+
+#endif  // CLOUT_STORAGE_SNAPSHOT_H_

@@ -1,0 +1,289 @@
+// Snapshot files and data directories (storage/snapshot.h, data_dir.h):
+// round trips, refused corruption, incremental writes, and crashes at any
+// point of a snapshot under fault injection.
+#include "storage/snapshot.h"
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/columns.h"
+#include "engine/error.h"
+#include "engine/loader.h"
+#include "engine/mutation.h"
+#include "engine/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "storage/data_dir.h"
+#include "storage/fault_env.h"
+#include "tools/generator.h"
+
+namespace clout {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::map<std::string, std::vector<std::string>> Rows(const StoreVersion& v) {
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const auto& [id, stored] : v.jobs) {
+    std::shared_ptr<const JobResults> job = MaterializeJob(stored);
+    std::vector<std::string>& out = rows[id];
+    for (size_t r = 0; r < job->size(); ++r) {
+      out.push_back(absl::StrCat(
+          job->field_name(r), "=", job->field_value(r), "@",
+          job->columns.timestamp[r], "/", job->bucket_span(r), " ",
+          job->columns.influencer_score[r], " ",
+          job->columns.initial_influencer_score[r], " ",
+          job->columns.probability[r], job->columns.is_interim[r] ? " i" : "",
+          " v", job->columns.version[r]));
+    }
+  }
+  return rows;
+}
+
+InfluencerFields Row(absl::string_view value, int64_t timestamp, double score) {
+  InfluencerFields row;
+  row.field_name = "host";
+  row.field_value = value;
+  row.timestamp = timestamp;
+  row.bucket_span = 900;
+  row.influencer_score = score;
+  row.initial_influencer_score = score;
+  row.probability = 0.5;
+  return row;
+}
+
+MutationBatch RandomBatch(std::mt19937_64& random) {
+  MutationBatch batch(MutationMode::kBulk);
+  const int ops = 1 + static_cast<int>(random() % 8);
+  for (int i = 0; i < ops; ++i) {
+    const std::string job = absl::StrCat("job-", random() % 3);
+    InfluencerFields row = Row(absl::StrCat("h", random() % 6),
+                               1000 * (random() % 5), random() % 100);
+    row.is_interim = random() % 4 == 0;
+    if (random() % 8 == 0) {
+      batch.DeleteInfluencer(
+          *ParseInfluencerResultId(InfluencerDocumentId(job, row)));
+    } else if (random() % 40 == 0) {
+      batch.DeleteJob(job);
+    } else {
+      batch.AddInfluencer(job, row);
+    }
+  }
+  return batch;
+}
+
+// A store of a generated dump and then random writes kept as segments.
+std::unique_ptr<InfluencerStore> SampleStore(uint64_t seed) {
+  StoreOptions options;
+  options.merge_ratio = 1e9;  // keep segments and deleted rows
+  auto store = std::make_unique<InfluencerStore>(options);
+  GeneratorOptions generator;
+  generator.records = 300;
+  generator.jobs = 3;
+  generator.seed = seed;
+  EXPECT_TRUE(LoadString(*store, GenerateDumpString(generator), {}).ok());
+  std::mt19937_64 random(seed);
+  for (int b = 0; b < 10; ++b) {
+    EXPECT_TRUE(store->Apply(RandomBatch(random)).ok());
+  }
+  store->RegisterJob("empty-job");
+  return store;
+}
+
+TEST(SnapshotTest, BundlesRoundTrip) {
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    std::unique_ptr<InfluencerStore> store = SampleStore(seed);
+    FaultEnv env;
+    absl::StatusOr<uint64_t> bytes =
+        WriteSnapshotBundle(&env, "/snap.clout", *store->Current());
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    EXPECT_EQ(*bytes, env.Contents("/snap.clout").size());
+    EXPECT_TRUE(IsSnapshotFile(env.Contents("/snap.clout")));
+    absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
+        ReadSnapshotBundle(&env, "/snap.clout");
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(Rows(**read), Rows(*store->Current()));
+    EXPECT_EQ((*read)->generation, store->Current()->generation);
+    EXPECT_EQ((*read)->next_seq_no, store->Current()->next_seq_no);
+    EXPECT_EQ((*read)->influencer_field_names,
+              store->Current()->influencer_field_names);
+    EXPECT_TRUE((*read)->jobs.contains("empty-job"));
+    // Restored, the store takes writes as the original does.
+    InfluencerStore restored;
+    ASSERT_TRUE(restored.Restore(*read).ok());
+    std::mt19937_64 random(seed + 100);
+    MutationBatch batch = RandomBatch(random);
+    std::string encoded;
+    EncodeMutationBatch(batch, &encoded);
+    absl::StatusOr<MutationResult> a = store->Apply(std::move(batch));
+    absl::StatusOr<MutationResult> b =
+        restored.Apply(*DecodeMutationBatch(encoded));
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->generation, b->generation);
+    EXPECT_EQ(Rows(*restored.Current()), Rows(*store->Current()));
+    // Restore is for a store that was given nothing yet.
+    EXPECT_FALSE(restored.Restore(*read).ok());
+  }
+}
+
+TEST(SnapshotTest, AWrittenBundleSurvivesACrash) {
+  std::unique_ptr<InfluencerStore> store = SampleStore(5);
+  FaultEnv env;
+  ASSERT_TRUE(env.CreateDir("/out").ok());
+  ASSERT_TRUE(env.SyncDir("/").ok());
+  for (int seed = 0; seed < 16; ++seed) {
+    ASSERT_TRUE(
+        WriteSnapshotBundle(&env, "/out/s.clout", *store->Current()).ok());
+    env.Crash(/*torn=*/true, seed);
+    absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
+        ReadSnapshotBundle(&env, "/out/s.clout");
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(Rows(**read), Rows(*store->Current()));
+  }
+}
+
+TEST(SnapshotTest, DamageIsRefusedNeverMisread) {
+  std::unique_ptr<InfluencerStore> store = SampleStore(7);
+  FaultEnv env;
+  ASSERT_TRUE(WriteSnapshotBundle(&env, "/s", *store->Current()).ok());
+  const std::string good = env.Contents("/s");
+  // Every truncation.
+  for (size_t n = 0; n < good.size(); n += 1 + n / 8) {
+    absl::StatusOr<std::shared_ptr<const StoreVersion>> cut =
+        ParseSnapshotBundle(good.substr(0, n), "cut");
+    ASSERT_FALSE(cut.ok()) << n;
+  }
+  // Bit flips all over: a checksum catches each.
+  std::mt19937_64 random(1);
+  for (int i = 0; i < 300; ++i) {
+    std::string bad = good;
+    const size_t at = random() % bad.size();
+    bad[at] ^= static_cast<char>(1 << (random() % 8));
+    absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
+        ParseSnapshotBundle(bad, "flipped");
+    ASSERT_FALSE(read.ok()) << "flip at " << at;
+    EXPECT_THAT(std::string(read.status().message()), HasSubstr("[flipped"));
+  }
+  // Another format version: refused with a clear message.
+  std::string other = good;
+  other[8] = 2;
+  absl::StatusOr<std::shared_ptr<const StoreVersion>> refused =
+      ParseSnapshotBundle(other, "old.clout");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("has format version 2; this build reads version 1"));
+}
+
+DataDirOptions Options(FaultEnv* env) {
+  DataDirOptions options;
+  options.env = env;
+  options.dir = "/data";
+  options.store.merge_ratio = 1e9;
+  return options;
+}
+
+TEST(SnapshotTest, ASnapshotWritesOnlyWhatChangedAndDropsTheLog) {
+  FaultEnv env;
+  absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(Options(&env));
+  ASSERT_TRUE(data.ok()) << data.status();
+  GeneratorOptions generator;
+  generator.records = 2000;
+  generator.jobs = 2;
+  ASSERT_TRUE(
+      LoadString((*data)->store(), GenerateDumpString(generator), {}).ok());
+  absl::StatusOr<SnapshotStats> first = (*data)->Snapshot();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->segments_written, 2u);
+  EXPECT_EQ((*data)->log().stats().segments, 1u);  // the one being written
+  // One small write: the next snapshot writes its delta segment and a
+  // manifest, not the jobs again.
+  MutationBatch batch(MutationMode::kBulk);
+  batch.AddInfluencer("job-0", Row("new", 5, 1));
+  ASSERT_TRUE((*data)->store().Apply(std::move(batch)).ok());
+  absl::StatusOr<SnapshotStats> second = (*data)->Snapshot();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->segments_written, 1u);
+  EXPECT_LT(second->bytes_written, first->bytes_written / 10);
+  const auto expected = Rows(*(*data)->store().Current());
+  data->reset();
+  absl::StatusOr<std::unique_ptr<DataDir>> reopened =
+      DataDir::Open(Options(&env));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->recovered_snapshot(), 2u);
+  EXPECT_EQ((*reopened)->recovered_log().records, 0u);
+  EXPECT_EQ(Rows(*(*reopened)->store().Current()), expected);
+  // Only the newest manifest and the segments it names are left.
+  absl::StatusOr<std::vector<std::string>> names =
+      env.ListDir("/data/snapshots");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names->size(), 4u) << testing::PrintToString(*names);
+}
+
+TEST(SnapshotTest, AcknowledgedWritesSurviveCrashesDuringSnapshots) {
+  for (int seed = 0; seed < 60; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    std::mt19937_64 random(seed);
+    FaultEnv env;
+    InfluencerStore mirror;
+    for (int life = 0; life < 4; ++life) {
+      absl::StatusOr<std::unique_ptr<DataDir>> data =
+          DataDir::Open(Options(&env));
+      ASSERT_TRUE(data.ok()) << "life " << life << ": " << data.status();
+      ASSERT_EQ(Rows(*(*data)->store().Current()), Rows(*mirror.Current()))
+          << "life " << life;
+      ASSERT_EQ((*data)->store().Current()->generation,
+                mirror.Current()->generation);
+      const int steps = 1 + static_cast<int>(random() % 10);
+      for (int step = 0; step < steps; ++step) {
+        if (random() % 4 == 0) {
+          // A snapshot, maybe failing part-way (a full disk).
+          if (random() % 3 == 0) env.SetSpaceLeft(random() % 4000);
+          absl::StatusOr<SnapshotStats> stats = (*data)->Snapshot();
+          env.SetSpaceLeft(-1);
+          continue;
+        }
+        MutationBatch batch = RandomBatch(random);
+        std::string encoded;
+        EncodeMutationBatch(batch, &encoded);
+        ASSERT_TRUE((*data)->store().Apply(std::move(batch)).ok());
+        ASSERT_TRUE(mirror.Apply(*DecodeMutationBatch(encoded)).ok());
+      }
+      if (random() % 2 == 0) {
+        // Crash in the middle of a snapshot, after any of its syncs: its
+        // unsynced files and names survive in part, at random.
+        env.FailSyncsAfter(static_cast<int64_t>(random() % 12));
+        (*data)->Snapshot().IgnoreError();
+      }
+      data->reset();
+      env.Crash(/*torn=*/true, random());
+    }
+  }
+}
+
+TEST(SnapshotTest, SnapshotFilesLoadIntoStores) {
+  std::unique_ptr<InfluencerStore> store = SampleStore(3);
+  FaultEnv env;
+  ASSERT_TRUE(WriteSnapshotBundle(&env, "/s", *store->Current()).ok());
+  // An empty store takes the version itself.
+  InfluencerStore fresh;
+  absl::StatusOr<uint64_t> loaded = LoadSnapshotFile(fresh, "/s", &env);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(Rows(*fresh.Current()), Rows(*store->Current()));
+  // A store holding results upserts them as a dump load would.
+  InfluencerStore busy;
+  MutationBatch batch;
+  batch.AddInfluencer("other", Row("x", 1, 2));
+  ASSERT_TRUE(busy.Apply(std::move(batch)).ok());
+  ASSERT_TRUE(LoadSnapshotFile(busy, "/s", &env).ok());
+  EXPECT_TRUE(busy.Current()->jobs.contains("other"));
+  for (const auto& [id, job] : store->Current()->jobs) {
+    EXPECT_EQ(busy.Current()->jobs.at(id)->size(), job->size()) << id;
+  }
+}
+
+}  // namespace
+}  // namespace clout
