@@ -5,6 +5,7 @@
 //   clout generate --records=N ...            a synthetic dump
 //   clout bench --queries=FILE DUMP...        queries per second on your data
 //   clout serve [--port=N] [DUMP...]          the REST API over HTTP
+//   clout snapshot --output=FILE DUMP...      dumps into one snapshot file
 //
 // Exit codes: 0 success, 1 load or I/O failure, 2 invalid request or usage,
 // 3 unknown job. Errors go to stderr as one line of Elasticsearch's error
@@ -45,6 +46,7 @@
 #include "absl/time/time.h"
 #include "cli/common.h"
 #include "cli/serve.h"
+#include "cli/snapshot.h"
 #include "engine/dates.h"
 #include "engine/error.h"
 #include "tools/generator.h"
@@ -195,6 +197,8 @@ Example:
         "now"}},
       {"serve", "serve Elasticsearch's REST API for influencers over HTTP",
        kServeHelp, ServeFlags()},
+      {"snapshot", "write dumps as one snapshot file that opens fast",
+       kSnapshotHelp, {"output", "lenient", "load_threads"}},
   };
   return commands;
 }
@@ -1069,6 +1073,11 @@ int Main(int argc, char** argv) {
   if (name == "query") return RunQuery(positional, given);
   if (name == "stats") return RunStats(positional);
   if (name == "generate") return RunGenerate(positional);
+  if (name == "snapshot") {
+    return RunSnapshot(positional, absl::GetFlag(FLAGS_output),
+                       absl::GetFlag(FLAGS_lenient),
+                       absl::GetFlag(FLAGS_load_threads));
+  }
   if (name == "serve") {
     ServeArgs serve;
     serve.dumps = positional;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "engine/error.h"
 #include "engine/response.h"
+#include "storage/snapshot.h"
 
 namespace clout {
 namespace {
@@ -51,12 +53,43 @@ std::string ResolvePath(const std::string& path) {
 }
 
 // Loads every dump in order into one store; each dump is one atomic load.
+namespace {
+
+// Whether the file at `path` starts as a snapshot file does.
+bool IsSnapshotPath(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char prefix[8];
+  return in.read(prefix, sizeof prefix) &&
+         IsSnapshotFile(absl::string_view(prefix, sizeof prefix));
+}
+
+// A snapshot file loaded into `store`, reported as a dump's load is.
+absl::StatusOr<LoadReport> LoadSnapshot(InfluencerStore& store,
+                                        const std::string& path,
+                                        const std::string& name) {
+  absl::StatusOr<uint64_t> results = LoadSnapshotFile(store, path);
+  if (!results.ok()) return results.status();
+  LoadReport report;
+  report.source = name;
+  std::error_code error;
+  report.bytes = std::filesystem::file_size(path, error);
+  report.documents = *results;
+  report.influencers_added = *results;
+  report.threads = 1;
+  return report;
+}
+
+}  // namespace
+
 int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
-              bool lenient, int threads, Loaded* loaded) {
+              bool lenient, int threads, Loaded* loaded,
+              InfluencerStore* into) {
   if (dumps.empty()) return UsageError("no dump files given (use - for stdin)");
-  if (loaded->store == nullptr) {
+  if (into == nullptr) {
     loaded->store = std::make_unique<InfluencerStore>(std::move(options));
+    into = loaded->store.get();
   }
+  InfluencerStore& store = *into;
   LoadOptions load_options;
   load_options.lenient = lenient;
   load_options.threads = threads;
@@ -79,8 +112,9 @@ int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
     const std::string name = dump == "-" ? "<stdin>" : dump;
     load_options.source_name = name;
     absl::StatusOr<LoadReport> report =
-        path == "-" ? LoadStdin(*loaded->store, load_options)
-                    : LoadFile(*loaded->store, path, load_options);
+        path == "-"              ? LoadStdin(store, load_options)
+        : IsSnapshotPath(path)   ? LoadSnapshot(store, path, name)
+                                 : LoadFile(store, path, load_options);
     if (!report.ok()) {
       if (progress) std::fprintf(stderr, "\n");
       return Fail(report.status(), kLoadFailure);

@@ -37,13 +37,17 @@ struct Loaded {
   double seconds = 0;
 };
 
-// Loads every dump in order ("-" is stdin) into loaded->store, or, when
-// that is null, into a new store made with `options`; each dump is one atomic load (`lenient` skips bad documents,
+// Loads every dump in order ("-" is stdin) into `into`, or, when that is
+// null, into a new store made with `options` (loaded->store). Snapshot
+// files (`clout snapshot`'s, told by their magic bytes) load too: into a
+// store given nothing yet, the snapshot becomes its content without a
+// copy; otherwise its results are upserted as a dump's; each dump is one atomic load (`lenient` skips bad documents,
 // `threads` parsing threads, 0: one per core up to 8). Returns kOk, or
 // prints the error and returns its exit code (kUsage when `dumps` is
 // empty, kLoadFailure for a load error).
 int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
-              bool lenient, int threads, Loaded* loaded);
+              bool lenient, int threads, Loaded* loaded,
+              InfluencerStore* into = nullptr);
 
 }  // namespace clout
 

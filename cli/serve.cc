@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <condition_variable>
 #include <ctime>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +25,7 @@
 #include "server/metrics.h"
 #include "server/rest_api.h"
 #include "server/security.h"
+#include "storage/data_dir.h"
 #include "storage/env.h"
 #include "storage/wal.h"
 
@@ -50,6 +53,9 @@ ABSL_FLAG(std::string, data_dir, "",
 ABSL_FLAG(std::string, durability, "request",
           "request: acknowledge writes once synced to disk; async: sync every "
           "100 ms (a crash may lose that window)");
+ABSL_FLAG(uint64_t, snapshot_log_bytes, uint64_t{256} << 20,
+          "with --data_dir, take a snapshot once the log holds this many "
+          "bytes");
 ABSL_FLAG(std::string, recover, "",
           "skip_corrupt: start despite a corrupt log, setting the damaged "
           "part aside");
@@ -160,7 +166,8 @@ const std::vector<std::string>& ServeFlags() {
       "host", "port", "threads", "config_dir", "insecure_listen_anywhere",
       "access_log", "lenient", "load_threads", "shutdown_grace_seconds",
       "max_content_length", "idle_timeout_seconds", "request_timeout_seconds",
-      "tls_cert", "tls_key", "data_dir", "durability", "recover"};
+      "tls_cert", "tls_key", "data_dir", "durability", "recover",
+      "snapshot_log_bytes"};
   return flags;
 }
 
@@ -207,13 +214,13 @@ bool IsUsage(const absl::Status& status) {
   return ErrorTypeOf(status) == "illegal_argument_exception";
 }
 
-// Opens (creating) the data directory `dir`, locks it, and recovers its
-// store from the log.
-absl::StatusOr<DurableStore> OpenDataDir(const std::string& dir,
-                                         const std::string& durability,
-                                         const std::string& recover,
-                                         std::unique_ptr<FileLock>* lock) {
-  LogOptions options;
+// Opens (creating) the data directory `dir` and recovers its store.
+absl::StatusOr<std::unique_ptr<DataDir>> OpenDataDir(
+    const std::string& dir, const std::string& durability,
+    const std::string& recover, uint64_t snapshot_log_bytes) {
+  DataDirOptions options;
+  options.dir = dir;
+  options.snapshot_log_bytes = snapshot_log_bytes;
   if (durability == "request") {
     options.durability = Durability::kRequest;
   } else if (durability == "async") {
@@ -228,59 +235,82 @@ absl::StatusOr<DurableStore> OpenDataDir(const std::string& dir,
                    absl::StrCat("--recover is skip_corrupt, not [", recover,
                                 "]"));
   }
-  Env* env = Env::Default();
-  auto io_error = [&](const absl::Status& s) {
-    return EsError(500, "exception",
-                   absl::StrCat("data directory [", dir, "]: ", s.message()));
-  };
-  // The directory and its log directory, each durable in its parent.
-  const size_t slash = dir.find_last_of('/');
-  const std::string parent =
-      slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
-  if (absl::Status s = env->CreateDir(dir); !s.ok()) return io_error(s);
-  if (absl::Status s = env->SyncDir(parent); !s.ok()) return io_error(s);
-  absl::StatusOr<std::unique_ptr<FileLock>> locked =
-      env->Lock(JoinPath(dir, "LOCK"));
-  if (!locked.ok()) return io_error(locked.status());
-  *lock = *std::move(locked);
-  options.dir = JoinPath(dir, "log");
-  if (absl::Status s = env->CreateDir(options.dir); !s.ok()) return io_error(s);
-  if (absl::Status s = env->SyncDir(dir); !s.ok()) return io_error(s);
+  options.skip_corrupt = recover == "skip_corrupt";
   const absl::Time start = absl::Now();
-  absl::StatusOr<DurableStore> durable =
-      OpenDurableStore(options, recover == "skip_corrupt", StoreOptions());
-  if (!durable.ok()) {
-    if (ErrorTypeOf(durable.status()) == "translog_corrupted_exception") {
+  absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(options);
+  if (!data.ok()) {
+    const std::string type = ErrorTypeOf(data.status());
+    if (type == "translog_corrupted_exception") {
       return EsError(
-          500, "translog_corrupted_exception",
-          absl::StrCat(durable.status().message(),
+          500, type,
+          absl::StrCat(data.status().message(),
                        "; nothing was served. Restore the data directory "
                        "from a backup, or start with --recover=skip_corrupt "
                        "to serve the records before the damage"));
     }
-    return durable.status();
+    if (type == "exception") {
+      return EsError(500, "exception",
+                     absl::StrCat("data directory [", dir,
+                                  "]: ", data.status().message()));
+    }
+    return data.status();
   }
-  if (!durable->scan.torn.empty()) {
+  const LogScan& log = (*data)->recovered_log();
+  if (!log.torn.empty()) {
     std::fprintf(stderr,
                  "clout serve: warning: dropped a torn last log record (a "
                  "write cut short by a crash, never acknowledged): %s\n",
-                 durable->scan.torn.c_str());
+                 log.torn.c_str());
   }
-  if (!durable->scan.skipped.empty()) {
+  if (!log.skipped.empty()) {
     std::fprintf(stderr,
                  "clout serve: warning: --recover=skip_corrupt skipped "
                  "what follows the damage: %s\n",
-                 durable->scan.skipped.c_str());
+                 log.skipped.c_str());
   }
   std::fprintf(stderr,
-               "clout serve: recovered %llu log records (%.1f MiB, generation "
-               "%llu) from %s in %.3f s\n",
-               static_cast<unsigned long long>(durable->scan.records),
-               static_cast<double>(durable->scan.bytes) / (1 << 20),
+               "clout serve: recovered generation %llu from %s in %.3f s: "
+               "snapshot of generation %llu, then %llu log records (%.1f "
+               "MiB)\n",
                static_cast<unsigned long long>(
-                   durable->store->Current()->generation),
-               dir.c_str(), absl::ToDoubleSeconds(absl::Now() - start));
-  return durable;
+                   (*data)->store().Current()->generation),
+               dir.c_str(), absl::ToDoubleSeconds(absl::Now() - start),
+               static_cast<unsigned long long>((*data)->recovered_snapshot()),
+               static_cast<unsigned long long>(log.records),
+               static_cast<double>(log.bytes) / (1 << 20));
+  return data;
+}
+
+// Takes a snapshot of `data` and says so on stderr; returns the response
+// body of POST /_clout/snapshot.
+absl::StatusOr<std::string> TakeSnapshot(DataDir& data, const char* why) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<SnapshotStats> stats = data.Snapshot();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (!stats.ok()) {
+    std::fprintf(stderr, "clout serve: snapshot (%s) failed: %s\n", why,
+                 std::string(stats.status().message()).c_str());
+    if (ErrorTypeOf(stats.status()) == "exception") {
+      return EsError(500, "exception",
+                     absl::StrCat("the snapshot failed: ",
+                                  stats.status().message()));
+    }
+    return stats.status();
+  }
+  std::fprintf(stderr,
+               "clout serve: snapshot (%s) of generation %llu: %llu of %llu "
+               "segments written (%.1f MiB of %.1f MiB) in %.3f s\n",
+               why, static_cast<unsigned long long>(stats->generation),
+               static_cast<unsigned long long>(stats->segments_written),
+               static_cast<unsigned long long>(stats->segments),
+               static_cast<double>(stats->bytes_written) / (1 << 20),
+               static_cast<double>(stats->bytes) / (1 << 20), seconds);
+  return absl::StrCat(
+      "{\"acknowledged\":true,\"generation\":", stats->generation,
+      ",\"segments\":", stats->segments, ",\"segments_written\":",
+      stats->segments_written, ",\"bytes\":", stats->bytes,
+      ",\"bytes_written\":", stats->bytes_written, ",\"took\":",
+      static_cast<int64_t>(seconds * 1000), "}");
 }
 
 }  // namespace
@@ -343,46 +373,56 @@ int RunServe(const ServeArgs& args) {
   }
 
   Loaded loaded;
-  std::shared_ptr<WriteAheadLog> wal;
-  std::unique_ptr<FileLock> data_lock;
+  std::unique_ptr<DataDir> data;
+  WriteAheadLog* wal = nullptr;
+  InfluencerStore* store = nullptr;
   if (const std::string dir = absl::GetFlag(FLAGS_data_dir); !dir.empty()) {
-    absl::StatusOr<DurableStore> durable = OpenDataDir(
+    absl::StatusOr<std::unique_ptr<DataDir>> opened = OpenDataDir(
         ResolvePath(dir), absl::GetFlag(FLAGS_durability),
-        absl::GetFlag(FLAGS_recover), &data_lock);
-    if (!durable.ok()) {
-      return Fail(durable.status(), IsUsage(durable.status()) ? kUsage
-                                                              : kLoadFailure);
+        absl::GetFlag(FLAGS_recover), absl::GetFlag(FLAGS_snapshot_log_bytes));
+    if (!opened.ok()) {
+      return Fail(opened.status(),
+                  IsUsage(opened.status()) ? kUsage : kLoadFailure);
     }
-    if (!args.dumps.empty() && durable->store->Current()->generation > 0) {
+    data = *std::move(opened);
+    if (!args.dumps.empty() && data->store().Current()->generation > 0) {
       return UsageError(absl::StrCat(
           "the data directory [", dir, "] already holds results (generation ",
-          durable->store->Current()->generation,
+          data->store().Current()->generation,
           "); DUMP arguments only seed an empty one, since loading them "
           "again would undo newer writes. Serve it without DUMP arguments, "
           "or give an empty --data_dir"));
     }
-    loaded.store = std::move(durable->store);
-    wal = std::move(durable->log);
+    wal = &data->log();
+    store = &data->store();
   }
-  if (args.dumps.empty()) {
+  if (!args.dumps.empty()) {
+    if (int code = LoadDumps(args.dumps, StoreOptions(), args.lenient,
+                             args.load_threads, &loaded, store);
+        code != kOk) {
+      return code;
+    }
+    if (data != nullptr) {
+      // The seed is in the log; a snapshot makes the next start fast.
+      if (!TakeSnapshot(*data, "after seeding").ok()) return kLoadFailure;
+    }
+  }
+  if (store == nullptr) {
     if (loaded.store == nullptr) {
       loaded.store = std::make_unique<InfluencerStore>();
     }
-  } else if (int code = LoadDumps(args.dumps, StoreOptions(), args.lenient,
-                                  args.load_threads, &loaded);
-             code != kOk) {
-    return code;
+    store = loaded.store.get();
   }
-  for (const auto& [job, results] : loaded.store->Current()->jobs) {
+  for (const auto& [job, results] : store->Current()->jobs) {
     // Build each job's indexes before taking traffic.
-    (void)loaded.store->WarmIndexes(job);
+    (void)store->WarmIndexes(job);
   }
 
   ServerMetrics metrics;
   RestApiOptions api_options;
   api_options.max_content_length = absl::GetFlag(FLAGS_max_content_length);
   api_options.metrics = [&] {
-    if (wal == nullptr) return metrics.Render(*loaded.store);
+    if (wal == nullptr) return metrics.Render(*store);
     const LogStats stats = wal->stats();
     LogCounters counters;
     counters.appends = stats.appends;
@@ -390,10 +430,13 @@ int RunServe(const ServeArgs& args) {
     counters.bytes = stats.bytes;
     counters.segments = stats.segments;
     counters.log_bytes = stats.log_bytes;
-    return metrics.Render(*loaded.store, &counters);
+    return metrics.Render(*store, &counters);
   };
+  if (data != nullptr) {
+    api_options.snapshot = [&] { return TakeSnapshot(*data, "requested"); };
+  }
   api_options.security = security.get();
-  RestApi api(loaded.store.get(), api_options);
+  RestApi api(store, api_options);
 
   HttpServerOptions options;
   options.require_loopback = require_loopback;
@@ -440,18 +483,46 @@ int RunServe(const ServeArgs& args) {
                static_cast<unsigned>((*server)->port()));
   std::fflush(stderr);
 
+  // Snapshots once the log outgrows --snapshot_log_bytes, checked every
+  // second, off the request threads.
+  std::mutex snapshotter_mu;
+  std::condition_variable snapshotter_cv;
+  bool stopping = false;
+  std::thread snapshotter;
+  if (data != nullptr) {
+    snapshotter = std::thread([&] {
+      std::unique_lock<std::mutex> lock(snapshotter_mu);
+      while (!snapshotter_cv.wait_for(lock, std::chrono::seconds(1),
+                                      [&] { return stopping; })) {
+        if (!data->SnapshotDue()) continue;
+        lock.unlock();
+        TakeSnapshot(*data, "the log passed --snapshot_log_bytes")
+            .IgnoreError();
+        lock.lock();
+      }
+    });
+  }
+
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::fprintf(stderr, "clout serve: %s, shutting down\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop();
-  if (wal != nullptr) {
-    // Under --durability=async the last writes may not be synced yet.
+  if (data != nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(snapshotter_mu);
+      stopping = true;
+    }
+    snapshotter_cv.notify_all();
+    snapshotter.join();
+    // Under --durability=async the last writes may not be synced yet; a
+    // snapshot then makes the next start fast.
     if (absl::Status s = wal->Sync(); !s.ok()) {
       std::fprintf(stderr, "clout serve: the log could not be synced: %s\n",
                    std::string(s.message()).c_str());
       return kLoadFailure;
     }
+    if (!TakeSnapshot(*data, "shutdown").ok()) return kLoadFailure;
   }
   std::fprintf(stderr, "clout serve: stopped\n");
   return kOk;

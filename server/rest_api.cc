@@ -166,6 +166,9 @@ Route Match(const std::vector<std::string>& s) {
   } else if (is({"_clout", "metrics"})) {
     route.endpoint = Endpoint::kMetrics;
     route.methods = {"GET"};
+  } else if (is({"_clout", "snapshot"})) {
+    route.endpoint = Endpoint::kSnapshot;
+    route.methods = {"POST", "PUT"};
   }
   return route;
 }
@@ -335,6 +338,7 @@ bool AcceptsGzip(const std::string* accept_encoding) {
 // ClusterPrivilegeResolver / IndexPrivilege, for these actions).
 const std::vector<absl::string_view> kMonitorGrants = {"monitor", "manage",
                                                        "all"};
+const std::vector<absl::string_view> kManageGrants = {"manage", "all"};
 const std::vector<absl::string_view> kInfluencersGrants = {
     "monitor_ml", "monitor", "manage_ml", "manage", "all"};
 const std::vector<absl::string_view> kCreateKeyGrants = {
@@ -386,6 +390,7 @@ absl::string_view EndpointName(Endpoint endpoint) {
     case Endpoint::kBulk: return "bulk";
     case Endpoint::kSecurity: return "security";
     case Endpoint::kMetrics: return "metrics";
+    case Endpoint::kSnapshot: return "snapshot";
   }
   return "none";
 }
@@ -433,7 +438,10 @@ bool RestApi::IsWrite(absl::string_view method, absl::string_view target) {
 }
 
 bool RestApi::MayBlock(const RestRequest& request) const {
+  const absl::string_view path =
+      absl::string_view(request.target).substr(0, request.target.find('?'));
   return IsWrite(request.method, request.target) ||
+         (options_.snapshot && absl::StartsWith(path, "/_clout/snapshot")) ||
          (options_.security != nullptr &&
           !options_.security->IsQuick(request.Header("Authorization")));
 }
@@ -485,7 +493,8 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
 
   Route route = Match(segments);
   response.endpoint = route.endpoint;
-  if (route.endpoint == Endpoint::kMetrics && !options_.metrics) {
+  if ((route.endpoint == Endpoint::kMetrics && !options_.metrics) ||
+      (route.endpoint == Endpoint::kSnapshot && !options_.snapshot)) {
     route.endpoint = response.endpoint = Endpoint::kNone;
   }
   if (route.endpoint == Endpoint::kNone) {
@@ -976,6 +985,26 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
       response.body = options_.metrics();
       response.headers.push_back(
           {"Content-Type", "text/plain; version=0.0.4; charset=utf-8"});
+      return finish();
+    }
+    case Endpoint::kSnapshot: {
+      if (absl::Status s = CheckUnconsumed(params, x.decoded_path, {});
+          !s.ok()) {
+        x.Error(s);
+        return finish();
+      }
+      if (absl::Status s =
+              cluster_check("cluster:admin/clout/snapshot", kManageGrants);
+          !s.ok()) {
+        x.Error(s);
+        return finish();
+      }
+      absl::StatusOr<std::string> body = options_.snapshot();
+      if (!body.ok()) {
+        x.Error(body.status());
+        return finish();
+      }
+      x.Json(200, *std::move(body));
       return finish();
     }
     case Endpoint::kNone:

@@ -60,6 +60,7 @@ enum class Endpoint {
   kBulk,
   kSecurity,
   kMetrics,
+  kSnapshot,
 };
 
 // The name of `endpoint` in metrics ("info", "get_influencers", ...).
@@ -89,6 +90,11 @@ struct RestApiOptions {
   // Answers `GET /_clout/metrics` (Prometheus' text format); unset: 400 as
   // an unknown path.
   std::function<std::string()> metrics;
+  // Answers `POST /_clout/snapshot` (a data directory's snapshot, taken
+  // now) with the JSON body to send, or an error in Elasticsearch's
+  // shape; unset: 400 as an unknown path. Needs the `manage` cluster
+  // privilege. Runs on a writer thread (MayBlock).
+  std::function<absl::StatusOr<std::string>()> snapshot;
   // Security (security.h): when set, every routed request authenticates
   // (401 without valid credentials) and is authorized (403), and the
   // /_security endpoints work. Must outlive the RestApi. Unset: security
