@@ -5,7 +5,8 @@
 #   fuzz/run.sh [SECONDS] [TARGET...]
 #
 # SECONDS defaults to 30 (0: build and replay regressions only). TARGETs are
-# loader, request_body, request_params, dates, bulk and rest (default: all), one at a
+# loader, request_body, request_params, dates, bulk, rest, wal and snapshot
+# (default: all), one at a
 # time. Exits non-zero if a target fails to build, a regression input fails,
 # or fuzzing finds a crash, hang, leak or sanitizer report; the input that
 # did it is left in the build directory's artifacts/<target>/ (see
@@ -23,7 +24,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-ALL_TARGETS=(loader request_body request_params dates bulk rest)
+ALL_TARGETS=(loader request_body request_params dates bulk rest wal snapshot)
 
 seconds=30
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
@@ -78,7 +79,7 @@ CXXFLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined
 # Debian ships abseil as one shared object per component: link them all.
 mapfile -t ABSL_LIBS < <(ls /usr/lib/x86_64-linux-gnu/libabsl_*.so |
                          sed 's#.*/lib\(absl_.*\)\.so#-l\1#')
-LIBS=(-lsimdjson -lz -lyaml-cpp -lcrypt -lcrypto "${ABSL_LIBS[@]}")
+LIBS=(-lsimdjson -lz -lyaml-cpp -lcrypt -lcrypto -lxxhash "${ABSL_LIBS[@]}")
 
 # --- Build ------------------------------------------------------------------
 # data/it_ops_new_kpi.ndjson as a C++ raw string literal, for fixed_store.h.
@@ -95,7 +96,7 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$flags_now" ]]; then
   rm -f "$BUILD"/obj/*.o "$BUILD"/bin/*
   printf '%s' "$flags_now" >"$stamp"
 fi
-newest_header=$(ls -t engine/*.h server/*.h fuzz/*.h "$gen" | head -1)
+newest_header=$(ls -t engine/*.h server/*.h storage/*.h fuzz/*.h "$gen" | head -1)
 compile() {  # compile SRC OBJ
   if [[ -f $2 && $2 -nt $1 && $2 -nt $newest_header ]]; then return 0; fi
   "$CXX" "${CXXFLAGS[@]}" -c "$1" -o "$2" || { echo "run.sh: failed to compile $1" >&2; return 1; }
@@ -117,6 +118,11 @@ for pid in "${pids[@]}"; do wait "$pid" || engine_ok=0; done
 for src in server/rest_api.cc server/json_filter.cc server/gzip.cc server/security.cc; do
   compile "$src" "$BUILD/obj/server_$(basename "$src" .cc).o" || engine_ok=0
 done
+# Storage (the log, snapshots, the in-memory Env), for the wal and snapshot
+# targets.
+for src in storage/env.cc storage/fault_env.cc storage/wal.cc storage/snapshot.cc; do
+  compile "$src" "$BUILD/obj/storage_$(basename "$src" .cc).o" || engine_ok=0
+done
 # Objects of engine files that no longer exist must not be linked.
 for obj in "$BUILD"/obj/engine_*.o; do
   [[ -f engine/$(basename "$obj" .o | sed 's/^engine_//').cc ]] || rm -f "$obj"
@@ -135,7 +141,8 @@ for t in "${targets[@]}"; do
   obj="$BUILD/obj/${t}_fuzzer.o"
   if compile "fuzz/${t}_fuzzer.cc" "$obj" &&
      "$CXX" "${CXXFLAGS[@]}" "$BUILD"/obj/engine_*.o \
-       $([[ $t == rest ]] && echo "$BUILD"/obj/server_*.o) "$obj" \
+       $([[ $t == rest ]] && echo "$BUILD"/obj/server_*.o) \
+       $([[ $t == wal || $t == snapshot ]] && echo "$BUILD"/obj/storage_*.o) "$obj" \
        -o "$BUILD/bin/${t}_fuzzer" "${LIBS[@]}"; then
     built[$t]=1
   else
@@ -151,6 +158,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 max_len_of() {
   case $1 in
     loader) echo 16384 ;;  # bit 3 of byte 0 repeats the dump past 9000 bytes
+    wal|snapshot) echo 16384 ;;  # the seeds are a few KB
     *) echo 4096 ;;
   esac
 }
