@@ -83,6 +83,7 @@ Endpoints (../shared/spec/rest-service.md):
   POST|PUT /_bulk, /INDEX/_bulk    write result documents (NDJSON)
   GET|HEAD /                       node info, as the official clients expect
   GET /_clout/metrics              Prometheus metrics
+  POST /_clout/snapshot            a snapshot now (with --data_dir)
   GET /_security/_authenticate, POST|GET|DELETE /_security/api_key
                                    (with --config_dir)
 Every request takes pretty, human, filter_path, error_trace; bodies may be
@@ -110,8 +111,9 @@ Flags:
                   re-read when it changes, plus the built-in roles superuser,
                   machine_learning_admin and machine_learning_user. Requests
                   then need Basic or ApiKey credentials; API keys are made
-                  with POST /_security/api_key and live in memory only (a
-                  restart forgets them).
+                  with POST /_security/api_key and kept in --data_dir's
+                  directory (as salted digests, never the keys); without
+                  --data_dir they live in memory only.
   --max_content_length=BYTES    largest request body after gzip
                   decompression (default 100 MiB, Elasticsearch's
                   http.max_content_length); larger: 413, connection closed
@@ -126,14 +128,19 @@ Flags:
 Durability (--data_dir=DIR):
   Without --data_dir, results live in memory only: a restart forgets what
   _bulk wrote. With it, every write is appended to a write-ahead log in
-  DIR/log before it is acknowledged or visible to queries, and a restart
-  replays the log. DIR is created if missing and locked against a second
-  server.
+  DIR/log before it is acknowledged or visible to queries; a restart
+  restores the newest snapshot of DIR/snapshots and replays the log after
+  it. DIR is created if missing and locked against a second server.
   --durability=request  (default) a _bulk is answered once its batch is on
                   disk (fdatasync); concurrent writes share one sync.
   --durability=async    answered once written; the log is synced every
                   100 ms. A crash of the machine (not of clout alone) may
                   lose the writes of that window.
+  --snapshot_log_bytes=B  take a snapshot once the log holds B bytes
+                  (default 256 MiB); snapshots are also taken after
+                  seeding, on POST /_clout/snapshot (cluster privilege
+                  manage) and at a clean shutdown. Each writes only what
+                  the previous one lacks, then drops the log it covers.
   DUMP arguments seed an empty data directory only; next to one that
   holds results they are refused (loading them would silently undo newer
   writes on every restart).
@@ -331,13 +338,6 @@ int RunServe(const ServeArgs& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<Security> security;
-  if (const std::string dir = absl::GetFlag(FLAGS_config_dir); !dir.empty()) {
-    absl::StatusOr<std::unique_ptr<Security>> opened =
-        Security::Open(ResolvePath(dir));
-    if (!opened.ok()) return Fail(opened.status(), kLoadFailure);
-    security = *std::move(opened);
-  }
   const bool insecure = absl::GetFlag(FLAGS_insecure_listen_anywhere);
   // Without security, anyone reaching the port could read and write every
   // result; with security but without TLS, passwords and keys would cross
@@ -348,7 +348,7 @@ int RunServe(const ServeArgs& args) {
     return UsageError("--tls_cert and --tls_key go together");
   }
   const bool tls = !tls_cert.empty();
-  if (tls && security == nullptr && !insecure) {
+  if (tls && absl::GetFlag(FLAGS_config_dir).empty() && !insecure) {
     return UsageError(
         "--tls_cert without --config_dir: TLS without security still lets "
         "anyone who reaches the port read and write; give --config_dir, or "
@@ -395,6 +395,23 @@ int RunServe(const ServeArgs& args) {
     }
     wal = &data->log();
     store = &data->store();
+  }
+  std::unique_ptr<Security> security;
+  if (const std::string dir = absl::GetFlag(FLAGS_config_dir); !dir.empty()) {
+    SecurityOptions options;
+    if (data != nullptr) {
+      // API keys live in the data directory: a restart keeps them.
+      absl::StatusOr<std::string> keys = data->ReadState("api_keys");
+      if (!keys.ok()) return Fail(keys.status(), kLoadFailure);
+      options.api_keys_state = *std::move(keys);
+      options.persist_api_keys = [&data](absl::string_view state) {
+        return data->WriteState("api_keys", state);
+      };
+    }
+    absl::StatusOr<std::unique_ptr<Security>> opened =
+        Security::Open(ResolvePath(dir), std::move(options));
+    if (!opened.ok()) return Fail(opened.status(), kLoadFailure);
+    security = *std::move(opened);
   }
   if (!args.dumps.empty()) {
     if (int code = LoadDumps(args.dumps, StoreOptions(), args.lenient,

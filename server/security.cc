@@ -323,7 +323,12 @@ int64_t Security::Now() const {
 }
 
 std::string Security::Digest(absl::string_view secret) const {
-  std::string input = salt_;
+  return DigestWith(salt_, secret);
+}
+
+std::string Security::DigestWith(absl::string_view salt,
+                                 absl::string_view secret) {
+  std::string input(salt);
   input.append(secret.data(), secret.size());
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
@@ -451,6 +456,11 @@ absl::StatusOr<std::unique_ptr<Security>> Security::Open(
   absl::StatusOr<Realm> realm = ReadRealm(config_dir);
   if (!realm.ok()) return realm.status();
   security->realm_ = std::make_shared<const Realm>(*std::move(realm));
+  if (absl::Status s =
+          security->LoadKeys(security->options_.api_keys_state);
+      !s.ok()) {
+    return s;
+  }
   security->next_check_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   return security;
 }
@@ -573,10 +583,12 @@ absl::StatusOr<Subject> Security::Authenticate(const std::string* authorization,
   std::shared_ptr<const Realm> snapshot = realm();
 
   if (api_key) {
-    const std::string digest = Digest(secret);
-    OPENSSL_cleanse(secret.data(), secret.size());
     std::lock_guard<std::mutex> lock(mu_);
     auto it = keys_.find(name);
+    // Each key has a salt of its own (its digest outlives the process).
+    const std::string digest =
+        DigestWith(it == keys_.end() ? salt_ : it->second.salt, secret);
+    OPENSSL_cleanse(secret.data(), secret.size());
     const std::string expected =
         it == keys_.end() ? std::string(digest.size(), '\0') : it->second.digest;
     const bool match = ConstantTimeEquals(digest, expected);
@@ -746,7 +758,10 @@ absl::StatusOr<std::string> Security::CreateApiKey(const Subject& owner,
         roles.push_back(std::move(role));
       }
       // An empty object is no descriptors: the owner's rights.
-      if (!roles.empty()) key.descriptors = std::move(roles);
+      if (!roles.empty()) {
+        key.descriptors = std::move(roles);
+        key.descriptors_json = simdjson::minify(field.value);
+      }
     } else if (field.key == "metadata") {
       // Accepted, not kept.
     } else {
@@ -766,7 +781,8 @@ absl::StatusOr<std::string> Security::CreateApiKey(const Subject& owner,
   }
   key.id = RandomToken(20);
   std::string secret = RandomToken(22);
-  key.digest = Digest(secret);
+  key.salt = RandomBytes(16);
+  key.digest = DigestWith(key.salt, secret);
   key.owner = owner.username;
   key.creation = Now();
   std::string out;
@@ -787,7 +803,17 @@ absl::StatusOr<std::string> Security::CreateApiKey(const Subject& owner,
   json.EndObject();
   OPENSSL_cleanse(secret.data(), secret.size());
   std::lock_guard<std::mutex> lock(mu_);
-  keys_[key.id] = std::move(key);
+  const std::string id = key.id;
+  keys_[id] = std::move(key);
+  if (options_.persist_api_keys) {
+    if (absl::Status s = options_.persist_api_keys(KeysState()); !s.ok()) {
+      keys_.erase(id);
+      OPENSSL_cleanse(out.data(), out.size());
+      return EsError(500, "exception",
+                     absl::StrCat("the API key could not be stored: ",
+                                  s.message()));
+    }
+  }
   return out;
 }
 
@@ -857,6 +883,14 @@ absl::StatusOr<std::string> Security::InvalidateApiKeys(const Subject& caller,
       key.invalidated = true;
       key.invalidation = Now();
       invalidated.push_back(id);
+    }
+  }
+  if (!invalidated.empty() && options_.persist_api_keys) {
+    if (absl::Status s = options_.persist_api_keys(KeysState()); !s.ok()) {
+      for (const std::string& id : invalidated) keys_[id].invalidated = false;
+      return EsError(500, "exception",
+                     absl::StrCat("the invalidation could not be stored: ",
+                                  s.message()));
     }
   }
   std::string out;
@@ -936,6 +970,103 @@ absl::StatusOr<std::string> Security::GetApiKeys(
   json.EndArray();
   json.EndObject();
   return out;
+}
+
+std::string Security::KeysState() const {
+  // One JSON object per line, in id order.
+  std::string out;
+  for (const auto& [id, key] : keys_) {
+    JsonOut json(&out, false);
+    json.BeginObject();
+    json.Key("id");
+    json.String(key.id);
+    json.Key("name");
+    json.String(key.name);
+    json.Key("salt");
+    json.String(absl::BytesToHexString(key.salt));
+    json.Key("digest");
+    json.String(absl::BytesToHexString(key.digest));
+    json.Key("owner");
+    json.String(key.owner);
+    if (!key.descriptors_json.empty()) {
+      json.Key("role_descriptors");
+      json.Raw(key.descriptors_json);
+    }
+    json.Key("creation");
+    json.Long(key.creation);
+    if (key.expiration.has_value()) {
+      json.Key("expiration");
+      json.Long(*key.expiration);
+    }
+    json.Key("invalidated");
+    json.Bool(key.invalidated);
+    json.Key("invalidation");
+    json.Long(key.invalidation);
+    json.EndObject();
+    out.push_back('\n');
+  }
+  return out;
+}
+
+absl::Status Security::LoadKeys(absl::string_view state) {
+  simdjson::dom::parser parser;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(state, '\n', absl::SkipEmpty())) {
+    ++line_number;
+    auto bad = [&](absl::string_view what) {
+      return EsError(500, "exception",
+                     absl::StrCat("the stored API keys do not parse (line ",
+                                  line_number, "): ", what));
+    };
+    simdjson::padded_string padded(line.data(), line.size());
+    simdjson::dom::element root;
+    simdjson::dom::object fields;
+    if (parser.parse(padded).get(root) || root.get_object().get(fields)) {
+      return bad("not a JSON object");
+    }
+    ApiKey key;
+    std::string_view s;
+    auto text = [&](const char* name, std::string* out) {
+      if (fields[name].get_string().get(s)) return false;
+      *out = std::string(s);
+      return true;
+    };
+    std::string salt_hex, digest_hex;
+    int64_t number;
+    if (!text("id", &key.id) || !text("name", &key.name) ||
+        !text("salt", &salt_hex) || !text("digest", &digest_hex) ||
+        !text("owner", &key.owner) ||
+        fields["creation"].get_int64().get(key.creation) ||
+        fields["invalidated"].get_bool().get(key.invalidated) ||
+        fields["invalidation"].get_int64().get(key.invalidation)) {
+      return bad("a field is missing or of the wrong type");
+    }
+    if (!fields["expiration"].get_int64().get(number)) {
+      key.expiration = number;
+    }
+    key.salt = absl::HexStringToBytes(salt_hex);
+    key.digest = absl::HexStringToBytes(digest_hex);
+    if (key.salt.size() != 16 || key.digest.size() != SHA256_DIGEST_LENGTH) {
+      return bad("a bad salt or digest");
+    }
+    simdjson::dom::object descriptors;
+    if (!fields["role_descriptors"].get_object().get(descriptors)) {
+      std::vector<Role> roles;
+      for (auto descriptor : descriptors) {
+        Role role;
+        if (absl::Status st = ParseJsonRole(descriptor.value, &role);
+            !st.ok()) {
+          return bad(st.message());
+        }
+        roles.push_back(std::move(role));
+      }
+      key.descriptors_json = simdjson::minify(
+          fields["role_descriptors"].value_unsafe());
+      if (!roles.empty()) key.descriptors = std::move(roles);
+    }
+    keys_[key.id] = std::move(key);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace clout

@@ -103,14 +103,23 @@ struct SecurityOptions {
   size_t cache_max_users = 100000;
   // The clock, in epoch milliseconds (API key creation and expiry).
   std::function<int64_t()> now_millis;
+  // API keys kept across restarts: Open reads the keys from
+  // `api_keys_state` (what `persist_api_keys` was last given), and every
+  // creation or invalidation calls `persist_api_keys` with the new state
+  // before it is answered; if that fails, the change is undone and the
+  // request fails with its error. The state holds each key's salted
+  // digest, never the key. Unset: keys live in memory only.
+  std::string api_keys_state;
+  std::function<absl::Status(absl::string_view state)> persist_api_keys;
 };
 
 class Security {
  public:
-  // Reads the realm from `config_dir`. Errors (500 `exception` naming the
-  // file and line): a missing directory or `users` file, a line that does
-  // not parse, a hash that is not bcrypt, a roles.yml that is not valid
-  // YAML or not Elasticsearch's role format.
+  // Reads the realm from `config_dir`, and the API keys of
+  // options.api_keys_state. Errors (500 `exception` naming the file and
+  // line): a missing directory or `users` file, a line that does not
+  // parse, a hash that is not bcrypt, a roles.yml that is not valid YAML or
+  // not Elasticsearch's role format, an API key state that does not parse.
   static absl::StatusOr<std::unique_ptr<Security>> Open(
       const std::string& config_dir, SecurityOptions options = {});
 
@@ -169,7 +178,10 @@ class Security {
   struct ApiKey {
     std::string id;
     std::string name;
+    std::string salt;    // the key's own, random
     std::string digest;  // SHA-256 of salt + key
+    // The role_descriptors object as given (JSON), or empty.
+    std::string descriptors_json;
     std::string owner;
     std::optional<std::vector<Role>> descriptors;
     int64_t creation = 0;
@@ -190,6 +202,11 @@ class Security {
   std::shared_ptr<const Realm> realm() const;
   Subject SubjectFor(const Realm& realm, const std::string& username) const;
   std::string Digest(absl::string_view secret) const;
+  static std::string DigestWith(absl::string_view salt,
+                                absl::string_view secret);
+  // The keys as options_.api_keys_state holds them (mu_ held).
+  std::string KeysState() const;
+  absl::Status LoadKeys(absl::string_view state);
   int64_t Now() const;
 
   const std::string dir_;

@@ -36,6 +36,9 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(DataDirOptions options) {
   const std::string snapshot_dir = JoinPath(options.dir, "snapshots");
   if (absl::Status s = MakeDir(env, log_dir); !s.ok()) return s;
   if (absl::Status s = MakeDir(env, snapshot_dir); !s.ok()) return s;
+  if (absl::Status s = MakeDir(env, JoinPath(options.dir, "state")); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::unique_ptr<SnapshotDir>> snapshots =
       SnapshotDir::Open(env, snapshot_dir);
   if (!snapshots.ok()) return snapshots.status();
@@ -77,6 +80,21 @@ absl::StatusOr<SnapshotStats> DataDir::Snapshot() {
 
 bool DataDir::SnapshotDue() const {
   return durable_.log->stats().log_bytes > options_.snapshot_log_bytes;
+}
+
+absl::StatusOr<std::string> DataDir::ReadState(const std::string& name) const {
+  absl::StatusOr<std::string> data = options_.env->ReadFile(
+      JoinPath(JoinPath(options_.dir, "state"), name));
+  if (absl::IsNotFound(data.status())) return std::string();
+  return data;
+}
+
+absl::Status DataDir::WriteState(const std::string& name,
+                                 absl::string_view data) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return WriteFileDurably(options_.env,
+                          JoinPath(JoinPath(options_.dir, "state"), name),
+                          data);
 }
 
 }  // namespace clout

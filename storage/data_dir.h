@@ -4,6 +4,7 @@
 //   DIR/LOCK        held while open (a second process is refused)
 //   DIR/log/        the write-ahead log (wal.h)
 //   DIR/snapshots/  segment files and manifests (snapshot.h)
+//   DIR/state/      small state of the server (its API keys)
 //
 // Open restores the newest snapshot, replays the log after it, and hands
 // out the store: every batch applied to it is logged before it is
@@ -65,6 +66,13 @@ class DataDir {
   // Whether the log has grown past options.snapshot_log_bytes.
   bool SnapshotDue() const;
 
+  // Small state kept beside the results (the server's API keys), in
+  // DIR/state/<name>: the content last written, or "" if none.
+  absl::StatusOr<std::string> ReadState(const std::string& name) const;
+  // Replaces DIR/state/<name> durably and atomically (WriteFileDurably).
+  // Thread-safe.
+  absl::Status WriteState(const std::string& name, absl::string_view data);
+
  private:
   DataDir() = default;
   DataDirOptions options_;
@@ -73,6 +81,7 @@ class DataDir {
   DurableStore durable_;
   uint64_t recovered_snapshot_ = 0;
   std::mutex snapshot_mu_;
+  std::mutex state_mu_;
 };
 
 }  // namespace clout

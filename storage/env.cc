@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -34,7 +35,10 @@ class PosixWritableFile : public WritableFile {
 
   absl::Status Append(absl::string_view data) override {
     while (!data.empty()) {
-      const ssize_t n = write(fd_, data.data(), data.size());
+      // In pieces of at most 1 MiB: one huge write() is throttled as a
+      // whole by the kernel's dirty-page accounting.
+      const ssize_t n =
+          write(fd_, data.data(), std::min<size_t>(data.size(), 1 << 20));
       if (n < 0) {
         if (errno == EINTR) continue;
         return ErrnoError(errno, "cannot write", path_);
@@ -240,6 +244,20 @@ std::string JoinPath(absl::string_view dir, absl::string_view name) {
   if (dir.empty()) return std::string(name);
   if (dir.back() == '/') return absl::StrCat(dir, name);
   return absl::StrCat(dir, "/", name);
+}
+
+absl::Status WriteFileDurably(Env* env, const std::string& path,
+                              absl::string_view data) {
+  const std::string tmp = path + ".tmp";
+  if (absl::Status s = env->WriteFile(tmp, data); !s.ok()) {
+    env->Remove(tmp).IgnoreError();
+    return s;
+  }
+  if (absl::Status s = env->Rename(tmp, path); !s.ok()) return s;
+  const size_t slash = path.rfind('/');
+  return env->SyncDir(slash == std::string::npos ? "."
+                      : slash == 0                ? "/"
+                                                  : path.substr(0, slash));
 }
 
 }  // namespace clout

@@ -98,6 +98,12 @@ class Env {
 // "dir/name".
 std::string JoinPath(absl::string_view dir, absl::string_view name);
 
+// Replaces the file at `path` with `data` durably and atomically: written
+// to `path`.tmp, synced, renamed over `path`, and the directory synced. On
+// error `path` is as it was.
+absl::Status WriteFileDurably(Env* env, const std::string& path,
+                              absl::string_view data);
+
 }  // namespace clout
 
 #endif  // CLOUT_STORAGE_ENV_H_

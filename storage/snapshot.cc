@@ -3,10 +3,12 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -586,8 +588,34 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
     }
     file = payload->substr(offset, size);
   }
-  // Segments are read as the manifest names them, each once.
+  // Every segment is read (checked, copied) up front, on as many threads
+  // as there are cores: the copies are bound by page faults, which the
+  // kernel serves on each core at once.
   std::vector<std::shared_ptr<const JobResults>> segments(count - 1);
+  std::vector<absl::Status> errors(count - 1);
+  {
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1)) + 1 < count;) {
+        absl::StatusOr<std::shared_ptr<const JobResults>> segment =
+            ReadSegment(files[i], absl::StrCat(name, " (segment ", i, ")"));
+        if (segment.ok()) {
+          segments[i] = *std::move(segment);
+        } else {
+          errors[i] = segment.status();
+        }
+      }
+    };
+    const size_t threads = std::min<size_t>(
+        count - 1, std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (std::thread& t : pool) t.join();
+  }
+  for (const absl::Status& error : errors) {
+    if (!error.ok()) return error;
+  }
   return ReadManifest(
       files.back(), absl::StrCat(name, " (manifest)"),
       [&](absl::string_view ref)
@@ -596,12 +624,6 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
         if (!absl::ConsumePrefix(&ref, "#") || !absl::SimpleAtoi(ref, &i) ||
             i + 1 >= count) {
           return Corrupt(name, absl::StrCat("no segment [", ref, "]"));
-        }
-        if (segments[i] == nullptr) {
-          absl::StatusOr<std::shared_ptr<const JobResults>> segment =
-              ReadSegment(files[i], absl::StrCat(name, " (segment ", i, ")"));
-          if (!segment.ok()) return segment.status();
-          segments[i] = *std::move(segment);
         }
         return segments[i];
       });

@@ -296,3 +296,48 @@ def test_snapshot_files_load_like_dumps(tmp_path):
                              text=True, timeout=60)
     assert refused.returncode == 1
     assert "snapshot_corrupted_exception" in refused.stderr
+
+
+def test_api_keys_survive_restarts_as_digests_only(tmp_path):
+    from serve_e2e_test import bcrypt
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "users").write_text(f"elastic:{bcrypt('pw-elastic')}\n")
+    (config / "users_roles").write_text("superuser:elastic\n")
+    data = tmp_path / "data"
+    args = (f"--config_dir={config}", f"--data_dir={data}")
+    from elasticsearch import Elasticsearch
+    server = Server(*args)
+    es = Elasticsearch(f"http://127.0.0.1:{server.port}",
+                       http_auth=("elastic", "pw-elastic"))
+    kept = es.security.create_api_key(body={"name": "kept"})
+    narrowed = es.security.create_api_key(body={
+        "name": "narrowed", "role_descriptors": {"none": {"cluster": []}}})
+    dropped = es.security.create_api_key(body={"name": "dropped"})
+    es.security.invalidate_api_key(body={"ids": [dropped["id"]]})
+    kill(server)  # no clean shutdown: the keys were stored when made
+    state = (data / "state" / "api_keys").read_text()
+    for key in (kept, narrowed, dropped):
+        assert key["api_key"] not in state  # digests only, never the key
+    server = Server(*args, dumps=())
+
+    def as_key(key):
+        return Elasticsearch(f"http://127.0.0.1:{server.port}",
+                             api_key=(key["id"], key["api_key"]))
+    assert as_key(kept).security.authenticate()["api_key"]["name"] == "kept"
+    assert as_key(kept).ml.get_influencers(job_id="it_ops_new_kpi",
+                                           size=1)["count"] == 28
+    # The narrowed key keeps its descriptors: no cluster privilege.
+    status, _, _ = http(server.port, "GET",
+                        "/_ml/anomaly_detectors/it_ops_new_kpi/results/influencers",
+                        headers={"Authorization": "ApiKey " + narrowed["encoded"]})
+    assert status == 403
+    status, _, body = http(server.port, "GET", "/",
+                           headers={"Authorization": "ApiKey " + dropped["encoded"]})
+    assert status == 401 and b"has been invalidated" in body
+    listed = Elasticsearch(f"http://127.0.0.1:{server.port}",
+                           http_auth=("elastic", "pw-elastic")
+                           ).security.get_api_key(owner=True)
+    assert sorted(k["name"] for k in listed["api_keys"]) == [
+        "dropped", "kept", "narrowed"]
+    assert server.stop() == 0
