@@ -985,7 +985,15 @@ void InfluencerStore::WriterLoop() {
         // join it: they share its sync (up to kMaxGroup batches).
         constexpr size_t kMaxGroup = 256;
         if (options_.log == nullptr || group.size() >= kMaxGroup) break;
-        std::lock_guard<std::mutex> lock(queue_mu_);
+        std::unique_lock<std::mutex> lock(queue_mu_);
+        if (queue_.empty() && group.size() < 4 && last_group_size_ > 1) {
+          // Writers are busy (the last group had several batches): a
+          // quarter of a millisecond for one more to share the sync
+          // (PostgreSQL's commit_delay, for at most one wait a group).
+          queue_cv_.wait_for(lock, std::chrono::microseconds(250),
+                             [this] { return !queue_.empty() || stopping_; });
+          if (queue_.empty()) break;
+        }
         if (queue_.empty()) break;
         while (!queue_.empty() && group.size() < kMaxGroup) {
           group.push_back(std::move(queue_.front()));
@@ -1016,6 +1024,7 @@ void InfluencerStore::WriterLoop() {
         }
       }
     }
+    last_group_size_ = group.size();
     if (version != published) {
       absl::Status durable = options_.log == nullptr
                                  ? absl::OkStatus()

@@ -192,6 +192,8 @@ class InfluencerStore {
   absl::Status log_failure_;
   // Whether the batch being applied is in the log (writer thread only).
   bool logged_unapplied_ = false;
+  // Batches of the last group (writer thread only).
+  size_t last_group_size_ = 0;
 };
 
 }  // namespace clout
