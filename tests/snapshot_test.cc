@@ -61,8 +61,9 @@ MutationBatch RandomBatch(std::mt19937_64& random) {
   const int ops = 1 + static_cast<int>(random() % 8);
   for (int i = 0; i < ops; ++i) {
     const std::string job = absl::StrCat("job-", random() % 3);
-    InfluencerFields row = Row(absl::StrCat("h", random() % 6),
-                               1000 * (random() % 5), random() % 100);
+    // The row views the value: it must outlive the row's use.
+    const std::string value = absl::StrCat("h", random() % 6);
+    InfluencerFields row = Row(value, 1000 * (random() % 5), random() % 100);
     row.is_interim = random() % 4 == 0;
     if (random() % 8 == 0) {
       batch.DeleteInfluencer(
