@@ -509,13 +509,19 @@ int RunServe(const ServeArgs& args) {
   if (data != nullptr) {
     snapshotter = std::thread([&] {
       std::unique_lock<std::mutex> lock(snapshotter_mu);
+      auto retry_at = std::chrono::steady_clock::now();
       while (!snapshotter_cv.wait_for(lock, std::chrono::seconds(1),
                                       [&] { return stopping; })) {
-        if (!data->SnapshotDue()) continue;
+        if (!data->SnapshotDue() || std::chrono::steady_clock::now() < retry_at) {
+          continue;
+        }
         lock.unlock();
-        TakeSnapshot(*data, "the log passed --snapshot_log_bytes")
-            .IgnoreError();
+        const bool ok =
+            TakeSnapshot(*data, "the log passed --snapshot_log_bytes").ok();
         lock.lock();
+        // After a failure (a full disk), try again in a minute, not a second.
+        retry_at = std::chrono::steady_clock::now() +
+                   (ok ? std::chrono::seconds(0) : std::chrono::seconds(60));
       }
     });
   }

@@ -366,13 +366,16 @@ absl::StatusOr<MutationBatch> DecodeMutationBatch(absl::string_view bytes);
 // file-backed one). The store's writer thread calls Append for each batch,
 // in generation order, while no other batch is being applied, and then
 // WaitDurable once for a group of batches before it makes them visible.
-// Implementations are called from that one thread only.
+// The store calls Append and WaitDurable from that one thread only (an
+// implementation may take other calls of its own, such as a log's
+// rotation, from other threads, and must then synchronise them).
 class MutationLog {
  public:
   virtual ~MutationLog() = default;
   // Records `batch`, which becomes `generation` once applied: generations
   // arrive in order, one more each time (a failed Append's generation is
-  // offered again with the next batch). Must not sync, and must not call
+  // offered again with the next batch). Should not sync (a log may when it
+  // starts a new file, syncing the old one), and must not call
   // back into the store (the writer thread would wait on itself). On
   // error the log must be as if Append had not been called (a log that
   // cannot promise that fails every later Append itself): this batch fails

@@ -643,7 +643,11 @@ absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
   if (!version.ok()) return version.status();
   uint64_t results = 0;
   for (const auto& [id, job] : (*version)->jobs) results += job->size();
-  if (store.Restore(*version).ok()) return results;
+  // A store with a log is given the results as a batch, so that the log
+  // holds them (a restored version would bypass it).
+  if (store.options().log == nullptr && store.Restore(*version).ok()) {
+    return results;
+  }
   // The store holds results already: upsert these as a dump's.
   MutationBatch batch(MutationMode::kLoad);
   for (const auto& [id, stored] : (*version)->jobs) {
@@ -760,15 +764,23 @@ absl::StatusOr<SnapshotStats> SnapshotDir::Write(const StoreVersion& version) {
       fresh.emplace_back(file, std::move(pieces));
     }
   }
+  // On failure, this attempt's files go: retries must not fill the disk.
+  auto fail = [&](absl::Status s, const std::string& manifest) {
+    for (const auto& [file, pieces] : fresh) {
+      env_->Remove(JoinPath(dir_, file)).IgnoreError();
+    }
+    if (!manifest.empty()) env_->Remove(JoinPath(dir_, manifest)).IgnoreError();
+    return s;
+  };
   // New segments, durable before the manifest that names them.
   for (const auto& [file, pieces] : fresh) {
     if (absl::Status s = WriteDurably(env_, JoinPath(dir_, file), pieces);
         !s.ok()) {
-      return s;
+      return fail(s, "");
     }
   }
   if (!fresh.empty()) {
-    if (absl::Status s = env_->SyncDir(dir_); !s.ok()) return s;
+    if (absl::Status s = env_->SyncDir(dir_); !s.ok()) return fail(s, "");
   }
   const std::string manifest =
       absl::StrFormat("%s%020d", kManifestPrefix, version.generation);
@@ -779,9 +791,12 @@ absl::StatusOr<SnapshotStats> SnapshotDir::Write(const StoreVersion& version) {
   stats.bytes_written += pieces.size();
   if (absl::Status s = WriteDurably(env_, JoinPath(dir_, manifest), pieces);
       !s.ok()) {
-    return s;
+    return fail(s, "");
   }
-  if (absl::Status s = env_->SyncDir(dir_); !s.ok()) return s;
+  if (absl::Status s = env_->SyncDir(dir_); !s.ok()) {
+    // Not durable: the previous manifest stays the newest one on disk.
+    return fail(s, manifest == manifest_ ? "" : manifest);
+  }
   // The new snapshot is durable: what only older ones used can go.
   written_ = std::move(kept);
   manifest_ = manifest;

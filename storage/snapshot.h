@@ -63,9 +63,9 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
     absl::string_view bytes, absl::string_view name);
 
 // Loads the snapshot file `path` into `store`: on a store that has
-// applied nothing, its version becomes the store's (InfluencerStore::
-// Restore: no copy of the rows); otherwise its results are upserted as a
-// dump's would be (one kLoad batch). Returns the number of results it
+// applied nothing and has no log, its version becomes the store's
+// (InfluencerStore::Restore: no copy of the rows); otherwise its results
+// are upserted as a dump's would be (one kLoad batch, logged). Returns the number of results it
 // holds, or the error (the store unchanged).
 absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
                                           const std::string& path,

@@ -402,15 +402,21 @@ absl::Status WriteAheadLog::StartSegment(uint64_t first_generation) {
   if (!file.ok()) return file.status();
   // A segment of that name holds no good record (the scan removed or
   // kept it): its generations are the ones to come.
-  if ((*file)->size() > 0) {
-    if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-  }
-  if (absl::Status s = (*file)->Append(FileHeader()); !s.ok()) {
-    (*file)->Truncate(0).IgnoreError();
+  // On failure the file goes: a stray segment would later be taken for
+  // part of the log.
+  auto fail = [&](absl::Status s) {
+    file->reset();
+    options_.env->Remove(path).IgnoreError();
     return s;
+  };
+  if ((*file)->size() > 0) {
+    if (absl::Status s = (*file)->Truncate(0); !s.ok()) return fail(s);
   }
+  if (absl::Status s = (*file)->Append(FileHeader()); !s.ok()) return fail(s);
   // The name must be durable before a record in it is acknowledged.
-  if (absl::Status s = options_.env->SyncDir(options_.dir); !s.ok()) return s;
+  if (absl::Status s = options_.env->SyncDir(options_.dir); !s.ok()) {
+    return fail(s);
+  }
   if (!segments_.empty() && segments_.back().name == name) {
     segments_.pop_back();
   }
@@ -454,7 +460,8 @@ absl::Status WriteAheadLog::Append(const MutationBatch& batch,
     // a sync of the new one covers everything before it.
     if (absl::Status s = SyncLocked(lock); !s.ok()) return s;
     if (absl::Status s = StartSegment(generation); !s.ok()) {
-      return WriteError(s);  // the old segment goes on
+      // The old segment goes on taking records (this one is retried).
+      return WriteError(s);
     }
   }
   const uint64_t before = file_->size();

@@ -189,8 +189,10 @@ struct DurableStore {
 // (may be null: none), and replays the log's batches after the snapshot's
 // generation, many per commit. Returns the store ready for writes, or the
 // first error (corruption, I/O, a batch that no longer applies, a gap
-// between the snapshot and the log); on error nothing but ScanLog's
-// repairs is changed on disk.
+// between the snapshot and the log). Before the replay it has made
+// ScanLog's repairs, started a new segment, and removed the segments the
+// snapshot covers; a failed replay leaves those (the next start reads the
+// same records).
 absl::StatusOr<DurableStore> OpenDurableStore(
     const LogOptions& log_options, bool skip_corrupt,
     StoreOptions store_options,

@@ -341,3 +341,21 @@ def test_api_keys_survive_restarts_as_digests_only(tmp_path):
     assert sorted(k["name"] for k in listed["api_keys"]) == [
         "dropped", "kept", "narrowed"]
     assert server.stop() == 0
+
+
+def test_a_snapshot_file_seeds_a_data_dir_that_then_takes_writes(tmp_path):
+    snap = tmp_path / "kpi.clout"
+    made = subprocess.run([CLOUT, "snapshot", f"--output={snap}", DATA],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    data = tmp_path / "data"
+    server = Server(f"--data_dir={data}", dumps=(str(snap),))
+    ops = [("index", "after-seed", 5000, 2.5)]
+    status, _, body = http(server.port, "POST", "/_bulk",
+                           bulk_body("it_ops_new_kpi", ops),
+                           {"Content-Type": "application/x-ndjson"})
+    assert status == 200 and not json.loads(body)["errors"], body
+    kill(server)
+    server = Server(f"--data_dir={data}", dumps=())
+    assert len(stored(server.port, "it_ops_new_kpi")) == 29
+    assert server.stop() == 0

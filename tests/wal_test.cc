@@ -188,6 +188,26 @@ TEST(WalTest, WaitDurableCoversAppendsBeforeARotation) {
   EXPECT_EQ(scan->last_generation, 1u);
 }
 
+TEST(WalTest, AFailedRotationLeavesNoStraySegment) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(21);
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(durable.ok());
+  Drive(*durable->store, mirror, random, 2);
+  env->SetSpaceLeft(5);  // the new segment's header does not fit
+  EXPECT_FALSE(durable->log->Rotate().ok());
+  env->SetSpaceLeft(-1);
+  Drive(*durable->store, mirror, random, 3);  // the old segment goes on
+  ASSERT_TRUE(durable->log->Rotate().ok());
+  Drive(*durable->store, mirror, random, 2);
+  durable->store.reset();
+  env->Crash(/*torn=*/true, 3);
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(Rows(*reopened->store), Rows(mirror));
+}
+
 TEST(WalTest, ATornTailIsCutAndLaterWritesSurviveTheNextCrash) {
   std::unique_ptr<FaultEnv> env = NewEnv();
   InfluencerStore mirror;
