@@ -317,6 +317,9 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   if (rows >= UINT32_MAX || strings >= UINT32_MAX || spans >= UINT32_MAX) {
     return r.Error("counts out of range");
   }
+  // Each name takes at least its 4-byte length: a larger count is corrupt
+  // (and must not size an allocation).
+  if (field_names > payload->size() / 4) return r.Error("bad field name count");
   job->job_id = std::string(job_id);
   auto arena = std::make_shared<StringArena>();
   std::vector<absl::string_view> names(field_names);
@@ -457,6 +460,7 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadManifest(
     }
     uint32_t names;
     if (!r.Get(&names)) return r.Error("truncated field names");
+    if (names > payload->size() / 4) return r.Error("bad field name count");
     std::vector<absl::string_view> field_names(names);
     for (absl::string_view& field : field_names) {
       if (!r.GetString(&field)) return r.Error("truncated field names");
