@@ -1227,6 +1227,41 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
   return page;
 }
 
+void ForEachMatchInIngestOrder(
+    const ResolvedQuery& query,
+    absl::FunctionRef<void(const JobResults& rows, uint32_t row)> on_match) {
+  auto scan = [&](const ResolvedQuery& sub,
+                  const std::vector<uint32_t>* deleted) {
+    const JobResults& rows = *sub.job;
+    size_t next_deleted = 0;  // deleted rows are sorted
+    ForEachMatch(
+        sub, 0, rows.columns.size(),
+        [](size_t i) { return static_cast<uint32_t>(i); },
+        [&](uint32_t row) {
+          if (deleted != nullptr) {
+            while (next_deleted < deleted->size() &&
+                   (*deleted)[next_deleted] < row) {
+              ++next_deleted;
+            }
+            if (next_deleted < deleted->size() &&
+                (*deleted)[next_deleted] == row) {
+              return;
+            }
+          }
+          on_match(rows, row);
+        });
+  };
+  if (query.job->segments.empty()) {
+    scan(query, nullptr);
+    return;
+  }
+  for (const JobResults::Segment& segment : query.job->segments) {
+    ResolvedQuery sub = query;
+    sub.job = segment.rows;
+    scan(sub, segment.deleted.get());
+  }
+}
+
 void WarmIndexes(const std::shared_ptr<const JobResults>& job) {
   for (const JobResults::Segment& segment : job->segments) {
     WarmIndexes(segment.rows);
