@@ -49,6 +49,7 @@
 #include "cli/snapshot.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "tools/compress.h"
 #include "tools/generator.h"
 #include "engine/java_format.h"
 #include "engine/loader.h"
@@ -80,6 +81,7 @@ ABSL_FLAG(int, jobs, 1, "jobs to generate");
 ABSL_FLAG(uint64_t, seed, 1, "generator seed");
 ABSL_FLAG(bool, mixed, false, "interleave other result types, ISO timestamps");
 ABSL_FLAG(std::string, output, "", "output file (default: stdout)");
+ABSL_FLAG(std::string, compress, "", "compress the generated dump: gzip or zstd");
 ABSL_FLAG(std::string, queries, "", "NDJSON file of requests");
 ABSL_FLAG(int, repeat, 100, "times each thread runs each request");
 ABSL_FLAG(int, threads, 1, "threads running requests concurrently");
@@ -161,17 +163,20 @@ Example:
 )",
        {"format", "lenient", "load_threads"}},
       {"generate", "write a deterministic synthetic dump",
-       R"(Usage: clout generate [--records=N] [--jobs=J] [--seed=S] [--mixed] [--output=F]
+       R"(Usage: clout generate [--records=N] [--jobs=J] [--seed=S] [--mixed] [--compress=gzip|zstd] [--output=F]
 
 Writes NDJSON result documents: N influencer results (default 1000) over J
 jobs (default 1; at most N), the same bytes for the same flags (--seed
 default 1). --mixed interleaves bucket and record results and some ISO 8601
-timestamps. Without --output, the dump goes to stdout.
+timestamps. --compress writes the dump gzip- or zstd-compressed (every
+command reads either, recognised by its content). Without --output, the
+dump goes to stdout.
 
-Example:
+Examples:
   clout generate --records=1000000 --jobs=4 --output=/tmp/1m.ndjson
+  clout generate --records=1000000 --compress=zstd --output=/tmp/1m.ndjson.zst
 )",
-       {"records", "jobs", "seed", "mixed", "output"}},
+       {"records", "jobs", "seed", "mixed", "compress", "output"}},
       {"bench", "measure load throughput and queries per second",
        R"(Usage: clout bench --queries=FILE [--repeat=R] [--threads=T] [--format=text|json] DUMP...
 
@@ -654,6 +659,11 @@ int RunGenerate(const std::vector<std::string>& args) {
     return UsageError(absl::StrCat("--jobs=", options.jobs, " is more than --records=",
                                    options.records, ": every job needs a result"));
   }
+  const std::string compress = absl::GetFlag(FLAGS_compress);
+  if (!compress.empty() && compress != "gzip" && compress != "zstd") {
+    return UsageError(absl::StrCat("--compress must be gzip or zstd, not [",
+                                   compress, "]"));
+  }
   std::string path = absl::GetFlag(FLAGS_output);
   std::FILE* out = stdout;
   if (!path.empty()) {
@@ -666,11 +676,18 @@ int RunGenerate(const std::vector<std::string>& args) {
     }
   }
   bool write_failed = false;
+  std::unique_ptr<CompressingWriter> writer;
+  if (!compress.empty()) writer = *NewCompressingWriter(compress, out);
   GenerateDump(options, [&](absl::string_view piece) {
-    if (std::fwrite(piece.data(), 1, piece.size(), out) != piece.size()) {
+    if (write_failed) return;
+    if (writer != nullptr) {
+      write_failed = !writer->Write(piece).ok();
+    } else if (std::fwrite(piece.data(), 1, piece.size(), out) !=
+               piece.size()) {
       write_failed = true;
     }
   });
+  if (writer != nullptr && !write_failed) write_failed = !writer->Finish().ok();
   if (std::fflush(out) != 0) write_failed = true;
   if (out != stdout && std::fclose(out) != 0) write_failed = true;
   if (write_failed) {

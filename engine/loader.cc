@@ -24,7 +24,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/bulk.h"
+#include "engine/byte_source.h"
 #include "engine/dates.h"
+#include "engine/decompress.h"
 #include "engine/error.h"
 #include "engine/fast_number.h"
 #include "engine/interner.h"
@@ -65,22 +67,6 @@ absl::string_view ToAbsl(std::string_view sv) {
 
 // ---------------------------------------------------------------------------
 // Byte sources.
-
-class ByteSource {
- public:
-  virtual ~ByteSource() = default;
-  // Reads up to `n` bytes into `buf`; returns 0 at end of input.
-  virtual absl::StatusOr<size_t> Read(char* buf, size_t n) = 0;
-  // For a source already in memory: lends its next bytes in place, at most
-  // `n` of them, contiguous with those lent before, and only while at least
-  // `padding` more readable bytes follow them in memory. Returns an empty
-  // view once the rest cannot be lent that way; Read() then copies it.
-  virtual absl::string_view Borrow(size_t n, size_t padding) {
-    (void)n;
-    (void)padding;
-    return {};
-  }
-};
 
 class StringSource : public ByteSource {
  public:
@@ -1910,6 +1896,30 @@ absl::StatusOr<LoadReport> Parse(ByteSource* source, std::string source_name,
   return report;
 }
 
+DecompressLimits LimitsOf(const LoadOptions& options) {
+  DecompressLimits limits;
+  limits.max_decompressed_bytes = options.max_decompressed_bytes;
+  limits.max_expansion_ratio = options.max_expansion_ratio;
+  return limits;
+}
+
+// Parses a source that may be compressed (detected from its first bytes).
+absl::StatusOr<LoadReport> ParseSource(std::unique_ptr<ByteSource> source,
+                                       std::string source_name,
+                                       const LoadOptions& options,
+                                       MutationBatch* batch) {
+  const std::string& name =
+      options.source_name.empty() ? source_name : options.source_name;
+  Compression compression = Compression::kNone;
+  absl::StatusOr<std::unique_ptr<ByteSource>> content = DetectAndDecompress(
+      std::move(source), name, LimitsOf(options), &compression);
+  if (!content.ok()) return content.status();
+  absl::StatusOr<LoadReport> report =
+      Parse(content->get(), std::move(source_name), options, batch);
+  if (report.ok()) report->compression = std::string(CompressionName(compression));
+  return report;
+}
+
 // Splits `text` into at most `parts` pieces, each but the last ending just
 // after a newline, of roughly equal size.
 std::vector<absl::string_view> SplitAtLines(absl::string_view text,
@@ -2019,6 +2029,10 @@ absl::StatusOr<LoadReport> ParseText(absl::string_view text,
                                      const LoadOptions& options,
                                      MutationBatch* batch) {
   absl::Time start = absl::Now();
+  if (DetectCompression(text.substr(0, 4)) != Compression::kNone) {
+    return ParseSource(std::make_unique<StringSource>(text),
+                       std::move(source_name), options, batch);
+  }
   std::string name =
       options.source_name.empty() ? source_name : options.source_name;
   if (std::optional<LoadReport> report =
@@ -2099,12 +2113,12 @@ absl::StatusOr<LoadReport> ParseFileInto(const std::string& path,
                                          const LoadOptions& options,
                                          MutationBatch* batch) {
   if (path == "-") {
-    FdSource source(0, "<stdin>", false);
-    return Parse(&source, "<stdin>", options, batch);
+    return ParseSource(std::make_unique<FdSource>(0, "<stdin>", false),
+                       "<stdin>", options, batch);
   }
   absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenFile(path);
   if (!source.ok()) return source.status();
-  return Parse(source->get(), path, options, batch);
+  return ParseSource(*std::move(source), path, options, batch);
 }
 
 absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
@@ -2128,15 +2142,15 @@ absl::StatusOr<LoadReport> LoadFile(InfluencerStore& store,
   absl::StatusOr<std::unique_ptr<ByteSource>> source = OpenFile(path);
   if (!source.ok()) return source.status();
   return LoadWith(store, options, [&](MutationBatch* batch) {
-    return Parse(source->get(), path, options, batch);
+    return ParseSource(*std::move(source), path, options, batch);
   });
 }
 
 absl::StatusOr<LoadReport> LoadStdin(InfluencerStore& store,
                                      const LoadOptions& options) {
-  FdSource source(0, "<stdin>", false);
   return LoadWith(store, options, [&](MutationBatch* batch) {
-    return Parse(&source, "<stdin>", options, batch);
+    return ParseSource(std::make_unique<FdSource>(0, "<stdin>", false),
+                       "<stdin>", options, batch);
   });
 }
 

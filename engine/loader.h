@@ -23,6 +23,11 @@
 // (missing: 0); is_interim a boolean (missing: false). Unknown keys are
 // ignored.
 //
+// Any of them may be compressed with gzip or zstd (detected by magic
+// bytes; see LoadOptions). A corrupt or truncated compressed source fails
+// the load with 400 parse_exception naming the source and the compressed
+// byte offset, even in lenient mode: nothing of it is loaded.
+//
 // NDJSON formats are read in bounded chunks (LoadOptions::chunk_bytes, grown
 // only to hold a longer line), so a dump need not fit in memory; tolerated:
 // a UTF-8 byte order mark, CRLF line ends, blank lines, no final newline.
@@ -112,6 +117,16 @@ struct LoadOptions {
   // the same atomic batch that adds the source's (InfluencerStore::Apply,
   // MutationBatch::set_replace_jobs). Default: upsert by result identity.
   bool replace_jobs = false;
+  // Compressed sources (gzip, including multi-member files, and zstd;
+  // recognised by their magic bytes, never by a name) are decompressed on
+  // a thread of their own while the text is parsed. Limits that stop a
+  // decompression bomb (413 content_too_long_exception naming the source):
+  // more than `max_decompressed_bytes` out (0: no limit), or, past the
+  // first 256 MiB out, more than `max_expansion_ratio` bytes out per byte
+  // in (0: no limit; real dumps compress 5 to 50 times, a file of blank
+  // lines a thousand times).
+  uint64_t max_decompressed_bytes = 0;
+  double max_expansion_ratio = 500;
   // Threads that parse an NDJSON source (LoadString, LoadFile) at once:
   // the text is split at line boundaries into pieces of at least 4 MiB,
   // parsed in parallel and merged in source order, with exactly the result
@@ -126,7 +141,9 @@ struct LoadOptions {
 struct LoadReport {
   std::string source;
   DumpFormat format = DumpFormat::kUnknown;
-  uint64_t bytes = 0;           // bytes read
+  // "gzip" or "zstd" for a compressed source, else "".
+  std::string compression;
+  uint64_t bytes = 0;           // bytes read (decompressed)
   // JSON objects read as result documents, whatever became of them
   // (added, skipped for their result_type, or rejected for a field).
   // Excluded: bulk action lines, and lines or elements that never were an
