@@ -43,6 +43,8 @@ absl::string_view DumpFormatName(DumpFormat format) {
     case DumpFormat::kSearchResponse: return "search_response";
     case DumpFormat::kSearchHitsNdjson: return "search_hits_ndjson";
     case DumpFormat::kBulk: return "bulk";
+    case DumpFormat::kJsonStream: return "json_stream";
+    case DumpFormat::kEsArchive: return "es_archive";
   }
   return "unknown";
 }
@@ -925,6 +927,13 @@ class SourceLoader {
   // *error filled if the hit has no (or two) _source or a bad document.
   // Every key is visited, so that content after the hit is noticed.
   error_code ReadHit(od::object& hit, DocError* error, bool* ok);
+  // Reads an esArchiver entry: a "doc" entry's value.source as a result
+  // document (*document set); entries of other types (an index's mappings)
+  // are skipped and counted. Returns a JSON syntax error of the entry
+  // itself; otherwise SUCCESS, with *ok false and *error filled for a bad
+  // entry or document. Every key is visited.
+  error_code ReadArchiveEntry(od::object& entry, DocError* error, bool* ok,
+                              bool* document);
   // Reads more input after buf_[end_]; false at end of input.
   absl::StatusOr<bool> Fill();
   // The error for a line or array element (at begin_) longer than
@@ -956,6 +965,14 @@ class SourceLoader {
   // is there instead), reading more input as needed.
   absl::Status ScanElement(size_t* length);
   absl::Status ArrayElement(size_t begin, size_t length);
+  // A source whose first document spans lines: documents one after
+  // another, separated by whitespace, read one at a time (only the current
+  // one need be in memory). A pretty-printed response is read whole
+  // instead (RunWhole).
+  absl::Status RunStream();
+  // One document of the stream, starting on line `line`.
+  absl::Status StreamDocument(size_t begin, size_t length, uint64_t line,
+                              DumpFormat* kind);
   // Skips whitespace; false at the end of input.
   absl::StatusOr<bool> SkipBlanks();
   // A malformed-JSON error at byte `offset` of the source.
@@ -989,6 +1006,7 @@ class SourceLoader {
   bool eof_ = false;
   bool whole_document_ = false;  // reading a single-document source whole
   bool array_elements_ = false;  // RunArray() is reading a JSON array
+  bool stream_ = false;          // RunStream() is reading documents
   bool read_lines_ = false;      // RunLines() ran
   uint64_t documents_at_budget_check_ = 0;
   uint64_t consumed_ = 0;  // bytes before buf_[0] in the source
@@ -1022,6 +1040,74 @@ error_code SourceLoader::ReadHit(od::object& hit, DocError* error, bool* ok) {
   if (!found) {
     error->message = "search hit without _source";
     *ok = false;
+  }
+  return simdjson::SUCCESS;
+}
+
+error_code SourceLoader::ReadArchiveEntry(od::object& entry, DocError* error,
+                                          bool* ok, bool* document) {
+  *ok = true;
+  *document = false;
+  std::string type;
+  bool has_type = false, has_value = false;
+  for (auto field_result : entry) {
+    if (auto e = field_result.error()) return e;
+    od::field& field = field_result.value_unsafe();
+    std::string_view key;
+    if (auto e = FieldKey(field, &key)) return e;
+    if (key == "type") {
+      std::string_view t;
+      if (field.value().get_string().get(t) != simdjson::SUCCESS) {
+        error->message = "esArchiver entry: [type] is not a string";
+        *ok = false;
+        return simdjson::SUCCESS;
+      }
+      type = std::string(t);
+      has_type = true;
+      continue;
+    }
+    if (key != "value") continue;
+    has_value = true;
+    if (has_type && type != "doc") continue;  // mappings, settings
+    od::object value;
+    if (field.value().get_object().get(value) != simdjson::SUCCESS) {
+      error->message = "esArchiver entry: [value] is not an object";
+      *ok = false;
+      return simdjson::SUCCESS;
+    }
+    bool found = false;
+    for (auto inner_result : value) {
+      if (auto e = inner_result.error()) return e;
+      od::field& inner = inner_result.value_unsafe();
+      std::string_view inner_key;
+      if (auto e = FieldKey(inner, &inner_key)) return e;
+      if (inner_key != "source") continue;
+      if (found) {
+        error->message = "esArchiver entry: duplicate field [value.source]";
+        *ok = false;
+        return simdjson::SUCCESS;
+      }
+      found = true;
+      if (!reader_.ReadValue(inner.value(), error)) {
+        *ok = false;
+        return simdjson::SUCCESS;
+      }
+    }
+    if (!found) {
+      error->message = "esArchiver doc entry without [value.source]";
+      *ok = false;
+      return simdjson::SUCCESS;
+    }
+    *document = true;
+  }
+  if (!has_type || !has_value) {
+    error->message = "esArchiver entry without [type] and [value]";
+    *ok = false;
+    *document = false;
+  } else if (type != "doc") {
+    // Not a document: the index's mappings or settings (mappings.json).
+    *document = false;
+    ++report_->skipped[absl::StrCat("(es_archive ", type, ")")];
   }
   return simdjson::SUCCESS;
 }
@@ -1159,6 +1245,7 @@ bool IsObjectLine(const char* p, size_t n) {
 error_code DetectObject(od::object& object, DumpFormat* format) {
   bool has_source = false, has_influencers = false, has_hits = false;
   bool is_document = false, hit_metadata = false;
+  bool archive_type = false, archive_value = false;
   size_t keys = 0, bulk_actions = 0;
   for (auto field_result : object) {
     if (auto e = field_result.error()) return e;
@@ -1176,13 +1263,18 @@ error_code DetectObject(od::object& object, DumpFormat* format) {
       has_influencers = true;
     }
     if (key == "hits" && type == od::json_type::object) has_hits = true;
+    if (key == "type" && type == od::json_type::string) archive_type = true;
+    if (key == "value" && type == od::json_type::object) archive_value = true;
     if ((key == "index" || key == "create" || key == "delete" ||
          key == "update") &&
         type == od::json_type::object) {
       ++bulk_actions;
     }
   }
-  if (bulk_actions > 0 && bulk_actions == keys) {
+  if (archive_type && archive_value && keys == 2) {
+    // {"type":"doc","value":{...}}: an esArchiver entry.
+    *format = DumpFormat::kEsArchive;
+  } else if (bulk_actions > 0 && bulk_actions == keys) {
     // One action (or, malformed, several: rejected as a bulk action line).
     *format = DumpFormat::kBulk;
   } else if (is_document) {
@@ -1274,10 +1366,9 @@ absl::Status SourceLoader::Run() {
   if (!complete) {
     if (OpensDocument(data_ + begin_, line_end - begin_) &&
         !NdjsonCutShort(line_end)) {
-      // A document spanning lines (pretty-printed): RunWhole() looks at it
-      // whole.
-      format_ = DumpFormat::kNdjson;
-      return RunWhole();
+      // A document spanning lines (pretty-printed): a response, read
+      // whole, or the first of a stream of documents.
+      return RunStream();
     }
     // (A first line left open but followed by lines no single document
     // could hold is NDJSON whose first line was cut short: reported as
@@ -1433,6 +1524,12 @@ absl::Status SourceLoader::Line(const char* begin, size_t length,
     case DumpFormat::kSearchHitsNdjson: {
       if (auto e = ReadHit(object, &error, &ok)) return reject_syntax(e);
       document = ok;
+      break;
+    }
+    case DumpFormat::kEsArchive: {
+      if (auto e = ReadArchiveEntry(object, &error, &ok, &document)) {
+        return reject_syntax(e);
+      }
       break;
     }
     case DumpFormat::kBulk: {
@@ -1596,7 +1693,10 @@ absl::Status SourceLoader::ScanElement(size_t* length) {
     if (!more.ok()) return more.status();
     if (!*more) {
       return Malformed(consumed_ + begin_,
-                       "the array is not closed at the end of the input");
+                       stream_ ? "the document is not closed at the end of "
+                                 "the input"
+                               : "the array is not closed at the end of the "
+                                 "input");
     }
   }
 }
@@ -1637,6 +1737,112 @@ absl::Status SourceLoader::ArrayElement(size_t begin, size_t length) {
   }
   if (!AtEnd(doc)) return syntax(simdjson::TAPE_ERROR);
   reader_.Accept();
+  return absl::OkStatus();
+}
+
+absl::Status SourceLoader::RunStream() {
+  stream_ = true;
+  DumpFormat kind = DumpFormat::kUnknown;  // of the first document
+  for (bool first = true;; first = false) {
+    // To the next document, counting lines.
+    while (true) {
+      while (begin_ < end_ && IsBlank(data_ + begin_, 1)) {
+        if (data_[begin_] == '\n') ++line_;
+        ++begin_;
+      }
+      if (begin_ < end_) break;
+      absl::StatusOr<bool> more = Fill();
+      if (!more.ok()) return more.status();
+      if (!*more) return absl::OkStatus();
+    }
+    if (data_[begin_] != '{') {
+      const char c = data_[begin_];
+      return EsError(
+          400, "x_content_parse_exception",
+          absl::StrCat(report_->source, ":", line_ + 1,
+                       ": malformed JSON: expected the next JSON object of "
+                       "the stream, found ",
+                       c >= 0x20 && c < 0x7F ? absl::StrCat("'", std::string(1, c), "'")
+                                             : "a control byte"));
+    }
+    size_t length = 0;
+    if (absl::Status s = ScanElement(&length); !s.ok()) return s;
+    if (length > options_.max_document_bytes) return TooLong();
+    if (first) {
+      // A pretty-printed response is read whole, as a response.
+      od::document doc;
+      od::object probe;
+      DumpFormat detected = DumpFormat::kNdjson;
+      if (parser_.iterate(data_ + begin_, length, Readable(begin_)).get(doc) ==
+              simdjson::SUCCESS &&
+          doc.get_object().get(probe) == simdjson::SUCCESS &&
+          DetectObject(probe, &detected) == simdjson::SUCCESS &&
+          (detected == DumpFormat::kInfluencersResponse ||
+           detected == DumpFormat::kSearchResponse)) {
+        stream_ = false;
+        format_ = detected;
+        return RunWhole();
+      }
+      kind = detected == DumpFormat::kBulk ? DumpFormat::kNdjson : detected;
+      format_ = kind == DumpFormat::kNdjson ? DumpFormat::kJsonStream : kind;
+    }
+    const uint64_t line = line_ + 1;
+    // The document's own lines.
+    for (const char* p = data_ + begin_; (p = static_cast<const char*>(std::memchr(
+             p, '\n', static_cast<size_t>(data_ + begin_ + length - p)))) !=
+         nullptr;
+         ++p) {
+      ++line_;
+    }
+    if (absl::Status s = StreamDocument(begin_, length, line, &kind); !s.ok()) {
+      return s;
+    }
+    begin_ += length;
+  }
+}
+
+absl::Status SourceLoader::StreamDocument(size_t begin, size_t length,
+                                          uint64_t line, DumpFormat* kind) {
+  if (options_.memory_budget_bytes != 0 &&
+      report_->documents >= documents_at_budget_check_ + 1024) {
+    documents_at_budget_check_ = report_->documents;
+    if (absl::Status s = CheckBudget(capacity_); !s.ok()) return s;
+  }
+  Location where{report_->source, line, 0};
+  DocError error;
+  auto syntax = [&](error_code e) {
+    DocumentReader::Syntax(e, &error);
+    return EsError(400, "x_content_parse_exception",
+                   absl::StrCat(where.ToString(), ": ", error.message));
+  };
+  od::document doc;
+  if (auto e = parser_.iterate(data_ + begin, length, Readable(begin))
+                   .get(doc)) {
+    return syntax(e);
+  }
+  od::object object;
+  if (auto e = doc.get_object().get(object)) return syntax(e);
+  bool ok = true;
+  bool document = false;
+  if (*kind == DumpFormat::kSearchHitsNdjson) {
+    if (auto e = ReadHit(object, &error, &ok)) return syntax(e);
+    document = ok;
+  } else if (*kind == DumpFormat::kEsArchive) {
+    if (auto e = ReadArchiveEntry(object, &error, &ok, &document)) {
+      return syntax(e);
+    }
+  } else {
+    ok = document = reader_.Read(object, &error);
+  }
+  if (!ok) {
+    if (error.syntax) {
+      return EsError(400, "x_content_parse_exception",
+                     absl::StrCat(where.ToString(), ": ", error.message));
+    }
+    return Reject(where, error);
+  }
+  if (!AtEnd(doc)) return syntax(simdjson::TAPE_ERROR);
+  if (document) reader_.Accept();
   return absl::OkStatus();
 }
 

@@ -8,6 +8,11 @@
 //   kSearchResponse       an _search response; documents are hits.hits[]._source
 //   kSearchHitsNdjson     one search hit {"_index":..,"_id":..,"_source":{...}} per line
 //   kBulk                 _bulk NDJSON: an action line, then (for index/create) the document
+//   kJsonStream           result documents one after another, pretty-printed
+//                         or not, separated by whitespace (as `jq` writes them)
+//   kEsArchive            Kibana's esArchiver data.json: {"type":"doc","value":
+//                         {"index":..,"id":..,"source":{...}}} entries, one per
+//                         line or pretty-printed, separated by blank lines
 //
 // Only documents whose result_type is "influencer" become rows; other result
 // types (and documents without a result_type, such as model snapshots) are
@@ -81,10 +86,12 @@ enum class DumpFormat {
   kSearchResponse,
   kSearchHitsNdjson,
   kBulk,
+  kJsonStream,
+  kEsArchive,
 };
 
 // "ndjson", "json_array", "influencers_response", "search_response",
-// "search_hits_ndjson", "bulk" or "unknown".
+// "search_hits_ndjson", "bulk", "json_stream", "es_archive" or "unknown".
 absl::string_view DumpFormatName(DumpFormat format);
 
 struct LoadOptions {

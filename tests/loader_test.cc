@@ -324,6 +324,47 @@ std::vector<FormatCase> FormatCases() {
                     "\n", b, "\n", R"({"index":{}})", "\n", c, "\n"),
        DumpFormat::kBulk,
        {{"(bulk delete)", 1}}});
+  // Pretty-printed as jq prints: one key a line (commas between keys only;
+  // none of the three documents has a comma inside a string).
+  auto pretty = [](const std::string& doc) {
+    std::string out = absl::StrReplaceAll(doc, {{",\"", ",\n  \""}});
+    return absl::StrCat("{\n  ", out.substr(1, out.size() - 2), "\n}");
+  };
+  cases.push_back({"json_stream",
+                   absl::StrCat(pretty(a), "\n", pretty(b), "\n", pretty(c),
+                                "\n"),
+                   DumpFormat::kJsonStream, {}});
+  // Any whitespace, or none, between documents; one may fit on a line.
+  cases.push_back({"json_stream_spacing",
+                   absl::StrCat("\n\n", pretty(a), b, "  \t\r\n",
+                                pretty(c)),
+                   DumpFormat::kJsonStream, {}});
+  auto entry = [](const std::string& doc, int id) {
+    return absl::StrCat(
+        R"({"type":"doc","value":{"index":".ml-anomalies-shared","id":")", id,
+        R"(","source":)", doc, "}}");
+  };
+  const std::string mappings =
+      R"({"type":"index","value":{"index":".ml-anomalies-shared",)"
+      R"("mappings":{"properties":{"job_id":{"type":"keyword"}}}}})";
+  cases.push_back({"es_archive_lines",
+                   absl::StrCat(mappings, "\n\n", entry(a, 1), "\n\n",
+                                entry(b, 2), "\n\n", entry(c, 3), "\n"),
+                   DumpFormat::kEsArchive,
+                   {{"(es_archive index)", 1}}});
+  // As esArchiver writes data.json: two-space indents, a blank line between.
+  auto indent = [](const std::string& entry_text) {
+    return absl::StrCat(
+        "{\n  \"type\": \"doc\",\n  \"value\": ",
+        entry_text.substr(std::string(R"({"type":"doc","value":)").size(),
+                          entry_text.size() -
+                              std::string(R"({"type":"doc","value":)").size() - 1),
+        "\n}");
+  };
+  cases.push_back({"es_archive_pretty",
+                   absl::StrCat(indent(entry(a, 1)), "\n\n", indent(entry(b, 2)),
+                                "\n\n", indent(entry(c, 3)), "\n"),
+                   DumpFormat::kEsArchive, {}});
   return cases;
 }
 
@@ -395,6 +436,68 @@ TEST(LoaderFormatTest, PrettyPrintedSingleDocument) {
   EXPECT_EQ(report->documents, 1u);
   EXPECT_THAT(RowsOf(store, "fmt"),
               ElementsAre(ExpectedFormatRows()[0]));
+}
+
+TEST(LoaderFormatTest, StreamErrorsNameTheLineOfTheDocument) {
+  const std::string doc = MinimalDoc();
+  const std::string pretty = absl::StrReplaceAll(doc, {{",", ",\n"}});
+  const size_t lines = std::count(pretty.begin(), pretty.end(), '\n') + 1;
+  const std::string bad = R"({"job_id":"e",
+"result_type":"influencer"})";
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  const Case cases[] = {
+      {absl::StrCat(pretty, "\n", pretty, "\n\n", bad, "\n"),
+       absl::StrCat("s.json:", 2 * lines + 2,
+                    ": missing required field [influencer_field_name]")},
+      {absl::StrCat(pretty, "\n", "xyz\n"),
+       absl::StrCat("s.json:", lines + 1,
+                    ": malformed JSON: expected the next JSON object of the "
+                    "stream, found 'x'")},
+      {absl::StrCat(pretty, "\n", pretty.substr(0, 30)),
+       absl::StrCat("s.json: at byte ", pretty.size() + 1,
+                    ": malformed JSON: the document is not closed at the end "
+                    "of the input")},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    InfluencerStore store;
+    absl::StatusOr<LoadReport> report = clout::LoadString(store, c.text, Named("s.json"));
+    ASSERT_FALSE(report.ok());
+    EXPECT_EQ(report.status().message(), c.error);
+    EXPECT_EQ(store.Current()->generation, 0u);
+  }
+  // Lenient: the bad document is skipped, the others load.
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report = clout::LoadString(
+      store, absl::StrCat(pretty, "\n", bad, "\n", pretty, "\n"),
+      Named("s.json", true));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->format, DumpFormat::kJsonStream);
+  EXPECT_EQ(report->rejected, 1u);
+  EXPECT_EQ(RowCount(store, "e"), 1u);
+}
+
+TEST(LoaderFormatTest, BadArchiveEntriesAreRejectedByLine) {
+  const std::string doc = MinimalDoc();
+  const std::string text = absl::StrCat(
+      R"({"type":"doc","value":{"index":"i","id":"1","source":)", doc, "}}\n\n",
+      R"({"type":"doc","value":{"index":"i","id":"2"}})", "\n\n",
+      R"({"type":7,"value":{}})", "\n");
+  InfluencerStore store;
+  absl::StatusOr<LoadReport> report =
+      clout::LoadString(store, text, Named("data.json", true));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->format, DumpFormat::kEsArchive);
+  EXPECT_EQ(report->rejected, 2u);
+  EXPECT_THAT(report->errors,
+              ElementsAre("data.json:3: esArchiver doc entry without "
+                          "[value.source]",
+                          "data.json:5: esArchiver entry: [type] is not a "
+                          "string"));
+  EXPECT_EQ(RowCount(store, "e"), 1u);
 }
 
 TEST(LoaderFormatTest, PrettyPrintedSingleSearchHit) {
