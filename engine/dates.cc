@@ -7,8 +7,12 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "engine/error.h"
 
 namespace clout {
@@ -103,8 +107,47 @@ bool ReadFixedDigits(absl::string_view s, size_t* pos, int n, int* out) {
   return true;
 }
 
+// Whether the zone part `rest` of a date names a region (Europe/Paris,
+// EST) rather than Z, an offset, or UTC/UT/GMT with or without an offset.
+bool IsRegionIdStart(absl::string_view rest) {
+  if (rest.empty() || !absl::ascii_isalpha(static_cast<unsigned char>(rest[0]))) {
+    return false;
+  }
+  if (rest == "Z") return false;
+  // As java.time's ZoneIdPrinterParser: text starting UT or GMT is UTC, UT,
+  // GMT or GMT0 with an optional offset, never a region ("UTC0" fails).
+  return !absl::StartsWith(rest, "UT") && !absl::StartsWith(rest, "GMT");
+}
+
+// A zone id as java.time's region ids are written: [A-Za-z][A-Za-z0-9~/._+-]+
+// without "." or ".." path segments (the id names a file under tzdata's
+// directory: no other file may be reached through it).
+bool IsRegionIdSyntax(absl::string_view id) {
+  if (id.size() < 2 || id.size() > 64) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '~' &&
+        c != '/' && c != '_' && c != '+' && c != '-' && c != '.') {
+      return false;
+    }
+  }
+  for (absl::string_view segment : absl::StrSplit(id, '/')) {
+    if (segment.empty() || segment == "." || segment == "..") return false;
+  }
+  return true;
+}
+
+// Loads a zone of the system's tzdata (Debian's tzdata package) by id;
+// Abseil caches loaded zones. False for an unknown id.
+bool LoadZone(absl::string_view id, absl::TimeZone* zone) {
+  // Abseil also takes "localtime" and "Fixed/UTC+hh:mm:ss" forms that
+  // java.time does not.
+  if (id == "localtime" || absl::StartsWith(id, "Fixed/")) return false;
+  return absl::LoadTimeZone(std::string(id), zone);
+}
+
 // The ISO 8601 parser behind ParseIsoDate. Returns nullptr and sets *millis on
-// success, else a short description of the problem. Allocation-free.
+// success, else a short description of the problem. Allocation-free but
+// for region ids.
 const char* ParseIsoInternal(absl::string_view s, int64_t* millis) {
   size_t p = 0;
   int year = 0, month = 1, day = 1;
@@ -165,8 +208,23 @@ const char* ParseIsoInternal(absl::string_view s, int64_t* millis) {
         if (nanos > 0) milli = static_cast<int>(nanos / 1'000'000);
       }
     }
+    // A region id (Europe/Paris): read as java.time reads a local time
+    // there (ZonedDateTime.of): in a gap (clocks moved forward) the time
+    // moves later by the gap's length, in an overlap (clocks moved back)
+    // the earlier offset holds. Both are Abseil's TimeInfo::pre.
+    if (p < s.size() && IsRegionIdStart(s.substr(p))) {
+      const absl::string_view id = s.substr(p);
+      if (!IsRegionIdSyntax(id)) return "expected a time zone";
+      absl::TimeZone zone;
+      if (!LoadZone(id, &zone)) return "unknown time zone id";
+      const absl::Time at =
+          zone.At(absl::CivilSecond(year, month, day, hour, minute, second))
+              .pre;
+      *millis = absl::ToUnixMillis(at) + milli;
+      return nullptr;
+    }
     // The zone: 'Z', an offset, or UTC, UT or GMT alone or with an offset
-    // (+HH:mm[:ss]), or GMT0. Region ids (Europe/Paris) are not supported.
+    // (+HH:mm[:ss]), or GMT0.
     int offset_seconds = 0;
     bool zone_prefix = false;
     bool gmt0 = false;  // a zone of its own: no offset may follow

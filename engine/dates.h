@@ -27,8 +27,11 @@ inline constexpr int64_t kMinEpochMillis = -8'640'000'000'000'000;
 //   HH, HH:mm, HH:mm:ss, HH:mm:ss.f or HH:mm:ss,f: 1 to 9 fraction digits,
 //   truncated to milliseconds), then after a time optionally a zone: 'Z',
 //   +HH, +HHmm, +HH:mm, +HH:mm:ss (or '-'), UTC, UT or GMT alone or
-//   followed by +HH:mm[:ss], or GMT0. Region ids (Europe/Paris), which
-//   Elasticsearch also takes, are not supported.
+//   followed by +HH:mm[:ss], GMT0, or a region id of the system's tzdata
+//   (Europe/Paris, America/New_York, EST; case-sensitive, as java.time
+//   reads them). A local time in a region is read as java.time reads it:
+//   in a DST gap it moves later by the gap's length, in an overlap the
+//   earlier offset holds. An unknown id is an error.
 // Missing parts take their minimum (month 1, day 1, 00:00:00.000).
 // Returns the epoch milliseconds, or InvalidArgument (a plain message, not an
 // Elasticsearch error) if `text` is not such a date or names an impossible

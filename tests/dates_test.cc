@@ -214,7 +214,8 @@ TEST(ParseIsoDateTest, NamesTheProblemWithAZoneOrFraction) {
       {"2016-06-01T10:00+02:00:6", "expected 2-digit offset seconds"},
       {"2016-06-01T10:00+02:00:60", "offset seconds out of range"},
       {"2016-06-01T10:00+18:00:01", "offset out of range (at most 18 hours)"},
-      {"2016-06-01T10:00Europe/Paris", "unexpected text after the date"},
+      {"2016-06-01T10:00Mars/Olympus", "unknown time zone id"},
+      {"2016-06-01T10:00Europe/../Paris", "expected a time zone"},
   };
   for (const auto& [text, problem] : cases) {
     absl::Status status = ParseIsoDate(text).status();
@@ -272,7 +273,7 @@ TEST(ParseIsoDateTest, RejectsMalformedOrImpossibleDates) {
       "2016-06-01T10:00:00UTC+0100",
       "2016-06-01T10:00:00GMT0+01:00",
       "2016-06-01T10:00:00UTCZ",
-      "2016-06-01T10:00:00Europe/Paris",
+      "2016-06-01T10:00:00Mars/Olympus",
       "2016-06-01T10:00+02:00:",
       "2016-06-01T10:00+02:00:6",
       "2016-06-01T10:00+02:00:60",
@@ -827,3 +828,54 @@ TEST(FormatIsoMillisTest, RoundTripsThroughParseIsoDate) {
 
 }  // namespace
 }  // namespace clout
+
+// Region ids, read as java.time reads a local date-time in a zone
+// (ZonedDateTime.of): Debian's tzdata, through Abseil.
+TEST(RegionZoneTest, LocalTimesInARegion) {
+  auto same = [](absl::string_view local, absl::string_view utc) {
+    absl::StatusOr<int64_t> a = clout::ParseIsoDate(local);
+    absl::StatusOr<int64_t> b = clout::ParseIsoDate(utc);
+    ASSERT_TRUE(a.ok()) << local << ": " << a.status();
+    ASSERT_TRUE(b.ok()) << utc;
+    EXPECT_EQ(*a, *b) << local;
+  };
+  same("2016-02-08T15:00:00Europe/Paris", "2016-02-08T14:00:00Z");
+  same("2016-07-01T12:00:00Europe/Paris", "2016-07-01T10:00:00Z");
+  same("2016-02-08T15:00:00.123Europe/Paris", "2016-02-08T14:00:00.123Z");
+  same("2016-02-08T15Europe/Paris", "2016-02-08T14:00:00Z");
+  same("2016-02-08T10:00:00America/New_York", "2016-02-08T15:00:00Z");
+  same("2016-02-08T10:00:00EST", "2016-02-08T15:00:00Z");
+  same("2016-02-08T10:00:00Etc/GMT+5", "2016-02-08T15:00:00Z");
+  same("2016-02-08T10:00:00Zulu", "2016-02-08T10:00:00Z");
+  // A gap (clocks forward at 02:00): later by the gap's length.
+  same("2016-03-27T02:30:00Europe/Paris", "2016-03-27T01:30:00Z");
+  same("2016-03-13T02:30:00America/New_York", "2016-03-13T07:30:00Z");
+  // An overlap (clocks back at 03:00): the earlier offset.
+  same("2016-10-30T02:30:00Europe/Paris", "2016-10-30T00:30:00Z");
+  same("2016-11-06T01:30:00America/New_York", "2016-11-06T05:30:00Z");
+  // The offset forms still read as before.
+  same("2016-02-08T15:00:00UTC", "2016-02-08T15:00:00Z");
+  same("2016-02-08T15:00:00GMT+01:00", "2016-02-08T14:00:00Z");
+}
+
+TEST(RegionZoneTest, UnknownOrMalformedIdsAreRefused) {
+  for (absl::string_view text :
+       {"2016-02-08T15:00:00Mars/Olympus", "2016-02-08T15:00:00europe/paris",
+        "2016-02-08T15:00:00../../etc/passwd", "2016-02-08T15:00:00Europe/../Paris",
+        "2016-02-08T15:00:00Europe//Paris", "2016-02-08T15:00:00localtime",
+        "2016-02-08T15:00:00Fixed/UTC+01:00:00", "2016-02-08T15:00:00Europe/Paris ",
+        "2016-02-08Europe/Paris", "2016-02-08T15:00:00E"}) {
+    EXPECT_FALSE(clout::ParseIsoDate(text).ok()) << text;
+  }
+  absl::StatusOr<int64_t> r =
+      clout::ParseDateParam("2016-02-08T15:00:00Mars/Olympus", 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(clout::EsErrorOf(r.status()).root_cause_reason,
+            "failed to parse date field [2016-02-08T15:00:00Mars/Olympus] "
+            "with format [strict_date_optional_time||epoch_millis]");
+  // Date math anchored on a region-zoned date.
+  absl::StatusOr<int64_t> math =
+      clout::ParseDateParam("2016-02-08T15:00:00Europe/Paris||+1h", 0);
+  ASSERT_TRUE(math.ok());
+  EXPECT_EQ(*math, *clout::ParseIsoDate("2016-02-08T15:00:00Z"));
+}

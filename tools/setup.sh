@@ -6,7 +6,7 @@ packages=(bazel-bootstrap libabsl-dev libsimdjson-dev libgtest-dev libgmock-dev
           libbenchmark-dev libsqlite3-dev g++ clang libclang-rt-14-dev python3
           libboost-dev zlib1g-dev libssl-dev libcrypt-dev libyaml-cpp-dev
           libxxhash-dev libzstd-dev pybind11-dev python3-dev python3-numpy python3-pandas
-          curl openssl python3-pytest python3-elasticsearch)
+          tzdata curl openssl python3-pytest python3-elasticsearch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
