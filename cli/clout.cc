@@ -998,8 +998,40 @@ std::string ScanFlags(const Command& command, std::vector<char*>& argv,
     }
     if (std::find(command.flags.begin(), command.flags.end(), plain) ==
         command.flags.end()) {
+      std::vector<std::string> candidates(command.flags.begin(),
+                                          command.flags.end());
+      if (std::string(command.name) == "query") {
+        // The flags are the API's parameters: Elasticsearch's words, with
+        // its "did you mean" suggestions.
+        std::string job = "{job_id}";
+        for (size_t j = 1; j < argv.size(); ++j) {
+          absl::string_view a = argv[j];
+          if (absl::ConsumePrefix(&a, "--job=")) job = std::string(a);
+        }
+        return UnrecognizedParametersReason(
+            absl::StrCat("/_ml/anomaly_detectors/", job,
+                         "/results/influencers"),
+            {name}, candidates);
+      }
+      // The same suggestions, as flags: "... -> did you mean [a]?" or
+      // "... -> did you mean any of [a, b]?".
+      const std::string reason =
+          UnrecognizedParametersReason("", {name}, candidates);
+      std::string hint;
+      if (size_t at = reason.find("did you mean "); at != std::string::npos) {
+        absl::string_view names = absl::string_view(reason).substr(at + 13);
+        absl::ConsumePrefix(&names, "any of ");
+        absl::ConsumePrefix(&names, "[");
+        absl::ConsumeSuffix(&names, "?");
+        absl::ConsumeSuffix(&names, "]");
+        std::vector<std::string> flags;
+        for (absl::string_view n : absl::StrSplit(names, ", ")) {
+          flags.push_back(absl::StrCat("--", n));
+        }
+        hint = absl::StrCat(" (did you mean ", absl::StrJoin(flags, " or "), "?)");
+      }
       return absl::StrCat("clout ", command.name, " does not take --", name,
-                          " (see clout ", command.name, " --help)");
+                          hint, "; see clout ", command.name, " --help");
     }
     given->insert(plain);
     if (!has_value && !kBools.count(plain) && !kBareBooleans.count(plain) &&

@@ -123,7 +123,11 @@ absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreVersion& snapshot,
         "illegal_argument_exception",
         absl::StrCat("Result window is too large, from + size must be less "
                      "than or equal to: [",
-                     context.max_result_window, "] but was [", window, "]"));
+                     context.max_result_window, "] but was [", window,
+                     "]. See the scroll api for a more efficient way to "
+                     "request large data sets. This limit can be set by "
+                     "changing the [index.max_result_window] index level "
+                     "setting."));
   }
 
   if (request.influencer_score > 0) query.min_score = request.influencer_score;

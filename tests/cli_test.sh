@@ -336,9 +336,17 @@ expect_error "missing --job" 2 400 illegal_argument_exception "--job"
 run query "$SAMPLE" --job
 expect_error "--job without a value" 2 400 illegal_argument_exception "--job"
 run query --job=$JOB --records=5 "$SAMPLE"
-expect_error "query --records" 2 400 illegal_argument_exception "--records"
+expect_error "query --records" 2 400 illegal_argument_exception \
+  "request [/_ml/anomaly_detectors/$JOB/results/influencers] contains unrecognized parameter: [records]"
 run query --job=$JOB --nodesc "$SAMPLE"
-expect_error "query --nodesc" 2 400 illegal_argument_exception "--nodesc"
+expect_error "query --nodesc" 2 400 illegal_argument_exception \
+  "contains unrecognized parameter: [nodesc] -> did you mean [desc]?"
+run query --job=$JOB --sizee=3 "$SAMPLE"
+expect_error "query --sizee" 2 400 illegal_argument_exception \
+  "request [/_ml/anomaly_detectors/$JOB/results/influencers] contains unrecognized parameter: [sizee] -> did you mean [size]?"
+run stats --formt=json "$SAMPLE"
+expect_error "stats --formt" 2 400 illegal_argument_exception \
+  "clout stats does not take --formt (did you mean --format?); see clout stats --help"
 run query --job=$JOB --pretty=sometimes "$SAMPLE"
 expect_error "--pretty=sometimes" 2 400 illegal_argument_exception "sometimes"
 run query --job=$JOB --now=whenever "$SAMPLE"
