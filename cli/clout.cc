@@ -47,6 +47,7 @@
 #include "cli/common.h"
 #include "cli/serve.h"
 #include "cli/snapshot.h"
+#include "engine/build_info.h"
 #include "engine/dates.h"
 #include "engine/error.h"
 #include "tools/compress.h"
@@ -154,9 +155,11 @@ Exit codes: 0 success, 1 load or I/O failure, 2 invalid request or usage,
 
 Per job: influencer count, time range, bucket spans, interim count,
 influencer field names with their distinct values, the top 5 influencers.
-Then skipped result types, memory per influencer and load throughput.
---load_threads=N parses each NDJSON dump on N threads (default 0: one per
-core, at most 8).
+Then skipped result types, memory per influencer and load throughput,
+with a warning when this build parses with simdjson's slow portable kernel
+(see clout version). --load_threads=N parses each NDJSON dump on N threads
+(default 0: one per core, at most 8). Dumps may be gzip- or
+zstd-compressed.
 
 Example:
   clout stats data/it_ops_new_kpi.ndjson
@@ -216,6 +219,9 @@ void PrintMainHelp(std::FILE* out) {
   for (const Command& c : Commands()) {
     std::fprintf(out, "  %-9s %s\n", c.name, c.summary);
   }
+  std::fprintf(out,
+               "  version   the version, the build and simdjson's parsing "
+               "kernel (also --version)\n");
   std::fprintf(out,
                "  help      this text; `clout help <command>` or `clout "
                "<command> --help` for one\n\nExample:\n  clout query "
@@ -602,6 +608,7 @@ int RunStats(const std::vector<std::string>& dumps) {
   for (const LoadReport& report : loaded.reports) {
     parse_threads = std::max(parse_threads, report.threads);
   }
+  const BuildInfo build = GetBuildInfo();
   if (format == "json") {
     json += "],\"skipped\":{";
     bool first = true;
@@ -620,7 +627,10 @@ int RunStats(const std::vector<std::string>& dumps) {
                     ",\"load\":{\"bytes\":", loaded.bytes, ",\"seconds\":",
                     absl::StrFormat("%.6f", loaded.seconds),
                     ",\"mb_per_s\":", absl::StrFormat("%.1f", mb_per_s),
-                    ",\"parse_threads\":", parse_threads, "}}\n");
+                    ",\"parse_threads\":", parse_threads,
+                    ",\"parse_kernel\":\"", build.parse_kernel,
+                    "\",\"slow_parse_kernel\":",
+                    build.slow_parse_kernel ? "true" : "false", "}}\n");
     std::fwrite(json.data(), 1, json.size(), stdout);
     return kOk;
   }
@@ -640,6 +650,14 @@ int RunStats(const std::vector<std::string>& dumps) {
       " bytes in ", absl::StrFormat("%.3f", loaded.seconds), " s (",
       absl::StrFormat("%.1f", mb_per_s), " MB/s, ", parse_threads,
       parse_threads == 1 ? " parsing thread)\n" : " parsing threads)\n");
+  if (build.slow_parse_kernel) {
+    // The load figures above are those of a slow build: say so.
+    absl::StrAppend(&text, "warning: this clout parses with simdjson's "
+                           "portable fallback kernel; this CPU supports ",
+                    build.cpu_best_kernel,
+                    ", several times faster: build with bazel build "
+                    "--config=opt\n");
+  }
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kOk;
 }
@@ -1071,6 +1089,10 @@ int Main(int argc, char** argv) {
     return kUsage;
   }
   std::string name = argv[1];
+  if (name == "version" || name == "--version") {
+    std::fputs(BuildInfoText().c_str(), stdout);
+    return kOk;
+  }
   if (name == "help" || name == "--help" || name == "-h") {
     if (argc >= 3) {
       for (const Command& c : Commands()) {

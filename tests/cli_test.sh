@@ -416,6 +416,20 @@ printf '%s\n' '{"job_id":"nl","result_type":"influencer","influencer_field_name"
 run stats "$T/nl.ndjson"
 expect_contains "stats escapes a newline" 'f=a\nfake  line' "$(cat "$OUT")"
 
+echo "== version"
+run version
+expect_eq "version: exit 0" 0 "$RC"
+expect_contains "version names the version" "clout 0." "$(cat "$OUT")"
+expect_contains "version names simdjson's kernel" "parsing kernel" "$(cat "$OUT")"
+run --version
+expect_contains "--version is version" "simdjson 3." "$(cat "$OUT")"
+if grep -q "parsing kernel fallback" "$OUT" && ! grep -q "best: fallback" "$OUT"; then
+  run stats "$SAMPLE"
+  expect_contains "stats warns about the fallback kernel" "portable fallback kernel" "$(cat "$OUT")"
+  run stats --format=json "$SAMPLE"
+  expect_eq "stats --format=json: slow_parse_kernel" "fallback True" \
+    "$(py 'print(d["load"]["parse_kernel"], d["load"]["slow_parse_kernel"])' <"$OUT")"
+fi
 echo "== generate"
 run generate --records=200 --jobs=2 --seed=7
 expect_eq "generate exit code" 0 "$RC"
