@@ -66,6 +66,7 @@ py::dict ReportDict(const LoadReport& r) {
   py::dict d;
   d["source"] = r.source;
   d["format"] = std::string(DumpFormatName(r.format));
+  d["compression"] = r.compression;
   d["bytes"] = r.bytes;
   d["documents"] = r.documents;
   d["influencers_added"] = r.influencers_added;

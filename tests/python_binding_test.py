@@ -356,6 +356,19 @@ def test_load_accepts_paths_bytes_file_objects_and_snapshots(tmp_path):
     s = clout.Store()
     assert s.load(snap).influencers_added == 28
     assert s.get_influencers_json(JOB, size=100) == want
+    # Compressed dumps, from a path or bytes, recognised by their content.
+    import gzip
+    packed = tmp_path / "kpi.bin"
+    packed.write_bytes(gzip.compress(DATA.read_bytes()))
+    for source in (packed, packed.read_bytes()):
+        s = clout.Store()
+        report = s.load(source)
+        assert report.sources[0].compression == "gzip"
+        assert s.get_influencers_json(JOB, size=100) == want
+    with pytest.raises(clout.LoadError) as info:
+        clout.Store().load(packed.read_bytes()[:200])
+    assert info.value.error_type == "parse_exception"
+    assert "compressed byte 200" in info.value.reason
     # Several sources: each atomic, reported one by one.
     s = clout.Store()
     report = s.load(snap, DATA)

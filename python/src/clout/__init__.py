@@ -84,6 +84,7 @@ class SourceReport:
 
     source: str
     format: str
+    compression: str
     bytes: int
     documents: int
     influencers_added: int

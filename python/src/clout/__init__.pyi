@@ -32,6 +32,7 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], IO[str
 class SourceReport:
     source: str
     format: str
+    compression: str
     bytes: int
     documents: int
     influencers_added: int
