@@ -57,6 +57,9 @@ namespace {
 
 // Whether the file at `path` starts as a snapshot file does.
 bool IsSnapshotPath(const std::string& path) {
+  // Only a regular file is sniffed: a FIFO's first bytes belong to the load.
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return false;
   std::ifstream in(path, std::ios::binary);
   char prefix[8];
   return in.read(prefix, sizeof prefix) &&

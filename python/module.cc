@@ -12,6 +12,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -86,7 +87,11 @@ py::dict ReportDict(const LoadReport& r) {
   return d;
 }
 
+// Only a regular file is sniffed: reading a FIFO's first bytes would take
+// them from the load that follows (and a reopened FIFO may never open).
 bool StartsAsSnapshot(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   std::ifstream in(path, std::ios::binary);
   char prefix[8];
   return in.read(prefix, sizeof prefix) &&
@@ -178,8 +183,10 @@ class Store {
     store_ = std::make_shared<InfluencerStore>(std::move(options));
   }
 
-  py::dict LoadPath(const std::string& path, bool lenient, int threads,
+  // `path_bytes`: the file system's bytes of the path (os.fsencode).
+  py::dict LoadPath(const py::bytes& path_bytes, bool lenient, int threads,
                     const std::string& name) {
+    const std::string path = path_bytes;
     absl::StatusOr<LoadReport> report;
     {
       py::gil_scoped_release release;
@@ -285,8 +292,17 @@ class Store {
 
   // The filtered rows of `job_id` in ingest order, as columns.
   py::dict Columns(const std::string& job_id,
-                   const std::vector<RequestParam>& params,
-                   std::optional<int64_t> now) {
+                   std::vector<RequestParam> params,
+                   std::optional<int64_t> now,
+                   const std::vector<std::string>& wanted) {
+    // The columns asked for (the strings' coding costs a hash lookup a row).
+    auto want = [&](absl::string_view name) {
+      return std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+    };
+    const bool want_names = want("influencer_field_name");
+    const bool want_values = want("influencer_field_value");
+    // No page: the result window does not apply.
+    params.emplace_back("size", "0");
     std::vector<int64_t> timestamp;
     std::vector<double> score, initial, probability;
     std::vector<int64_t> span;
@@ -315,10 +331,14 @@ class Store {
               probability.push_back(c.probability[row]);
               span.push_back(rows.bucket_span(row));
               interim.push_back(c.is_interim[row]);
-              name_codes.push_back(
-                  name_coder.Code(rows, c.field_name_code[row]));
-              value_codes.push_back(
-                  value_coder.Code(rows, c.field_value_code[row]));
+              if (want_names) {
+                name_codes.push_back(
+                    name_coder.Code(rows, c.field_name_code[row]));
+              }
+              if (want_values) {
+                value_codes.push_back(
+                    value_coder.Code(rows, c.field_value_code[row]));
+              }
             });
         names = name_coder.Finish(std::move(name_codes));
         values = value_coder.Finish(std::move(value_codes));

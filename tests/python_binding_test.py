@@ -650,3 +650,91 @@ def test_memory_stays_flat_over_100k_calls(store):
     gc.collect()
     grown = rss_bytes() - before
     assert grown < 10 * 1024 * 1024, f"RSS grew by {grown} bytes"
+
+
+# --- Review fixes: pickling, windows, odd paths, numpy scalars. -------------
+
+def test_exceptions_pickle_and_copy_with_every_field(store):
+    import copy
+    import pickle
+    with pytest.raises(clout.NotFoundError) as info:
+        store.get_influencers("no-such-job")
+    for clone in (pickle.loads(pickle.dumps(info.value)), copy.copy(info.value)):
+        assert type(clone) is clout.NotFoundError
+        assert (clone.status, clone.error_type, clone.reason, clone.body) == \
+            (404, info.value.error_type, info.value.reason, info.value.body)
+    with pytest.raises(clout.LoadError) as info:
+        clout.Store().load(b'{"job_id":1}\n')
+    clone = pickle.loads(pickle.dumps(info.value))
+    assert (clone.source, clone.line) == ("<bytes>", 1)
+
+
+def query_unknown_job():
+    return clout.Store().get_influencers("no-such-job")
+
+
+def test_exceptions_cross_a_process_pool():
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
+        with pytest.raises(clout.NotFoundError) as info:
+            pool.submit(query_unknown_job).result(timeout=60)
+    assert info.value.reason == "No known job with id 'no-such-job'"
+
+
+def test_frames_ignore_the_result_window():
+    s = clout.Store(max_result_window=10)
+    s.load(DATA)
+    assert len(s.to_pandas(JOB)) == 28
+    assert len(s.to_numpy(JOB, columns=["timestamp"])["timestamp"]) == 28
+    with pytest.raises(clout.BadRequestError):
+        s.get_influencers(JOB, size=11)
+
+
+def test_paths_that_are_not_utf8_load(tmp_path):
+    name = os.fsencode(str(tmp_path)) + b"/\xff-dump.ndjson"
+    with open(name, "wb") as f:
+        f.write(DATA.read_bytes())
+    s = clout.Store()
+    assert s.load(os.fsdecode(name)).influencers_added == 28
+    assert clout.Store().load(pathlib.Path(os.fsdecode(name))).influencers_added == 28
+
+
+def test_a_fifo_loads_what_is_written_to_it(tmp_path):
+    fifo = tmp_path / "dump.fifo"
+    os.mkfifo(fifo)
+
+    def writer():
+        with open(fifo, "wb") as f:
+            f.write(DATA.read_bytes())
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    s = clout.Store()
+    assert s.load(fifo, threads=1).influencers_added == 28
+    t.join(timeout=30)
+
+
+def test_numpy_scalars_and_range_errors(store):
+    want = store.get_influencers(JOB, size=5, start=1454943000000, influencer_score=1.5)
+    assert store.get_influencers(JOB, size=np.int64(5), start=np.int64(1454943000000),
+                                 influencer_score=np.float32(1.5)) == want
+    assert store.get_influencers(JOB, size=5, influencer_score=1.5,
+                                 start=np.datetime64(1454943000000, "ms")) == want
+    assert store.get_influencers(JOB, size=5, desc=np.bool_(True), start=1454943000000,
+                                 influencer_score=1.5) == want
+    with pytest.raises(ValueError):
+        store.get_influencers(JOB, influencer_score=10**400)
+    with pytest.raises(ValueError):
+        store.get_influencers(JOB, now=10**30)
+    with pytest.raises(ValueError):
+        clout.Store(max_result_window=2**63)
+    with pytest.raises(ValueError):
+        store.get_influencers(JOB, start=np.datetime64("NaT"))
+    with pytest.raises(TypeError):
+        store.get_influencers(JOB, size=np.bool_(True))
+
+
+def test_a_bad_source_type_loads_nothing():
+    s = clout.Store()
+    with pytest.raises(TypeError):
+        s.load(DATA, 42)
+    assert s.jobs() == []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json as _json
+import numbers as _numbers
 import os as _os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -144,27 +145,51 @@ class LoadReport:
         return sum(s.bytes for s in self.sources)
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
 def _check_type(name: str, value: Any, types: Tuple[type, ...], what: str) -> None:
-    # bool is an int in Python; it is never a number here.
-    if isinstance(value, bool) and bool not in types:
+    # bool is an int in Python (and numpy.bool_ an integer-like); neither is
+    # a number here.
+    if _is_bool(value) and bool not in types:
         raise TypeError(f"{name} must be {what}, not bool")
     if not isinstance(value, types):
         raise TypeError(f"{name} must be {what}, not {type(value).__name__}")
 
 
+def _integer(name: str, value: Any, what: str = "an int") -> int:
+    """An int, or any integer type (numpy.int64, ...), as int."""
+    _check_type(name, value, (_numbers.Integral,), what)
+    return int(value)
+
+
 def _epoch_millis(name: str, value: Any) -> int:
     """A datetime (naive ones are UTC, as Elasticsearch reads a date without
-    a zone) or epoch milliseconds, as epoch milliseconds (floored)."""
+    a zone), a numpy.datetime64, or epoch milliseconds, as epoch
+    milliseconds (floored)."""
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
         delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-        return (delta.days * 86_400_000 + delta.seconds * 1000
-                + delta.microseconds // 1000)
-    if isinstance(value, _dt.date):
-        return (value - _dt.date(1970, 1, 1)).days * 86_400_000
-    _check_type(name, value, (int,), "a datetime, a date, epoch milliseconds (int) or a string")
-    return int(value)
+        millis = (delta.days * 86_400_000 + delta.seconds * 1000
+                  + delta.microseconds // 1000)
+    elif isinstance(value, _dt.date):
+        millis = (value - _dt.date(1970, 1, 1)).days * 86_400_000
+    elif type(value).__name__ == "datetime64":
+        import numpy as np
+        if np.isnat(value):
+            raise ValueError(f"{name} is NaT, not a date")
+        millis = int(value.astype("datetime64[ms]").astype(np.int64))
+    else:
+        millis = _integer(name, value, "a datetime, a date, epoch milliseconds "
+                                       "(int) or a string")
+    if not -_INT64_MAX <= millis <= _INT64_MAX:
+        raise ValueError(f"{name} [{millis}] is out of range for epoch milliseconds")
+    return millis
 
 
 def _date_param(name: str, value: Any) -> str:
@@ -174,17 +199,20 @@ def _date_param(name: str, value: Any) -> str:
 
 
 def _number_param(name: str, value: Any) -> str:
-    _check_type(name, value, (int, float), "a number")
-    return repr(float(value))
+    _check_type(name, value, (_numbers.Real,), "a number")
+    try:
+        return repr(float(value))
+    except OverflowError:
+        raise ValueError(f"{name} [{value}] is too large for a double") from None
 
 
 def _int_param(name: str, value: Any) -> str:
-    _check_type(name, value, (int,), "an int")
-    return str(int(value))
+    return str(_integer(name, value))
 
 
 def _bool_param(name: str, value: Any) -> str:
-    _check_type(name, value, (bool,), "a bool")
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
     return "true" if value else "false"
 
 
@@ -222,7 +250,10 @@ class Store:
     """
 
     def __init__(self, *, max_result_window: int = 10000) -> None:
-        _check_type("max_result_window", max_result_window, (int,), "an int")
+        max_result_window = _integer("max_result_window", max_result_window)
+        if not 0 <= max_result_window <= 2**31 - 1:
+            raise ValueError("max_result_window must be within [0, 2147483647], "
+                             f"not {max_result_window}")
         self._store = _clout.Store(max_result_window)
 
     # -- Loading ---------------------------------------------------------
@@ -247,22 +278,30 @@ class Store:
         CLI reports it).
         """
         _check_type("lenient", lenient, (bool,), "a bool")
-        _check_type("threads", threads, (int,), "an int")
-        if threads < 0:
-            raise ValueError(f"threads must be >= 0, not {threads}")
+        threads = _integer("threads", threads)
+        if not 0 <= threads <= 1024:
+            raise ValueError(f"threads must be within [0, 1024], not {threads}")
         if threads == 0:
             threads = max(1, min(_cpu_count(), 8))
+        # Every source's type is checked before any is loaded.
+        for source in sources:
+            if not isinstance(source, (str, _os.PathLike, bytes, bytearray,
+                                       memoryview)) and not hasattr(source, "read"):
+                raise TypeError("a source is a path, bytes or a file object, not "
+                                f"{type(source).__name__}")
         reports = []
         for source in sources:
             if isinstance(source, (str, _os.PathLike)):
-                path = _os.fsdecode(_os.fspath(source))
-                name = path
+                # The file system's bytes (any name, UTF-8 or not); the name
+                # in messages with undecodable bytes escaped.
+                path = _os.fsencode(source)
+                name = path.decode("utf-8", "backslashreplace")
                 call = lambda: self._store.load_path(path, lenient, threads, name)
             elif isinstance(source, (bytes, bytearray, memoryview)):
                 data = bytes(source)
                 name = "<bytes>"
                 call = lambda: self._store.load_bytes(data, lenient, threads, name)
-            elif hasattr(source, "read"):
+            else:
                 data = source.read()
                 if isinstance(data, str):
                     data = data.encode("utf-8")
@@ -271,9 +310,6 @@ class Store:
                                     f"{type(data).__name__}, not bytes or str")
                 name = str(getattr(source, "name", "<file>"))
                 call = lambda: self._store.load_bytes(data, lenient, threads, name)
-            else:
-                raise TypeError("a source is a path, bytes or a file object, not "
-                                f"{type(source).__name__}")
             try:
                 reports.append(SourceReport(**call()))
             except LoadError as error:
@@ -377,7 +413,7 @@ class Store:
                 if c not in COLUMNS:
                     raise ValueError(f"unknown column [{c}]; the columns are "
                                      + ", ".join(COLUMNS))
-        return job, wanted, self._store.columns(job, params, _now(now))
+        return job, wanted, self._store.columns(job, params, _now(now), wanted)
 
     def to_numpy(self, job_id: str, *, start: Any = None, end: Any = None,
                  exclude_interim: Any = _UNSET, influencer_score: Any = _UNSET,
@@ -457,7 +493,9 @@ class Store:
                 data[c] = cols[c].astype(bool)
             else:
                 data[c] = cols[c]
-        return pd.DataFrame(data, columns=wanted, copy=False)
+        # The dict is in `wanted` order already: pandas 1.5 given columns=
+        # too would build one Timestamp object per row.
+        return pd.DataFrame(data, copy=False)
 
     # -- The rest of the API ---------------------------------------------
 

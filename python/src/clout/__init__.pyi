@@ -21,7 +21,8 @@ from ._errors import TransportError as TransportError
 __version__: str
 COLUMNS: Tuple[str, ...]
 
-# A date: a datetime (naive means UTC), a date, epoch milliseconds, or text
+# A date: a datetime (naive means UTC), a date, a numpy.datetime64, epoch
+# milliseconds (any integer type), or text
 # as Elasticsearch reads it (ISO 8601, epoch millis, date math).
 DateLike = Union[datetime.datetime, datetime.date, int, str]
 # "now" for date math: a datetime, a date or epoch milliseconds.

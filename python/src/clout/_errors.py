@@ -52,6 +52,11 @@ class ApiError(Exception):
         self.reason: str = error.get("reason", "")
         super().__init__(self.status, self.error_type, self.reason)
 
+    def __reduce__(self):
+        # Pickling (multiprocessing, concurrent.futures) and copying: the
+        # constructor's own arguments, and attributes set later (source, line).
+        return (type(self), (self.status, self.body), self.__dict__)
+
     # elasticsearch-py 8.x names.
     @property
     def message(self) -> str:
