@@ -24,7 +24,7 @@ COLUMNS: Tuple[str, ...]
 # A date: a datetime (naive means UTC), a date, a numpy.datetime64, epoch
 # milliseconds (any integer type), or text
 # as Elasticsearch reads it (ISO 8601, epoch millis, date math).
-DateLike = Union[datetime.datetime, datetime.date, int, str]
+DateLike = Union[datetime.datetime, datetime.date, numpy.datetime64, int, str]
 # "now" for date math: a datetime, a date or epoch milliseconds.
 NowLike = Union[datetime.datetime, datetime.date, int]
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], IO[str]]
