@@ -18,7 +18,7 @@
 #
 # Needs Debian's clang (package clang, clang++ 14), the libFuzzer/sanitizer
 # runtime (libclang-rt-14-dev) and the project's libraries (libabsl-dev,
-# libsimdjson-dev, zlib1g-dev, libyaml-cpp-dev, libcrypt-dev, libssl-dev;
+# libsimdjson-dev, zlib1g-dev, libzstd-dev, libyaml-cpp-dev, libcrypt-dev, libssl-dev;
 # tools/setup.sh installs those).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -79,7 +79,7 @@ CXXFLAGS=(-std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined
 # Debian ships abseil as one shared object per component: link them all.
 mapfile -t ABSL_LIBS < <(ls /usr/lib/x86_64-linux-gnu/libabsl_*.so |
                          sed 's#.*/lib\(absl_.*\)\.so#-l\1#')
-LIBS=(-lsimdjson -lz -lyaml-cpp -lcrypt -lcrypto -lxxhash "${ABSL_LIBS[@]}")
+LIBS=(-lsimdjson -lz -lzstd -lyaml-cpp -lcrypt -lcrypto -lxxhash "${ABSL_LIBS[@]}")
 
 # --- Build ------------------------------------------------------------------
 # data/it_ops_new_kpi.ndjson as a C++ raw string literal, for fixed_store.h.

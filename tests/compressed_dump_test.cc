@@ -179,6 +179,30 @@ TEST(CompressedDumpTest, HighlyCompressedInputIsReadToTheEnd) {
   }
 }
 
+TEST(CompressedDumpTest, ABombOfDocumentsStopsAtTheMemoryBudget) {
+  // A few KB of gzip that inflate to 24 MiB of documents: the rows it
+  // stages pass the budget long before the decompression limits apply.
+  const std::string line = absl::StrCat(
+      R"({"job_id":"b","result_type":"influencer","influencer_field_name":"f",)",
+      R"("influencer_field_value":"v","influencer_score":1.5,"timestamp":)");
+  std::string text;
+  for (int64_t i = 0; text.size() < (size_t{24} << 20); ++i) {
+    absl::StrAppend(&text, line, 1454943600000 + i * 1000, "}\n");
+  }
+  const std::string packed = Gzip(text, 9);
+  ASSERT_LT(packed.size(), size_t{4} << 20);
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, Sample()).ok());
+  const std::string before = Everything(store);
+  LoadOptions options;
+  options.memory_budget_bytes = size_t{8} << 20;
+  absl::StatusOr<LoadReport> report = LoadString(store, packed, options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(HttpStatusOf(report.status()), 429);
+  EXPECT_EQ(ErrorTypeOf(report.status()), "circuit_breaking_exception");
+  EXPECT_TRUE(Everything(store) == before);
+}
+
 TEST(CompressedDumpTest, EveryTruncationFailsWholeNamingTheOffset) {
   const std::string gz = Gzip(Sample());
   const std::string zst = Zstd(Sample());
