@@ -393,10 +393,10 @@ class Store:
         a bad date, sort field, page or body (Elasticsearch's status, type
         and reason), ``TypeError`` for an argument of the wrong type.
         """
-        return _json.loads(self.get_influencers_json(
-            job_id, start=start, end=end, exclude_interim=exclude_interim,
-            influencer_score=influencer_score, sort=sort, desc=desc,
-            from_=from_, size=size, body=body, now=now))
+        job, text, params = self._request(job_id, start, end, exclude_interim,
+                                          influencer_score, sort, desc, from_,
+                                          size, body)
+        return self._store.query_dict(job, text, params, _now(now))
 
     def _columns(self, job_id: Any, start: Any, end: Any, exclude_interim: Any,
                  influencer_score: Any, columns: Optional[Sequence[str]],
