@@ -9,6 +9,9 @@
 # must be the first library of the process: its runtime is preloaded into
 # the (uninstrumented) interpreter, leak checking off (the interpreter
 # keeps objects until exit by design). The RSS test is skipped there.
+# Known defect: so run by Bazel, the import aborts about one time in three
+# with no sanitizer report (never when the same command runs outside
+# Bazel), so .ci/run's ASan stage leaves this test out.
 set -euo pipefail
 export CLOUT_BIN="$PWD/$1"
 export PYTHONPATH="$PWD/python"
