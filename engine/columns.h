@@ -9,8 +9,10 @@
 #ifndef CLOUT_ENGINE_COLUMNS_H_
 #define CLOUT_ENGINE_COLUMNS_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -103,11 +105,40 @@ void ColumnAllocator<T>::FreeColumnBytes(void* p, size_t bytes) {
 template <typename T>
 using Column = std::vector<T, ColumnAllocator<T>>;
 
+// A missing double: the value stored for influencer_score,
+// initial_influencer_score or probability when a document does not have
+// the field (or has it as null). Elasticsearch shows such a field as 0.0
+// (its result object's default) but sorts the document after every
+// document that has the field, in both directions (a sort's missing
+// `_last`), and no score threshold matches it. Clout stores the presence
+// in the value itself, as a quiet NaN, which no document can hold (JSON
+// has no NaN and Elasticsearch refuses non-finite doubles): the columns,
+// the log and snapshots keep it bit for bit without a column of their own.
+inline double MissingDouble() { return std::numeric_limits<double>::quiet_NaN(); }
+// Whether a stored double is missing (any NaN counts).
+inline bool IsMissing(double value) { return std::isnan(value); }
+// The value Elasticsearch shows for a stored double: 0.0 when missing.
+inline double ShownDouble(double value) {
+  return IsMissing(value) ? 0.0 : value;
+}
+// Whether `*value`, read back from a log or a snapshot, is a double the
+// store holds (finite, or missing); a missing one is made the canonical
+// MissingDouble(), so that identical rows stay identical bit for bit.
+// Leaves `*value` unchanged when it returns false.
+inline bool CheckStoredDouble(double* value) {
+  if (IsMissing(*value)) {
+    *value = MissingDouble();
+    return true;
+  }
+  return std::isfinite(*value);
+}
+
 // The columns of influencer results. Row i of every column is one result.
 // Strings are codes into a dictionary kept beside the columns; bucket spans,
 // which take few distinct values, likewise.
 struct InfluencerColumns {
   Column<int64_t> timestamp;  // epoch milliseconds
+  // The three doubles: MissingDouble() where the document had no value.
   Column<double> influencer_score;
   Column<double> initial_influencer_score;
   Column<double> probability;

@@ -151,6 +151,15 @@ inline uint64_t OrderKey(int64_t value) {
   return static_cast<uint64_t>(value) ^ (uint64_t{1} << 63);
 }
 
+// The page-order key of a stored double, `flip` all ones for a descending
+// sort: a missing value takes the largest key in both directions (sorted
+// last, as Elasticsearch's missing `_last`), which no value reaches (+inf
+// ascending and -inf descending give 0xFFF0...).
+inline uint64_t DoubleOrderKey(double value, uint64_t flip) {
+  const uint64_t key = OrderKey(value) ^ flip;
+  return IsMissing(value) ? UINT64_MAX : key;
+}
+
 // The filters of a query (time window, score threshold, exclude_interim),
 // hoisted out of the per-row loops.
 struct RowFilter {
@@ -199,17 +208,15 @@ void ForEachMatch(const ResolvedQuery& query, size_t first, size_t last,
 uint64_t NumericKey(const JobResults& job, SortField sort, bool desc,
                     uint32_t row) {
   const InfluencerColumns& c = job.columns;
+  const uint64_t flip = desc ? ~uint64_t{0} : 0;
   uint64_t key = 0;
   switch (sort) {
     case SortField::kInfluencerScore:
-      key = OrderKey(c.influencer_score[row]);
-      break;
+      return DoubleOrderKey(c.influencer_score[row], flip);
     case SortField::kInitialInfluencerScore:
-      key = OrderKey(c.initial_influencer_score[row]);
-      break;
+      return DoubleOrderKey(c.initial_influencer_score[row], flip);
     case SortField::kProbability:
-      key = OrderKey(c.probability[row]);
-      break;
+      return DoubleOrderKey(c.probability[row], flip);
     case SortField::kBucketSpan:
       key = OrderKey(job.bucket_span(row));
       break;
@@ -223,7 +230,7 @@ uint64_t NumericKey(const JobResults& job, SortField sort, bool desc,
       key = 0;
       break;
   }
-  return desc ? ~key : key;
+  return key ^ flip;
 }
 
 bool IsNumericSort(SortField sort) {
@@ -243,9 +250,9 @@ Influencer ViewOf(const JobResults& job, uint32_t row) {
   view.job_id = job.job_id;
   view.influencer_field_name = job.field_name(row);
   view.influencer_field_value = job.field_value(row);
-  view.influencer_score = c.influencer_score[row];
-  view.initial_influencer_score = c.initial_influencer_score[row];
-  view.probability = c.probability[row];
+  view.influencer_score = ShownDouble(c.influencer_score[row]);
+  view.initial_influencer_score = ShownDouble(c.initial_influencer_score[row]);
+  view.probability = ShownDouble(c.probability[row]);
   view.bucket_span = job.bucket_span(row);
   view.is_interim = c.is_interim[row] != 0;
   view.timestamp = c.timestamp[row];
@@ -469,7 +476,9 @@ RowPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
 struct DoubleKey {
   const double* column;
   uint64_t flip;
-  uint64_t operator()(size_t r) const { return OrderKey(column[r]) ^ flip; }
+  uint64_t operator()(size_t r) const {
+    return DoubleOrderKey(column[r], flip);
+  }
 };
 struct TimestampKey {
   const int64_t* column;
@@ -931,12 +940,21 @@ std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
   const bool score = query.min_score.has_value();
   if (!window && !score) return OrderRun{0, n};
   if (score && !window && query.sort == SortField::kInfluencerScore) {
+    // Missing scores match no threshold and lie at the end of the order
+    // in both directions: descending, the matches are a prefix; ascending,
+    // the run between the scores below t and the missing tail.
     const double t = *query.min_score;
+    const Column<double>& score = c.influencer_score;
+    if (query.desc) {
+      return OrderRun{
+          0, PartitionPoint(order, [&](uint32_t r) { return score[r] >= t; })};
+    }
+    size_t present = PartitionPoint(
+        order, [&](uint32_t r) { return !IsMissing(score[r]); });
     size_t split = PartitionPoint(order, [&](uint32_t r) {
-      bool below = c.influencer_score[r] < t;
-      return query.desc ? !below : below;
+      return !IsMissing(score[r]) && score[r] < t;
     });
-    return query.desc ? OrderRun{0, split} : OrderRun{split, n};
+    return OrderRun{split, std::max(split, present)};
   }
   if (window && !score && query.sort == SortField::kTimestamp) {
     const int64_t lo = query.start.value_or(INT64_MIN);

@@ -593,7 +593,7 @@ bool DocumentReader::ReadDoubleSlow(od::value& value, Key key, error_code e,
   od::json_type type;
   if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   if (type == od::json_type::null) {
-    *out = 0.0;
+    *out = MissingDouble();  // as Elasticsearch indexes a null: no value
     return true;
   }
   if (type == od::json_type::number) {
@@ -727,6 +727,10 @@ bool DocumentReader::ReadFields(od::object object, DocError* error) {
   pending_ = false;
   job_entry_ = nullptr;
   row_ = InfluencerFields();
+  // A double the document does not have is missing (sorts last).
+  row_.influencer_score = MissingDouble();
+  row_.initial_influencer_score = MissingDouble();
+  row_.probability = MissingDouble();
   field_problem_.clear();
   std::string_view job_id;
   std::string_view result_type;

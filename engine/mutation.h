@@ -47,7 +47,9 @@
 
 namespace clout {
 
-// One influencer result as loaded, before it enters the store.
+// One influencer result as loaded, before it enters the store. A double
+// left at its default is 0.0, present; set MissingDouble() (columns.h) for a field
+// the document does not have.
 struct InfluencerFields {
   absl::string_view field_name;
   absl::string_view field_value;

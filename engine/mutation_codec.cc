@@ -309,9 +309,9 @@ absl::StatusOr<MutationBatch> DecodeMutationBatch(absl::string_view bytes) {
             value >= job.strings.size() || interim > 1) {
           return Malformed(r, "code out of its dictionary");
         }
-        if (!std::isfinite(row.influencer_score) ||
-            !std::isfinite(row.initial_influencer_score) ||
-            !std::isfinite(row.probability) ||
+        if (!CheckStoredDouble(&row.influencer_score) ||
+            !CheckStoredDouble(&row.initial_influencer_score) ||
+            !CheckStoredDouble(&row.probability) ||
             row.timestamp < kMinEpochMillis ||
             row.timestamp > kMaxEpochMillis) {
           return Malformed(r, "value out of range");

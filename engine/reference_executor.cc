@@ -21,6 +21,10 @@ struct SortValue {
 SortValue ValueOf(const Influencer& row, const ResolvedQuery& query) {
   SortValue v;
   auto number = [&](double d) {
+    if (IsMissing(d)) {  // sorts last, either way
+      v.missing = true;
+      return;
+    }
     v.number = d;
     v.negative_zero = (d == 0 && std::signbit(d));
   };
@@ -112,7 +116,12 @@ InfluencersPage ReferenceExecuteQuery(const ResolvedQuery& query) {
       continue;
     }
     if (query.exclude_interim && row.is_interim) continue;
-    matches.push_back({row, ValueOf(row, query), i});
+    SortValue value = ValueOf(row, query);
+    // Shown as Elasticsearch shows a missing double: 0.0.
+    row.influencer_score = ShownDouble(row.influencer_score);
+    row.initial_influencer_score = ShownDouble(row.initial_influencer_score);
+    row.probability = ShownDouble(row.probability);
+    matches.push_back({row, std::move(value), i});
   }
 
   std::stable_sort(matches.begin(), matches.end(),

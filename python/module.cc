@@ -394,9 +394,10 @@ class Store {
             *query, [&](const JobResults& rows, uint32_t row) {
               const InfluencerColumns& c = rows.columns;
               timestamp.push_back(c.timestamp[row]);
-              score.push_back(c.influencer_score[row]);
-              initial.push_back(c.initial_influencer_score[row]);
-              probability.push_back(c.probability[row]);
+              // As get_influencers shows them: a missing double is 0.0.
+              score.push_back(ShownDouble(c.influencer_score[row]));
+              initial.push_back(ShownDouble(c.initial_influencer_score[row]));
+              probability.push_back(ShownDouble(c.probability[row]));
               span.push_back(rows.bucket_span(row));
               interim.push_back(c.is_interim[row]);
               if (want_names) {

@@ -372,12 +372,17 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   // the loader stages them, and the summary fields true.
   uint64_t interim_count = 0;
   bool ordered = true;
+  bool any_missing = false;  // a missing double (NaN) to make canonical
+  auto stored = [&any_missing](double v) {
+    any_missing |= IsMissing(v);
+    return std::isfinite(v) || IsMissing(v);
+  };
   int64_t lo = INT64_MAX, hi = INT64_MIN;
   for (uint64_t i = 0; i < rows; ++i) {
     if (span_code[i] >= spans || name_code[i] >= strings ||
         value_code[i] >= strings || interim[i] > 1 || version[i] == 0 ||
-        !std::isfinite(score[i]) || !std::isfinite(initial[i]) ||
-        !std::isfinite(probability[i]) || timestamp[i] < kMinEpochMillis ||
+        !stored(score[i]) || !stored(initial[i]) ||
+        !stored(probability[i]) || timestamp[i] < kMinEpochMillis ||
         timestamp[i] > kMaxEpochMillis) {
       return r.Error(absl::StrCat("row ", i, " does not hold together"));
     }
@@ -395,6 +400,12 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   CopyColumn(score, rows, &c.influencer_score);
   CopyColumn(initial, rows, &c.initial_influencer_score);
   CopyColumn(probability, rows, &c.probability);
+  if (any_missing) {
+    for (Column<double>* column :
+         {&c.influencer_score, &c.initial_influencer_score, &c.probability}) {
+      for (double& v : *column) CheckStoredDouble(&v);
+    }
+  }
   CopyColumn(span_code, rows, &c.bucket_span_code);
   CopyColumn(name_code, rows, &c.field_name_code);
   CopyColumn(value_code, rows, &c.field_value_code);

@@ -694,6 +694,10 @@ TEST(LoaderFieldTest, TimestampForms) {
   }
 }
 
+// A document without a double (or with null) stores it missing: shown as
+// 0.0, sorted last (tests/golden/missing_doubles.test).
+const double kMissing = clout::MissingDouble();
+
 TEST(LoaderFieldTest, MissingAndNullOptionalFieldsTakeDefaults) {
   std::string text = absl::StrCat(
       MinimalDoc(), "\n",
@@ -703,13 +707,34 @@ TEST(LoaderFieldTest, MissingAndNullOptionalFieldsTakeDefaults) {
   InfluencerStore store;
   absl::StatusOr<LoadReport> report = clout::LoadString(store, text);
   ASSERT_TRUE(report.ok()) << report.status();
-  Row expected = MakeRow("f", "v", 1454943600000, 0.0, 0.0, 0.0, 0, false);
+  Row expected =
+      MakeRow("f", "v", 1454943600000, kMissing, kMissing, kMissing, 0, false);
   // Both documents are the same result (same identity, same values): the
   // second supersedes the first.
   EXPECT_THAT(RowsOf(store, "e"), ElementsAre(expected));
   EXPECT_EQ(report->influencers_added, 1u);
   EXPECT_EQ(report->replaced, 1u);
-  // +0.0, not -0.0.
+  // The one canonical missing value, which no document can hold.
+  EXPECT_EQ(RowsOf(store, "e")[0].score, Bits(kMissing));
+  EXPECT_TRUE(std::isnan(kMissing));
+}
+
+TEST(LoaderFieldTest, MissingDoublesSurviveAnIdenticalReload) {
+  // A reload of the same documents changes nothing: missing equals missing.
+  const std::string text = absl::StrCat(MinimalDoc(R"(,"probability":0.5)"), "\n");
+  InfluencerStore store;
+  ASSERT_TRUE(clout::LoadString(store, text).ok());
+  absl::StatusOr<LoadReport> again = clout::LoadString(store, text);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->unchanged, 1u);
+  EXPECT_THAT(RowsOf(store, "e"),
+              ElementsAre(MakeRow("f", "v", 1454943600000, kMissing, kMissing,
+                                  0.5, 0, false)));
+  // A value where there was none is a change.
+  absl::StatusOr<LoadReport> scored = clout::LoadString(
+      store, absl::StrCat(MinimalDoc(R"(,"probability":0.5,"influencer_score":0)"), "\n"));
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  EXPECT_EQ(scored->replaced, 1u);
   EXPECT_EQ(RowsOf(store, "e")[0].score, 0u);
 }
 
@@ -722,7 +747,8 @@ TEST(LoaderFieldTest, UnknownKeysAndEmptyStrings) {
       R"("timestamp":5,"is_interim":true,"bucket_span":0,"w\"q":1,"\u006aob":7})");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_THAT(RowsOf(store, "u"),
-              ElementsAre(MakeRow("", "", 5, 0, 0, 0, 0, true)));
+              ElementsAre(MakeRow("", "", 5, kMissing, kMissing, kMissing, 0,
+                                  true)));
 }
 
 TEST(LoaderFieldTest, EscapedKeysAreRecognised) {
@@ -735,7 +761,8 @@ TEST(LoaderFieldTest, EscapedKeysAreRecognised) {
       R"("influencer_sc\u006fre":7.5,"timestamp":1})");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_THAT(RowsOf(store, "esc"),
-              ElementsAre(MakeRow("f", "v", 1, 7.5, 0, 0, 0, false)));
+              ElementsAre(MakeRow("f", "v", 1, 7.5, kMissing, kMissing, 0,
+                                  false)));
 }
 
 // ---------------------------------------------------------------------------

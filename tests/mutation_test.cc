@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -954,6 +955,43 @@ TEST(MutationTest, EncodedBatchesRefuseCorruption) {
     flipped[i] ^= 0x41;
     DecodeMutationBatch(flipped).status().IgnoreError();
   }
+}
+
+TEST(MutationTest, EncodedBatchesKeepMissingDoublesAndRefuseInfinities) {
+  auto bits = [](double d) {
+    uint64_t b;
+    std::memcpy(&b, &d, sizeof b);
+    return b;
+  };
+  MutationBatch batch(MutationMode::kLoad);
+  InfluencerFields row = Row("v");
+  row.influencer_score = MissingDouble();
+  row.probability = -MissingDouble();  // any NaN is missing
+  batch.AddInfluencer("j", row);
+  std::string encoded;
+  EncodeMutationBatch(batch, &encoded);
+  absl::StatusOr<MutationBatch> decoded = DecodeMutationBatch(encoded);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  InfluencerStore store;
+  ASSERT_TRUE(store.Apply(*std::move(decoded)).ok());
+  std::shared_ptr<const JobResults> job = store.Current()->PlainJob("j");
+  ASSERT_EQ(job->size(), 1u);
+  // Read back as the one canonical missing value.
+  EXPECT_EQ(bits(job->columns.influencer_score[0]), bits(MissingDouble()));
+  EXPECT_EQ(bits(job->columns.probability[0]), bits(MissingDouble()));
+  EXPECT_EQ(job->columns.initial_influencer_score[0],
+            row.initial_influencer_score);
+
+  // No document holds an infinity: a log that does is corrupt.
+  MutationBatch infinite(MutationMode::kLoad);
+  row.influencer_score = std::numeric_limits<double>::infinity();
+  infinite.AddInfluencer("j", row);
+  std::string bad;
+  EncodeMutationBatch(infinite, &bad);
+  absl::StatusOr<MutationBatch> refused = DecodeMutationBatch(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              testing::HasSubstr("out of range"));
 }
 
 }  // namespace
