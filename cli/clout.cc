@@ -729,7 +729,8 @@ struct BenchQuery {
 absl::Status At(absl::string_view where, const absl::Status& status) {
   EsErrorInfo e = EsErrorOf(status);
   if (e.root_cause_type == e.type && e.root_cause_reason == e.reason) {
-    return EsError(e.http_status, e.type, absl::StrCat(where, ": ", e.reason));
+    return WithCausesOf(status, EsError(e.http_status, e.type,
+                                        absl::StrCat(where, ": ", e.reason)));
   }
   return EsErrorWithRootCause(e.http_status, e.type, e.reason,
                               e.root_cause_type,

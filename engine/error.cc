@@ -40,7 +40,58 @@ int HttpForCode(absl::StatusCode code) {
   }
 }
 
+// The caused_by chain: "<length>:<type><length>:<reason>" per cause,
+// outermost first.
+constexpr absl::string_view kCausesUrl = "clout.dev/es_caused_by";
+
+void AppendCause(absl::string_view type, absl::string_view reason,
+                 std::string* out) {
+  absl::StrAppend(out, type.size(), ":", type, reason.size(), ":", reason);
+}
+
+std::vector<EsErrorInfo::Cause> DecodeCauses(absl::string_view text) {
+  std::vector<EsErrorInfo::Cause> causes;
+  auto take = [&text](std::string* out) {
+    size_t colon = text.find(':');
+    size_t length = 0;
+    if (colon == absl::string_view::npos ||
+        !absl::SimpleAtoi(text.substr(0, colon), &length) ||
+        length > text.size() - colon - 1) {
+      return false;
+    }
+    *out = std::string(text.substr(colon + 1, length));
+    text.remove_prefix(colon + 1 + length);
+    return true;
+  };
+  while (!text.empty()) {
+    EsErrorInfo::Cause cause;
+    if (!take(&cause.type) || !take(&cause.reason)) break;
+    causes.push_back(std::move(cause));
+  }
+  return causes;
+}
+
 }  // namespace
+
+absl::Status EsErrorCausedBy(int http_status, absl::string_view type,
+                             absl::string_view reason,
+                             const absl::Status& cause) {
+  absl::Status status = EsError(http_status, type, reason);
+  const EsErrorInfo inner = EsErrorOf(cause);
+  std::string chain;
+  AppendCause(inner.type, inner.reason, &chain);
+  for (const EsErrorInfo::Cause& c : inner.caused_by) {
+    AppendCause(c.type, c.reason, &chain);
+  }
+  status.SetPayload(kCausesUrl, absl::Cord(chain));
+  return status;
+}
+
+absl::Status WithCausesOf(const absl::Status& from, absl::Status to) {
+  absl::optional<absl::Cord> causes = from.GetPayload(kCausesUrl);
+  if (causes.has_value() && !to.ok()) to.SetPayload(kCausesUrl, *causes);
+  return to;
+}
 
 absl::Status EsErrorWithRootCause(int http_status, absl::string_view type,
                                   absl::string_view reason,
@@ -79,6 +130,8 @@ EsErrorInfo EsErrorOf(const absl::Status& status) {
       info.type = std::string(parts[1]);
       info.root_cause_type = std::string(parts[2]);
       info.root_cause_reason = std::string(parts[3]);
+      absl::optional<absl::Cord> causes = status.GetPayload(kCausesUrl);
+      if (causes.has_value()) info.caused_by = DecodeCauses(std::string(*causes));
       return info;
     }
   }

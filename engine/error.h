@@ -8,6 +8,9 @@
 //
 //   {"error":{"root_cause":[{"type":T,"reason":R}],"type":T,"reason":R},"status":S}
 //
+// with "caused_by":{"type":..,"reason":..} (nested as deep as the chain)
+// after the reason for an error made by EsErrorCausedBy.
+//
 // A Status without the payload (for example one from a system call) is
 // reported as HTTP 500, type "exception", unless its code maps to a status
 // (see HttpStatusOf).
@@ -17,6 +20,7 @@
 #define CLOUT_ENGINE_ERROR_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -30,6 +34,13 @@ struct EsErrorInfo {
   std::string reason;           // the Status message
   std::string root_cause_type;  // equals `type` when there is no distinct root cause
   std::string root_cause_reason;
+  // The exceptions this one wraps, outermost first ("caused_by",
+  // "caused_by" of that, ...); empty when it wraps none.
+  struct Cause {
+    std::string type;
+    std::string reason;
+  };
+  std::vector<Cause> caused_by;
 };
 
 // Returns a Status for an error whose root cause is the error itself. The
@@ -46,6 +57,20 @@ absl::Status EsErrorWithRootCause(int http_status, absl::string_view type,
                                   absl::string_view reason,
                                   absl::string_view root_cause_type,
                                   absl::string_view root_cause_reason);
+
+// Returns a Status for an error that wraps `cause` (an error made by these
+// functions, or any Status) as Elasticsearch reports a wrapped exception:
+// the root cause is the error itself, and its caused_by is `cause`'s type
+// and reason followed by `cause`'s own caused_by chain, as an
+// XContentParseException "[1:9] [x] failed to parse field [desc]" wraps
+// the value's illegal_argument_exception.
+absl::Status EsErrorCausedBy(int http_status, absl::string_view type,
+                             absl::string_view reason,
+                             const absl::Status& cause);
+
+// Returns `to` with the caused_by chain of `from` (none if `from` has
+// none): for an error re-worded on its way out (a reason given a prefix).
+absl::Status WithCausesOf(const absl::Status& from, absl::Status to);
 
 // Shorthand for the search-phase failures of spec section 6: status 400, type
 // search_phase_execution_exception, reason "all shards failed".

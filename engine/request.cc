@@ -38,6 +38,24 @@ absl::Status ParseError(absl::string_view reason) {
   return EsError(400, "x_content_parse_exception", reason);
 }
 
+}  // namespace
+
+std::vector<std::string> SimilarNames(absl::string_view unknown,
+                                      const std::vector<std::string>& candidates);
+
+namespace {
+
+// " did you mean [y]?", " did you mean any of [y, z]?", or "" (no similar
+// candidate), as Elasticsearch appends it to an unknown name.
+std::string DidYouMean(absl::string_view unknown,
+                       const std::vector<std::string>& candidates) {
+  const std::vector<std::string> names = SimilarNames(unknown, candidates);
+  if (names.empty()) return "";
+  if (names.size() == 1) return absl::StrCat(" did you mean [", names[0], "]?");
+  return absl::StrCat(" did you mean any of [", absl::StrJoin(names, ", "),
+                      "]?");
+}
+
 absl::Status BadBoolean(absl::string_view text) {
   return EsError(400, "illegal_argument_exception",
                  absl::StrCat("Failed to parse value [", text,
@@ -359,30 +377,165 @@ class KeySet {
   std::vector<std::string> keys_;
 };
 
-absl::Status ReadPage(od::value& value, InfluencersRequest* request) {
-  od::json_type type;
-  if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
-  if (type != od::json_type::object) return WrongType("page", "an object", type);
+// Where a body's tokens are, to name them as Elasticsearch does: Jackson's
+// "[line:column]" of a token, both 1-based, the column counting bytes (as
+// its UTF-8 parser does) from the start of the line; "\r\n", "\r" and
+// "\n" each end a line.
+class BodyLocations {
+ public:
+  BodyLocations(absl::string_view body, const char* base)
+      : body_(body), base_(base) {}
+
+  // The location of the token starting at `at`, a pointer into the parsed
+  // copy of the body.
+  std::string At(const char* at) const {
+    size_t offset = static_cast<size_t>(at - base_);
+    if (offset > body_.size()) offset = body_.size();
+    size_t line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < offset; ++i) {
+      if (body_[i] == '\n' ||
+          (body_[i] == '\r' && (i + 1 >= body_.size() || body_[i + 1] != '\n'))) {
+        ++line;
+        line_start = i + 1;
+      }
+    }
+    return absl::StrCat("[", line, ":", offset - line_start + 1, "]");
+  }
+  // The location of `value`'s first token.
+  std::string Of(od::value& value) const {
+    return At(value.raw_json_token().data());
+  }
+  // Where a field's key starts (its opening quote); call before the key is
+  // unescaped, which consumes it.
+  static const char* KeyStart(od::field& field) { return field.key().raw() - 1; }
+
+ private:
+  absl::string_view body_;
+  const char* base_;
+};
+
+// Jackson's name of the token a value starts with.
+const char* TokenName(od::json_type type) {
+  switch (type) {
+    case od::json_type::array: return "START_ARRAY";
+    case od::json_type::object: return "START_OBJECT";
+    case od::json_type::number: return "VALUE_NUMBER";
+    case od::json_type::string: return "VALUE_STRING";
+    case od::json_type::boolean: return "VALUE_BOOLEAN";
+    case od::json_type::null: return "VALUE_NULL";
+  }
+  return "VALUE_EMBEDDED_OBJECT";
+}
+
+// A field of a body object, as Elasticsearch's ObjectParser declares it:
+// the tokens its value may start with (ValueType's supported tokens).
+struct DeclaredField {
+  absl::string_view name;
+  unsigned tokens;  // the bits Tokens() sets
+};
+
+// The bit set of JSON value types `types`.
+constexpr unsigned Tokens(std::initializer_list<od::json_type> types) {
+  unsigned bits = 0;
+  for (od::json_type type : types) bits |= 1u << static_cast<unsigned>(type);
+  return bits;
+}
+
+// The request's ObjectParser (GetInfluencersAction.Request.PARSER) is named
+// after the action.
+constexpr absl::string_view kRequestParser =
+    "cluster:monitor/xpack/ml/job/results/influencers/get";
+
+// Syntax errors are reported as they are, never wrapped as a field's.
+constexpr absl::string_view kMalformedPrefix = "failed to parse request body";
+bool IsMalformed(const absl::Status& s) {
+  return absl::StartsWith(s.message(), kMalformedPrefix);
+}
+
+// Elasticsearch's errors of one object of the body, parsed by the
+// ObjectParser `parser` with these `fields`:
+//   "[l:c] [parser] unknown field [x] did you mean [y]?" (at the key),
+//   "[l:c] [parser] x doesn't support values of type: VALUE_NUMBER",
+//   "[l:c] [parser] failed to parse field [x]" caused by the value's error
+//   (both at the value).
+class ObjectFields {
+ public:
+  ObjectFields(absl::string_view parser,
+               const std::vector<DeclaredField>& fields,
+               const BodyLocations& locations)
+      : parser_(parser), fields_(fields), locations_(locations) {}
+
+  // OK if `key` is declared and `value` starts with a token it supports.
+  // `key_at` is BodyLocations::KeyStart of the field.
+  absl::Status Check(const char* key_at, absl::string_view key,
+                     od::value& value) const {
+    for (const DeclaredField& declared : fields_) {
+      if (declared.name != key) continue;
+      od::json_type type;
+      if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
+      if (declared.tokens & (1u << static_cast<unsigned>(type))) {
+        return absl::OkStatus();
+      }
+      return ParseError(absl::StrCat(locations_.Of(value), " [", parser_,
+                                     "] ", key,
+                                     " doesn't support values of type: ",
+                                     TokenName(type)));
+    }
+    std::vector<std::string> names;
+    for (const DeclaredField& declared : fields_) {
+      names.emplace_back(declared.name);
+    }
+    return ParseError(absl::StrCat(locations_.At(key_at), " [", parser_,
+                                   "] unknown field [", key, "]",
+                                   DidYouMean(key, names)));
+  }
+
+  // The error of a value that failed to parse, at `where`: `cause` wrapped.
+  absl::Status Failed(absl::string_view where, absl::string_view key,
+                      const absl::Status& cause) const {
+    if (IsMalformed(cause)) return cause;
+    return EsErrorCausedBy(400, "x_content_parse_exception",
+                           absl::StrCat(where, " [", parser_,
+                                        "] failed to parse field [", key, "]"),
+                           cause);
+  }
+
+ private:
+  absl::string_view parser_;
+  const std::vector<DeclaredField>& fields_;
+  const BodyLocations& locations_;
+};
+
+// The body's "page" object (Elasticsearch's PageParams parser, "page").
+// On failure, *stop is the location of the value being read, where
+// Elasticsearch's parser stopped.
+absl::Status ReadPage(od::value& value, const BodyLocations& locations,
+                      InfluencersRequest* request, std::string* stop) {
+  *stop = locations.Of(value);
   od::object page;
   if (auto error = value.get_object().get(page)) return Malformed(error);
+  using T = od::json_type;
+  static const std::vector<DeclaredField>* const kPageFields =
+      new std::vector<DeclaredField>{
+          {"from", Tokens({T::number, T::string})},
+          {"size", Tokens({T::number, T::string})}};
+  const ObjectFields fields("page", *kPageFields, locations);
   KeySet keys;
-  for (auto field : page) {
+  for (auto field_result : page) {
+    od::field field;
+    if (auto error = std::move(field_result).get(field)) return Malformed(error);
+    const char* key_at = BodyLocations::KeyStart(field);
     std::string_view raw_key;
     if (auto error = field.unescaped_key().get(raw_key)) return Malformed(error);
-    absl::string_view key = ToAbsl(raw_key);
-    std::string key_copy(key);
-    if (absl::Status s = keys.Add(key_copy); !s.ok()) return s;
-    od::value v;
-    if (auto error = field.value().get(v)) return Malformed(error);
-    absl::Status s;
-    if (key_copy == "from") {
-      s = ReadInt(v, "from", &request->from);
-    } else if (key_copy == "size") {
-      s = ReadInt(v, "size", &request->size);
-    } else {
-      s = ParseError(absl::StrCat("unknown field [", key_copy, "]"));
-    }
-    if (!s.ok()) return s;
+    const std::string key(raw_key);
+    if (absl::Status s = keys.Add(key); !s.ok()) return s;
+    od::value& v = field.value();
+    *stop = locations.Of(v);
+    if (absl::Status s = fields.Check(key_at, key, v); !s.ok()) return s;
+    absl::Status s = ReadInt(v, key, key == "from" ? &request->from
+                                                   : &request->size);
+    if (!s.ok()) return fields.Failed(*stop, key, s);
   }
   return absl::OkStatus();
 }
@@ -415,15 +568,34 @@ absl::StatusOr<InfluencersRequest> ParseBodyRequest(
   }
   od::object object;
   if (auto error = doc.get_object().get(object)) return Malformed(error);
+  const BodyLocations locations(body, padded.data());
+  using T = od::json_type;
+  static const std::vector<DeclaredField>* const kRequestFields =
+      new std::vector<DeclaredField>{
+      {"job_id", Tokens({T::string})},
+       // Elasticsearch declares start and end string-or-null; the spec
+       // also takes numbers (epoch milliseconds).
+       {"start", Tokens({T::string, T::null, T::number})},
+       {"end", Tokens({T::string, T::null, T::number})},
+       {"exclude_interim", Tokens({T::boolean, T::string})},
+       {"page", Tokens({T::object})},
+       {"influencer_score", Tokens({T::number, T::string})},
+       {"sort", Tokens({T::string})},
+       {"desc", Tokens({T::boolean, T::string})}};
+  const ObjectFields fields(kRequestParser, *kRequestFields, locations);
   KeySet keys;
   std::string body_job_id;
-  for (auto field : object) {
+  for (auto field_result : object) {
+    od::field field;
+    if (auto error = std::move(field_result).get(field)) return Malformed(error);
+    const char* key_at = BodyLocations::KeyStart(field);
     std::string_view raw_key;
     if (auto error = field.unescaped_key().get(raw_key)) return Malformed(error);
     std::string key(raw_key);
     if (absl::Status s = keys.Add(key); !s.ok()) return s;
-    od::value value;
-    if (auto error = field.value().get(value)) return Malformed(error);
+    od::value& value = field.value();
+    if (absl::Status s = fields.Check(key_at, key, value); !s.ok()) return s;
+    std::string where = locations.Of(value);
     absl::Status s;
     if (key == "job_id") {
       s = ReadString(value, key, &body_job_id);
@@ -439,12 +611,10 @@ absl::StatusOr<InfluencersRequest> ParseBodyRequest(
       s = ReadString(value, key, &request.sort);
     } else if (key == "desc") {
       s = ReadBoolean(value, key, &request.desc);
-    } else if (key == "page") {
-      s = ReadPage(value, &request);
-    } else {
-      s = ParseError(absl::StrCat("unknown field [", key, "]"));
+    } else {  // page
+      s = ReadPage(value, locations, &request, &where);
     }
-    if (!s.ok()) return s;
+    if (!s.ok()) return fields.Failed(where, key, s);
   }
   if (!AtEnd(doc)) {
     return ParseError("failed to parse request body: unexpected content after "
@@ -615,30 +785,27 @@ std::string UnrecognizedParametersReason(
       absl::StrCat("request [", path, "] contains unrecognized parameter",
                    unknown.size() > 1 ? "s" : "", ": ");
   for (size_t i = 0; i < unknown.size(); ++i) {
-    std::vector<std::pair<float, std::string>> scored;
-    for (const std::string& candidate : candidates) {
-      const float similarity = LevenshteinSimilarity(unknown[i], candidate);
-      if (similarity > 0.5f) scored.emplace_back(similarity, candidate);
-    }
-    std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first > b.first : a.second < b.second;
-    });
     if (i > 0) reason.append(", ");
     absl::StrAppend(&reason, "[", unknown[i], "]");
-    if (scored.empty()) continue;
-    reason.append(" -> did you mean ");
-    if (scored.size() == 1) {
-      absl::StrAppend(&reason, "[", scored[0].second, "]?");
-      continue;
-    }
-    reason.append("any of [");
-    for (size_t k = 0; k < scored.size(); ++k) {
-      if (k > 0) reason.append(", ");
-      reason.append(scored[k].second);
-    }
-    reason.append("]?");
+    const std::string suggestion = DidYouMean(unknown[i], candidates);
+    if (!suggestion.empty()) absl::StrAppend(&reason, " ->", suggestion);
   }
   return reason;
+}
+
+std::vector<std::string> SimilarNames(
+    absl::string_view unknown, const std::vector<std::string>& candidates) {
+  std::vector<std::pair<float, std::string>> scored;
+  for (const std::string& candidate : candidates) {
+    const float similarity = LevenshteinSimilarity(unknown, candidate);
+    if (similarity > 0.5f) scored.emplace_back(similarity, candidate);
+  }
+  std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::vector<std::string> names;
+  for (auto& [similarity, name] : scored) names.push_back(std::move(name));
+  return names;
 }
 
 absl::Status ParseBooleanParam(absl::string_view text, bool* out) {

@@ -119,6 +119,12 @@ std::string UnrecognizedParametersReason(absl::string_view path,
                                          std::vector<std::string> unknown,
                                          const std::vector<std::string>& candidates);
 
+// The names among `candidates` whose similarity to `unknown` is above
+// 0.5, most similar first, then by name: the suggestions of Elasticsearch's
+// "did you mean" for unknown parameters and unknown body fields. Pure.
+std::vector<std::string> SimilarNames(absl::string_view unknown,
+                                      const std::vector<std::string>& candidates);
+
 // Parses "a=1&b=2&c" (no URL decoding beyond '+' and %XX) into parameters.
 std::vector<RequestParam> SplitQueryString(absl::string_view query);
 

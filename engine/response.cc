@@ -146,6 +146,15 @@ std::string ErrorJson(const absl::Status& status, bool pretty) {
   json.String(info.type);
   json.Key("reason");
   json.String(info.reason);
+  for (const EsErrorInfo::Cause& cause : info.caused_by) {
+    json.Key("caused_by");
+    json.BeginObject();
+    json.Key("type");
+    json.String(cause.type);
+    json.Key("reason");
+    json.String(cause.reason);
+  }
+  for (size_t i = 0; i < info.caused_by.size(); ++i) json.EndObject();
   json.EndObject();
   json.Key("status");
   json.Long(info.http_status);

@@ -100,9 +100,10 @@ expect_error() {
   local got
   if ! got=$(py 'e = d["error"]
 assert keys(d) == ["error", "status"], keys(d)
-assert keys(e) == ["root_cause", "type", "reason"], keys(e)
+assert keys(e) in (["root_cause", "type", "reason"],
+                  ["root_cause", "type", "reason", "caused_by"]), keys(e)
 print(d["status"], e["type"], e["root_cause"][0]["type"])
-print(e["reason"], "|", e["root_cause"][0]["reason"])' <"$ERR" 2>/dev/null); then
+print(e["reason"], "|", e["root_cause"][0]["reason"], "|", e.get("caused_by", ""))' <"$ERR" 2>/dev/null); then
     fail "$desc: stderr is not the error envelope" "got: $(clip "$(cat "$ERR")")"
     return
   fi
@@ -552,7 +553,8 @@ run bench --repeat=2 --queries="$T/ghost.ndjson" "$T/bench.ndjson"
 expect_error "bench unknown job" 3 404 resource_not_found_exception "no_such_job"
 printf '{"name":"bad","job_id":"job-0","page":{"size":-1}}\n' >"$T/badq.ndjson"
 run bench --repeat=2 --queries="$T/badq.ndjson" "$T/bench.ndjson"
-expect_error "bench bad request" 2 400 illegal_argument_exception
+expect_error "bench bad request" 2 400 x_content_parse_exception \
+  "Parameter [size] cannot be < 0"
 printf '{"name":"no job"}\n' >"$T/nojob.ndjson"
 run bench --repeat=2 --queries="$T/nojob.ndjson" "$T/bench.ndjson"
 expect_error "bench request without job_id" 2 400 x_content_parse_exception "job_id"
@@ -568,11 +570,13 @@ run bench --threads=0 --queries=$QUERIES "$T/bench.ndjson"
 expect_error "bench --threads=0" 2 400 illegal_argument_exception "--threads"
 run bench --format=table --queries=$QUERIES "$T/bench.ndjson"
 expect_error "bench bad --format" 2 400 illegal_argument_exception
-# A bad request names its FILE:LINE and fails before any dump is read.
+# A bad request names its FILE:LINE and fails before any dump is read. The
+# [line:column] is within the request the bench sends (the line without
+# "name" and "job_id").
 printf '{"job_id":"job-0"}\n{"job_id":"job-0","exclude_interm":true}\n' >"$T/typo.ndjson"
 run bench --repeat=2 --queries="$T/typo.ndjson" "$T/no_such_dump.ndjson"
 expect_error "bench typo names the line" 2 400 x_content_parse_exception \
-  "typo.ndjson:2: unknown field [exclude_interm]"
+  "typo.ndjson:2: [1:2] [cluster:monitor/xpack/ml/job/results/influencers/get] unknown field [exclude_interm] did you mean [exclude_interim]?"
 run bench --repeat=2 --queries="$T/ghost.ndjson" "$T/bench.ndjson"
 expect_error "bench unknown job names the line" 3 404 resource_not_found_exception \
   "ghost.ndjson:1: No known job"

@@ -71,49 +71,104 @@ TEST(BodyRequestTest, NullDatesAreUnset) {
   EXPECT_FALSE(r->end.has_value());
 }
 
+// Elasticsearch's x-content errors: "[line:column]", the parser's name (the
+// action's for the request, "page" for its page), and a value's own error
+// as caused_by of "failed to parse field [x]".
+constexpr char kParser[] = "[cluster:monitor/xpack/ml/job/results/influencers/get]";
+
+// Checks the caused_by chain of `status`: (type, reason) pairs, outermost
+// first.
+void ExpectCauses(const absl::Status& status,
+                  std::vector<std::pair<std::string, std::string>> causes) {
+  EsErrorInfo info = EsErrorOf(status);
+  ASSERT_EQ(info.caused_by.size(), causes.size()) << status;
+  for (size_t i = 0; i < causes.size(); ++i) {
+    EXPECT_EQ(info.caused_by[i].type, causes[i].first) << status;
+    EXPECT_EQ(info.caused_by[i].reason, causes[i].second) << status;
+  }
+}
+
 TEST(BodyRequestTest, Rejections) {
+  const std::string p = kParser;
   ExpectError(ParseBodyRequest("j", R"({"foo":1})").status(), 400,
-              "x_content_parse_exception", "unknown field [foo]");
-  ExpectError(ParseBodyRequest("j", R"({"page":{"offset":1}})").status(), 400,
-              "x_content_parse_exception", "unknown field [offset]");
+              "x_content_parse_exception", "[1:2] " + p + " unknown field [foo]");
+  // Suggestions as SuggestingErrorOnUnknown makes them (similarity > 0.5).
+  ExpectError(ParseBodyRequest("j", R"({"sorts":1})").status(), 400,
+              "x_content_parse_exception",
+              "[1:2] " + p + " unknown field [sorts] did you mean [sort]?");
+  ExpectError(ParseBodyRequest("j", "{\n  \"desc\": true,\n  \"stort\":1}").status(),
+              400, "x_content_parse_exception",
+              "[3:3] " + p +
+                  " unknown field [stort] did you mean any of [sort, start]?");
+  absl::Status page_key = ParseBodyRequest("j", R"({"page":{"offset":1}})").status();
+  ExpectError(page_key, 400, "x_content_parse_exception",
+              "[1:19] " + p + " failed to parse field [page]");
+  ExpectCauses(page_key, {{"x_content_parse_exception",
+                           "[1:10] [page] unknown field [offset]"}});
   ExpectError(ParseBodyRequest("j", R"({"sort":"a","sort":"b"})").status(),
               400, "x_content_parse_exception", "Duplicate field 'sort'");
-  ExpectError(ParseBodyRequest("j", R"({"desc":"yes"})").status(), 400,
-              "illegal_argument_exception",
-              "Failed to parse value [yes] as only [true] or [false] are "
-              "allowed.");
+  absl::Status yes = ParseBodyRequest("j", R"({"desc":"yes"})").status();
+  ExpectError(yes, 400, "x_content_parse_exception",
+              "[1:9] " + p + " failed to parse field [desc]");
+  ExpectCauses(yes, {{"illegal_argument_exception",
+                      "Failed to parse value [yes] as only [true] or [false] "
+                      "are allowed."}});
   ExpectError(ParseBodyRequest("j", R"({"desc":1})").status(), 400,
               "x_content_parse_exception",
-              "[get_influencers] failed to parse field [desc]: expected a "
-              "boolean but found a number");
+              "[1:9] " + p + " desc doesn't support values of type: VALUE_NUMBER");
+  ExpectError(ParseBodyRequest("j", R"({"desc":null})").status(), 400,
+              "x_content_parse_exception",
+              "[1:9] " + p + " desc doesn't support values of type: VALUE_NULL");
   ExpectError(ParseBodyRequest("j", R"({"sort":5})").status(), 400,
               "x_content_parse_exception",
-              "[get_influencers] failed to parse field [sort]: expected a "
-              "string but found a number");
+              "[1:9] " + p + " sort doesn't support values of type: VALUE_NUMBER");
   ExpectError(ParseBodyRequest("j", R"({"start":[1]})").status(), 400,
               "x_content_parse_exception",
-              "[get_influencers] failed to parse field [start]: expected a "
-              "string or a number but found an array");
-  ExpectError(ParseBodyRequest("j", R"({"page":{"from":-1}})").status(), 400,
-              "illegal_argument_exception", "Parameter [from] cannot be < 0");
-  ExpectError(ParseBodyRequest("j", R"({"page":{"size":-5}})").status(), 400,
-              "illegal_argument_exception", "Parameter [size] cannot be < 0");
-  ExpectError(ParseBodyRequest("j", R"({"page":{"size":"ten"}})").status(),
-              400, "illegal_argument_exception",
-              "Failed to parse int parameter [size] with value [ten]");
-  ExpectError(ParseBodyRequest("j", R"({"page":{"size":1.5}})").status(), 400,
-              "illegal_argument_exception",
-              "Failed to parse int parameter [size] with value [1.5]");
-  ExpectError(
-      ParseBodyRequest("j", R"({"page":{"from":3000000000}})").status(), 400,
-      "illegal_argument_exception",
-      "Failed to parse int parameter [from] with value [3000000000]");
-  ExpectError(ParseBodyRequest("j", R"({"influencer_score":"high"})").status(),
-              400, "number_format_exception", "For input string: \"high\"");
+              "[1:10] " + p + " start doesn't support values of type: START_ARRAY");
   ExpectError(ParseBodyRequest("j", R"({"page":5})").status(), 400,
               "x_content_parse_exception",
-              "[get_influencers] failed to parse field [page]: expected an "
-              "object but found a number");
+              "[1:9] " + p + " page doesn't support values of type: VALUE_NUMBER");
+  absl::Status page_type = ParseBodyRequest("j", R"({"page":{"from":true}})").status();
+  ExpectError(page_type, 400, "x_content_parse_exception",
+              "[1:17] " + p + " failed to parse field [page]");
+  ExpectCauses(page_type,
+               {{"x_content_parse_exception",
+                 "[1:17] [page] from doesn't support values of type: "
+                 "VALUE_BOOLEAN"}});
+  // A value's own error, wrapped twice inside the page.
+  struct Case {
+    const char* body;
+    const char* location;
+    const char* key;
+    const char* type;
+    const char* reason;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"page":{"from":-1}})", "[1:17]", "from",
+            "illegal_argument_exception", "Parameter [from] cannot be < 0"},
+           {R"({"page":{"size":-5}})", "[1:17]", "size",
+            "illegal_argument_exception", "Parameter [size] cannot be < 0"},
+           {R"({"page":{"size":"ten"}})", "[1:17]", "size",
+            "illegal_argument_exception",
+            "Failed to parse int parameter [size] with value [ten]"},
+           {R"({"page":{"size":1.5}})", "[1:17]", "size",
+            "illegal_argument_exception",
+            "Failed to parse int parameter [size] with value [1.5]"},
+           {R"({"page":{"from":3000000000}})", "[1:17]", "from",
+            "illegal_argument_exception",
+            "Failed to parse int parameter [from] with value [3000000000]"}}) {
+    absl::Status s = ParseBodyRequest("j", c.body).status();
+    ExpectError(s, 400, "x_content_parse_exception",
+                absl::StrCat(c.location, " ", p, " failed to parse field [page]"));
+    ExpectCauses(s, {{"x_content_parse_exception",
+                      absl::StrCat(c.location, " [page] failed to parse field [",
+                                   c.key, "]")},
+                     {c.type, c.reason}});
+  }
+  absl::Status high = ParseBodyRequest("j", R"({"influencer_score":"high"})").status();
+  ExpectError(high, 400, "x_content_parse_exception",
+              "[1:21] " + p + " failed to parse field [influencer_score]");
+  ExpectCauses(high, {{"number_format_exception", "For input string: \"high\""}});
 }
 
 TEST(BodyRequestTest, MalformedBodies) {
