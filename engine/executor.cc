@@ -156,8 +156,12 @@ inline uint64_t OrderKey(int64_t value) {
 // last, as Elasticsearch's missing `_last`), which no value reaches (+inf
 // ascending and -inf descending give 0xFFF0...).
 inline uint64_t DoubleOrderKey(double value, uint64_t flip) {
-  const uint64_t key = OrderKey(value) ^ flip;
-  return IsMissing(value) ? UINT64_MAX : key;
+  // Integer-only and branch-free, so that a scan's key loop stays
+  // vectorised: NaN is an all-ones exponent with a non-zero mantissa.
+  const uint64_t bits = std::bit_cast<uint64_t>(value);
+  const uint64_t missing =
+      uint64_t{0} - static_cast<uint64_t>((bits << 1) > (uint64_t{0x7FF} << 53));
+  return (OrderKey(value) ^ flip) | missing;
 }
 
 // The filters of a query (time window, score threshold, exclude_interim),
