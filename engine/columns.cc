@@ -60,6 +60,16 @@ void InfluencerColumns::Reserve(size_t n) {
   version.reserve(n);
 }
 
+void SetMissingDoubles(JobResults& job) {
+  const InfluencerColumns& c = job.columns;
+  bool missing = false;
+  for (const Column<double>* column :
+       {&c.influencer_score, &c.initial_influencer_score, &c.probability}) {
+    for (double v : *column) missing |= IsMissing(v);
+  }
+  job.may_have_missing_doubles = missing;
+}
+
 void SetTimestampRange(JobResults& job) {
   const Column<int64_t>& ts = job.columns.timestamp;
   if (ts.empty()) return;
@@ -119,6 +129,7 @@ std::shared_ptr<const JobResults> MaterializeJob(
   }
   out->time_ordered = std::is_sorted(c.timestamp.begin(), c.timestamp.end());
   SetTimestampRange(*out);
+  SetMissingDoubles(*out);
   // The field names of the rows it holds, in its own dictionary.
   std::vector<bool> named(out->strings.size(), false);
   for (uint32_t code : c.field_name_code) {

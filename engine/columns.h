@@ -219,6 +219,10 @@ struct JobResults {
   // looks for a result's identity only in segments whose range holds it.
   int64_t min_timestamp = INT64_MAX;
   int64_t max_timestamp = INT64_MIN;
+  // False only when a plain job's rows are known to have no missing double
+  // (SetMissingDoubles): a scan's sort keys then skip the missing test.
+  // True (the safe value) until then.
+  bool may_have_missing_doubles = true;
   // The distinct influencer field names of the job's rows (a name may stay
   // listed after its last row was replaced away).
   std::vector<absl::string_view> field_names;
@@ -264,6 +268,9 @@ struct JobResults {
 // Sets a plain job's min_timestamp and max_timestamp from its rows (after
 // time_ordered is set). O(rows) unless the rows are in time order.
 void SetTimestampRange(JobResults& job);
+
+// Sets a plain job's may_have_missing_doubles from its rows. O(rows).
+void SetMissingDoubles(JobResults& job);
 
 // `job` as one plain segment: itself when it is plain, else a new
 // JobResults holding its live rows in order (their strings stay in the

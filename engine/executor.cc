@@ -484,6 +484,12 @@ struct DoubleKey {
     return DoubleOrderKey(column[r], flip);
   }
 };
+// DoubleKey for a job known to have no missing double.
+struct PresentDoubleKey {
+  const double* column;
+  uint64_t flip;
+  uint64_t operator()(size_t r) const { return OrderKey(column[r]) ^ flip; }
+};
 struct TimestampKey {
   const int64_t* column;
   uint64_t flip;
@@ -525,13 +531,19 @@ void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
   const JobResults& job = *query.job;
   const InfluencerColumns& c = job.columns;
   const uint64_t flip = query.desc ? ~uint64_t{0} : 0;
+  auto double_key = [&](const Column<double>& column) {
+    if (!job.may_have_missing_doubles) {
+      return body(PresentDoubleKey{column.data(), flip});
+    }
+    return body(DoubleKey{column.data(), flip});
+  };
   switch (query.sort) {
     case SortField::kInfluencerScore:
-      return body(DoubleKey{c.influencer_score.data(), flip});
+      return double_key(c.influencer_score);
     case SortField::kInitialInfluencerScore:
-      return body(DoubleKey{c.initial_influencer_score.data(), flip});
+      return double_key(c.initial_influencer_score);
     case SortField::kProbability:
-      return body(DoubleKey{c.probability.data(), flip});
+      return double_key(c.probability);
     case SortField::kTimestamp:
       return body(TimestampKey{c.timestamp.data(), flip});
     case SortField::kIsInterim:

@@ -712,6 +712,7 @@ std::shared_ptr<JobResults> BuildSegment(
   job->time_ordered = std::is_sorted(job->columns.timestamp.begin(),
                                      job->columns.timestamp.end());
   SetTimestampRange(*job);
+  SetMissingDoubles(*job);
   return job;
 }
 

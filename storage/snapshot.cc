@@ -400,6 +400,7 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   CopyColumn(score, rows, &c.influencer_score);
   CopyColumn(initial, rows, &c.initial_influencer_score);
   CopyColumn(probability, rows, &c.probability);
+  job->may_have_missing_doubles = any_missing;
   if (any_missing) {
     for (Column<double>* column :
          {&c.influencer_score, &c.initial_influencer_score, &c.probability}) {
