@@ -70,10 +70,12 @@ bool IsSnapshotPath(const std::string& path) {
 absl::StatusOr<LoadReport> LoadSnapshot(InfluencerStore& store,
                                         const std::string& path,
                                         const std::string& name) {
-  absl::StatusOr<uint64_t> results = LoadSnapshotFile(store, path);
-  if (!results.ok()) return results.status();
   LoadReport report;
+  absl::StatusOr<uint64_t> results =
+      LoadSnapshotFile(store, path, Env::Default(), &report.jobs);
+  if (!results.ok()) return results.status();
   report.source = name;
+  report.format = DumpFormat::kSnapshot;
   std::error_code error;
   report.bytes = std::filesystem::file_size(path, error);
   report.documents = *results;

@@ -45,6 +45,7 @@ absl::string_view DumpFormatName(DumpFormat format) {
     case DumpFormat::kBulk: return "bulk";
     case DumpFormat::kJsonStream: return "json_stream";
     case DumpFormat::kEsArchive: return "es_archive";
+    case DumpFormat::kSnapshot: return "snapshot";
   }
   return "unknown";
 }

@@ -88,10 +88,12 @@ enum class DumpFormat {
   kBulk,
   kJsonStream,
   kEsArchive,
+  kSnapshot,  // a snapshot file (storage/snapshot.h), never sniffed here
 };
 
 // "ndjson", "json_array", "influencers_response", "search_response",
-// "search_hits_ndjson", "bulk", "json_stream", "es_archive" or "unknown".
+// "search_hits_ndjson", "bulk", "json_stream", "es_archive", "snapshot" or
+// "unknown".
 absl::string_view DumpFormatName(DumpFormat format);
 
 struct LoadOptions {

@@ -194,10 +194,13 @@ class Store {
     {
       py::gil_scoped_release release;
       if (StartsAsSnapshot(path)) {
-        absl::StatusOr<uint64_t> results = LoadSnapshotFile(*store_, path);
+        LoadReport r;
+        absl::StatusOr<uint64_t> results =
+            LoadSnapshotFile(*store_, path, Env::Default(), &r.jobs);
         if (results.ok()) {
-          LoadReport r;
           r.source = name;
+          r.format = DumpFormat::kSnapshot;
+          r.threads = 1;
           std::ifstream in(path, std::ios::binary | std::ios::ate);
           r.bytes = in ? static_cast<uint64_t>(in.tellg()) : 0;
           r.documents = *results;

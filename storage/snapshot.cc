@@ -653,15 +653,22 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadSnapshotBundle(
 }
 
 absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
-                                          const std::string& path, Env* env) {
+                                          const std::string& path, Env* env,
+                                          std::vector<std::string>* jobs) {
   absl::StatusOr<std::shared_ptr<const StoreVersion>> version =
       ReadSnapshotBundle(env, path);
   if (!version.ok()) return version.status();
   uint64_t results = 0;
-  for (const auto& [id, job] : (*version)->jobs) results += job->size();
+  std::vector<std::string> ids;
+  for (const auto& [id, job] : (*version)->jobs) {
+    results += job->size();
+    ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
   // A store with a log is given the results as a batch, so that the log
   // holds them (a restored version would bypass it).
   if (store.options().log == nullptr && store.Restore(*version).ok()) {
+    if (jobs != nullptr) *jobs = std::move(ids);
     return results;
   }
   // The store holds results already: upsert these as a dump's.
@@ -685,6 +692,7 @@ absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
   }
   absl::StatusOr<MutationResult> applied = store.Apply(std::move(batch));
   if (!applied.ok()) return applied.status();
+  if (jobs != nullptr) *jobs = std::move(ids);
   return results;
 }
 

@@ -66,10 +66,12 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
 // applied nothing and has no log, its version becomes the store's
 // (InfluencerStore::Restore: no copy of the rows); otherwise its results
 // are upserted as a dump's would be (one kLoad batch, logged). Returns the number of results it
-// holds, or the error (the store unchanged).
+// holds, or the error (the store unchanged). If `jobs` is given, sets it to
+// the snapshot's job ids, sorted (on success only).
 absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
                                           const std::string& path,
-                                          Env* env = Env::Default());
+                                          Env* env = Env::Default(),
+                                          std::vector<std::string>* jobs = nullptr);
 
 // What a data directory snapshot wrote.
 struct SnapshotStats {

@@ -354,8 +354,17 @@ def test_load_accepts_paths_bytes_file_objects_and_snapshots(tmp_path):
                           capture_output=True, timeout=60)
     assert made.returncode == 0, made.stderr
     s = clout.Store()
-    assert s.load(snap).influencers_added == 28
+    loaded = s.load(snap)
+    assert loaded.influencers_added == 28
+    # Reported as a dump's load: its format and the jobs it brought.
+    assert loaded.sources[0].format == "snapshot"
+    assert loaded.jobs == [JOB]
     assert s.get_influencers_json(JOB, size=100) == want
+    # Into a store that holds results already: upserted, same report.
+    busy = clout.Store()
+    busy.load(DATA)
+    again = busy.load(snap)
+    assert again.jobs == [JOB] and again.sources[0].format == "snapshot"
     # Compressed dumps, from a path or bytes, recognised by their content.
     import gzip
     packed = tmp_path / "kpi.bin"
