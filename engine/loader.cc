@@ -28,6 +28,7 @@
 #include "engine/dates.h"
 #include "engine/decompress.h"
 #include "engine/error.h"
+#include "engine/json_names.h"
 #include "engine/fast_number.h"
 #include "engine/interner.h"
 #include "simdjson.h"
@@ -256,17 +257,6 @@ error_code FieldKey(od::field& field, std::string_view* key) {
   return field.unescaped_key().get(*key);
 }
 
-const char* JsonTypeName(od::json_type type) {
-  switch (type) {
-    case od::json_type::array: return "an array";
-    case od::json_type::object: return "an object";
-    case od::json_type::number: return "a number";
-    case od::json_type::string: return "a string";
-    case od::json_type::boolean: return "a boolean";
-    case od::json_type::null: return "null";
-  }
-  return "an unknown value";
-}
 
 
 // The type of `value` for a message about a value of the wrong type or out
@@ -2369,20 +2359,6 @@ absl::StatusOr<LoadReport> LoadStdin(InfluencerStore& store,
 // _bulk requests.
 
 namespace {
-
-// Jackson's name of the token a value starts with, as Elasticsearch's
-// bulk parser words its errors.
-const char* TokenName(od::json_type type) {
-  switch (type) {
-    case od::json_type::array: return "START_ARRAY";
-    case od::json_type::object: return "START_OBJECT";
-    case od::json_type::number: return "VALUE_NUMBER";
-    case od::json_type::string: return "VALUE_STRING";
-    case od::json_type::boolean: return "VALUE_BOOLEAN";
-    case od::json_type::null: return "VALUE_NULL";
-  }
-  return "VALUE_EMBEDDED_OBJECT";
-}
 
 absl::Status MalformedAction(size_t line, absl::string_view detail) {
   return EsError(400, "illegal_argument_exception",

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "engine/json_names.h"
 #include "engine/fast_number.h"
 #include "engine/java_format.h"
 #include "simdjson.h"
@@ -197,18 +198,6 @@ absl::Status ParseDoubleText(absl::string_view text, double* out) {
   }
   *out = negative ? -value : value;
   return absl::OkStatus();
-}
-
-const char* JsonTypeName(od::json_type type) {
-  switch (type) {
-    case od::json_type::array: return "an array";
-    case od::json_type::object: return "an object";
-    case od::json_type::number: return "a number";
-    case od::json_type::string: return "a string";
-    case od::json_type::boolean: return "a boolean";
-    case od::json_type::null: return "null";
-  }
-  return "an unknown value";
 }
 
 absl::Status WrongType(absl::string_view key, absl::string_view expected,
@@ -402,10 +391,12 @@ class BodyLocations {
     }
     return absl::StrCat("[", line, ":", offset - line_start + 1, "]");
   }
-  // The location of `value`'s first token.
-  std::string Of(od::value& value) const {
-    return At(value.raw_json_token().data());
+  // Where `value`'s first token starts (for At, once there is an error).
+  static const char* Start(od::value& value) {
+    return value.raw_json_token().data();
   }
+  // The location of `value`'s first token.
+  std::string Of(od::value& value) const { return At(Start(value)); }
   // Where a field's key starts (its opening quote); call before the key is
   // unescaped, which consumes it.
   static const char* KeyStart(od::field& field) { return field.key().raw() - 1; }
@@ -414,19 +405,6 @@ class BodyLocations {
   absl::string_view body_;
   const char* base_;
 };
-
-// Jackson's name of the token a value starts with.
-const char* TokenName(od::json_type type) {
-  switch (type) {
-    case od::json_type::array: return "START_ARRAY";
-    case od::json_type::object: return "START_OBJECT";
-    case od::json_type::number: return "VALUE_NUMBER";
-    case od::json_type::string: return "VALUE_STRING";
-    case od::json_type::boolean: return "VALUE_BOOLEAN";
-    case od::json_type::null: return "VALUE_NULL";
-  }
-  return "VALUE_EMBEDDED_OBJECT";
-}
 
 // A field of a body object, as Elasticsearch's ObjectParser declares it:
 // the tokens its value may start with (ValueType's supported tokens).
@@ -491,12 +469,13 @@ class ObjectFields {
                                    DidYouMean(key, names)));
   }
 
-  // The error of a value that failed to parse, at `where`: `cause` wrapped.
-  absl::Status Failed(absl::string_view where, absl::string_view key,
+  // The error of a value that failed to parse where the parser stopped
+  // (`where`, a BodyLocations::Start): `cause` wrapped.
+  absl::Status Failed(const char* where, absl::string_view key,
                       const absl::Status& cause) const {
     if (IsMalformed(cause)) return cause;
     return EsErrorCausedBy(400, "x_content_parse_exception",
-                           absl::StrCat(where, " [", parser_,
+                           absl::StrCat(locations_.At(where), " [", parser_,
                                         "] failed to parse field [", key, "]"),
                            cause);
   }
@@ -508,11 +487,11 @@ class ObjectFields {
 };
 
 // The body's "page" object (Elasticsearch's PageParams parser, "page").
-// On failure, *stop is the location of the value being read, where
+// On failure, *stop is where the value being read starts, where
 // Elasticsearch's parser stopped.
 absl::Status ReadPage(od::value& value, const BodyLocations& locations,
-                      InfluencersRequest* request, std::string* stop) {
-  *stop = locations.Of(value);
+                      InfluencersRequest* request, const char** stop) {
+  *stop = BodyLocations::Start(value);
   od::object page;
   if (auto error = value.get_object().get(page)) return Malformed(error);
   using T = od::json_type;
@@ -531,7 +510,7 @@ absl::Status ReadPage(od::value& value, const BodyLocations& locations,
     const std::string key(raw_key);
     if (absl::Status s = keys.Add(key); !s.ok()) return s;
     od::value& v = field.value();
-    *stop = locations.Of(v);
+    *stop = BodyLocations::Start(v);
     if (absl::Status s = fields.Check(key_at, key, v); !s.ok()) return s;
     absl::Status s = ReadInt(v, key, key == "from" ? &request->from
                                                    : &request->size);
@@ -595,7 +574,7 @@ absl::StatusOr<InfluencersRequest> ParseBodyRequest(
     if (absl::Status s = keys.Add(key); !s.ok()) return s;
     od::value& value = field.value();
     if (absl::Status s = fields.Check(key_at, key, value); !s.ok()) return s;
-    std::string where = locations.Of(value);
+    const char* where = BodyLocations::Start(value);
     absl::Status s;
     if (key == "job_id") {
       s = ReadString(value, key, &body_job_id);
