@@ -165,6 +165,14 @@ TEST(BodyRequestTest, Rejections) {
                                    c.key, "]")},
                      {c.type, c.reason}});
   }
+  // Jackson's lines end at "\r\n", "\r" or "\n"; columns count bytes.
+  for (const char* body : {"{\r\n\"foo\":1}", "{\r\"foo\":1}", "{\n\"foo\":1}"}) {
+    ExpectError(ParseBodyRequest("j", body).status(), 400,
+                "x_content_parse_exception", "[2:1] " + p + " unknown field [foo]");
+  }
+  ExpectError(ParseBodyRequest("j", "{\"job_id\":\"\xc3\xa9\",\"foo\":1}").status(),
+              400, "x_content_parse_exception",
+              "[1:16] " + p + " unknown field [foo]");
   absl::Status high = ParseBodyRequest("j", R"({"influencer_score":"high"})").status();
   ExpectError(high, 400, "x_content_parse_exception",
               "[1:21] " + p + " failed to parse field [influencer_score]");
