@@ -1039,6 +1039,14 @@ void InfluencerStore::WriterLoop() {
         }
       }
     }
+    // The batches go before their writers are answered: a result may
+    // share a Status with its batch (an error item), and that Status must
+    // not lose its last reference on this thread after the submitter has
+    // read it (ThreadSanitizer cannot see abseil's uninstrumented refcount
+    // order it).
+    for (Pending& pending : group) {
+      MutationBatch spent(std::move(pending.batch));
+    }
     for (size_t i = 0; i < group.size(); ++i) {
       group[i].done.set_value(std::move(results[i]));
     }
