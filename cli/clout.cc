@@ -724,17 +724,17 @@ struct BenchQuery {
   std::string where;  // FILE:LINE, for messages
 };
 
-// `status` with `where` before its reasons (an error about one request of
-// a queries file says which).
+// `status` with `where` before its reason and its root cause's reason (an
+// error about one request of a queries file says which); its caused_by
+// chain is kept as it is.
 absl::Status At(absl::string_view where, const absl::Status& status) {
   EsErrorInfo e = EsErrorOf(status);
-  if (e.root_cause_type == e.type && e.root_cause_reason == e.reason) {
-    return WithCausesOf(status, EsError(e.http_status, e.type,
-                                        absl::StrCat(where, ": ", e.reason)));
-  }
-  return EsErrorWithRootCause(e.http_status, e.type, e.reason,
-                              e.root_cause_type,
-                              absl::StrCat(where, ": ", e.root_cause_reason));
+  return WithCausesOf(
+      status, EsErrorWithRootCause(e.http_status, e.type,
+                                   absl::StrCat(where, ": ", e.reason),
+                                   e.root_cause_type,
+                                   absl::StrCat(where, ": ",
+                                                e.root_cause_reason)));
 }
 
 absl::StatusOr<std::vector<BenchQuery>> ReadBenchQueries(
@@ -748,9 +748,9 @@ absl::StatusOr<std::vector<BenchQuery>> ReadBenchQueries(
   std::vector<BenchQuery> queries;
   simdjson::ondemand::parser parser;
   int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+  for (absl::string_view raw_line : absl::StrSplit(text, '\n')) {
     ++line_no;
-    line = absl::StripAsciiWhitespace(line);
+    absl::string_view line = absl::StripAsciiWhitespace(raw_line);
     if (line.empty()) continue;
     auto bad = [&](absl::string_view why) {
       return EsError(400, "x_content_parse_exception",
@@ -764,54 +764,54 @@ absl::StatusOr<std::vector<BenchQuery>> ReadBenchQueries(
     }
     BenchQuery query;
     query.where = absl::StrCat(path, ":", line_no);
-    std::string body = "{";
+    // The request body is the line itself with its name and job_id members
+    // blanked out, so that an error's [line:column] points into the file's
+    // line (its leading whitespace kept).
+    std::string body(line);
     bool has_name = false, has_job_id = false;
     for (auto field : object) {
+      const char* key_at = nullptr;
+      {
+        simdjson::ondemand::raw_json_string raw_key;
+        if (field.key().get(raw_key)) return bad("malformed JSON");
+        key_at = raw_key.raw() - 1;
+      }
       std::string_view key;
       if (field.unescaped_key().get(key)) return bad("malformed JSON");
-      std::string_view raw;
-      if (key == "name" || key == "job_id") {
-        bool& seen = key == "name" ? has_name : has_job_id;
-        if (seen) return bad(absl::StrCat("duplicate [", std::string(key), "]"));
-        seen = true;
-        std::string_view value;
-        if (field.value().get_string().get(value)) {
-          return bad(absl::StrCat("[", std::string(key), "] must be a string"));
-        }
-        (key == "name" ? query.name : query.job_id) = std::string(value);
-        continue;
-      }
-      // The value's JSON text, to pass on to the body parser.
+      // Other members are left to the request parser (on demand skips
+      // their values).
+      if (key != "name" && key != "job_id") continue;
+      bool& seen = key == "name" ? has_name : has_job_id;
+      if (seen) return bad(absl::StrCat("duplicate [", std::string(key), "]"));
+      seen = true;
       simdjson::ondemand::value value;
-      simdjson::ondemand::json_type type;
-      if (field.value().get(value) || value.type().get(type)) {
-        return bad("malformed JSON");
+      std::string_view given;
+      if (field.value().get(value)) return bad("malformed JSON");
+      const std::string_view token = value.raw_json_token();
+      if (value.get_string().get(given)) {
+        return bad(absl::StrCat("[", std::string(key), "] must be a string"));
       }
-      simdjson::error_code error = simdjson::SUCCESS;
-      if (type == simdjson::ondemand::json_type::object) {
-        simdjson::ondemand::object inner;
-        error = value.get_object().get(inner);
-        if (!error) error = inner.raw_json().get(raw);
-      } else if (type == simdjson::ondemand::json_type::array) {
-        simdjson::ondemand::array inner;
-        error = value.get_array().get(inner);
-        if (!error) error = inner.raw_json().get(raw);
+      (key == "name" ? query.name : query.job_id) = std::string(given);
+      // Blank `"key": value` and one comma next to it.
+      size_t begin = static_cast<size_t>(key_at - padded.data());
+      size_t end = static_cast<size_t>(token.data() + token.size() - padded.data());
+      while (end < body.size() && absl::ascii_isspace(body[end])) ++end;
+      if (end < body.size() && body[end] == ',') {
+        ++end;
       } else {
-        raw = value.raw_json_token();
+        size_t before = begin;
+        while (before > 0 && absl::ascii_isspace(body[before - 1])) --before;
+        if (before > 0 && body[before - 1] == ',') begin = before - 1;
       }
-      if (error) return bad("malformed JSON");
-      if (body.size() > 1) body += ",";
-      std::string quoted;
-      AppendJsonString(absl::string_view(key.data(), key.size()), &quoted);
-      body += quoted + ":" + std::string(raw);
+      std::fill(body.begin() + begin, body.begin() + end, ' ');
     }
-    body += "}";
     const char* after = nullptr;
     if (doc.current_location().get(after) == simdjson::SUCCESS) {
       return bad("more than one JSON value on the line");
     }
     if (query.job_id.empty()) return bad("each request needs a job_id");
     if (query.name.empty()) query.name = absl::StrCat("line", line_no);
+    body.insert(0, static_cast<size_t>(line.data() - raw_line.data()), ' ');
     // The request itself is checked now, before any dump is loaded.
     absl::StatusOr<InfluencersRequest> request =
         ParseBodyRequest(query.job_id, body);

@@ -71,18 +71,49 @@ std::vector<EsErrorInfo::Cause> DecodeCauses(absl::string_view text) {
   return causes;
 }
 
+// Whether Elasticsearch's guessRootCauses looks through an exception of
+// type `outer` to its cause of type `inner`: an XContentParseException
+// into a nested XContentParseException or ElasticsearchException, an
+// ElasticsearchException into an ElasticsearchException. Other causes
+// (illegal_argument_exception, number_format_exception, ...) are plain
+// Java exceptions, which end the search.
+bool IsElasticsearchException(absl::string_view type) {
+  return type == "parse_exception" || type == "resource_not_found_exception" ||
+         type == "status_exception" ||
+         type == "search_phase_execution_exception";
+}
+bool LooksThrough(absl::string_view outer, absl::string_view inner) {
+  constexpr absl::string_view kXContent = "x_content_parse_exception";
+  if (outer == kXContent) {
+    return inner == kXContent || IsElasticsearchException(inner);
+  }
+  return IsElasticsearchException(outer) && IsElasticsearchException(inner);
+}
+
 }  // namespace
 
 absl::Status EsErrorCausedBy(int http_status, absl::string_view type,
                              absl::string_view reason,
                              const absl::Status& cause) {
-  absl::Status status = EsError(http_status, type, reason);
   const EsErrorInfo inner = EsErrorOf(cause);
+  std::vector<EsErrorInfo::Cause> causes;
+  causes.push_back({inner.type, inner.reason});
+  causes.insert(causes.end(), inner.caused_by.begin(), inner.caused_by.end());
   std::string chain;
-  AppendCause(inner.type, inner.reason, &chain);
-  for (const EsErrorInfo::Cause& c : inner.caused_by) {
+  absl::string_view root_type = type;
+  absl::string_view root_reason = reason;
+  bool searching = true;
+  for (const EsErrorInfo::Cause& c : causes) {
     AppendCause(c.type, c.reason, &chain);
+    if (searching && LooksThrough(root_type, c.type)) {
+      root_type = c.type;
+      root_reason = c.reason;
+    } else {
+      searching = false;
+    }
   }
+  absl::Status status = EsErrorWithRootCause(http_status, type, reason,
+                                             root_type, root_reason);
   status.SetPayload(kCausesUrl, absl::Cord(chain));
   return status;
 }

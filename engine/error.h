@@ -60,10 +60,13 @@ absl::Status EsErrorWithRootCause(int http_status, absl::string_view type,
 
 // Returns a Status for an error that wraps `cause` (an error made by these
 // functions, or any Status) as Elasticsearch reports a wrapped exception:
-// the root cause is the error itself, and its caused_by is `cause`'s type
-// and reason followed by `cause`'s own caused_by chain, as an
-// XContentParseException "[1:9] [x] failed to parse field [desc]" wraps
-// the value's illegal_argument_exception.
+// its caused_by is `cause`'s type and reason followed by `cause`'s own
+// caused_by chain, as an XContentParseException "[1:9] [x] failed to parse
+// field [desc]" wraps the value's illegal_argument_exception. The root
+// cause is found as Elasticsearch's guessRootCauses finds it: the error
+// itself, or, looking through the chain while it goes from an
+// x_content_parse_exception to another one (or to an Elasticsearch
+// exception such as parse_exception), the innermost such cause.
 absl::Status EsErrorCausedBy(int http_status, absl::string_view type,
                              absl::string_view reason,
                              const absl::Status& cause);

@@ -262,22 +262,62 @@ absl::Status NumberText(od::value& value, absl::string_view* out) {
   return absl::OkStatus();
 }
 
-absl::Status ReadInt(od::value& value, absl::string_view name, int64_t* out) {
+// A page value as PageParams' declareInt reads it (x-content's
+// intValue()): a JSON number as Jackson's getIntValue reads it, truncated
+// toward zero (1.9 is 1) and an error past int's range; a string through
+// Double.parseDouble, an error past int's range, then truncated (NaN is 0).
+// Signs are checked later, when the page is built. `end` receives where
+// the number ends (for the location of Jackson's range error).
+absl::Status ReadPageInt(od::value& value, absl::string_view name,
+                         const char** end, int64_t* out) {
+  constexpr double kMin = std::numeric_limits<int32_t>::min();
+  constexpr double kMax = std::numeric_limits<int32_t>::max();
   od::json_type type;
   if (absl::Status s = TypeOf(value, &type); !s.ok()) return s;
-  if (type == od::json_type::number || type == od::json_type::string) {
-    std::string text;
-    if (type == od::json_type::number) {
-      absl::string_view number;
-      if (absl::Status s = NumberText(value, &number); !s.ok()) return s;
-      text = std::string(number);
-    } else {
-      std::string_view sv;
-      if (auto error = value.get_string().get(sv)) return Malformed(error);
-      text = std::string(sv);
+  if (type == od::json_type::number) {
+    absl::string_view text;
+    if (absl::Status s = NumberText(value, &text); !s.ok()) return s;
+    *end = text.data() + text.size();
+    auto out_of_range = [&] {
+      return EsError(400, "x_content_parse_exception",
+                     absl::StrCat("Numeric value (", text,
+                                  ") out of range of int (-2147483648 - "
+                                  "2147483647)"));
+    };
+    if (text.find_first_of(".eE") == absl::string_view::npos) {
+      int64_t n = 0;
+      if (!absl::SimpleAtoi(text, &n) || n < kMin || n > kMax) {
+        return out_of_range();
+      }
+      *out = n;
+      return absl::OkStatus();
     }
-    if (absl::Status s = ParseIntText(name, text, out); !s.ok()) return s;
-    return CheckNotNegative(name, *out);
+    double d = 0;
+    auto [ptr, ec] = absl::from_chars(text.data(), text.data() + text.size(), d);
+    if (ec == std::errc::result_out_of_range) {
+      // Overflow is infinite (out of range); underflow is zero.
+      d = text.find_first_of("eE") != absl::string_view::npos &&
+                  text.find("-", text.find_first_of("eE")) !=
+                      absl::string_view::npos
+              ? 0.0
+              : std::numeric_limits<double>::infinity();
+    }
+    if (d < kMin || d > kMax) return out_of_range();
+    *out = static_cast<int64_t>(std::trunc(d));
+    return absl::OkStatus();
+  }
+  if (type == od::json_type::string) {
+    std::string_view sv;
+    if (auto error = value.get_string().get(sv)) return Malformed(error);
+    double d = 0;
+    if (absl::Status s = ParseDoubleText(ToAbsl(sv), &d); !s.ok()) return s;
+    if (d < kMin || d > kMax) {
+      return EsError(400, "illegal_argument_exception",
+                     absl::StrCat("Value [", ToAbsl(sv),
+                                  "] is out of range for an integer"));
+    }
+    *out = std::isnan(d) ? 0 : static_cast<int64_t>(std::trunc(d));
+    return absl::OkStatus();
   }
   return WrongType(name, "an integer", type);
 }
@@ -486,10 +526,24 @@ class ObjectFields {
   const BodyLocations& locations_;
 };
 
-// The body's "page" object (Elasticsearch's PageParams parser, "page").
-// On failure, *stop is where the value being read starts, where
-// Elasticsearch's parser stopped.
-absl::Status ReadPage(od::value& value, const BodyLocations& locations,
+// PageParams' constructor, as its ConstructingObjectParser calls it:
+// negative values fail there, wrapped as a failed build (its location is
+// null, so the reason has no [l:c]).
+absl::Status BuildPage(int64_t from, int64_t size) {
+  absl::Status s = CheckNotNegative("from", from);
+  if (s.ok()) s = CheckNotNegative("size", size);
+  if (s.ok()) return s;
+  return EsErrorCausedBy(
+      400, "x_content_parse_exception",
+      "Failed to build [page] after last required field arrived", s);
+}
+
+// The body's "page" object (Elasticsearch's PageParams parser, "page"),
+// read from the document `doc`. On failure, *stop is where Elasticsearch's
+// parser stood: at the value being read, or at the page's closing brace
+// when the page is built after its last field.
+absl::Status ReadPage(od::value& value, od::document& doc,
+                      const BodyLocations& locations,
                       InfluencersRequest* request, const char** stop) {
   *stop = BodyLocations::Start(value);
   od::object page;
@@ -501,6 +555,9 @@ absl::Status ReadPage(od::value& value, const BodyLocations& locations,
           {"size", Tokens({T::number, T::string})}};
   const ObjectFields fields("page", *kPageFields, locations);
   KeySet keys;
+  int64_t from = 0;    // PageParams.DEFAULT_FROM
+  int64_t size = 100;  // PageParams.DEFAULT_SIZE
+  int arrived = 0;
   for (auto field_result : page) {
     od::field field;
     if (auto error = std::move(field_result).get(field)) return Malformed(error);
@@ -512,10 +569,38 @@ absl::Status ReadPage(od::value& value, const BodyLocations& locations,
     od::value& v = field.value();
     *stop = BodyLocations::Start(v);
     if (absl::Status s = fields.Check(key_at, key, v); !s.ok()) return s;
-    absl::Status s = ReadInt(v, key, key == "from" ? &request->from
-                                                   : &request->size);
-    if (!s.ok()) return fields.Failed(*stop, key, s);
+    const char* number_end = *stop;
+    absl::Status s = ReadPageInt(v, key, &number_end,
+                                 key == "from" ? &from : &size);
+    if (!s.ok()) {
+      if (IsMalformed(s)) return s;
+      // Jackson's range error stands where the number ends.
+      if (ErrorTypeOf(s) == "x_content_parse_exception") {
+        s = EsError(400, "x_content_parse_exception",
+                    absl::StrCat(locations.At(number_end), " ", s.message()));
+      }
+      return fields.Failed(*stop, key, s);
+    }
+    // With both arguments in, the page is built as the last one arrives.
+    if (++arrived == 2) {
+      if (absl::Status built = BuildPage(from, size); !built.ok()) {
+        return fields.Failed(*stop, key, built);
+      }
+    }
   }
+  if (arrived < 2) {
+    if (absl::Status built = BuildPage(from, size); !built.ok()) {
+      // Built at the end of the object: the parser stands on its '}'.
+      const char* next = nullptr;
+      if (doc.current_location().get(next) == simdjson::SUCCESS) {
+        while (next > *stop && absl::ascii_isspace(next[-1])) --next;
+        if (next > *stop && next[-1] == '}') *stop = next - 1;
+      }
+      return built;
+    }
+  }
+  request->from = from;
+  request->size = size;
   return absl::OkStatus();
 }
 
@@ -591,7 +676,7 @@ absl::StatusOr<InfluencersRequest> ParseBodyRequest(
     } else if (key == "desc") {
       s = ReadBoolean(value, key, &request.desc);
     } else {  // page
-      s = ReadPage(value, locations, &request, &where);
+      s = ReadPage(value, doc, locations, &request, &where);
     }
     if (!s.ok()) return fields.Failed(where, key, s);
   }

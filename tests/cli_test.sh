@@ -571,12 +571,19 @@ expect_error "bench --threads=0" 2 400 illegal_argument_exception "--threads"
 run bench --format=table --queries=$QUERIES "$T/bench.ndjson"
 expect_error "bench bad --format" 2 400 illegal_argument_exception
 # A bad request names its FILE:LINE and fails before any dump is read. The
-# [line:column] is within the request the bench sends (the line without
-# "name" and "job_id").
-printf '{"job_id":"job-0"}\n{"job_id":"job-0","exclude_interm":true}\n' >"$T/typo.ndjson"
+# [1:column] is the column in that line, whatever surrounds the key.
+printf '{"job_id":"job-0"}\n  {"job_id":"job-0", "name":"a","exclude_interm":true}\n' >"$T/typo.ndjson"
 run bench --repeat=2 --queries="$T/typo.ndjson" "$T/no_such_dump.ndjson"
 expect_error "bench typo names the line" 2 400 x_content_parse_exception \
-  "typo.ndjson:2: [1:2] [cluster:monitor/xpack/ml/job/results/influencers/get] unknown field [exclude_interm] did you mean [exclude_interim]?"
+  "typo.ndjson:2: [1:33] [cluster:monitor/xpack/ml/job/results/influencers/get] unknown field [exclude_interm] did you mean [exclude_interim]?"
+printf '{"exclude_interim":tru, "job_id":"job-0"}\n' >"$T/typo.ndjson"
+run bench --repeat=2 --queries="$T/typo.ndjson" "$T/no_such_dump.ndjson"
+expect_error "bench malformed request" 2 400 x_content_parse_exception \
+  "typo.ndjson:1: "
+printf '{"page":{"size":"x"},"job_id":"job-0"}\n' >"$T/typo.ndjson"
+run bench --repeat=2 --queries="$T/typo.ndjson" "$T/no_such_dump.ndjson"
+expect_error "bench nested error keeps its chain" 2 400 x_content_parse_exception \
+  "typo.ndjson:1: [1:17] [page] failed to parse field [size]"
 run bench --repeat=2 --queries="$T/ghost.ndjson" "$T/bench.ndjson"
 expect_error "bench unknown job names the line" 3 404 resource_not_found_exception \
   "ghost.ndjson:1: No known job"

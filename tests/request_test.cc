@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -56,6 +57,22 @@ TEST(BodyRequestTest, EveryKey) {
   EXPECT_EQ(r->size, 7);
 }
 
+// Page values as x-content's intValue() reads them: numbers truncated
+// toward zero (Jackson), strings through Double.parseDouble.
+TEST(BodyRequestTest, PageValuesReadAsElasticsearchReadsThem) {
+  for (const auto& [value, expected] :
+       std::vector<std::pair<std::string, int64_t>>{
+           {"1.9", 1}, {"-0.5", 0}, {"1e2", 100}, {"2147483647", 2147483647},
+           {"\"1.5\"", 1}, {"\" 7 \"", 7}, {"\"NaN\"", 0}, {"\"1e1\"", 10},
+           {"\"-0.9\"", 0}, {"\"0x10p0\"", 16}, {"\"8d\"", 8}}) {
+    absl::StatusOr<InfluencersRequest> r =
+        ParseBodyRequest("j", absl::StrCat(R"({"page":{"size":)", value, "}}"));
+    ASSERT_TRUE(r.ok()) << value << ": " << r.status();
+    EXPECT_EQ(r->size, expected) << value;
+    EXPECT_EQ(r->from, 0) << value;
+  }
+}
+
 TEST(BodyRequestTest, JobIdFromBodyWithoutPath) {
   absl::StatusOr<InfluencersRequest> r =
       ParseBodyRequest("", R"({"job_id":"j1"})");
@@ -78,9 +95,14 @@ constexpr char kParser[] = "[cluster:monitor/xpack/ml/job/results/influencers/ge
 
 // Checks the caused_by chain of `status`: (type, reason) pairs, outermost
 // first.
+// The root cause is the outer error unless `root` (type, reason) is given.
 void ExpectCauses(const absl::Status& status,
-                  std::vector<std::pair<std::string, std::string>> causes) {
+                  std::vector<std::pair<std::string, std::string>> causes,
+                  std::pair<std::string, std::string> root = {}) {
   EsErrorInfo info = EsErrorOf(status);
+  if (root.first.empty()) root = {info.type, info.reason};
+  EXPECT_EQ(info.root_cause_type, root.first) << status;
+  EXPECT_EQ(info.root_cause_reason, root.second) << status;
   ASSERT_EQ(info.caused_by.size(), causes.size()) << status;
   for (size_t i = 0; i < causes.size(); ++i) {
     EXPECT_EQ(info.caused_by[i].type, causes[i].first) << status;
@@ -103,8 +125,11 @@ TEST(BodyRequestTest, Rejections) {
   absl::Status page_key = ParseBodyRequest("j", R"({"page":{"offset":1}})").status();
   ExpectError(page_key, 400, "x_content_parse_exception",
               "[1:19] " + p + " failed to parse field [page]");
+  // guessRootCauses looks through nested x-content errors to the innermost.
   ExpectCauses(page_key, {{"x_content_parse_exception",
-                           "[1:10] [page] unknown field [offset]"}});
+                           "[1:10] [page] unknown field [offset]"}},
+               {"x_content_parse_exception",
+                "[1:10] [page] unknown field [offset]"});
   ExpectError(ParseBodyRequest("j", R"({"sort":"a","sort":"b"})").status(),
               400, "x_content_parse_exception", "Duplicate field 'sort'");
   absl::Status yes = ParseBodyRequest("j", R"({"desc":"yes"})").status();
@@ -134,36 +159,74 @@ TEST(BodyRequestTest, Rejections) {
   ExpectCauses(page_type,
                {{"x_content_parse_exception",
                  "[1:17] [page] from doesn't support values of type: "
-                 "VALUE_BOOLEAN"}});
-  // A value's own error, wrapped twice inside the page.
+                 "VALUE_BOOLEAN"}},
+               {"x_content_parse_exception",
+                "[1:17] [page] from doesn't support values of type: "
+                "VALUE_BOOLEAN"});
+  // A value's own error, wrapped twice inside the page; the root cause is
+  // the innermost x-content error.
   struct Case {
     const char* body;
     const char* location;
     const char* key;
-    const char* type;
-    const char* reason;
+    std::vector<std::pair<std::string, std::string>> inner;  // below the field's
   };
+  const std::pair<std::string, std::string> kBuild = {
+      "x_content_parse_exception",
+      "Failed to build [page] after last required field arrived"};
   for (const Case& c : std::vector<Case>{
-           {R"({"page":{"from":-1}})", "[1:17]", "from",
-            "illegal_argument_exception", "Parameter [from] cannot be < 0"},
-           {R"({"page":{"size":-5}})", "[1:17]", "size",
-            "illegal_argument_exception", "Parameter [size] cannot be < 0"},
+           // Double.parseDouble's error for a string.
            {R"({"page":{"size":"ten"}})", "[1:17]", "size",
-            "illegal_argument_exception",
-            "Failed to parse int parameter [size] with value [ten]"},
-           {R"({"page":{"size":1.5}})", "[1:17]", "size",
-            "illegal_argument_exception",
-            "Failed to parse int parameter [size] with value [1.5]"},
+            {{"number_format_exception", "For input string: \"ten\""}}},
+           {R"({"page":{"size":""}})", "[1:17]", "size",
+            {{"number_format_exception", "empty String"}}},
+           {R"({"page":{"from":"3e9"}})", "[1:17]", "from",
+            {{"illegal_argument_exception",
+              "Value [3e9] is out of range for an integer"}}},
+           // Jackson's range error for a number, where the number ends.
            {R"({"page":{"from":3000000000}})", "[1:17]", "from",
-            "illegal_argument_exception",
-            "Failed to parse int parameter [from] with value [3000000000]"}}) {
+            {{"x_content_parse_exception",
+              "[1:27] Numeric value (3000000000) out of range of int "
+              "(-2147483648 - 2147483647)"}}},
+           {R"({"page":{"size":-2.5e10}})", "[1:17]", "size",
+            {{"x_content_parse_exception",
+              "[1:24] Numeric value (-2.5e10) out of range of int "
+              "(-2147483648 - 2147483647)"}}},
+           // With both values in, the page is built as the second arrives.
+           {R"({"page":{"from":-1,"size":5}})", "[1:27]", "size",
+            {kBuild, {"illegal_argument_exception",
+                      "Parameter [from] cannot be < 0"}}},
+           {R"({"page":{"size":-1,"from":"-3"}})", "[1:27]", "from",
+            {kBuild, {"illegal_argument_exception",
+                      "Parameter [from] cannot be < 0"}}}}) {
     absl::Status s = ParseBodyRequest("j", c.body).status();
+    const std::string field_error =
+        absl::StrCat(c.location, " [page] failed to parse field [", c.key, "]");
     ExpectError(s, 400, "x_content_parse_exception",
                 absl::StrCat(c.location, " ", p, " failed to parse field [page]"));
-    ExpectCauses(s, {{"x_content_parse_exception",
-                      absl::StrCat(c.location, " [page] failed to parse field [",
-                                   c.key, "]")},
-                     {c.type, c.reason}});
+    std::vector<std::pair<std::string, std::string>> causes = {
+        {"x_content_parse_exception", field_error}};
+    causes.insert(causes.end(), c.inner.begin(), c.inner.end());
+    std::pair<std::string, std::string> root = causes[0];
+    for (size_t i = 1; i < causes.size() &&
+                       causes[i].first == "x_content_parse_exception"; ++i) {
+      root = causes[i];
+    }
+    ExpectCauses(s, causes, root);
+  }
+  // With one value (or none), the page is built at its closing brace.
+  for (const auto& [body, location, name] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {R"({"page":{"from":-1}})", "[1:19]", "from"},
+           {R"({"page":{"size":-5} })", "[1:19]", "size"},
+           {"{\"page\":{\"size\":\"-1.5\"\n  }}", "[2:3]", "size"}}) {
+    absl::Status s = ParseBodyRequest("j", body).status();
+    ExpectError(s, 400, "x_content_parse_exception",
+                absl::StrCat(location, " ", p, " failed to parse field [page]"));
+    ExpectCauses(s, {kBuild, {"illegal_argument_exception",
+                              absl::StrCat("Parameter [", name,
+                                           "] cannot be < 0")}},
+                 kBuild);
   }
   // Jackson's lines end at "\r\n", "\r" or "\n"; columns count bytes.
   for (const char* body : {"{\r\n\"foo\":1}", "{\r\"foo\":1}", "{\n\"foo\":1}"}) {
