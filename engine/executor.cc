@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "engine/order_key.h"
 #include "engine/radix_sort.h"
 #include "engine/identity_index.h"
 #include "engine/time_index.h"
@@ -139,30 +140,6 @@ absl::StatusOr<ResolvedQuery> ResolveQuery(const StoreVersion& snapshot,
 }
 
 namespace {
-
-// Maps a double to an unsigned key whose order is Java's Double.compare
-// order (-0.0 before 0.0), as Lucene sorts doubles.
-inline uint64_t OrderKey(double value) {
-  uint64_t bits = std::bit_cast<uint64_t>(value);
-  return (bits >> 63) ? ~bits : (bits | (uint64_t{1} << 63));
-}
-
-inline uint64_t OrderKey(int64_t value) {
-  return static_cast<uint64_t>(value) ^ (uint64_t{1} << 63);
-}
-
-// The page-order key of a stored double, `flip` all ones for a descending
-// sort: a missing value takes the largest key in both directions (sorted
-// last, as Elasticsearch's missing `_last`), which no value reaches (+inf
-// ascending and -inf descending give 0xFFF0...).
-inline uint64_t DoubleOrderKey(double value, uint64_t flip) {
-  // Integer-only and branch-free, so that a scan's key loop stays
-  // vectorised: NaN is an all-ones exponent with a non-zero mantissa.
-  const uint64_t bits = std::bit_cast<uint64_t>(value);
-  const uint64_t missing =
-      uint64_t{0} - static_cast<uint64_t>((bits << 1) > (uint64_t{0x7FF} << 53));
-  return (OrderKey(value) ^ flip) | missing;
-}
 
 // The filters of a query (time window, score threshold, exclude_interim),
 // hoisted out of the per-row loops.

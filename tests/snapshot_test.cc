@@ -3,6 +3,7 @@
 // point of a snapshot under fault injection.
 #include "storage/snapshot.h"
 
+#include <bit>
 #include <map>
 #include <memory>
 #include <random>
@@ -177,6 +178,81 @@ TEST(SnapshotTest, DamageIsRefusedNeverMisread) {
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("has format version 2; this build reads version 1"));
+}
+
+// A missing double is stored as any NaN a writer left (a negative,
+// signalling or payload NaN): a snapshot reads each back as the canonical
+// MissingDouble(), sets the job's may_have_missing_doubles, and sorts it
+// last; a job without one keeps the flag clear.
+TEST(SnapshotTest, MissingDoublesRoundTripCanonicalAndFlagged) {
+  InfluencerStore store;
+  MutationBatch batch(MutationMode::kBulk);
+  for (int i = 0; i < 6; ++i) {
+    const std::string value = absl::StrCat("h", i);
+    InfluencerFields row = Row(value, 1000 * i, 10.0 * i);
+    if (i % 2 == 1) row.influencer_score = MissingDouble();
+    if (i == 3) row.probability = MissingDouble();
+    batch.AddInfluencer("with-missing", row);
+    batch.AddInfluencer("complete", Row(value, 1000 * i, 5.0 + i));
+  }
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  std::shared_ptr<const StoreVersion> current = store.Current();
+  // The same version with non-canonical NaNs in place of the missing values.
+  auto job = std::make_shared<JobResults>(*current->PlainJob("with-missing"));
+  ASSERT_TRUE(job->may_have_missing_doubles);
+  const uint64_t kNaNs[] = {0xFFF8000000000000u, 0x7FF0000000000001u,
+                            0x7FFFFFFFFFFFFFFFu, 0xFFF0000000000123u};
+  size_t replaced = 0;
+  for (Column<double>* column :
+       {&job->columns.influencer_score, &job->columns.probability}) {
+    for (double& v : *column) {
+      if (IsMissing(v)) v = std::bit_cast<double>(kNaNs[replaced++ % 4]);
+    }
+  }
+  ASSERT_EQ(replaced, 4u);
+  StoreVersion odd = *current;
+  odd.jobs["with-missing"] = job;
+  FaultEnv env;
+  ASSERT_TRUE(WriteSnapshotBundle(&env, "/nan.clout", odd).ok());
+  absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
+      ReadSnapshotBundle(&env, "/nan.clout");
+  ASSERT_TRUE(read.ok()) << read.status();
+  const JobResults* back = (*read)->FindJob("with-missing");
+  ASSERT_NE(back, nullptr);
+  EXPECT_TRUE(back->may_have_missing_doubles);
+  EXPECT_FALSE((*read)->FindJob("complete")->may_have_missing_doubles);
+  const uint64_t canonical = std::bit_cast<uint64_t>(MissingDouble());
+  size_t missing = 0;
+  for (const Column<double>* column :
+       {&back->columns.influencer_score, &back->columns.initial_influencer_score,
+        &back->columns.probability}) {
+    for (double v : *column) {
+      if (!IsMissing(v)) continue;
+      ++missing;
+      EXPECT_EQ(std::bit_cast<uint64_t>(v), canonical);
+    }
+  }
+  EXPECT_EQ(missing, 4u);
+  EXPECT_EQ(Rows(**read), Rows(*current));
+  // Queried, the missing scores sort last in both directions.
+  InfluencerStore restored;
+  ASSERT_TRUE(restored.Restore(*read).ok());
+  for (bool desc : {true, false}) {
+    InfluencersRequest request;
+    request.job_id = "with-missing";
+    request.desc = desc;
+    absl::StatusOr<InfluencersPage> page = restored.GetInfluencers(request);
+    ASSERT_TRUE(page.ok()) << page.status();
+    std::vector<std::string> order;
+    for (const Influencer& influencer : page->influencers) {
+      order.emplace_back(influencer.influencer_field_value);
+    }
+    // h1, h3 and h5 (missing scores) come last either way, in ingest order.
+    const std::vector<std::string> expected =
+        desc ? std::vector<std::string>{"h4", "h2", "h0", "h1", "h3", "h5"}
+             : std::vector<std::string>{"h0", "h2", "h4", "h1", "h3", "h5"};
+    EXPECT_EQ(order, expected) << (desc ? "desc" : "asc");
+  }
 }
 
 DataDirOptions Options(FaultEnv* env) {
