@@ -156,6 +156,12 @@ class ZstdInflater : public Inflater {
   bool open_ = false;
 };
 
+// The decoder of `compression` (not kNone).
+std::unique_ptr<Inflater> NewInflater(Compression compression) {
+  if (compression == Compression::kGzip) return std::make_unique<GzipInflater>();
+  return std::make_unique<ZstdInflater>();
+}
+
 class DecompressingSource : public ByteSource {
  public:
   DecompressingSource(Compression compression,
@@ -165,11 +171,7 @@ class DecompressingSource : public ByteSource {
         inner_(std::move(inner)),
         name_(std::move(name)),
         limits_(limits) {
-    if (compression == Compression::kGzip) {
-      inflater_ = std::make_unique<GzipInflater>();
-    } else {
-      inflater_ = std::make_unique<ZstdInflater>();
-    }
+    inflater_ = NewInflater(compression);
     thread_ = std::thread([this] { Produce(); });
   }
 
@@ -335,6 +337,40 @@ class DecompressingSource : public ByteSource {
 };
 
 }  // namespace
+
+bool DecompressAll(Compression compression, absl::string_view data,
+                   uint64_t max_output_bytes, std::string* out,
+                   DecompressFailure* failure) {
+  constexpr size_t kStep = 64 * 1024;
+  std::unique_ptr<Inflater> inflater = NewInflater(compression);
+  out->clear();
+  absl::string_view pending = data;
+  auto fail = [&](DecompressFailure::Kind kind, std::string what) {
+    failure->kind = kind;
+    failure->what = std::move(what);
+    failure->offset = data.size() - pending.size();
+    return false;
+  };
+  for (;;) {
+    const size_t before_in = pending.size();
+    const size_t before_out = out->size();
+    // One byte past the limit is room enough to see it passed.
+    const size_t capacity = static_cast<size_t>(std::min<uint64_t>(
+        before_out + kStep, max_output_bytes + 1));
+    std::string error = inflater->Step(&pending, out, capacity);
+    if (!error.empty()) return fail(DecompressFailure::kCorrupt, error);
+    if (out->size() > max_output_bytes) {
+      out->resize(max_output_bytes);
+      return fail(DecompressFailure::kTooLarge, "");
+    }
+    if (before_in != pending.size() || before_out != out->size()) continue;
+    if (!pending.empty()) {
+      return fail(DecompressFailure::kCorrupt, "undecodable data");
+    }
+    if (!inflater->AtBoundary()) return fail(DecompressFailure::kTruncated, "");
+    return true;
+  }
+}
 
 std::unique_ptr<ByteSource> NewDecompressingSource(
     Compression compression, std::unique_ptr<ByteSource> inner,

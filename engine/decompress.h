@@ -58,6 +58,28 @@ absl::StatusOr<std::unique_ptr<ByteSource>> DetectAndDecompress(
     std::unique_ptr<ByteSource> inner, std::string name,
     DecompressLimits limits, Compression* compression);
 
+// Why DecompressAll stopped.
+struct DecompressFailure {
+  enum Kind {
+    kCorrupt,    // data that is not `compression`'s stream
+    kTruncated,  // the data ends inside a member or frame
+    kTooLarge,   // the output would pass max_output_bytes
+  };
+  Kind kind = kCorrupt;
+  std::string what;     // for kCorrupt: the decompressor's words
+  uint64_t offset = 0;  // compressed bytes read when it stopped
+};
+
+// Decompresses all of `data` (one or more gzip members or zstd frames, as
+// `compression` says; not kNone) on the calling thread, with the same
+// decoders as NewDecompressingSource. Returns true with the bytes in *out;
+// or false with *failure set, leaving *out holding what came out before
+// the failure. Stops before the output passes `max_output_bytes`, so a
+// bomb never uses more memory than that. Pure and thread-safe.
+bool DecompressAll(Compression compression, absl::string_view data,
+                   uint64_t max_output_bytes, std::string* out,
+                   DecompressFailure* failure);
+
 }  // namespace clout
 
 #endif  // CLOUT_ENGINE_DECOMPRESS_H_

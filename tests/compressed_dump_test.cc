@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "engine/decompress.h"
 #include "engine/error.h"
 #include "engine/loader.h"
 #include "engine/request.h"
@@ -266,6 +267,40 @@ TEST(CompressedDumpTest, DataAfterTheLastMemberIsRefused) {
   EXPECT_THAT(report.status().message(),
               HasSubstr("data that is not a gzip member after 1 member"));
   EXPECT_TRUE(store.Current()->jobs.empty());
+}
+
+// The in-memory decoder (the server's gzip bodies) shares the loader's
+// decoders: concatenation, truncation, trailing data and the output limit.
+TEST(CompressedDumpTest, DecompressAllInMemory) {
+  const std::string text = Sample();
+  for (Compression c : {Compression::kGzip, Compression::kZstd}) {
+    auto pack = [c](absl::string_view t) {
+      return c == Compression::kGzip ? Gzip(t) : Zstd(t);
+    };
+    const std::string packed = pack(text) + pack("tail\n");
+    std::string out;
+    DecompressFailure failure;
+    ASSERT_TRUE(DecompressAll(c, packed, 1 << 30, &out, &failure))
+        << failure.what;
+    EXPECT_EQ(out, text + "tail\n");
+    for (size_t cut : {size_t{1}, packed.size() / 3, packed.size() - 1}) {
+      EXPECT_FALSE(DecompressAll(c, packed.substr(0, cut), 1 << 30, &out,
+                                 &failure)) << cut;
+      EXPECT_LE(failure.offset, cut);
+      EXPECT_NE(failure.kind, DecompressFailure::kTooLarge);
+    }
+    ASSERT_FALSE(DecompressAll(c, packed, text.size(), &out, &failure));
+    EXPECT_EQ(failure.kind, DecompressFailure::kTooLarge);
+    EXPECT_EQ(out.size(), text.size());  // never past the limit
+    ASSERT_FALSE(DecompressAll(c, pack(text) + "junk", 1 << 30, &out, &failure));
+    EXPECT_EQ(failure.kind, DecompressFailure::kCorrupt);
+  }
+  std::string out;
+  DecompressFailure failure;
+  ASSERT_FALSE(DecompressAll(Compression::kGzip, Gzip(text).substr(0, 100),
+                             1 << 30, &out, &failure));
+  EXPECT_EQ(failure.kind, DecompressFailure::kTruncated);
+  EXPECT_EQ(failure.offset, 100u);
 }
 
 TEST(CompressedDumpTest, BombsStopAtTheLimits) {

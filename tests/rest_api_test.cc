@@ -82,6 +82,19 @@ TEST(GzipTest, RoundTripMembersTruncationAndBombs) {
   ASSERT_FALSE(bomb.ok());
   EXPECT_EQ(bomb.status().code(), absl::StatusCode::kOutOfRange);  // 413
   EXPECT_FALSE(GzipDecompress("not gzip", 1 << 20).ok());
+  // The loader's decoder, in the server's words.
+  EXPECT_EQ(cut.status().message(),
+            absl::StrCat("request body is not valid gzip: it ends early at "
+                         "compressed offset ", packed.size() / 2));
+  absl::StatusOr<std::string> trailing = GzipDecompress(packed + "junk", 1 << 20);
+  ASSERT_FALSE(trailing.ok());
+  // zlib has read the junk's first bytes when it gives up.
+  EXPECT_THAT(trailing.status().message(),
+              HasSubstr("request body is not valid gzip: data that is not a "
+                        "gzip member after 1 member at compressed offset 13"));
+  EXPECT_EQ(*GzipDecompress(GzipCompress(""), 10), "");
+  EXPECT_TRUE(GzipDecompress(packed, text.size()).ok());  // exactly the limit
+  EXPECT_FALSE(GzipDecompress(packed, text.size() - 1).ok());
 }
 
 TEST(DecodePathSegmentTest, AsElasticsearch) {
