@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "engine/dates.h"
 #include "engine/error.h"
 #include "engine/response.h"
 #include "storage/snapshot.h"
@@ -139,6 +142,98 @@ int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
   if (progress) std::fprintf(stderr, "\n");
   loaded->seconds = absl::ToDoubleSeconds(absl::Now() - start);
   return kOk;
+}
+
+// After an unknown job's error, for a person at a terminal only (stderr
+// stays one line of the error envelope for programs): the jobs the dumps
+// do hold, and documents skipped for having no result_type, whose job
+// ids are not read (such as influencer documents wrapped in another
+// object).
+void HintAtJobs(const Loaded& loaded) {
+  if (!isatty(2)) return;
+  std::vector<std::string> jobs;
+  uint64_t untyped = 0;
+  for (const LoadReport& report : loaded.reports) {
+    for (const std::string& job : report.jobs) {
+      if (std::find(jobs.begin(), jobs.end(), job) == jobs.end()) {
+        jobs.push_back(job);
+      }
+    }
+    if (auto it = report.skipped.find("(none)"); it != report.skipped.end()) {
+      untyped += it->second;
+    }
+  }
+  constexpr size_t kShown = 10;
+  std::string hint = "hint: ";
+  if (jobs.empty()) {
+    absl::StrAppend(&hint, "the dumps hold no job");
+  } else {
+    absl::StrAppend(&hint, "the dumps hold ", jobs.size(),
+                    jobs.size() == 1 ? " job: " : " jobs: ");
+    for (size_t i = 0; i < jobs.size() && i < kShown; ++i) {
+      absl::StrAppend(&hint, i ? ", " : "", jobs[i]);
+    }
+    if (jobs.size() > kShown) absl::StrAppend(&hint, ", ...");
+  }
+  if (untyped > 0) {
+    absl::StrAppend(&hint, "; ", untyped,
+                    " documents without a result_type were skipped (only "
+                    "\"result_type\":\"influencer\" documents are results)");
+  }
+  std::fprintf(stderr, "%s\n", hint.c_str());
+}
+
+// `s` for a line of text output: control characters (a newline in a
+// value would forge a line) written as \n, \t or \xNN.
+std::string Printable(absl::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7F) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> ParseNow(const std::string& text) {
+  absl::StatusOr<int64_t> t = ParseIsoDate(text);
+  if (!t.ok()) t = ParseEpochMillis(text);
+  if (!t.ok()) {
+    return EsError(400, "illegal_argument_exception",
+                   absl::StrCat("--now: cannot parse [", text,
+                                "] as ISO 8601 or epoch milliseconds"));
+  }
+  return t;
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  return HttpStatusOf(status) == 404 ? kUnknownJob : kUsage;
+}
+
+StoreOptions StoreOptionsFromFlags(int64_t now_millis, bool fixed_now) {
+  StoreOptions options;
+  if (fixed_now) options.now_millis = [now_millis] { return now_millis; };
+  return options;
+}
+
+std::string ReadWholeFile(const std::string& path, bool* ok) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    *ok = false;  // a directory opens, but reads as nothing
+    return "";
+  }
+  std::ifstream in(path, std::ios::binary);
+  *ok = static_cast<bool>(in);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
 }
 
 }  // namespace clout

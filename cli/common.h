@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/loader.h"
 #include "engine/store.h"
@@ -48,6 +49,28 @@ struct Loaded {
 int LoadDumps(const std::vector<std::string>& dumps, StoreOptions options,
               bool lenient, int threads, Loaded* loaded,
               InfluencerStore* into = nullptr);
+
+// After an unknown job's error, for a person at a terminal only (stderr
+// stays one line of the error envelope for programs): prints the jobs the
+// dumps hold and how many documents had no result_type.
+void HintAtJobs(const Loaded& loaded);
+
+// `s` for a line of text output: control characters (a newline in a
+// value would forge a line) written as \n, \t or \xNN.
+std::string Printable(absl::string_view s);
+
+// --now: ISO 8601 or epoch milliseconds; a 400 otherwise.
+absl::StatusOr<int64_t> ParseNow(const std::string& text);
+
+// The exit code of a query's error: kUnknownJob for a 404, else kUsage.
+int ExitCodeFor(const absl::Status& status);
+
+// Store options with "now" fixed at `now_millis` when `fixed_now`.
+StoreOptions StoreOptionsFromFlags(int64_t now_millis, bool fixed_now);
+
+// The whole of the file at `path`; *ok is false when it cannot be read (a
+// directory included).
+std::string ReadWholeFile(const std::string& path, bool* ok);
 
 }  // namespace clout
 
