@@ -4,6 +4,8 @@
 #define CLOUT_ENGINE_BYTE_SOURCE_H_
 
 #include <cstddef>
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -26,6 +28,19 @@ class ByteSource {
     return {};
   }
 };
+
+// A source over `text`, which must outlive it; it lends its bytes (Borrow)
+// while the padding allows.
+std::unique_ptr<ByteSource> NewStringSource(absl::string_view text);
+
+// A source reading file descriptor `fd` (closed with the source when
+// `owned`); errors are 500 io_exception naming `name`.
+std::unique_ptr<ByteSource> NewFdSource(int fd, std::string name, bool owned);
+
+// A source reading the file at `path`. Errors: 500 io_exception naming the
+// path when it cannot be opened or is a directory.
+absl::StatusOr<std::unique_ptr<ByteSource>> OpenFileSource(
+    const std::string& path);
 
 }  // namespace clout
 
