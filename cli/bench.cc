@@ -194,14 +194,12 @@ int RunBench(const std::vector<std::string>& dumps,
                                       ? kLoadFailure
                                       : kUsage);
   }
-  int64_t now = 0;
-  if (given.count("now")) {
-    absl::StatusOr<int64_t> t = ParseNow(absl::GetFlag(FLAGS_now));
-    if (!t.ok()) return Fail(t.status(), kUsage);
-    now = *t;
+  StoreOptions store_options;
+  if (int code = StoreOptionsFromFlags(given, &store_options); code != kOk) {
+    return code;
   }
   Loaded loaded;
-  if (int code = LoadDumps(dumps, StoreOptionsFromFlags(now, given.count("now")),
+  if (int code = LoadDumps(dumps, store_options,
                            absl::GetFlag(FLAGS_lenient),
                            absl::GetFlag(FLAGS_load_threads), &loaded);
       code != kOk) {

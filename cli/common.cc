@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/flags/flag.h"
+#include "cli/flags.h"
 #include "engine/dates.h"
 #include "engine/error.h"
 #include "engine/response.h"
@@ -202,25 +204,27 @@ std::string Printable(absl::string_view s) {
   return out;
 }
 
-absl::StatusOr<int64_t> ParseNow(const std::string& text) {
-  absl::StatusOr<int64_t> t = ParseIsoDate(text);
-  if (!t.ok()) t = ParseEpochMillis(text);
-  if (!t.ok()) {
-    return EsError(400, "illegal_argument_exception",
-                   absl::StrCat("--now: cannot parse [", text,
-                                "] as ISO 8601 or epoch milliseconds"));
-  }
-  return t;
-}
-
 int ExitCodeFor(const absl::Status& status) {
   return HttpStatusOf(status) == 404 ? kUnknownJob : kUsage;
 }
 
-StoreOptions StoreOptionsFromFlags(int64_t now_millis, bool fixed_now) {
-  StoreOptions options;
-  if (fixed_now) options.now_millis = [now_millis] { return now_millis; };
-  return options;
+int StoreOptionsFromFlags(const std::set<std::string>& given,
+                          StoreOptions* options) {
+  StoreOptions made;
+  if (given.count("now")) {
+    const std::string text = absl::GetFlag(FLAGS_now);
+    absl::StatusOr<int64_t> t = ParseIsoDate(text);
+    if (!t.ok()) t = ParseEpochMillis(text);
+    if (!t.ok()) {
+      return Fail(EsError(400, "illegal_argument_exception",
+                          absl::StrCat("--now: cannot parse [", text,
+                                       "] as ISO 8601 or epoch milliseconds")),
+                  kUsage);
+    }
+    made.now_millis = [now = *t] { return now; };
+  }
+  *options = std::move(made);
+  return kOk;
 }
 
 std::string ReadWholeFile(const std::string& path, bool* ok) {

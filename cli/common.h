@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,14 +60,15 @@ void HintAtJobs(const Loaded& loaded);
 // value would forge a line) written as \n, \t or \xNN.
 std::string Printable(absl::string_view s);
 
-// --now: ISO 8601 or epoch milliseconds; a 400 otherwise.
-absl::StatusOr<int64_t> ParseNow(const std::string& text);
-
 // The exit code of a query's error: kUnknownJob for a 404, else kUsage.
 int ExitCodeFor(const absl::Status& status);
 
-// Store options with "now" fixed at `now_millis` when `fixed_now`.
-StoreOptions StoreOptionsFromFlags(int64_t now_millis, bool fixed_now);
+// Store options for a command that takes --now (ISO 8601 or epoch
+// milliseconds; `given` names the flags on the command line): "now" is
+// fixed at that time when --now is given. Returns kOk with *options set,
+// or prints a 400 and returns kUsage, leaving *options unchanged.
+int StoreOptionsFromFlags(const std::set<std::string>& given,
+                          StoreOptions* options);
 
 // The whole of the file at `path`; *ok is false when it cannot be read (a
 // directory included).

@@ -160,11 +160,9 @@ int RunQuery(const std::vector<std::string>& dumps,
         "a request is a body or parameters, not both: drop ",
         absl::StrJoin(param_flags, ", "), " or put them in the body"));
   }
-  int64_t now = 0;
-  if (given.count("now")) {
-    absl::StatusOr<int64_t> t = ParseNow(absl::GetFlag(FLAGS_now));
-    if (!t.ok()) return Fail(t.status(), kUsage);
-    now = *t;
+  StoreOptions store_options;
+  if (int code = StoreOptionsFromFlags(given, &store_options); code != kOk) {
+    return code;
   }
 
   OutputOptions output;
@@ -205,7 +203,7 @@ int RunQuery(const std::vector<std::string>& dumps,
   if (!request.ok()) return Fail(request.status(), kUsage);
 
   Loaded loaded;
-  if (int code = LoadDumps(dumps, StoreOptionsFromFlags(now, given.count("now")),
+  if (int code = LoadDumps(dumps, store_options,
                            absl::GetFlag(FLAGS_lenient),
                            absl::GetFlag(FLAGS_load_threads), &loaded);
       code != kOk) {

@@ -71,6 +71,13 @@ class SourceLoader {
   // entry or document. Every key is visited.
   error_code ReadArchiveEntry(od::object& entry, DocError* error, bool* ok,
                               bool* document);
+  // Reads the member `name` of `object` as a result document, visiting
+  // every key. Returns a JSON syntax error of the object; otherwise
+  // SUCCESS, with *ok false and *error set to `duplicate` or `missing` when
+  // the member is given twice or not at all, or to the document's error.
+  error_code ReadOnlyMember(od::object& object, std::string_view name,
+                            const char* duplicate, const char* missing,
+                            DocError* error, bool* ok);
   // Reads more input after buf_[end_]; false at end of input.
   absl::StatusOr<bool> Fill();
   // The error for a line or array element (at begin_) longer than
@@ -154,17 +161,21 @@ class SourceLoader {
   bool bulk_skip_source_ = false;
 };
 
-error_code SourceLoader::ReadHit(od::object& hit, DocError* error, bool* ok) {
+error_code SourceLoader::ReadOnlyMember(od::object& object,
+                                        std::string_view name,
+                                        const char* duplicate,
+                                        const char* missing, DocError* error,
+                                        bool* ok) {
   bool found = false;
   *ok = true;
-  for (auto field_result : hit) {
+  for (auto field_result : object) {
     if (auto e = field_result.error()) return e;
     od::field& field = field_result.value_unsafe();
     std::string_view key;
     if (auto e = FieldKey(field, &key)) return e;
-    if (key != "_source") continue;
+    if (key != name) continue;
     if (found) {
-      error->message = "duplicate field [_source]";
+      error->message = duplicate;
       *ok = false;
       return simdjson::SUCCESS;
     }
@@ -175,10 +186,15 @@ error_code SourceLoader::ReadHit(od::object& hit, DocError* error, bool* ok) {
     }
   }
   if (!found) {
-    error->message = "search hit without _source";
+    error->message = missing;
     *ok = false;
   }
   return simdjson::SUCCESS;
+}
+
+error_code SourceLoader::ReadHit(od::object& hit, DocError* error, bool* ok) {
+  return ReadOnlyMember(hit, "_source", "duplicate field [_source]",
+                        "search hit without _source", error, ok);
 }
 
 error_code SourceLoader::ReadArchiveEntry(od::object& entry, DocError* error,
@@ -212,29 +228,12 @@ error_code SourceLoader::ReadArchiveEntry(od::object& entry, DocError* error,
       *ok = false;
       return simdjson::SUCCESS;
     }
-    bool found = false;
-    for (auto inner_result : value) {
-      if (auto e = inner_result.error()) return e;
-      od::field& inner = inner_result.value_unsafe();
-      std::string_view inner_key;
-      if (auto e = FieldKey(inner, &inner_key)) return e;
-      if (inner_key != "source") continue;
-      if (found) {
-        error->message = "esArchiver entry: duplicate field [value.source]";
-        *ok = false;
-        return simdjson::SUCCESS;
-      }
-      found = true;
-      if (!reader_.ReadValue(inner.value(), error)) {
-        *ok = false;
-        return simdjson::SUCCESS;
-      }
+    if (auto e = ReadOnlyMember(
+            value, "source", "esArchiver entry: duplicate field [value.source]",
+            "esArchiver doc entry without [value.source]", error, ok)) {
+      return e;
     }
-    if (!found) {
-      error->message = "esArchiver doc entry without [value.source]";
-      *ok = false;
-      return simdjson::SUCCESS;
-    }
+    if (!*ok) return simdjson::SUCCESS;
     *document = true;
   }
   if (!has_type || !has_value) {
