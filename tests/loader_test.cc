@@ -485,18 +485,21 @@ TEST(LoaderFormatTest, BadArchiveEntriesAreRejectedByLine) {
   const std::string text = absl::StrCat(
       R"({"type":"doc","value":{"index":"i","id":"1","source":)", doc, "}}\n\n",
       R"({"type":"doc","value":{"index":"i","id":"2"}})", "\n\n",
-      R"({"type":7,"value":{}})", "\n");
+      R"({"type":7,"value":{}})", "\n\n",
+      R"({"type":"doc","value":{"source":)", doc, R"(,"source":)", doc, "}}\n");
   InfluencerStore store;
   absl::StatusOr<LoadReport> report =
       clout::LoadString(store, text, Named("data.json", true));
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->format, DumpFormat::kEsArchive);
-  EXPECT_EQ(report->rejected, 2u);
+  EXPECT_EQ(report->rejected, 3u);
   EXPECT_THAT(report->errors,
               ElementsAre("data.json:3: esArchiver doc entry without "
                           "[value.source]",
                           "data.json:5: esArchiver entry: [type] is not a "
-                          "string"));
+                          "string",
+                          "data.json:7: esArchiver entry: duplicate field "
+                          "[value.source]"));
   EXPECT_EQ(RowCount(store, "e"), 1u);
 }
 
@@ -1312,6 +1315,13 @@ TEST(LoaderErrorTest, FormatComesFromTheFirstGoodLine) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->format, DumpFormat::kSearchHitsNdjson);
   EXPECT_EQ(report->rejected, 1u);
+  // A hit with two _source members is refused, not read twice.
+  text = absl::StrCat(Hit(kDocA, 1, false), "\n",
+                      R"({"_index":"i","_source":)", kDocA, R"(,"_source":)",
+                      kDocA, "}\n");
+  ExpectLoadError(clout::LoadString(store, text, Named("hits")), 400,
+                  "mapper_parsing_exception",
+                  {"hits:2: duplicate field [_source]"});
   std::vector<Row> expected = ExpectedFormatRows();
   EXPECT_THAT(RowsOf(store, "fmt"), ElementsAre(expected[0], expected[2]));
 
