@@ -77,6 +77,8 @@ class Inflater {
                            size_t capacity) = 0;
   // Whether the input may end here: no member or frame is open.
   virtual bool AtBoundary() const = 0;
+  // Whether the decoder could be set up (false only without memory).
+  virtual bool Started() const = 0;
 };
 
 class GzipInflater : public Inflater {
@@ -119,6 +121,7 @@ class GzipInflater : public Inflater {
   }
 
   bool AtBoundary() const override { return !open_; }
+  bool Started() const override { return ok_; }
 
  private:
   z_stream z_;
@@ -150,6 +153,7 @@ class ZstdInflater : public Inflater {
   }
 
   bool AtBoundary() const override { return !open_; }
+  bool Started() const override { return ctx_ != nullptr; }
 
  private:
   ZSTD_DCtx* ctx_;
@@ -354,9 +358,15 @@ bool DecompressAll(Compression compression, absl::string_view data,
   for (;;) {
     const size_t before_in = pending.size();
     const size_t before_out = out->size();
-    // One byte past the limit is room enough to see it passed.
-    const size_t capacity = static_cast<size_t>(std::min<uint64_t>(
-        before_out + kStep, max_output_bytes + 1));
+    // One byte past the limit is room enough to see it passed (without
+    // overflowing when there is no limit to speak of).
+    const uint64_t room = max_output_bytes - std::min<uint64_t>(
+                                                 before_out, max_output_bytes);
+    const size_t capacity =
+        before_out + static_cast<size_t>(room >= kStep ? kStep : room + 1);
+    if (!inflater->Started()) {
+      return fail(DecompressFailure::kInternal, "the decoder could not start");
+    }
     std::string error = inflater->Step(&pending, out, capacity);
     if (!error.empty()) return fail(DecompressFailure::kCorrupt, error);
     if (out->size() > max_output_bytes) {

@@ -64,6 +64,7 @@ struct DecompressFailure {
     kCorrupt,    // data that is not `compression`'s stream
     kTruncated,  // the data ends inside a member or frame
     kTooLarge,   // the output would pass max_output_bytes
+    kInternal,   // the decoder could not start (out of memory)
   };
   Kind kind = kCorrupt;
   std::string what;     // for kCorrupt: the decompressor's words
@@ -74,8 +75,10 @@ struct DecompressFailure {
 // `compression` says; not kNone) on the calling thread, with the same
 // decoders as NewDecompressingSource. Returns true with the bytes in *out;
 // or false with *failure set, leaving *out holding what came out before
-// the failure. Stops before the output passes `max_output_bytes`, so a
-// bomb never uses more memory than that. Pure and thread-safe.
+// the failure. `max_output_bytes` is a true limit (0: nothing may come
+// out), unlike DecompressLimits' 0 for none. Stops before the output
+// passes it, so a bomb never holds more than about twice that in memory
+// (the string's growth). Pure and thread-safe.
 bool DecompressAll(Compression compression, absl::string_view data,
                    uint64_t max_output_bytes, std::string* out,
                    DecompressFailure* failure);

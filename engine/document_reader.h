@@ -62,7 +62,7 @@ enum Key : uint32_t {
   kOther,
 };
 
-constexpr const char* kKeyNames[] = {
+inline constexpr const char* kKeyNames[] = {
     "job_id",           "result_type",
     "influencer_field_name", "influencer_field_value",
     "influencer_score", "initial_influencer_score",

@@ -78,9 +78,20 @@ std::vector<EsErrorInfo::Cause> DecodeCauses(absl::string_view text) {
 // (illegal_argument_exception, number_format_exception, ...) are plain
 // Java exceptions, which end the search.
 bool IsElasticsearchException(absl::string_view type) {
-  return type == "parse_exception" || type == "resource_not_found_exception" ||
-         type == "status_exception" ||
-         type == "search_phase_execution_exception";
+  // The ElasticsearchException subclasses whose names Clout reports.
+  static constexpr absl::string_view kTypes[] = {
+      "action_request_validation_exception", "circuit_breaking_exception",
+      "cluster_block_exception", "index_not_found_exception",
+      "mapper_parsing_exception", "parse_exception", "parsing_exception",
+      "query_shard_exception", "resource_not_found_exception",
+      "search_phase_execution_exception", "security_exception",
+      "status_exception",
+      "translog_corrupted_exception", "translog_exception",
+      "version_conflict_engine_exception"};
+  for (absl::string_view t : kTypes) {
+    if (t == type) return true;
+  }
+  return false;
 }
 bool LooksThrough(absl::string_view outer, absl::string_view inner) {
   constexpr absl::string_view kXContent = "x_content_parse_exception";

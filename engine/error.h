@@ -65,14 +65,18 @@ absl::Status EsErrorWithRootCause(int http_status, absl::string_view type,
 // field [desc]" wraps the value's illegal_argument_exception. The root
 // cause is found as Elasticsearch's guessRootCauses finds it: the error
 // itself, or, looking through the chain while it goes from an
-// x_content_parse_exception to another one (or to an Elasticsearch
-// exception such as parse_exception), the innermost such cause.
+// x_content_parse_exception to another one or to an Elasticsearch
+// exception (parse_exception, ...), or from an Elasticsearch exception to
+// another, the innermost such cause. Plain Java exceptions
+// (illegal_argument_exception, number_format_exception, ...) end the
+// search.
 absl::Status EsErrorCausedBy(int http_status, absl::string_view type,
                              absl::string_view reason,
                              const absl::Status& cause);
 
-// Returns `to` with the caused_by chain of `from` (none if `from` has
-// none): for an error re-worded on its way out (a reason given a prefix).
+// Returns `to` with the caused_by chain of `from` in place of its own (`to`
+// keeps its own chain if `from` has none; an OK `to` stays OK): for an
+// error re-worded on its way out (a reason given a prefix).
 absl::Status WithCausesOf(const absl::Status& from, absl::Status to);
 
 // Shorthand for the search-phase failures of spec section 6: status 400, type

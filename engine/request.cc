@@ -122,13 +122,14 @@ absl::Status CheckNotNegative(absl::string_view name, int64_t value) {
 // <= ' ') ignored; optional sign; "NaN", "Infinity", or a decimal with an
 // optional exponent and an optional f/F/d/D suffix.
 absl::Status ParseDoubleText(absl::string_view text, double* out) {
+  absl::string_view t = text;
+  // Java words its error with the trimmed text (FloatingDecimal trims
+  // first): "  " is an empty String, " ten " is "ten".
   auto failure = [&] {
     return EsError(400, "number_format_exception",
-                   text.empty() ? std::string("empty String")
-                                : absl::StrCat("For input string: \"", text,
-                                               "\""));
+                   t.empty() ? std::string("empty String")
+                             : absl::StrCat("For input string: \"", t, "\""));
   };
-  absl::string_view t = text;
   while (!t.empty() && static_cast<unsigned char>(t.front()) <= ' ') {
     t.remove_prefix(1);
   }
@@ -278,11 +279,15 @@ absl::Status ReadPageInt(od::value& value, absl::string_view name,
     absl::string_view text;
     if (absl::Status s = NumberText(value, &text); !s.ok()) return s;
     *end = text.data() + text.size();
+    // Jackson's InputCoercionException, which x-content wraps (the
+    // caller adds the location).
     auto out_of_range = [&] {
-      return EsError(400, "x_content_parse_exception",
-                     absl::StrCat("Numeric value (", text,
-                                  ") out of range of int (-2147483648 - "
-                                  "2147483647)"));
+      const std::string message =
+          absl::StrCat("Numeric value (", text,
+                       ") out of range of int (-2147483648 - 2147483647)");
+      return EsErrorCausedBy(
+          400, "x_content_parse_exception", message,
+          EsError(400, "input_coercion_exception", message));
     };
     if (text.find_first_of(".eE") == absl::string_view::npos) {
       int64_t n = 0;
@@ -431,6 +436,8 @@ class BodyLocations {
     }
     return absl::StrCat("[", line, ":", offset - line_start + 1, "]");
   }
+  // The end of the body (in the padded copy At reads).
+  const char* End() const { return base_ + body_.size(); }
   // Where `value`'s first token starts (for At, once there is an error).
   static const char* Start(od::value& value) {
     return value.raw_json_token().data();
@@ -565,6 +572,7 @@ absl::Status ReadPage(od::value& value, od::document& doc,
     std::string_view raw_key;
     if (auto error = field.unescaped_key().get(raw_key)) return Malformed(error);
     const std::string key(raw_key);
+    *stop = key_at;  // Jackson stops at a duplicate key
     if (absl::Status s = keys.Add(key); !s.ok()) return s;
     od::value& v = field.value();
     *stop = BodyLocations::Start(v);
@@ -576,8 +584,9 @@ absl::Status ReadPage(od::value& value, od::document& doc,
       if (IsMalformed(s)) return s;
       // Jackson's range error stands where the number ends.
       if (ErrorTypeOf(s) == "x_content_parse_exception") {
-        s = EsError(400, "x_content_parse_exception",
-                    absl::StrCat(locations.At(number_end), " ", s.message()));
+        s = WithCausesOf(s, EsError(400, "x_content_parse_exception",
+                                    absl::StrCat(locations.At(number_end), " ",
+                                                 s.message())));
       }
       return fields.Failed(*stop, key, s);
     }
@@ -591,11 +600,14 @@ absl::Status ReadPage(od::value& value, od::document& doc,
   if (arrived < 2) {
     if (absl::Status built = BuildPage(from, size); !built.ok()) {
       // Built at the end of the object: the parser stands on its '}'.
+      // (At the end of a truncated body, simdjson has no location: the
+      // brace is then the last one of the body.)
       const char* next = nullptr;
-      if (doc.current_location().get(next) == simdjson::SUCCESS) {
-        while (next > *stop && absl::ascii_isspace(next[-1])) --next;
-        if (next > *stop && next[-1] == '}') *stop = next - 1;
+      if (doc.current_location().get(next) != simdjson::SUCCESS) {
+        next = locations.End();
       }
+      while (next > *stop && absl::ascii_isspace(next[-1])) --next;
+      if (next > *stop && next[-1] == '}') *stop = next - 1;
       return built;
     }
   }

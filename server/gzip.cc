@@ -37,6 +37,9 @@ absl::StatusOr<std::string> GzipDecompress(absl::string_view data,
                     &failure)) {
     return out;
   }
+  if (failure.kind == DecompressFailure::kInternal) {
+    return EsError(500, "exception", absl::StrCat("gzip: ", failure.what));
+  }
   if (failure.kind == DecompressFailure::kTooLarge) {
     return EsError(413, "content_too_long_exception",
                    absl::StrCat("request body decompresses to more than [",

@@ -18,7 +18,8 @@ std::string GzipCompress(absl::string_view data);
 // members. Errors: 400 parse_exception naming the compressed offset for data
 // that is not gzip, is corrupt or ends early; 413 content_too_long_exception
 // once the output would pass `max_output_bytes` (a decompression bomb stops
-// there, having used at most that much memory).
+// there, having held at most about twice that in memory); 500 if zlib
+// cannot start.
 absl::StatusOr<std::string> GzipDecompress(absl::string_view data,
                                            size_t max_output_bytes);
 

@@ -286,14 +286,22 @@ TEST(CompressedDumpTest, DecompressAllInMemory) {
     for (size_t cut : {size_t{1}, packed.size() / 3, packed.size() - 1}) {
       EXPECT_FALSE(DecompressAll(c, packed.substr(0, cut), 1 << 30, &out,
                                  &failure)) << cut;
-      EXPECT_LE(failure.offset, cut);
-      EXPECT_NE(failure.kind, DecompressFailure::kTooLarge);
+      EXPECT_EQ(failure.kind, DecompressFailure::kTruncated) << cut;
+      EXPECT_EQ(failure.offset, cut);
     }
     ASSERT_FALSE(DecompressAll(c, packed, text.size(), &out, &failure));
     EXPECT_EQ(failure.kind, DecompressFailure::kTooLarge);
     EXPECT_EQ(out.size(), text.size());  // never past the limit
     ASSERT_FALSE(DecompressAll(c, pack(text) + "junk", 1 << 30, &out, &failure));
     EXPECT_EQ(failure.kind, DecompressFailure::kCorrupt);
+    // No limit to speak of, and a limit of exactly the output.
+    ASSERT_TRUE(DecompressAll(c, packed, UINT64_MAX, &out, &failure))
+        << failure.what;
+    EXPECT_EQ(out, text + "tail\n");
+    ASSERT_TRUE(DecompressAll(c, packed, out.size(), &out, &failure));
+    ASSERT_FALSE(DecompressAll(c, packed, 0, &out, &failure));
+    EXPECT_EQ(failure.kind, DecompressFailure::kTooLarge);
+    EXPECT_TRUE(out.empty());
   }
   std::string out;
   DecompressFailure failure;

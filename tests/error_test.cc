@@ -47,6 +47,30 @@ TEST(ErrorTest, RootCauseStopsAtAPlainJavaException) {
   EXPECT_EQ(plain.root_cause_reason, "outer");
 }
 
+// guessRootCauses looks from an x-content error into an Elasticsearch
+// exception, and from one Elasticsearch exception into another, but never
+// from an Elasticsearch exception into an x-content error (which is a
+// plain IllegalArgumentException to it).
+TEST(ErrorTest, RootCauseLooksThroughElasticsearchExceptions) {
+  auto root = [](const absl::Status& s) { return EsErrorOf(s).root_cause_reason; };
+  EXPECT_EQ(root(EsErrorCausedBy(400, "x_content_parse_exception", "outer",
+                                 EsError(400, "parse_exception", "inner"))),
+            "inner");
+  EXPECT_EQ(root(EsErrorCausedBy(
+                400, "parse_exception", "outer",
+                EsErrorCausedBy(400, "parse_exception", "middle",
+                                EsError(400, "illegal_argument_exception", "x")))),
+            "middle");
+  EXPECT_EQ(root(EsErrorCausedBy(400, "parse_exception", "outer",
+                                 EsError(400, "x_content_parse_exception",
+                                         "inner"))),
+            "outer");
+  EXPECT_EQ(root(EsErrorCausedBy(400, "illegal_argument_exception", "outer",
+                                 EsError(400, "x_content_parse_exception",
+                                         "inner"))),
+            "outer");
+}
+
 TEST(ErrorTest, WithCausesOfCopiesTheChainOnly) {
   absl::Status from = EsErrorCausedBy(400, "x_content_parse_exception", "a",
                                       EsError(400, "illegal_argument_exception", "b"));

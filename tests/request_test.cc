@@ -183,14 +183,26 @@ TEST(BodyRequestTest, Rejections) {
            {R"({"page":{"from":"3e9"}})", "[1:17]", "from",
             {{"illegal_argument_exception",
               "Value [3e9] is out of range for an integer"}}},
-           // Jackson's range error for a number, where the number ends.
+           // Java trims before parsing, and words the error trimmed.
+           {R"({"page":{"size":"  "}})", "[1:17]", "size",
+            {{"number_format_exception", "empty String"}}},
+           {R"({"page":{"size":" ten "}})", "[1:17]", "size",
+            {{"number_format_exception", "For input string: \"ten\""}}},
+           // Jackson's range error for a number, where the number ends,
+           // wrapping Jackson's own exception.
            {R"({"page":{"from":3000000000}})", "[1:17]", "from",
             {{"x_content_parse_exception",
               "[1:27] Numeric value (3000000000) out of range of int "
+              "(-2147483648 - 2147483647)"},
+             {"input_coercion_exception",
+              "Numeric value (3000000000) out of range of int "
               "(-2147483648 - 2147483647)"}}},
            {R"({"page":{"size":-2.5e10}})", "[1:17]", "size",
             {{"x_content_parse_exception",
               "[1:24] Numeric value (-2.5e10) out of range of int "
+              "(-2147483648 - 2147483647)"},
+             {"input_coercion_exception",
+              "Numeric value (-2.5e10) out of range of int "
               "(-2147483648 - 2147483647)"}}},
            // With both values in, the page is built as the second arrives.
            {R"({"page":{"from":-1,"size":5}})", "[1:27]", "size",
@@ -214,6 +226,17 @@ TEST(BodyRequestTest, Rejections) {
     }
     ExpectCauses(s, causes, root);
   }
+  // A duplicate key inside the page stops the parser at that key.
+  absl::Status twice = ParseBodyRequest("j", R"({"page":{"from":-1,"from":2}})").status();
+  ExpectError(twice, 400, "x_content_parse_exception",
+              absl::StrCat("[1:20] ", p, " failed to parse field [page]"));
+  // A body cut after the page still builds it at the page's brace.
+  absl::Status cut = ParseBodyRequest("j", R"({"page":{"from":-1}  )").status();
+  ExpectError(cut, 400, "x_content_parse_exception",
+              absl::StrCat("[1:19] ", p, " failed to parse field [page]"));
+  ExpectCauses(cut, {kBuild, {"illegal_argument_exception",
+                              "Parameter [from] cannot be < 0"}},
+               kBuild);
   // With one value (or none), the page is built at its closing brace.
   for (const auto& [body, location, name] :
        std::vector<std::tuple<std::string, std::string, std::string>>{

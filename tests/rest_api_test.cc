@@ -88,10 +88,12 @@ TEST(GzipTest, RoundTripMembersTruncationAndBombs) {
                          "compressed offset ", packed.size() / 2));
   absl::StatusOr<std::string> trailing = GzipDecompress(packed + "junk", 1 << 20);
   ASSERT_FALSE(trailing.ok());
-  // zlib has read the junk's first bytes when it gives up.
-  EXPECT_THAT(trailing.status().message(),
-              HasSubstr("request body is not valid gzip: data that is not a "
-                        "gzip member after 1 member at compressed offset 13"));
+  // zlib has read the junk's first two bytes (not gzip's magic) when it
+  // gives up.
+  EXPECT_EQ(std::string(trailing.status().message()),
+            absl::StrCat("request body is not valid gzip: data that is not a "
+                         "gzip member after 1 member at compressed offset ",
+                         packed.size() + 2));
   EXPECT_EQ(*GzipDecompress(GzipCompress(""), 10), "");
   EXPECT_TRUE(GzipDecompress(packed, text.size()).ok());  // exactly the limit
   EXPECT_FALSE(GzipDecompress(packed, text.size() - 1).ok());
