@@ -248,9 +248,11 @@ class Reader {
   bool failed_ = false;
 };
 
-// Checks a file's header and payload checksum; returns the payload.
+// Checks a file's header and, when `hash_payload`, its payload checksum;
+// returns the payload. The file must end where its payload ends.
 absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
-                                           Kind kind, absl::string_view name) {
+                                           Kind kind, absl::string_view name,
+                                           bool hash_payload = true) {
   if (bytes.size() < kHeaderBytes || bytes.substr(0, kMagic.size()) != kMagic) {
     return Corrupt(name, "not a clout snapshot file (bad magic bytes)");
   }
@@ -284,8 +286,13 @@ absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
                                       ", inside its payload of ", size,
                                       " bytes"));
   }
+  if (size != bytes.size() - kHeaderBytes) {
+    return Corrupt(name, absl::StrCat(bytes.size() - kHeaderBytes - size,
+                                      " bytes after the payload"));
+  }
   absl::string_view payload = bytes.substr(kHeaderBytes, size);
-  if (XXH3_64bits(payload.data(), payload.size()) != payload_hash) {
+  if (hash_payload &&
+      XXH3_64bits(payload.data(), payload.size()) != payload_hash) {
     return Corrupt(name, "payload checksum mismatch");
   }
   return payload;
@@ -587,22 +594,40 @@ absl::StatusOr<uint64_t> WriteSnapshotBundle(Env* env, const std::string& path,
 
 absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
     absl::string_view bytes, absl::string_view name) {
-  absl::StatusOr<absl::string_view> payload = OpenFile(bytes, kBundle, name);
+  // The bundle's own payload checksum repeats what its files' checksums
+  // cover: it is not computed again. Instead the file table must lay the
+  // files out exactly as the writer does (one after another, each at the
+  // next 64-byte boundary, the last ending the payload) and every byte
+  // between them must be zero, so that every byte is still checked, once.
+  absl::StatusOr<absl::string_view> payload =
+      OpenFile(bytes, kBundle, name, /*hash_payload=*/false);
   if (!payload.ok()) return payload.status();
   Reader r(*payload, name);
   uint32_t count, zero;
-  if (!r.Get(&count) || !r.Get(&zero) || count == 0 ||
+  if (!r.Get(&count) || !r.Get(&zero) || zero != 0 || count == 0 ||
       count > payload->size() / 16) {
     return r.Error("bad file table");
   }
+  auto aligned = [](uint64_t at) { return (at + kAlign - 1) / kAlign * kAlign; };
+  auto zeros = [](absl::string_view gap) {
+    return gap.find_first_not_of('\0') == absl::string_view::npos;
+  };
   std::vector<absl::string_view> files(count);
+  uint64_t expected = aligned(8 + 16 * uint64_t{count});
+  uint64_t previous_end = 8 + 16 * uint64_t{count};
   for (absl::string_view& file : files) {
     uint64_t offset, size;
-    if (!r.Get(&offset) || !r.Get(&size) || offset % kAlign != 0 ||
-        offset > payload->size() || size > payload->size() - offset) {
+    if (!r.Get(&offset) || !r.Get(&size) || offset != expected ||
+        offset > payload->size() || size > payload->size() - offset ||
+        !zeros(payload->substr(previous_end, offset - previous_end))) {
       return r.Error("bad file table");
     }
     file = payload->substr(offset, size);
+    previous_end = offset + size;
+    expected = aligned(previous_end);
+  }
+  if (previous_end != payload->size()) {
+    return r.Error("the files do not end the payload");
   }
   // Every segment is read (checked, copied) up front, on as many threads
   // as there are cores: the copies are bound by page faults, which the

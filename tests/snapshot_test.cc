@@ -159,11 +159,12 @@ TEST(SnapshotTest, DamageIsRefusedNeverMisread) {
         ParseSnapshotBundle(good.substr(0, n), "cut");
     ASSERT_FALSE(cut.ok()) << n;
   }
-  // Bit flips all over: a checksum catches each.
+  // A bit flipped in every byte: a checksum, the file table's layout or
+  // the zero padding catches each (the bundle's own payload checksum is
+  // not computed on open).
   std::mt19937_64 random(1);
-  for (int i = 0; i < 300; ++i) {
+  for (size_t at = 0; at < good.size(); ++at) {
     std::string bad = good;
-    const size_t at = random() % bad.size();
     bad[at] ^= static_cast<char>(1 << (random() % 8));
     absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
         ParseSnapshotBundle(bad, "flipped");
