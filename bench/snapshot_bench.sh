@@ -61,7 +61,7 @@ def runs(name):
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 def open_s(rs): return med([r["load"]["seconds"] for r in rs])
-def first_s(rs): return med([r["load"]["seconds"] + r["queries"][0]["p50_us"] / 1e6 for r in rs])
+def first_s(rs): return med([r["load"]["seconds"] + r["queries"][0]["first_us"] / 1e6 for r in rs])
 dump_w, snap_w, snap_c = runs("dump_warm"), runs("snap_warm"), runs("snap_cold")
 write = [float(m.group(1)) for m in (re.search(r"in ([\d.]+) s", l) for l in open(f"{out}/write.runs")) if m]
 dd = [float(l) for l in open(f"{out}/dd.runs") if re.match(r"^[\d.]+$", l.strip())]

@@ -517,8 +517,8 @@ assert d["load"]["influencers"] == 2000, d["load"]
 assert d["load"]["seconds"] >= 0, d["load"]
 assert [q["name"] for q in d["queries"]] == ["top10", "job1 by time, final", "line4"], d["queries"]
 for q in d["queries"]:
-    assert keys(q) == ["name", "count", "p50_us", "p99_us", "qps"], keys(q)
-    assert 0 < q["p50_us"] <= q["p99_us"], q
+    assert keys(q) == ["name", "count", "first_us", "p50_us", "p99_us", "qps"], keys(q)
+    assert 0 < q["p50_us"] <= q["p99_us"] and q["first_us"] > 0, q
     assert q["qps"] > 0, q
 assert d["qps"] > 0, d
 ' <"$OUT"
