@@ -236,7 +236,11 @@ void MutationBatch::Append(MutationBatch&& other) {
     InfluencerColumns& d = dst.columns;
     const InfluencerColumns& c = src.columns;
     const size_t n = c.size();
-    d.Reserve(base + n);
+    // Geometric growth: a batch that many batches are appended to in turn
+    // (Coalesce, over a whole log) would otherwise copy its rows each time.
+    if (d.timestamp.capacity() < base + n) {
+      d.Reserve(std::max(base + n, 2 * d.timestamp.capacity()));
+    }
     d.timestamp.insert(d.timestamp.end(), c.timestamp.begin(), c.timestamp.end());
     d.influencer_score.insert(d.influencer_score.end(),
                               c.influencer_score.begin(),
