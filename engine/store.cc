@@ -301,6 +301,36 @@ class StoredRows {
     return std::nullopt;
   }
 
+  // A hint with no observable effect: FindStaged(i) may come soon. Stage
+  // 0 prefetches the identity index slots it will read, stage 1 (once
+  // those are likely cached) the rows they hold, so that the cache misses
+  // of rows looked up in turn overlap. Indexes not fetched yet are left
+  // alone (building one is FindStaged's to do).
+  void PrefetchStaged(size_t i, int stage) {
+    const InfluencerColumns& c = batch_.columns;
+    const int64_t timestamp = c.timestamp[i];
+    for (size_t s = segments_.size(); s-- > 0;) {
+      const JobResults& segment = *segments_[s].rows;
+      if (timestamp < segment.min_timestamp ||
+          timestamp > segment.max_timestamp || s >= indexes_.size() ||
+          !indexes_[s]) {
+        continue;
+      }
+      const int64_t name = Code(s, c.field_name_code[i]);
+      const int64_t value = Code(s, c.field_value_code[i]);
+      const int64_t span = Span(s, c.bucket_span_code[i]);
+      if (name < 0 || value < 0 || span < 0) continue;
+      const size_t slot = indexes_[s]->Slot(
+          timestamp, static_cast<uint32_t>(span), static_cast<uint32_t>(name),
+          static_cast<uint32_t>(value));
+      if (stage == 0) {
+        indexes_[s]->PrefetchSlot(slot);
+      } else {
+        indexes_[s]->PrefetchRow(segment.columns, slot);
+      }
+    }
+  }
+
   // Calls on_row(r) for every live stored row that `id` names, oldest
   // first.
   template <typename OnRow>
@@ -502,30 +532,87 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
     std::optional<StoredRow> stored;  // its live stored row, if any
     uint32_t epoch = 0;  // the coalesced batch that last touched it
   };
-  absl::flat_hash_map<TextIdentity, State> states;
-  states.reserve(n + rows.deletes.size());
+  // One State per identity, numbered: staged rows' identities first (in
+  // order of first appearance), then those only stored rows that a
+  // deletion names have. Staged identities are found by the batch's codes
+  // (equal strings have equal codes within a batch), so that an item costs
+  // an index into `states`, not a hash of its strings.
+  std::vector<State> states;
+  std::vector<uint32_t> row_state(n);      // staged row -> its state
+  std::vector<uint32_t> state_row;         // staged state -> its first row
+  std::vector<TextIdentity> stored_text;   // states after the staged ones
+  absl::flat_hash_map<Identity, uint32_t> ids;
+  ids.reserve(std::min<size_t>(n, size_t{1} << 16));
+  const Column<int64_t>& staged_time = rows.columns.timestamp;
+  auto key_of = [&](size_t i) {
+    return Identity{staged_time[i],
+                    rows.bucket_spans[rows.columns.bucket_span_code[i]],
+                    rows.columns.field_name_code[i],
+                    rows.columns.field_value_code[i]};
+  };
+  // Lookups a few rows ahead are prefetched (hints only: the lookups
+  // themselves are in row order).
+  constexpr size_t kSlotAhead = 16;
+  constexpr size_t kRowAhead = 8;
   for (size_t i = 0; i < n; ++i) {
-    auto [it, inserted] = states.try_emplace(StagedIdentity(rows, i));
+    if (i + kSlotAhead < n) {
+      stored.PrefetchStaged(i + kSlotAhead, 0);
+      ids.prefetch(key_of(i + kSlotAhead));
+    }
+    if (i + kRowAhead < n) stored.PrefetchStaged(i + kRowAhead, 1);
+    auto [it, inserted] =
+        ids.try_emplace(key_of(i), static_cast<uint32_t>(states.size()));
+    row_state[i] = it->second;
     if (!inserted) continue;
+    states.emplace_back();
+    state_row.push_back(static_cast<uint32_t>(i));
     if (std::optional<StoredRow> match = stored.FindStaged(i)) {
-      it->second = State{true, stored.version(*match), kStoredHolder, match};
+      states.back() = State{true, stored.version(*match), kStoredHolder, match};
     }
   }
-  for (const auto& [id, staged_before] : rows.deletes) {
-    stored.ForEachNamed(id, [&](StoredRow r) {
-      states.try_emplace(stored.IdentityOf(r),
-                         State{true, stored.version(r), kStoredHolder, r});
-    });
+  const size_t staged_states = states.size();
+  if (!rows.deletes.empty()) {
+    // A stored row a deletion names has a staged identity only if the
+    // batch holds its strings.
+    absl::flat_hash_map<absl::string_view, uint32_t> codes;
+    codes.reserve(rows.strings.size());
+    for (size_t k = 0; k < rows.strings.size(); ++k) {
+      codes.emplace(rows.strings[k], static_cast<uint32_t>(k));
+    }
+    absl::flat_hash_map<TextIdentity, uint32_t> others;
+    for (const auto& [id, staged_before] : rows.deletes) {
+      stored.ForEachNamed(id, [&](StoredRow r) {
+        const TextIdentity text = stored.IdentityOf(r);
+        const uint32_t next = static_cast<uint32_t>(states.size());
+        auto name = codes.find(text.name);
+        auto value = codes.find(text.value);
+        const bool inserted =
+            name != codes.end() && value != codes.end()
+                ? ids.try_emplace(Identity{text.timestamp, text.bucket_span,
+                                           name->second, value->second},
+                                  next)
+                      .second
+                : others.try_emplace(text, next).second;
+        if (!inserted) return;  // the identity has its state already
+        states.push_back(State{true, stored.version(r), kStoredHolder, r});
+        stored_text.push_back(text);
+      });
+    }
   }
-  // The identities each deletion may remove.
-  std::vector<std::vector<TextIdentity>> candidates(rows.deletes.size());
+  auto text_of = [&](size_t k) {
+    return k < staged_states ? StagedIdentity(rows, state_row[k])
+                             : stored_text[k - staged_states];
+  };
+  // The identities (states) each deletion may remove.
+  std::vector<std::vector<uint32_t>> candidates(rows.deletes.size());
   if (!rows.deletes.empty()) {
     absl::flat_hash_map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_time;
     for (size_t d = 0; d < rows.deletes.size(); ++d) {
       by_time[{rows.deletes[d].first.timestamp, rows.deletes[d].first.bucket_span}]
           .push_back(d);
     }
-    for (const auto& [id, state] : states) {
+    for (size_t k = 0; k < states.size(); ++k) {
+      const TextIdentity id = text_of(k);
       auto deletes = by_time.find({id.timestamp, id.bucket_span});
       if (deletes == by_time.end()) continue;
       int32_t length = 0;
@@ -534,7 +621,7 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
         const InfluencerResultId& named = rows.deletes[d].first;
         if (named.field_name == id.name && named.value_hash == hash &&
             named.value_length == length) {
-          candidates[d].push_back(id);
+          candidates[d].push_back(static_cast<uint32_t>(k));
         }
       }
     }
@@ -573,7 +660,7 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
     switch (item.kind) {
       case OpKind::kUpsert:
       case OpKind::kCreate: {
-        State& state = states[StagedIdentity(rows, item.index)];
+        State& state = states[row_state[item.index]];
         touch(state);
         if (state.exists && item.kind == OpKind::kCreate) {
           InfluencerFields fields;
@@ -616,8 +703,8 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
         // result deleted earlier in the batch (a tombstone), else 1.
         uint32_t removed_version = 0;
         uint32_t tombstone = 0;
-        for (const TextIdentity& id : candidates[item.index]) {
-          State& state = states.at(id);
+        for (uint32_t k : candidates[item.index]) {
+          State& state = states[k];
           touch(state);
           if (!state.exists) {
             tombstone = std::max(tombstone, state.version);
@@ -641,7 +728,7 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
       case OpKind::kReplaceJob: {
         const MutationBatch::JobOp& op = rows.job_ops[item.index];
         size_t removed = 0;
-        for (auto& [id, state] : states) {
+        for (State& state : states) {
           if (state.exists && state.holder != kStoredHolder) ++removed;
           state = State{};
         }
@@ -671,7 +758,7 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
     }
   }
   plan->keep.assign(n, false);
-  for (const auto& [id, state] : states) {
+  for (const State& state : states) {
     if (state.exists && state.holder >= 0) plan->keep[state.holder] = true;
   }
   plan->job_exists = job_known || rows.named_after_job_op;
