@@ -416,7 +416,10 @@ struct JobPlan {
 struct JobItems {
   const std::vector<MutationBatch::Item>* items = nullptr;
   std::vector<uint32_t> indexes;  // into *items and *results, in order
+  // Null: outcomes are not kept (ApplyOptions::item_results).
   std::vector<ItemResult>* results = nullptr;
+  // Counts the items that fail (409 creates), if set.
+  size_t* failed = nullptr;
   // Items where a coalesced batch's later batches start, ascending
   // (MutationBatch::Coalesce).
   const std::vector<uint32_t>* boundaries = nullptr;
@@ -649,7 +652,9 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
   };
   for (uint32_t index : job_items.indexes) {
     const MutationBatch::Item& item = (*job_items.items)[index];
-    ItemResult& out = (*job_items.results)[index];
+    ItemResult scratch;
+    ItemResult& out =
+        job_items.results != nullptr ? (*job_items.results)[index] : scratch;
     if (job_items.boundaries != nullptr) {
       while (next_boundary < job_items.boundaries->size() &&
              (*job_items.boundaries)[next_boundary] <= index) {
@@ -677,6 +682,7 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
                            "(current version [",
                            state.version, "])"));
           out.status = 409;
+          if (job_items.failed != nullptr) ++*job_items.failed;
           break;
         }
         out.outcome = state.exists ? MutationOutcome::kUpdated
@@ -1184,12 +1190,17 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
   std::shared_ptr<const StringArena> arena = std::move(batch.arena_);
   // The items of each job, in order.
   std::vector<JobItems> job_items(batch.job_order_.size());
+  // Items that fail in a job's plan (409 creates), per job.
+  std::vector<size_t> failed(batch.job_order_.size(), 0);
+  const bool keep_items = options.item_results;
   if (mode == MutationMode::kBulk) {
-    result.items.resize(batch.items_.size());
-    for (JobItems& items : job_items) {
+    if (keep_items) result.items.resize(batch.items_.size());
+    for (size_t k = 0; k < job_items.size(); ++k) {
+      JobItems& items = job_items[k];
       items.items = &batch.items_;
-      items.results = &result.items;
+      items.results = keep_items ? &result.items : nullptr;
       items.boundaries = &batch.boundaries_;
+      items.failed = &failed[k];
     }
     // Documents of other result types: only this batch's writes count.
     absl::flat_hash_map<absl::string_view, uint32_t> other_versions;
@@ -1204,7 +1215,8 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
           ++next_boundary;
         }
       }
-      ItemResult& out = result.items[i];
+      ItemResult scratch;
+      ItemResult& out = keep_items ? result.items[i] : scratch;
       switch (item.kind) {
         case OpKind::kError:
           out.outcome = MutationOutcome::kError;
@@ -1306,12 +1318,18 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
   }
   if (removed_any) RecomputeFieldNames(*next);
   // Sequence numbers: one per applied operation, in batch order.
-  if (mode == MutationMode::kBulk) {
+  if (mode == MutationMode::kBulk && keep_items) {
     for (ItemResult& item : result.items) {
       if (item.outcome != MutationOutcome::kError) {
         item.seq_no = next->next_seq_no++;
       }
     }
+  } else if (mode == MutationMode::kBulk) {
+    // The same count without the items: every item but the errors
+    // recorded with the batch and the creates that failed.
+    size_t failures = batch.errors_.size();
+    for (size_t f : failed) failures += f;
+    next->next_seq_no += static_cast<int64_t>(batch.items_.size() - failures);
   } else {
     next->next_seq_no += static_cast<int64_t>(batch.operations_);
   }

@@ -76,6 +76,11 @@ struct ApplyOptions {
   // their query indexes (sort orders, the time index): the first query or
   // WarmIndexes() does. The results are the same.
   bool replay = false;
+  // Whether the result lists each item of a kBulk batch
+  // (MutationResult::items). False leaves `items` empty and spares their
+  // memory (a replay needs only the generation); the store changes the
+  // same either way, _seq_no values included.
+  bool item_results = true;
 };
 
 class InfluencerStore {
