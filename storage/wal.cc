@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <future>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -590,11 +593,12 @@ absl::StatusOr<DurableStore> OpenDurableStore(
   // Consecutive `_bulk` batches are coalesced into commits of up to
   // kCoalesce operations (MutationBatch::Coalesce: the same outcome, one
   // commit); submitted ahead, those commits queue up and the store's
-  // writer applies them back to back.
-  constexpr size_t kCoalesce = 1 << 16;
+  // writer applies them back to back. Their item outcomes are not kept.
+  const size_t kCoalesce = log_options.replay_commit_operations;
   constexpr size_t kInFlight = 8;
   ApplyOptions apply;
   apply.replay = true;
+  apply.item_results = false;
   std::deque<std::pair<uint64_t, std::future<absl::StatusOr<MutationResult>>>>
       pending;
   auto settle_one = [&]() -> absl::Status {
@@ -624,23 +628,85 @@ absl::StatusOr<DurableStore> OpenDurableStore(
     group.reset();
     return pending.size() >= kInFlight ? settle_one() : absl::OkStatus();
   };
-  absl::Status replayed = ReplayLog(
-      log_options, durable.scan, base,
-      [&](uint64_t generation, MutationBatch batch) -> absl::Status {
-        const bool bulk = batch.mode() == MutationMode::kBulk;
-        if (group.has_value() &&
-            (!bulk || group->mode() != MutationMode::kBulk ||
-             group->operations() >= kCoalesce)) {
-          if (absl::Status s = submit(); !s.ok()) return s;
-        }
-        if (group.has_value()) {
-          group->Coalesce(std::move(batch));
-        } else {
-          group.emplace(std::move(batch));
-        }
-        group_end = generation;
-        return absl::OkStatus();
-      });
+  // The log is read and decoded on a thread of its own, while this one
+  // coalesces the batches (and the store's writer applies the commits):
+  // on two cores, reading and coalescing a log cost about the same.
+  struct Decoded {
+    uint64_t generation;
+    MutationBatch batch;
+  };
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<Decoded> queue;
+  constexpr size_t kQueued = 64;  // decoded batches waiting, at most
+  bool read_all = false;          // the reader is done (see read_status)
+  bool stop_reading = false;      // the coalescing side failed
+  absl::Status read_status;
+  std::thread reader([&] {
+    absl::Status s = ReplayLog(
+        log_options, durable.scan, base,
+        [&](uint64_t generation, MutationBatch batch) -> absl::Status {
+          std::unique_lock<std::mutex> lock(queue_mu);
+          queue_cv.wait(lock, [&] {
+            return stop_reading || queue.size() < kQueued;
+          });
+          if (stop_reading) return absl::CancelledError("replay stopped");
+          queue.push_back({generation, std::move(batch)});
+          queue_cv.notify_all();
+          return absl::OkStatus();
+        });
+    std::lock_guard<std::mutex> lock(queue_mu);
+    read_status = std::move(s);
+    read_all = true;
+    queue_cv.notify_all();
+  });
+  // However this function leaves (an error, an exception), the reader is
+  // stopped and joined first.
+  struct StopReader {
+    std::function<void()> stop;
+    ~StopReader() { stop(); }
+  } stop_reader{[&] {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu);
+      stop_reading = true;
+      queue_cv.notify_all();
+    }
+    if (reader.joinable()) reader.join();
+  }};
+  auto coalesce = [&](uint64_t generation,
+                      MutationBatch batch) -> absl::Status {
+    const bool bulk = batch.mode() == MutationMode::kBulk;
+    if (group.has_value() &&
+        (!bulk || group->mode() != MutationMode::kBulk ||
+         group->operations() >= kCoalesce)) {
+      if (absl::Status s = submit(); !s.ok()) return s;
+    }
+    if (group.has_value()) {
+      group->Coalesce(std::move(batch));
+    } else {
+      group.emplace(std::move(batch));
+    }
+    group_end = generation;
+    return absl::OkStatus();
+  };
+  absl::Status replayed;
+  for (;;) {
+    std::optional<Decoded> next;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu);
+      queue_cv.wait(lock, [&] { return read_all || !queue.empty(); });
+      if (queue.empty()) {
+        replayed = read_status;
+        break;
+      }
+      next.emplace(std::move(queue.front()));
+      queue.pop_front();
+      queue_cv.notify_all();
+    }
+    replayed = coalesce(next->generation, std::move(next->batch));
+    if (!replayed.ok()) break;
+  }
+  stop_reader.stop();  // the reader has read everything, or must stop
   if (replayed.ok()) replayed = submit();
   while (!pending.empty()) {
     absl::Status s = settle_one();

@@ -432,6 +432,104 @@ TEST(WalTest, DroppedSegmentsStayDroppedAndTheRestReplays) {
                   .ok());
 }
 
+// A `_bulk` batch that writes few identities many times: upserts (of
+// values that change, and of the same document again), creates, deletes by
+// _id (with colliding values "Aa" and "BB"), job deletions and
+// replacements, failed items and documents of other result types.
+MutationBatch ChurnBatch(std::mt19937_64& random) {
+  MutationBatch batch(MutationMode::kBulk);
+  const int ops = static_cast<int>(random() % 30);
+  for (int i = 0; i < ops; ++i) {
+    const std::string job = random() % 4 == 0 ? "b" : "a";
+    constexpr const char* kValues[] = {"Aa", "BB", "h1", "h2"};
+    InfluencerFields row = Row(kValues[random() % 4], 1000 * (random() % 2),
+                               static_cast<double>(random() % 3));
+    const int kind = static_cast<int>(random() % 100);
+    if (kind < 60) {
+      batch.AddInfluencer(job, row);
+    } else if (kind < 70) {
+      batch.CreateInfluencer(job, row);
+    } else if (kind < 85) {
+      batch.DeleteInfluencer(
+          *ParseInfluencerResultId(InfluencerDocumentId(job, row)));
+    } else if (kind < 88) {
+      batch.DeleteJob(job);
+    } else if (kind < 91) {
+      batch.ReplaceJob(job);
+    } else if (kind < 94) {
+      batch.AddError(EsError(400, "mapper_parsing_exception", "bad"));
+    } else if (kind < 97) {
+      batch.AddOtherResult(job, absl::StrCat(job, "_bucket_", random() % 2));
+    } else {
+      batch.DeleteOtherResult(absl::StrCat(job, "_bucket_", random() % 2));
+    }
+  }
+  return batch;
+}
+
+// Recovery coalesces the log's `_bulk` batches into commits of up to
+// LogOptions::replay_commit_operations operations: whatever that bound,
+// the store it recovers is the one that applying every batch in turn
+// builds (rows and their order, _version, generation, next _seq_no), with
+// an identity written many times, deleted and written again, and its job
+// deleted or replaced in between, within one commit.
+TEST(WalTest, RecoveryInCommitsOfAnySizeMatchesOneBatchAtATime) {
+  for (size_t commit : {size_t{1}, size_t{7}, size_t{100}, size_t{1} << 23}) {
+    for (int seed = 0; seed < 20; ++seed) {
+      SCOPED_TRACE(absl::StrCat("commit ", commit, " seed ", seed));
+      std::mt19937_64 random(seed);
+      std::unique_ptr<FaultEnv> env = NewEnv();
+      InfluencerStore mirror;  // each batch applied on its own
+      {
+        absl::StatusOr<DurableStore> durable = Open(env.get(), 4096);
+        ASSERT_TRUE(durable.ok()) << durable.status();
+        const int batches = 1 + static_cast<int>(random() % 80);
+        for (int b = 0; b < batches; ++b) {
+          // Now and then a load batch, which is a commit of its own.
+          MutationBatch batch = random() % 10 == 0 ? RandomBatch(random)
+                                                   : ChurnBatch(random);
+          std::string encoded;
+          EncodeMutationBatch(batch, &encoded);
+          absl::StatusOr<MutationResult> applied =
+              durable->store->Apply(std::move(batch));
+          absl::StatusOr<MutationResult> mirrored =
+              mirror.Apply(*DecodeMutationBatch(encoded));
+          ASSERT_EQ(applied.ok(), mirrored.ok());
+        }
+        ASSERT_EQ(durable->store->Current()->generation,
+                  mirror.Current()->generation);
+        ASSERT_EQ(Rows(*durable->store), Rows(mirror));
+      }
+      env->Crash(false, seed);
+      LogOptions options = Options(env.get(), 4096);
+      options.replay_commit_operations = commit;
+      absl::StatusOr<DurableStore> recovered =
+          OpenDurableStore(options, false, {});
+      ASSERT_TRUE(recovered.ok()) << recovered.status();
+      EXPECT_EQ(Rows(*recovered->store), Rows(mirror));
+      EXPECT_EQ(recovered->store->Current()->generation,
+                mirror.Current()->generation);
+      EXPECT_EQ(recovered->store->Current()->next_seq_no,
+                mirror.Current()->next_seq_no);
+      // The recovered store goes on as the mirror does.
+      MutationBatch more = ChurnBatch(random);
+      std::string encoded;
+      EncodeMutationBatch(more, &encoded);
+      absl::StatusOr<MutationResult> a = recovered->store->Apply(std::move(more));
+      absl::StatusOr<MutationResult> b = mirror.Apply(*DecodeMutationBatch(encoded));
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(a->first_seq_no, b->first_seq_no);
+      ASSERT_EQ(a->items.size(), b->items.size());
+      for (size_t i = 0; i < a->items.size(); ++i) {
+        EXPECT_EQ(a->items[i].version, b->items[i].version) << i;
+        EXPECT_EQ(a->items[i].seq_no, b->items[i].seq_no) << i;
+        EXPECT_EQ(a->items[i].outcome, b->items[i].outcome) << i;
+      }
+      EXPECT_EQ(Rows(*recovered->store), Rows(mirror));
+    }
+  }
+}
+
 TEST(WalTest, AsyncDurabilityAcknowledgesBeforeTheSync) {
   std::unique_ptr<FaultEnv> env = NewEnv();
   LogOptions options = Options(env.get());
