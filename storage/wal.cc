@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -191,14 +192,69 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
             [](const LogScan::Segment& a, const LogScan::Segment& b) {
               return a.first_generation < b.first_generation;
             });
+  // Segments are mapped and parsed (their checksums checked) on two
+  // threads, ahead of the loop below, which takes them in order: the
+  // checksums are most of a scan's time. Parsing reads only.
+  struct Ahead {
+    absl::StatusOr<std::unique_ptr<MappedFile>> mapped;
+    Parsed parsed;
+    bool ready = false;
+  };
+  const size_t count = scan.segments.size();
+  std::vector<Ahead> ahead(count);
+  std::mutex ahead_mu;
+  std::condition_variable ahead_cv;
+  std::atomic<size_t> next_parse{0};
+  // Parses the next segment nobody has claimed; false once none is left.
+  auto parse_one = [&]() {
+    const size_t j = next_parse.fetch_add(1);
+    if (j >= count) return false;
+    Ahead result;
+    result.mapped = env->MapFile(JoinPath(options.dir, scan.segments[j].name));
+    if (result.mapped.ok()) result.parsed = ParseSegment((*result.mapped)->data());
+    std::lock_guard<std::mutex> lock(ahead_mu);
+    ahead[j] = std::move(result);
+    ahead[j].ready = true;
+    ahead_cv.notify_all();
+    return true;
+  };
+  std::thread helper;
+  if (count > 1) {
+    helper = std::thread([&] {
+      while (parse_one()) {
+      }
+    });
+  }
+  struct JoinHelper {
+    std::atomic<size_t>& next;
+    size_t count;
+    std::thread& helper;
+    ~JoinHelper() {
+      next.store(count);  // claim what is left: the helper stops
+      if (helper.joinable()) helper.join();
+    }
+  } join_helper{next_parse, count, helper};
   bool changed_dir = false;
   for (size_t i = 0; i < scan.segments.size(); ++i) {
     LogScan::Segment& segment = scan.segments[i];
     const std::string path = JoinPath(options.dir, segment.name);
-    absl::StatusOr<std::unique_ptr<MappedFile>> mapped = env->MapFile(path);
+    // This one, parsed here or by the helper.
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(ahead_mu);
+        if (ahead[i].ready) break;
+      }
+      if (!parse_one()) {
+        std::unique_lock<std::mutex> lock(ahead_mu);
+        ahead_cv.wait(lock, [&] { return ahead[i].ready; });
+        break;
+      }
+    }
+    absl::StatusOr<std::unique_ptr<MappedFile>> mapped =
+        std::move(ahead[i].mapped);
     if (!mapped.ok()) return mapped.status();
     const absl::string_view data = (*mapped)->data();
-    Parsed parsed = ParseSegment(data);
+    Parsed parsed = std::move(ahead[i].parsed);
     segment.file_bytes = data.size();
     segment.valid_bytes = parsed.valid_bytes;
     const bool last = i + 1 == scan.segments.size();
@@ -685,6 +741,12 @@ absl::StatusOr<DurableStore> OpenDurableStore(
       group->Coalesce(std::move(batch));
     } else {
       group.emplace(std::move(batch));
+      if (bulk) {
+        // Room for the batches to come, up to the commit's bound: a row
+        // takes 50 bytes of a record, so the log's bytes bound its rows
+        // (fresh memory is costly to touch; room unused is not touched).
+        group->Reserve(std::min<size_t>(kCoalesce, durable.scan.bytes / 50));
+      }
     }
     group_end = generation;
     return absl::OkStatus();
