@@ -48,6 +48,18 @@ void FreeColumnBlock(void* p, size_t bytes) {
   }
 }
 
+void InfluencerColumns::ShrinkToFit() {
+  timestamp.shrink_to_fit();
+  influencer_score.shrink_to_fit();
+  initial_influencer_score.shrink_to_fit();
+  probability.shrink_to_fit();
+  bucket_span_code.shrink_to_fit();
+  is_interim.shrink_to_fit();
+  field_name_code.shrink_to_fit();
+  field_value_code.shrink_to_fit();
+  version.shrink_to_fit();
+}
+
 void InfluencerColumns::Reserve(size_t n) {
   timestamp.reserve(n);
   influencer_score.reserve(n);

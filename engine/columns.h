@@ -152,6 +152,9 @@ struct InfluencerColumns {
 
   size_t size() const { return timestamp.size(); }
   void Reserve(size_t n);
+  // Gives back capacity beyond size() (a copy of each column that has
+  // any).
+  void ShrinkToFit();
   // Appends row `i` of `from`, translating its string codes with
   // string_code(code) and its bucket span code with span_code(code).
   template <typename StringCode, typename SpanCode>

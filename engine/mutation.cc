@@ -188,6 +188,14 @@ void MutationBatch::Coalesce(MutationBatch&& next) {
   Append(std::move(next));
 }
 
+void MutationBatch::Reserve(size_t operations) {
+  for (auto& [id, rows] : jobs_) {
+    const size_t want = rows->columns.size() + operations;
+    if (rows->columns.timestamp.capacity() < want) rows->columns.Reserve(want);
+  }
+  if (mode_ == MutationMode::kBulk) items_.reserve(items_.size() + operations);
+}
+
 void MutationBatch::Append(MutationBatch&& other) {
   // Where each of other's jobs lands here, for its items.
   struct Landing {

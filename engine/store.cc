@@ -545,7 +545,9 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
   std::vector<uint32_t> state_row;         // staged state -> its first row
   std::vector<TextIdentity> stored_text;   // states after the staged ones
   absl::flat_hash_map<Identity, uint32_t> ids;
-  ids.reserve(std::min<size_t>(n, size_t{1} << 16));
+  // Replayed commits write each identity a few times: room for a
+  // quarter of the rows as distinct identities spares most rehashes.
+  ids.reserve(std::max(std::min<size_t>(n, size_t{1} << 16), n / 4));
   const Column<int64_t>& staged_time = rows.columns.timestamp;
   auto key_of = [&](size_t i) {
     return Identity{staged_time[i],
@@ -791,6 +793,11 @@ std::shared_ptr<JobResults> BuildSegment(
       static_cast<size_t>(std::count(keep.begin(), keep.end(), true));
   if (kept == n) {
     job->columns = std::move(rows.columns);  // no copy
+    // A batch reserved for coalescing (MutationBatch::Reserve) may hold
+    // far more room than rows: the stored job does not keep it.
+    if (job->columns.timestamp.capacity() > n + n / 4 + 16) {
+      job->columns.ShrinkToFit();
+    }
   } else {
     const std::vector<uint32_t> same_strings = IdentityMap(rows.strings.size());
     const std::vector<uint32_t> same_spans = IdentityMap(rows.bucket_spans.size());
