@@ -4,6 +4,8 @@
 // checksums, decoding, applying). Medians of --repeat runs.
 //
 //   bazel run --config=opt //bench:wal_bench -- --dir=/tmp/clout-wal-bench
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -33,6 +35,16 @@ namespace {
 double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
+}
+
+// CPU seconds (user + system) of the whole process so far: on a shared
+// machine, a steadier figure than the wall clock.
+double CpuSeconds() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) /
+             1e6;
 }
 
 double Median(std::vector<double> v) {
@@ -95,7 +107,7 @@ int Main() {
   log.dir = dir;
   log.durability = Durability::kAsync;  // filling fast; recovery is the figure
   if (!absl::GetFlag(FLAGS_reuse) && !Fill(log)) return 1;
-  std::vector<double> scan_s, decode_s, open_s;
+  std::vector<double> scan_s, decode_s, open_s, cpu_s;
   for (int r = 0; r < absl::GetFlag(FLAGS_repeat); ++r) {
     auto start = std::chrono::steady_clock::now();
     absl::StatusOr<LogScan> scan = ScanLog(log, false);
@@ -111,20 +123,24 @@ int Main() {
     }
     decode_s.push_back(Seconds(start));
     start = std::chrono::steady_clock::now();
+    const double cpu_start = CpuSeconds();
     StoreOptions store_options;
     if (getenv("RATIO")) store_options.merge_ratio = atof(getenv("RATIO"));
     if (getenv("DELTAS")) store_options.max_delta_segments = atoi(getenv("DELTAS"));
     absl::StatusOr<DurableStore> durable = OpenDurableStore(log, false, store_options);
     if (!durable.ok()) return 1;
     open_s.push_back(Seconds(start));
+    cpu_s.push_back(CpuSeconds() - cpu_start);
     std::printf("run %d: scan %.3f s, scan+read+decode %.3f s, recovery %.3f s "
-                "(%zu operations, generation %llu)\n",
-                r, scan_s.back(), decode_s.back(), open_s.back(), ops,
+                "(CPU %.3f s; %zu operations, generation %llu)\n",
+                r, scan_s.back(), decode_s.back(), open_s.back(), cpu_s.back(),
+                ops,
                 static_cast<unsigned long long>(
                     durable->store->Current()->generation));
   }
-  std::printf("median: scan %.3f s, read+decode %.3f s, recovery (all) %.3f s\n",
-              Median(scan_s), Median(decode_s), Median(open_s));
+  std::printf("median: scan %.3f s, read+decode %.3f s, recovery (all) %.3f s "
+              "(CPU %.3f s)\n",
+              Median(scan_s), Median(decode_s), Median(open_s), Median(cpu_s));
   if (!absl::GetFlag(FLAGS_keep)) std::filesystem::remove_all(dir);
   return 0;
 }
