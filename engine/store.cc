@@ -540,14 +540,23 @@ void PlanBulk(const std::string& job_id, const MutationBatch::JobRows& rows,
   // deletion names have. Staged identities are found by the batch's codes
   // (equal strings have equal codes within a batch), so that an item costs
   // an index into `states`, not a hash of its strings.
-  std::vector<State> states;
-  std::vector<uint32_t> row_state(n);      // staged row -> its state
-  std::vector<uint32_t> state_row;         // staged state -> its first row
+  // (A replayed commit holds millions of rows: these live on the
+  // columns' huge pages, whose first touch costs far less.)
+  std::vector<State, ColumnAllocator<State>> states;
+  Column<uint32_t> row_state(n);           // staged row -> its state
+  Column<uint32_t> state_row;              // staged state -> its first row
   std::vector<TextIdentity> stored_text;   // states after the staged ones
-  absl::flat_hash_map<Identity, uint32_t> ids;
+  absl::flat_hash_map<Identity, uint32_t, absl::Hash<Identity>,
+                      std::equal_to<Identity>,
+                      ColumnAllocator<std::pair<const Identity, uint32_t>>>
+      ids;
   // Replayed commits write each identity a few times: room for a
   // quarter of the rows as distinct identities spares most rehashes.
-  ids.reserve(std::max(std::min<size_t>(n, size_t{1} << 16), n / 4));
+  const size_t expected_ids =
+      std::max(std::min<size_t>(n, size_t{1} << 16), n / 4);
+  ids.reserve(expected_ids);
+  states.reserve(expected_ids);
+  state_row.reserve(expected_ids);
   const Column<int64_t>& staged_time = rows.columns.timestamp;
   auto key_of = [&](size_t i) {
     return Identity{staged_time[i],
