@@ -202,6 +202,11 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
   };
   const size_t count = scan.segments.size();
   std::vector<Ahead> ahead(count);
+  // The helper reads these, never scan.segments (which the loop cuts).
+  std::vector<std::string> paths;
+  for (const LogScan::Segment& segment : scan.segments) {
+    paths.push_back(JoinPath(options.dir, segment.name));
+  }
   std::mutex ahead_mu;
   std::condition_variable ahead_cv;
   std::atomic<size_t> next_parse{0};
@@ -210,7 +215,7 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
     const size_t j = next_parse.fetch_add(1);
     if (j >= count) return false;
     Ahead result;
-    result.mapped = env->MapFile(JoinPath(options.dir, scan.segments[j].name));
+    result.mapped = env->MapFile(paths[j]);
     if (result.mapped.ok()) result.parsed = ParseSegment((*result.mapped)->data());
     std::lock_guard<std::mutex> lock(ahead_mu);
     ahead[j] = std::move(result);
