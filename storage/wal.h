@@ -98,7 +98,9 @@ struct LogScan {
 // Returns the scan, or (corruption, unless `skip_corrupt`) 500
 // translog_corrupted_exception naming the file and the offset; an I/O
 // error naming the path. Cuts a torn tail and renames corrupt segments
-// aside (skip_corrupt) on disk; changes nothing else.
+// aside (skip_corrupt) on disk; changes nothing else. Checks segments on
+// a second thread of its own (joined before it returns); the repairs are
+// made in segment order, as one thread would.
 absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt);
 
 // Calls `apply` with each batch of the scanned log whose generation is
@@ -195,7 +197,9 @@ struct DurableStore {
 // Scans the log in `log_options.dir` (ScanLog), opens it for appending,
 // makes a store whose StoreOptions::log it is, restores `snapshot` into it
 // (may be null: none), and replays the log's batches after the snapshot's
-// generation, many per commit. Returns the store ready for writes, or the
+// generation, many per commit (consecutive `_bulk` batches coalesced up to
+// LogOptions::replay_commit_operations operations; the log is read and
+// decoded on a thread of its own meanwhile). Returns the store ready for writes, or the
 // first error (corruption, I/O, a batch that no longer applies, a gap
 // between the snapshot and the log). Before the replay it has made
 // ScanLog's repairs, started a new segment, and removed the segments the
