@@ -275,6 +275,12 @@ absl::StatusOr<std::unique_ptr<DataDir>> OpenDataDir(
                  "what follows the damage: %s\n",
                  log.skipped.c_str());
   }
+  if (!log.ignored.empty()) {
+    std::fprintf(stderr,
+                 "clout serve: warning: damaged log records that the "
+                 "snapshot already holds were ignored: %s\n",
+                 log.ignored.c_str());
+  }
   std::fprintf(stderr,
                "clout serve: recovered generation %llu from %s in %.3f s: "
                "snapshot of generation %llu, then %llu log records (%.1f "

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "absl/strings/numbers.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
@@ -177,10 +178,21 @@ absl::Status WriteError(const absl::Status& status) {
 
 }  // namespace
 
-absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
+absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
+                                uint64_t covered_through) {
   Env* env = options.env;
   absl::StatusOr<std::vector<std::string>> names = env->ListDir(options.dir);
   if (!names.ok()) return names.status();
+  // A name for a copy set aside that replaces no earlier one.
+  absl::flat_hash_set<std::string> taken(names->begin(), names->end());
+  auto aside = [&taken](const std::string& name) {
+    std::string candidate = name + ".corrupt";
+    for (int n = 1; taken.contains(candidate); ++n) {
+      candidate = absl::StrCat(name, ".corrupt.", n);
+    }
+    taken.insert(candidate);
+    return candidate;
+  };
   LogScan scan;
   for (const std::string& name : *names) {
     uint64_t first;
@@ -255,9 +267,26 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
         break;
       }
     }
+    // A segment the snapshot covers whole (the next one starts at or
+    // before the snapshot's generation + 1) is read by nobody: damage in
+    // it is noted, not refused or repaired, and its records not counted.
+    const bool covered =
+        i + 1 < scan.segments.size() &&
+        scan.segments[i + 1].first_generation <= covered_through + 1;
+    auto ignore = [&](absl::string_view what) {
+      absl::StrAppend(&scan.ignored, scan.ignored.empty() ? "" : "; ", what,
+                      " (the snapshot of generation ", covered_through,
+                      " covers the segment)");
+      segment.records = 0;
+      scan.last_generation = scan.segments[i + 1].first_generation - 1;
+    };
     absl::StatusOr<std::unique_ptr<MappedFile>> mapped =
         std::move(ahead[i].mapped);
-    if (!mapped.ok()) return mapped.status();
+    if (!mapped.ok()) {
+      if (!covered) return mapped.status();
+      ignore(mapped.status().message());
+      continue;
+    }
     const absl::string_view data = (*mapped)->data();
     Parsed parsed = std::move(ahead[i].parsed);
     segment.file_bytes = data.size();
@@ -289,6 +318,10 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
                (parsed.stop == Stop::kTorn && !last)) {
       corrupt = Corrupted(path, parsed.problem_offset, parsed.problem);
     }
+    if (!corrupt.ok() && covered) {
+      ignore(corrupt.message());
+      continue;
+    }
     if (!corrupt.ok()) {
       if (!skip_corrupt) return corrupt;
       // Keep the records before the damage: a copy of this segment and
@@ -299,16 +332,14 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt) {
                     : parsed.records[good - 1].offset + kRecordHeaderBytes +
                           parsed.records[good - 1].payload.size();
       scan.skipped = std::string(corrupt.message());
-      if (absl::Status s = env->WriteFile(path + ".corrupt", data); !s.ok()) {
-        return s;
-      }
-      absl::StrAppend(&scan.skipped, "; kept a copy as ", path, ".corrupt");
+      const std::string copy = JoinPath(options.dir, aside(segment.name));
+      if (absl::Status s = env->WriteFile(copy, data); !s.ok()) return s;
+      absl::StrAppend(&scan.skipped, "; kept a copy as ", copy);
       for (size_t j = i + 1; j < scan.segments.size(); ++j) {
         const std::string from = JoinPath(options.dir, scan.segments[j].name);
-        if (absl::Status s = env->Rename(from, from + ".corrupt"); !s.ok()) {
-          return s;
-        }
-        absl::StrAppend(&scan.skipped, "; set aside ", from, ".corrupt");
+        const std::string to = JoinPath(options.dir, aside(scan.segments[j].name));
+        if (absl::Status s = env->Rename(from, to); !s.ok()) return s;
+        absl::StrAppend(&scan.skipped, "; set aside ", to);
       }
       scan.segments.resize(i + 1);
       changed_dir = true;
@@ -628,10 +659,10 @@ absl::StatusOr<DurableStore> OpenDurableStore(
     const LogOptions& log_options, bool skip_corrupt,
     StoreOptions store_options, std::shared_ptr<const StoreVersion> snapshot) {
   DurableStore durable;
-  absl::StatusOr<LogScan> scan = ScanLog(log_options, skip_corrupt);
+  const uint64_t base = snapshot == nullptr ? 0 : snapshot->generation;
+  absl::StatusOr<LogScan> scan = ScanLog(log_options, skip_corrupt, base);
   if (!scan.ok()) return scan.status();
   durable.scan = *std::move(scan);
-  const uint64_t base = snapshot == nullptr ? 0 : snapshot->generation;
   if (durable.scan.last_generation > base &&
       durable.scan.first_generation > base + 1) {
     return Corrupted(log_options.dir, 0,

@@ -92,16 +92,24 @@ struct LogScan {
   std::string torn;
   // With skip_corrupt: what was set aside, or empty.
   std::string skipped;
+  // Damage found in segments a snapshot covers (ignored), or empty.
+  std::string ignored;
 };
 
 // Reads every segment of the log in `options.dir` and checks each record.
 // Returns the scan, or (corruption, unless `skip_corrupt`) 500
 // translog_corrupted_exception naming the file and the offset; an I/O
-// error naming the path. Cuts a torn tail and renames corrupt segments
-// aside (skip_corrupt) on disk; changes nothing else. Checks segments on
+// error naming the path. Damage in a segment that a snapshot of
+// generation `covered_through` covers whole (the next segment starts at or
+// before covered_through + 1) is not an error: it is noted in
+// LogScan::ignored and the segment left as it is, for the snapshot's
+// DropThrough to remove. Cuts a torn tail and renames corrupt segments
+// aside (skip_corrupt; a copy never replaces an earlier `.corrupt` one: it
+// takes `.corrupt.1`, ...) on disk; changes nothing else. Checks segments on
 // a second thread of its own (joined before it returns); the repairs are
 // made in segment order, as one thread would.
-absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt);
+absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
+                                uint64_t covered_through = 0);
 
 // Calls `apply` with each batch of the scanned log whose generation is
 // above `after_generation`, in order; returns the first error of `apply`,

@@ -432,6 +432,54 @@ TEST(WalTest, DroppedSegmentsStayDroppedAndTheRestReplays) {
                   .ok());
 }
 
+// Damage in a segment a snapshot covers (a crash between a snapshot and
+// the removal of the segments it covers) neither stops the start nor, under
+// skip_corrupt, sets aside the later segments that hold acknowledged
+// writes. A second damaged copy never replaces the first.
+TEST(WalTest, DamageTheSnapshotCoversIsIgnored) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(21);
+  const std::string second = JoinPath(kDir, "wal-00000000000000000002.log");
+  // Five batches, a record a segment; the version after the second stands
+  // for a snapshot of generation 2, which covers segments 1 and 2.
+  std::shared_ptr<const StoreVersion> at_two;
+  {
+    absl::StatusOr<DurableStore> durable = Open(env.get(), 1);
+    ASSERT_TRUE(durable.ok());
+    for (int b = 0; b < 5; ++b) {
+      Drive(*durable->store, mirror, random, 1);
+      if (b == 1) at_two = durable->store->Current();
+    }
+  }
+  ASSERT_EQ(at_two->generation, 2u);
+  env->FlipBit(second, 40, 1);
+  // Without the snapshot the damage is refused ...
+  ASSERT_FALSE(Open(env.get(), 1).ok());
+  // ... with it, it is noted and everything after it replays.
+  absl::StatusOr<DurableStore> reopened =
+      OpenDurableStore(Options(env.get(), 1), false, {}, at_two);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_THAT(reopened->scan.ignored, HasSubstr("checksum mismatch"));
+  EXPECT_THAT(reopened->scan.ignored, HasSubstr(second));
+  EXPECT_EQ(reopened->scan.skipped, "");
+  EXPECT_EQ(Rows(*reopened->store), Rows(mirror));
+  reopened->store.reset();
+  reopened->log.reset();
+  // Damage past the snapshot is still corruption; set aside twice, the
+  // copies take distinct names.
+  const std::string fourth = JoinPath(kDir, "wal-00000000000000000004.log");
+  ASSERT_TRUE(env->WriteFile(fourth + ".corrupt", "an earlier copy").ok());
+  env->FlipBit(fourth, 40, 1);
+  ASSERT_FALSE(OpenDurableStore(Options(env.get(), 1), false, {}, at_two).ok());
+  absl::StatusOr<DurableStore> skipped =
+      OpenDurableStore(Options(env.get(), 1), true, {}, at_two);
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_EQ(env->Contents(fourth + ".corrupt"), "an earlier copy");
+  EXPECT_NE(env->Contents(fourth + ".corrupt.1"), "");
+  EXPECT_THAT(skipped->scan.skipped, HasSubstr(fourth + ".corrupt.1"));
+}
+
 // A `_bulk` batch that writes few identities many times: upserts (of
 // values that change, and of the same document again), creates, deletes by
 // _id (with colliding values "Aa" and "BB"), job deletions and
