@@ -69,17 +69,34 @@ class PosixWritableFile : public WritableFile {
 
 class PosixMappedFile : public MappedFile {
  public:
-  PosixMappedFile(void* base, size_t size) : base_(base), size_(size) {}
+  PosixMappedFile(void* base, size_t size, int fd, std::string path)
+      : base_(base), size_(size), fd_(fd), path_(std::move(path)) {}
   ~PosixMappedFile() override {
     if (size_ > 0) munmap(base_, size_);
+    close(fd_);
   }
   absl::string_view data() const override {
     return absl::string_view(static_cast<const char*>(base_), size_);
+  }
+  absl::Status ReadAt(uint64_t offset, char* to, size_t n) const override {
+    while (n > 0) {
+      const ssize_t got = pread(fd_, to, n, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        return ErrnoError(got < 0 ? errno : EIO, "cannot read", path_);
+      }
+      to += got;
+      offset += static_cast<uint64_t>(got);
+      n -= static_cast<size_t>(got);
+    }
+    return absl::OkStatus();
   }
 
  private:
   void* base_;
   size_t size_;
+  int fd_;  // kept open for ReadAt
+  std::string path_;
 };
 
 class PosixLock : public FileLock {
@@ -152,8 +169,7 @@ class PosixEnv : public Env {
         return ErrnoError(error, "cannot map", path);
       }
     }
-    close(fd);  // the mapping stays
-    return std::make_unique<PosixMappedFile>(base, size);
+    return std::make_unique<PosixMappedFile>(base, size, fd, path);
   }
 
   absl::Status WriteFile(const std::string& path,

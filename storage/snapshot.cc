@@ -252,7 +252,8 @@ class Reader {
 // returns the payload. The file must end where its payload ends.
 absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
                                            Kind kind, absl::string_view name,
-                                           bool hash_payload = true) {
+                                           bool hash_payload = true,
+                                           uint64_t* expected_hash = nullptr) {
   if (bytes.size() < kHeaderBytes || bytes.substr(0, kMagic.size()) != kMagic) {
     return Corrupt(name, "not a clout snapshot file (bad magic bytes)");
   }
@@ -291,6 +292,7 @@ absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
                                       " bytes after the payload"));
   }
   absl::string_view payload = bytes.substr(kHeaderBytes, size);
+  if (expected_hash != nullptr) *expected_hash = payload_hash;
   if (hash_payload &&
       XXH3_64bits(payload.data(), payload.size()) != payload_hash) {
     return Corrupt(name, "payload checksum mismatch");
@@ -298,16 +300,45 @@ absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
   return payload;
 }
 
+// Reads the `n` values at `from` (a pointer into `file`'s data()) into
+// *to with ReadAt: the column's bytes are never touched through the map.
 template <typename T>
-void CopyColumn(const T* from, size_t n, Column<T>* to) {
+absl::Status ReadColumn(const MappedFile& file, const T* from, size_t n,
+                        Column<T>* to) {
   to->resize(n);
-  if (n > 0) std::memcpy(to->data(), from, n * sizeof(T));
+  if (n == 0) return absl::OkStatus();
+  const uint64_t offset = static_cast<uint64_t>(
+      reinterpret_cast<const char*>(from) - file.data().data());
+  return file.ReadAt(offset, reinterpret_cast<char*>(to->data()),
+                     n * sizeof(T));
 }
 
-// A plain segment from its file, checked to hold together.
+// A column's bytes.
+template <typename T>
+absl::string_view ColumnBytes(const Column<T>& column) {
+  return absl::string_view(reinterpret_cast<const char*>(column.data()),
+                           column.size() * sizeof(T));
+}
+
+// A MappedFile over bytes already in memory (ParseSnapshotBundle's).
+class BytesFile : public MappedFile {
+ public:
+  explicit BytesFile(absl::string_view bytes) : bytes_(bytes) {}
+  absl::string_view data() const override { return bytes_; }
+
+ private:
+  absl::string_view bytes_;
+};
+
+// A plain segment from its file (`bytes`, a part of `file`'s data()),
+// checked to hold together. Its columns are read with ReadAt into the
+// job's own columns and hashed there; the rest (headers, dictionary,
+// padding) is read and hashed through the map.
 absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
-    absl::string_view bytes, absl::string_view name) {
-  absl::StatusOr<absl::string_view> payload = OpenFile(bytes, kSegment, name);
+    const MappedFile& file, absl::string_view bytes, absl::string_view name) {
+  uint64_t expected_hash = 0;
+  absl::StatusOr<absl::string_view> payload =
+      OpenFile(bytes, kSegment, name, /*hash_payload=*/false, &expected_hash);
   if (!payload.ok()) return payload.status();
   Reader r(*payload, name);
   auto job = std::make_shared<JobResults>();
@@ -353,6 +384,51 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
     return r.Error("truncated dictionary");
   }
   if (!r.done()) return r.Error("bytes after the last section");
+  // The columns, read into the job's own memory, then the payload's
+  // checksum in file order: the columns from there, the rest from the map.
+  InfluencerColumns& c = job->columns;
+  {
+    absl::Status read = ReadColumn(file, timestamp, rows, &c.timestamp);
+    if (read.ok()) read = ReadColumn(file, score, rows, &c.influencer_score);
+    if (read.ok()) {
+      read = ReadColumn(file, initial, rows, &c.initial_influencer_score);
+    }
+    if (read.ok()) read = ReadColumn(file, probability, rows, &c.probability);
+    if (read.ok()) read = ReadColumn(file, span_code, rows, &c.bucket_span_code);
+    if (read.ok()) read = ReadColumn(file, name_code, rows, &c.field_name_code);
+    if (read.ok()) {
+      read = ReadColumn(file, value_code, rows, &c.field_value_code);
+    }
+    if (read.ok()) read = ReadColumn(file, version, rows, &c.version);
+    if (read.ok()) read = ReadColumn(file, interim, rows, &c.is_interim);
+    if (!read.ok()) return read;
+  }
+  {
+    const std::pair<const void*, absl::string_view> columns[] = {
+        {timestamp, ColumnBytes(c.timestamp)},
+        {score, ColumnBytes(c.influencer_score)},
+        {initial, ColumnBytes(c.initial_influencer_score)},
+        {probability, ColumnBytes(c.probability)},
+        {span_code, ColumnBytes(c.bucket_span_code)},
+        {name_code, ColumnBytes(c.field_name_code)},
+        {value_code, ColumnBytes(c.field_value_code)},
+        {version, ColumnBytes(c.version)},
+        {interim, ColumnBytes(c.is_interim)}};
+    XXH3_state_t* state = XXH3_createState();
+    XXH3_64bits_reset(state);
+    const char* at = payload->data();
+    for (const auto& [mapped, copy] : columns) {
+      const char* start = static_cast<const char*>(mapped);
+      XXH3_64bits_update(state, at, static_cast<size_t>(start - at));
+      XXH3_64bits_update(state, copy.data(), copy.size());
+      at = start + copy.size();
+    }
+    XXH3_64bits_update(state, at,
+                       static_cast<size_t>(payload->data() + payload->size() - at));
+    const uint64_t hash = XXH3_64bits_digest(state);
+    XXH3_freeState(state);
+    if (hash != expected_hash) return Corrupt(name, "payload checksum mismatch");
+  }
   // The dictionary.
   job->strings.reserve(strings);
   job->string_codes.reserve(strings);
@@ -385,28 +461,35 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
     return std::isfinite(v) || IsMissing(v);
   };
   int64_t lo = INT64_MAX, hi = INT64_MIN;
-  for (uint64_t i = 0; i < rows; ++i) {
-    if (span_code[i] >= spans || name_code[i] >= strings ||
-        value_code[i] >= strings || interim[i] > 1 || version[i] == 0 ||
-        !stored(score[i]) || !stored(initial[i]) ||
-        !stored(probability[i]) || timestamp[i] < kMinEpochMillis ||
-        timestamp[i] > kMaxEpochMillis) {
-      return r.Error(absl::StrCat("row ", i, " does not hold together"));
+  {
+    // The job's own columns from here on, never the map.
+    const int64_t* timestamp = c.timestamp.data();
+    const double* score = c.influencer_score.data();
+    const double* initial = c.initial_influencer_score.data();
+    const double* probability = c.probability.data();
+    const uint32_t* span_code = c.bucket_span_code.data();
+    const uint32_t* name_code = c.field_name_code.data();
+    const uint32_t* value_code = c.field_value_code.data();
+    const uint32_t* version = c.version.data();
+    const uint8_t* interim = c.is_interim.data();
+    for (uint64_t i = 0; i < rows; ++i) {
+      if (span_code[i] >= spans || name_code[i] >= strings ||
+          value_code[i] >= strings || interim[i] > 1 || version[i] == 0 ||
+          !stored(score[i]) || !stored(initial[i]) ||
+          !stored(probability[i]) || timestamp[i] < kMinEpochMillis ||
+          timestamp[i] > kMaxEpochMillis) {
+        return r.Error(absl::StrCat("row ", i, " does not hold together"));
+      }
+      interim_count += interim[i];
+      if (i > 0 && timestamp[i] < timestamp[i - 1]) ordered = false;
+      lo = std::min(lo, timestamp[i]);
+      hi = std::max(hi, timestamp[i]);
     }
-    interim_count += interim[i];
-    if (i > 0 && timestamp[i] < timestamp[i - 1]) ordered = false;
-    lo = std::min(lo, timestamp[i]);
-    hi = std::max(hi, timestamp[i]);
   }
   if (interim_count != interim_rows || (time_ordered == 1 && !ordered) ||
       time_ordered > 1 || (rows > 0 && (lo != min_ts || hi != max_ts))) {
     return r.Error("the segment's summary does not match its rows");
   }
-  InfluencerColumns& c = job->columns;
-  CopyColumn(timestamp, rows, &c.timestamp);
-  CopyColumn(score, rows, &c.influencer_score);
-  CopyColumn(initial, rows, &c.initial_influencer_score);
-  CopyColumn(probability, rows, &c.probability);
   job->may_have_missing_doubles = any_missing;
   if (any_missing) {
     for (Column<double>* column :
@@ -414,11 +497,6 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
       for (double& v : *column) CheckStoredDouble(&v);
     }
   }
-  CopyColumn(span_code, rows, &c.bucket_span_code);
-  CopyColumn(name_code, rows, &c.field_name_code);
-  CopyColumn(value_code, rows, &c.field_value_code);
-  CopyColumn(version, rows, &c.version);
-  CopyColumn(interim, rows, &c.is_interim);
   job->interim_rows = interim_count;
   job->time_ordered = time_ordered == 1;
   job->min_timestamp = min_ts;
@@ -592,8 +670,11 @@ absl::StatusOr<uint64_t> WriteSnapshotBundle(Env* env, const std::string& path,
   return bundle.size();
 }
 
-absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
-    absl::string_view bytes, absl::string_view name) {
+namespace {
+
+absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseBundle(
+    const MappedFile& file, absl::string_view name) {
+  const absl::string_view bytes = file.data();
   // The bundle's own payload checksum repeats what its files' checksums
   // cover: it is not computed again. Instead the file table must lay the
   // files out exactly as the writer does (one after another, each at the
@@ -639,7 +720,8 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
     auto work = [&] {
       for (size_t i; (i = next.fetch_add(1)) + 1 < count;) {
         absl::StatusOr<std::shared_ptr<const JobResults>> segment =
-            ReadSegment(files[i], absl::StrCat(name, " (segment ", i, ")"));
+            ReadSegment(file, files[i],
+                        absl::StrCat(name, " (segment ", i, ")"));
         if (segment.ok()) {
           segments[i] = *std::move(segment);
         } else {
@@ -670,11 +752,18 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
       });
 }
 
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseSnapshotBundle(
+    absl::string_view bytes, absl::string_view name) {
+  return ParseBundle(BytesFile(bytes), name);
+}
+
 absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadSnapshotBundle(
     Env* env, const std::string& path) {
   absl::StatusOr<std::unique_ptr<MappedFile>> mapped = env->MapFile(path);
   if (!mapped.ok()) return mapped.status();
-  return ParseSnapshotBundle((*mapped)->data(), path);
+  return ParseBundle(**mapped, path);
 }
 
 absl::StatusOr<uint64_t> LoadSnapshotFile(InfluencerStore& store,
@@ -777,7 +866,7 @@ absl::StatusOr<std::unique_ptr<SnapshotDir>> SnapshotDir::Open(
                                             mapped.status().message()));
         }
         absl::StatusOr<std::shared_ptr<const JobResults>> segment =
-            ReadSegment((*mapped)->data(), segment_path);
+            ReadSegment(**mapped, (*mapped)->data(), segment_path);
         if (!segment.ok()) return segment.status();
         snapshots->written_[segment->get()] = {
             *segment, std::string(file), (*mapped)->data().size()};
