@@ -54,8 +54,10 @@ std::string FileHeader() {
   return header;
 }
 
-uint32_t Crc(absl::string_view bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+uint32_t Crc(absl::string_view bytes, uint32_t seed = 0) {
+  // (crc32(0L, Z_NULL, 0) is 0: a seed of 0 starts afresh; another goes on
+  // from the CRC of the bytes before these.)
+  uLong crc = seed;
   // zlib takes uInt lengths: feed large records in pieces.
   while (!bytes.empty()) {
     const size_t n = std::min<size_t>(bytes.size(), 1u << 30);
@@ -143,7 +145,25 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
     const uint32_t length = Load<uint32_t>(p + 4);
     const uint64_t generation = Load<uint64_t>(p + 8);
     if (length > left - kRecordHeaderBytes) {
-      fail("the file ends inside a record", true);
+      // Torn, unless the record is whole and its length field damaged: the
+      // checksum then matches the rest of the file read as its batch (the
+      // CRC covers the length, so a real torn record cannot match).
+      const uint32_t rest =
+          static_cast<uint32_t>(std::min<uint64_t>(left - kRecordHeaderBytes,
+                                                   UINT32_MAX));
+      std::string header(p + 4, kRecordHeaderBytes - 4);
+      std::memcpy(header.data(), &rest, 4);
+      const bool whole =
+          verify && rest == left - kRecordHeaderBytes &&
+          Crc(absl::string_view(p + kRecordHeaderBytes, rest), Crc(header)) ==
+              crc;
+      if (whole) {
+        fail("the record's length field is damaged (the record is whole: "
+             "its checksum matches the rest of the file)",
+             false);
+      } else {
+        fail("the file ends inside a record", true);
+      }
       break;
     }
     const uint64_t end = pos + kRecordHeaderBytes + length;

@@ -4,6 +4,7 @@
 // sync fails the write and leaves the store and the log as they were.
 #include "storage/wal.h"
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
@@ -239,6 +240,52 @@ TEST(WalTest, ATornTailIsCutAndLaterWritesSurviveTheNextCrash) {
   absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
   ASSERT_TRUE(durable.ok()) << durable.status();
   EXPECT_EQ(Rows(*durable->store), Rows(mirror));
+}
+
+// A bit flipped in the length field of the last record makes it seem to
+// run past the end of the file, as a torn one does; but the record is whole
+// (its checksum matches the rest of the file), so it is refused as damage,
+// not dropped as torn.
+TEST(WalTest, ADamagedLengthInTheLastRecordIsNotATornTail) {
+  for (int bit : {0, 1, 2, 3, 9, 17, 30}) {
+    std::unique_ptr<FaultEnv> env = NewEnv();
+    InfluencerStore mirror;
+    std::mt19937_64 random(5);
+    {
+      absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+      ASSERT_TRUE(durable.ok());
+      Drive(*durable->store, mirror, random, 3);
+    }
+    const std::string segment = JoinPath(kDir, "wal-00000000000000000001.log");
+    const std::string bytes = env->Contents(segment);
+    // The last record: walk the records after the 16-byte header.
+    size_t at = 16, last = 0;
+    while (at + 16 <= bytes.size()) {
+      uint32_t length;
+      std::memcpy(&length, bytes.data() + at + 4, 4);
+      last = at;
+      at += 16 + length;
+    }
+    ASSERT_EQ(at, bytes.size());
+    uint32_t length;
+    std::memcpy(&length, bytes.data() + last + 4, 4);
+    // A larger length seems torn; a smaller one fails the checksum before
+    // the end of the file. Both are refused.
+    const bool grows = ((length >> bit) & 1) == 0;
+    env->FlipBit(segment, last + 4 + bit / 8, bit % 8);
+    absl::StatusOr<DurableStore> refused = Open(env.get(), 64 << 20);
+    ASSERT_FALSE(refused.ok()) << "bit " << bit;
+    EXPECT_EQ(ErrorTypeOf(refused.status()), "translog_corrupted_exception");
+    EXPECT_THAT(std::string(refused.status().message()),
+                HasSubstr(grows ? "length field is damaged"
+                                : "checksum mismatch"))
+        << "bit " << bit;
+    // Nothing was cut: with the bit back, every batch is there.
+    env->FlipBit(segment, last + 4 + bit / 8, bit % 8);
+    absl::StatusOr<DurableStore> whole = Open(env.get(), 64 << 20);
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    EXPECT_EQ(Rows(*whole->store), Rows(mirror));
+  }
 }
 
 TEST(WalTest, CorruptionIsRefusedOrSetAsideOnRequest) {
