@@ -383,7 +383,7 @@ class DocumentReader {
     }
     return ReadDoubleSlow(value, key, e, out, error);
   }
-  ABSL_ATTRIBUTE_NOINLINE bool ReadDoubleSlow(od::value& value, Key key,
+  bool ReadDoubleSlow(od::value& value, Key key,
                                               error_code e, double* out,
                                               DocError* error);
   bool ReadTimestamp(od::value& value, bool* present, DocError* error);
@@ -495,8 +495,9 @@ inline bool DocumentReader::ReadString(od::value& value, Key key,
   return true;
 }
 
-inline bool DocumentReader::ReadDoubleSlow(od::value& value, Key key, error_code e,
-                                    double* out, DocError* error) {
+// Not inlined: the slow path stays out of ReadDouble's callers.
+ABSL_ATTRIBUTE_NOINLINE inline bool DocumentReader::ReadDoubleSlow(
+    od::value& value, Key key, error_code e, double* out, DocError* error) {
   od::json_type type;
   if (auto t = CheckedType(value, &type)) return Syntax(t, error);
   if (type == od::json_type::null) {

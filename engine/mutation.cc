@@ -189,8 +189,17 @@ void MutationBatch::Coalesce(MutationBatch&& next) {
 }
 
 void MutationBatch::Reserve(size_t operations) {
+  // Shared among the jobs in proportion to the rows each holds so far
+  // (evenly when none holds any), not `operations` for each.
+  size_t total = 0;
+  for (const auto& [id, rows] : jobs_) total += rows->columns.size();
   for (auto& [id, rows] : jobs_) {
-    const size_t want = rows->columns.size() + operations;
+    const size_t share =
+        total == 0 ? operations / std::max<size_t>(jobs_.size(), 1)
+                   : static_cast<size_t>(static_cast<double>(operations) *
+                                         static_cast<double>(rows->columns.size()) /
+                                         static_cast<double>(total));
+    const size_t want = rows->columns.size() + share;
     if (rows->columns.timestamp.capacity() < want) rows->columns.Reserve(want);
   }
   if (mode_ == MutationMode::kBulk) items_.reserve(items_.size() + operations);

@@ -233,8 +233,9 @@ class MutationBatch {
   // For replaying a log; a coalesced batch is not for logging (its binary
   // form would be one batch). `next` is left empty but valid.
   void Coalesce(MutationBatch&& next);
-  // Makes room for `operations` more operations (rows in each job the
-  // batch holds, and items) so that batches coalesced into this one do
+  // Makes room for `operations` more operations (items, and rows shared
+  // among the jobs the batch holds in proportion to their rows so far)
+  // so that batches coalesced into this one do
   // not reallocate it as it grows. A hint with no observable effect; the
   // room not used costs address space, not memory, and a commit gives it
   // back. Throws std::bad_alloc like any allocation.

@@ -803,8 +803,9 @@ std::shared_ptr<JobResults> BuildSegment(
   if (kept == n) {
     job->columns = std::move(rows.columns);  // no copy
     // A batch reserved for coalescing (MutationBatch::Reserve) may hold
-    // far more room than rows: the stored job does not keep it.
-    if (job->columns.timestamp.capacity() > n + n / 4 + 16) {
+    // far more room than rows: the stored job does not keep it. (Columns
+    // grown by doubling hold at most twice their rows: not worth a copy.)
+    if (job->columns.timestamp.capacity() > 2 * n + 16) {
       job->columns.ShrinkToFit();
     }
   } else {

@@ -355,14 +355,15 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   if (rows >= UINT32_MAX || strings >= UINT32_MAX || spans >= UINT32_MAX) {
     return r.Error("counts out of range");
   }
-  // Each name takes at least its 4-byte length: a larger count is corrupt
-  // (and must not size an allocation).
-  if (field_names > payload->size() / 4) return r.Error("bad field name count");
+  // Read before the checksum is compared: nothing here is sized by a count
+  // (a damaged one fails a bounds check first).
   job->job_id = std::string(job_id);
   auto arena = std::make_shared<StringArena>();
-  std::vector<absl::string_view> names(field_names);
-  for (absl::string_view& field : names) {
+  std::vector<absl::string_view> names;
+  for (uint32_t i = 0; i < field_names; ++i) {
+    absl::string_view field;
     if (!r.GetString(&field)) return r.Error("truncated field names");
+    names.push_back(field);
   }
   const int64_t* timestamp;
   const double *score, *initial, *probability;
@@ -693,10 +694,13 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ParseBundle(
   auto zeros = [](absl::string_view gap) {
     return gap.find_first_not_of('\0') == absl::string_view::npos;
   };
-  std::vector<absl::string_view> files(count);
+  // The table is not hashed: entries are checked one by one, and the list
+  // grows as they pass (a damaged count sizes nothing).
+  std::vector<absl::string_view> files;
   uint64_t expected = aligned(8 + 16 * uint64_t{count});
   uint64_t previous_end = 8 + 16 * uint64_t{count};
-  for (absl::string_view& file : files) {
+  for (uint32_t k = 0; k < count; ++k) {
+    absl::string_view& file = files.emplace_back();
     uint64_t offset, size;
     if (!r.Get(&offset) || !r.Get(&size) || offset != expected ||
         offset > payload->size() || size > payload->size() - offset ||

@@ -247,18 +247,37 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
     const size_t j = next_parse.fetch_add(1);
     if (j >= count) return false;
     Ahead result;
-    result.mapped = env->MapFile(paths[j]);
-    if (result.mapped.ok()) result.parsed = ParseSegment((*result.mapped)->data());
+    try {
+      result.mapped = env->MapFile(paths[j]);
+      if (result.mapped.ok()) {
+        result.parsed = ParseSegment((*result.mapped)->data());
+      }
+    } catch (const std::bad_alloc&) {
+      result.mapped = EsError(500, "translog_exception",
+                              absl::StrCat("out of memory reading ", paths[j]));
+    }
     std::lock_guard<std::mutex> lock(ahead_mu);
     ahead[j] = std::move(result);
     ahead[j].ready = true;
     ahead_cv.notify_all();
     return true;
   };
+  // The helper stays at most kAhead segments ahead of the loop, so that a
+  // long log holds a few segments (maps, file descriptors) at a time.
+  constexpr size_t kAhead = 2;
+  size_t consumer = 0;  // guarded by ahead_mu: the segment the loop is at
   std::thread helper;
   if (count > 1) {
     helper = std::thread([&] {
-      while (parse_one()) {
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> lock(ahead_mu);
+          ahead_cv.wait(lock, [&] {
+            return next_parse.load() >= count ||
+                   next_parse.load() <= consumer + kAhead;
+          });
+        }
+        if (!parse_one()) break;
       }
     });
   }
@@ -266,16 +285,27 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
     std::atomic<size_t>& next;
     size_t count;
     std::thread& helper;
+    std::mutex& mu;
+    std::condition_variable& cv;
     ~JoinHelper() {
-      next.store(count);  // claim what is left: the helper stops
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        next.store(count);  // claim what is left: the helper stops
+      }
+      cv.notify_all();
       if (helper.joinable()) helper.join();
     }
-  } join_helper{next_parse, count, helper};
+  } join_helper{next_parse, count, helper, ahead_mu, ahead_cv};
   bool changed_dir = false;
   for (size_t i = 0; i < scan.segments.size(); ++i) {
     LogScan::Segment& segment = scan.segments[i];
     const std::string path = JoinPath(options.dir, segment.name);
     // This one, parsed here or by the helper.
+    {
+      std::lock_guard<std::mutex> lock(ahead_mu);
+      consumer = i;
+    }
+    ahead_cv.notify_all();
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(ahead_mu);
@@ -707,7 +737,9 @@ absl::StatusOr<DurableStore> OpenDurableStore(
   // commit); submitted ahead, those commits queue up and the store's
   // writer applies them back to back. Their item outcomes are not kept.
   const size_t kCoalesce = log_options.replay_commit_operations;
-  constexpr size_t kInFlight = 8;
+  // Commits submitted and not yet settled: with large commits one is
+  // enough to keep the writer busy, and each holds ~100 bytes an operation.
+  const size_t kInFlight = kCoalesce >= (size_t{1} << 20) ? 1 : 8;
   ApplyOptions apply;
   apply.replay = true;
   apply.item_results = false;
@@ -754,37 +786,48 @@ absl::StatusOr<DurableStore> OpenDurableStore(
   bool read_all = false;          // the reader is done (see read_status)
   bool stop_reading = false;      // the coalescing side failed
   absl::Status read_status;
-  std::thread reader([&] {
-    absl::Status s = ReplayLog(
-        log_options, durable.scan, base,
-        [&](uint64_t generation, MutationBatch batch) -> absl::Status {
-          std::unique_lock<std::mutex> lock(queue_mu);
-          queue_cv.wait(lock, [&] {
-            return stop_reading || queue.size() < kQueued;
+  // However this function leaves (an error, an exception), the reader is
+  // stopped and joined first (the stopper exists before the thread does).
+  std::thread reader;
+  struct StopReader {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& stop;
+    std::thread& thread;
+    void Stop() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stop = true;
+        cv.notify_all();
+      }
+      if (thread.joinable()) thread.join();
+    }
+    ~StopReader() { Stop(); }
+  } stop_reader{queue_mu, queue_cv, stop_reading, reader};
+  reader = std::thread([&] {
+    absl::Status s;
+    try {
+      s = ReplayLog(
+          log_options, durable.scan, base,
+          [&](uint64_t generation, MutationBatch batch) -> absl::Status {
+            std::unique_lock<std::mutex> lock(queue_mu);
+            queue_cv.wait(lock, [&] {
+              return stop_reading || queue.size() < kQueued;
+            });
+            if (stop_reading) return absl::CancelledError("replay stopped");
+            queue.push_back({generation, std::move(batch)});
+            queue_cv.notify_all();
+            return absl::OkStatus();
           });
-          if (stop_reading) return absl::CancelledError("replay stopped");
-          queue.push_back({generation, std::move(batch)});
-          queue_cv.notify_all();
-          return absl::OkStatus();
-        });
+    } catch (const std::bad_alloc&) {
+      s = EsError(500, "translog_exception",
+                  "out of memory reading the write-ahead log");
+    }
     std::lock_guard<std::mutex> lock(queue_mu);
     read_status = std::move(s);
     read_all = true;
     queue_cv.notify_all();
   });
-  // However this function leaves (an error, an exception), the reader is
-  // stopped and joined first.
-  struct StopReader {
-    std::function<void()> stop;
-    ~StopReader() { stop(); }
-  } stop_reader{[&] {
-    {
-      std::lock_guard<std::mutex> lock(queue_mu);
-      stop_reading = true;
-      queue_cv.notify_all();
-    }
-    if (reader.joinable()) reader.join();
-  }};
   auto coalesce = [&](uint64_t generation,
                       MutationBatch batch) -> absl::Status {
     const bool bulk = batch.mode() == MutationMode::kBulk;
@@ -824,7 +867,7 @@ absl::StatusOr<DurableStore> OpenDurableStore(
     replayed = coalesce(next->generation, std::move(next->batch));
     if (!replayed.ok()) break;
   }
-  stop_reader.stop();  // the reader has read everything, or must stop
+  stop_reader.Stop();  // the reader has read everything, or must stop
   if (replayed.ok()) replayed = submit();
   while (!pending.empty()) {
     absl::Status s = settle_one();
