@@ -83,7 +83,8 @@ void BM_Load(benchmark::State& state) {
     if (warm) WarmIndexes(*store.Current(), options.threads);
     rows = report->influencers_added;
     column_bytes = 0;
-    for (const auto& [id, job] : store.Current()->jobs) {
+    const std::shared_ptr<const StoreVersion> current = store.Current();
+    for (const auto& [id, job] : current->jobs) {
       const InfluencerColumns& c = job->columns;
       column_bytes += c.timestamp.capacity() * sizeof(int64_t) +
                       c.influencer_score.capacity() * sizeof(double) +

@@ -436,7 +436,8 @@ int RunServe(const ServeArgs& args) {
     }
     store = loaded.store.get();
   }
-  for (const auto& [job, results] : store->Current()->jobs) {
+  const std::shared_ptr<const StoreVersion> current = store->Current();
+  for (const auto& [job, results] : current->jobs) {
     // Build each job's indexes before taking traffic.
     (void)store->WarmIndexes(job);
   }

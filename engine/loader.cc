@@ -255,6 +255,8 @@ absl::StatusOr<LoadReport> Finish(InfluencerStore& store,
   apply.threads = options.threads;
   absl::StatusOr<MutationResult> result = store.Apply(std::move(batch), apply);
   if (!result.ok()) return result.status();
+  // A load leaves the store merged, as it would be queried offline.
+  store.WaitForMerges();
   const CommitStats& stats = result->stats;
   report->influencers_added = stats.added;
   report->replaced = stats.replaced;

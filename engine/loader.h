@@ -186,8 +186,9 @@ struct LoadReport {
 };
 
 // Loads `text` (any format above). On success the rows are visible in
-// `store` and the report says what was read; on failure the store is
-// unchanged.
+// `store`, any merge the load started is published
+// (InfluencerStore::WaitForMerges), and the report says what was read; on
+// failure the store is unchanged.
 absl::StatusOr<LoadReport> LoadString(InfluencerStore& store,
                                       absl::string_view text,
                                       const LoadOptions& options = {});

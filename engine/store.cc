@@ -855,16 +855,51 @@ std::shared_ptr<const JobResults> Assemble(
   return job;
 }
 
+// A whole-job merge running in the background (StoreOptions): the job as
+// it was handed to the merge, and the rows of its segments deleted since.
+struct MergeInProgress {
+  std::shared_ptr<const JobResults> snapshot;
+  // snapshot's segments, by address -> their index there.
+  absl::flat_hash_map<const JobResults*, uint32_t> segment_of;
+  // (index in snapshot->segments, row) of each row deleted since.
+  std::vector<std::pair<uint32_t, uint32_t>> deleted;
+};
+
+// Of `segments`, the window of `width` adjacent ones from `lo` on holding
+// the fewest rows (the newest of equals): merging the smallest neighbours
+// keeps a merge's cost near its own rows (as a tiered policy does), where
+// always merging the newest would copy one growing delta again and again.
+size_t SmallestWindow(const std::vector<JobResults::Segment>& segments,
+                      size_t lo, size_t width) {
+  size_t best = lo;
+  size_t best_rows = SIZE_MAX;
+  size_t rows = 0;
+  for (size_t s = lo; s < segments.size(); ++s) {
+    rows += segments[s].rows->size();
+    if (s >= lo + width) rows -= segments[s - width].rows->size();
+    if (s + 1 >= lo + width && rows <= best_rows) {
+      best_rows = rows;
+      best = s + 1 - width;
+    }
+  }
+  return best;
+}
+
 // The stored job `old` with its rows `removed` deleted and the segment
 // `added` (may be null) appended: a job of segments that shares every
 // unchanged segment, so that the cost is the batch's, not the job's. Past
-// the most deltas, the newest half are merged into one; when the deltas
-// and deleted rows outgrow the base by the merge ratio, the whole job
-// is merged into one plain segment (StoreOptions says when).
+// the most deltas, the smallest neighbouring deltas are merged into one;
+// when the deltas and deleted rows outgrow the base by the merge ratio,
+// the whole job is merged into one plain segment (StoreOptions says
+// when): here if `merge_whole` is null, else by setting *merge_whole for the
+// caller to start a background merge. `in_progress` (may be null) is the
+// job's background merge, whose segments stay as they are and which
+// learns of the rows deleted from them.
 std::shared_ptr<const JobResults> AddToSegments(
     const std::shared_ptr<const JobResults>& old,
     const std::vector<StoredRow>& removed, std::shared_ptr<JobResults> added,
-    const StoreOptions& options, bool warm) {
+    const StoreOptions& options, bool warm, MergeInProgress* in_progress,
+    bool* merge_whole) {
   const size_t max_deltas = std::max<size_t>(options.max_delta_segments, 1);
   std::vector<JobResults::Segment> segments;
   if (old->segments.empty()) {
@@ -878,6 +913,12 @@ std::shared_ptr<const JobResults> AddToSegments(
     std::vector<uint32_t>& rows = newly_deleted[s];
     if (rows.empty()) continue;
     std::sort(rows.begin(), rows.end());
+    if (in_progress != nullptr) {
+      auto it = in_progress->segment_of.find(segments[s].rows.get());
+      if (it != in_progress->segment_of.end()) {
+        for (uint32_t row : rows) in_progress->deleted.push_back({it->second, row});
+      }
+    }
     auto deleted = std::make_shared<std::vector<uint32_t>>();
     const std::vector<uint32_t>* before = segments[s].deleted.get();
     deleted->reserve(rows.size() + (before ? before->size() : 0));
@@ -908,22 +949,38 @@ std::shared_ptr<const JobResults> AddToSegments(
   }
   std::shared_ptr<const JobResults> job = Assemble(
       old->job_id, std::move(segments), field_names, live_rows, interim_rows);
-  if (job->segments.size() > 1 + max_deltas) {
-    // The newest deltas, merged into one.
-    const ptrdiff_t merged = static_cast<ptrdiff_t>((max_deltas + 1) / 2 + 1);
-    std::vector<JobResults::Segment> kept(job->segments.begin(),
-                                          job->segments.end() - merged);
-    auto newest = std::make_shared<JobResults>();
-    newest->job_id = job->job_id;
-    newest->segments.assign(job->segments.end() - merged, job->segments.end());
-    for (const JobResults::Segment& segment : newest->segments) {
-      newest->live_rows += segment.rows->size() - segment.deleted_rows();
+  // The deltas that may be merged: those after the background merge's.
+  size_t first_free = 1;
+  size_t limit = max_deltas;
+  if (in_progress != nullptr) {
+    for (size_t s = 0; s < job->segments.size(); ++s) {
+      if (in_progress->segment_of.contains(job->segments[s].rows.get())) {
+        first_free = std::max(first_free, s + 1);
+      }
     }
-    kept.push_back({MaterializeJob(newest), nullptr});
+    limit += max_deltas / 2;
+  }
+  if (job->segments.size() > 1 + limit &&
+      job->segments.size() >= first_free + 2) {
+    const size_t width = std::min(std::max<size_t>(max_deltas / 4, 2),
+                                  job->segments.size() - first_free);
+    const size_t from = SmallestWindow(job->segments, first_free, width);
+    auto window = std::make_shared<JobResults>();
+    window->job_id = job->job_id;
+    window->segments.assign(job->segments.begin() + from,
+                            job->segments.begin() + from + width);
+    for (const JobResults::Segment& segment : window->segments) {
+      window->live_rows += segment.rows->size() - segment.deleted_rows();
+    }
+    std::vector<JobResults::Segment> kept(job->segments.begin(),
+                                          job->segments.begin() + from);
+    kept.push_back({MaterializeJob(window), nullptr});
+    kept.insert(kept.end(), job->segments.begin() + from + width,
+                job->segments.end());
     job = Assemble(job->job_id, std::move(kept), field_names, live_rows,
                    interim_rows);
   }
-  if (!job->segments.empty()) {
+  if (!job->segments.empty() && in_progress == nullptr) {
     const JobResults::Segment& base = job->segments[0];
     size_t churn = base.deleted_rows();
     for (size_t s = 1; s < job->segments.size(); ++s) {
@@ -935,14 +992,93 @@ std::shared_ptr<const JobResults> AddToSegments(
         warm ? options.merge_ratio : std::max(options.merge_ratio, 1.0);
     if (static_cast<double>(churn) >
         ratio * static_cast<double>(base.rows->size())) {
-      // The merged job is built with the indexes queries and the next
-      // write need, so that neither pays for them after it is published.
-      job = MaterializeJob(job);
-      if (warm) WarmIndexes(job);
-      IdentityIndexOf(*job);
+      if (merge_whole != nullptr) {
+        *merge_whole = true;
+      } else {
+        // The merged job is built with the indexes queries and the next
+        // write need, so that neither pays for them after it is published.
+        job = MaterializeJob(job);
+        if (warm) WarmIndexes(job);
+        IdentityIndexOf(*job);
+      }
     }
   }
   return job;
+}
+
+// The whole-job merge `merged` of `progress->snapshot`, fitted into the
+// job as it stands now (`current`): the merged segment, with the rows
+// deleted since marked deleted in it, followed by the segments written
+// since. Null when `current` no longer holds the snapshot's segments (the
+// job was replaced or deleted meanwhile) or the rows do not add up.
+std::shared_ptr<const JobResults> FitMerge(
+    const std::shared_ptr<const JobResults>& current,
+    const MergeInProgress& progress,
+    const std::shared_ptr<const JobResults>& merged) {
+  if (current == nullptr || current->segments.empty()) return nullptr;
+  const std::vector<JobResults::Segment>& snapshot =
+      progress.snapshot->segments;
+  // The snapshot's segments that still have live rows come first, in
+  // order (a wholly deleted one was dropped); then the newer ones.
+  size_t first_new = 0;
+  size_t live_before = 0;  // of the snapshot's segments, now
+  std::vector<const JobResults::Segment*> now(snapshot.size(), nullptr);
+  size_t last_index = 0;
+  while (first_new < current->segments.size()) {
+    const JobResults::Segment& segment = current->segments[first_new];
+    auto it = progress.segment_of.find(segment.rows.get());
+    if (it == progress.segment_of.end()) break;
+    if (first_new > 0 && it->second <= last_index) return nullptr;
+    last_index = it->second;
+    now[it->second] = &segment;
+    live_before += segment.rows->size() - segment.deleted_rows();
+    ++first_new;
+  }
+  for (size_t s = first_new; s < current->segments.size(); ++s) {
+    if (progress.segment_of.contains(current->segments[s].rows.get())) {
+      return nullptr;
+    }
+  }
+  // Where each snapshot segment's live rows start in the merged one.
+  std::vector<size_t> offset(snapshot.size() + 1, 0);
+  for (size_t s = 0; s < snapshot.size(); ++s) {
+    offset[s + 1] = offset[s] + snapshot[s].rows->size() -
+                    snapshot[s].deleted_rows();
+  }
+  if (offset.back() != merged->size()) return nullptr;
+  std::vector<uint32_t> deleted;
+  deleted.reserve(progress.deleted.size());
+  for (auto [s, row] : progress.deleted) {
+    // Deleted in the job as it stands (a batch the log refused may have
+    // been applied to a version never published).
+    if (now[s] != nullptr) {
+      const std::vector<uint32_t>* marked = now[s]->deleted.get();
+      if (marked == nullptr ||
+          !std::binary_search(marked->begin(), marked->end(), row)) {
+        continue;
+      }
+    }
+    const std::vector<uint32_t>* before = snapshot[s].deleted.get();
+    const size_t earlier =
+        before == nullptr
+            ? 0
+            : static_cast<size_t>(
+                  std::lower_bound(before->begin(), before->end(), row) -
+                  before->begin());
+    deleted.push_back(static_cast<uint32_t>(offset[s] + row - earlier));
+  }
+  std::sort(deleted.begin(), deleted.end());
+  deleted.erase(std::unique(deleted.begin(), deleted.end()), deleted.end());
+  if (merged->size() - deleted.size() != live_before) return nullptr;
+  std::vector<JobResults::Segment> segments;
+  segments.push_back(
+      {merged, deleted.empty() ? nullptr
+                               : std::make_shared<const std::vector<uint32_t>>(
+                                     std::move(deleted))});
+  segments.insert(segments.end(), current->segments.begin() + first_new,
+                  current->segments.end());
+  return Assemble(current->job_id, std::move(segments), current->field_names,
+                  current->live_rows, current->interim_rows);
 }
 
 // The results of `job_id` after the batch's operations on it (`rows`) meet
@@ -951,7 +1087,8 @@ std::shared_ptr<const JobResults> CommitJob(
     const std::string& job_id, const std::shared_ptr<const JobResults>& stored,
     MutationBatch::JobRows&& rows, MutationMode mode, bool replace_jobs,
     const JobItems& job_items, const std::shared_ptr<const StringArena>& arena,
-    const StoreOptions& options, bool warm, CommitStats* stats) {
+    const StoreOptions& options, bool warm, MergeInProgress* in_progress,
+    bool* merge_whole, CommitStats* stats) {
   // The stored rows the batch's rows meet, and where the rows after the
   // batch's last job operation start (kLoad: what comes before is undone).
   std::shared_ptr<const JobResults> old = stored;
@@ -1002,7 +1139,8 @@ std::shared_ptr<const JobResults> CommitJob(
   std::shared_ptr<JobResults> added =
       any_new ? BuildSegment(job_id, std::move(rows), plan.keep, arena)
               : nullptr;
-  return AddToSegments(old, plan.removed, std::move(added), options, warm);
+  return AddToSegments(old, plan.removed, std::move(added), options, warm,
+                       in_progress, merge_whole);
 }
 
 // Sortable field names are those some job's rows have.
@@ -1017,9 +1155,29 @@ void RecomputeFieldNames(StoreVersion& snapshot) {
 
 }  // namespace
 
+struct InfluencerStore::PendingMerge {
+  MergeInProgress merge;
+};
+
+struct InfluencerStore::FinishedMerge {
+  std::string job_id;
+  std::shared_ptr<const JobResults> snapshot;
+  std::shared_ptr<const JobResults> merged;  // null if the merge failed
+};
+
+// What a merge task holds of its store: the store while it lives.
+struct InfluencerStore::MergeInbox {
+  std::mutex mu;
+  InfluencerStore* store ABSL_GUARDED_BY(mu) = nullptr;
+};
+
 InfluencerStore::InfluencerStore(StoreOptions options)
     : options_(std::move(options)),
-      version_(std::make_shared<const StoreVersion>()) {}
+      version_(std::make_shared<const StoreVersion>()),
+      inbox_(std::make_shared<MergeInbox>()) {
+  std::lock_guard<std::mutex> lock(inbox_->mu);
+  inbox_->store = this;
+}
 
 InfluencerStore::~InfluencerStore() {
   {
@@ -1028,6 +1186,117 @@ InfluencerStore::~InfluencerStore() {
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    // A merge task that finishes from now on drops its work.
+    std::lock_guard<std::mutex> lock(inbox_->mu);
+    inbox_->store = nullptr;
+  }
+  {
+    std::lock_guard<std::mutex> lock(merger_mu_);
+    merger_stopping_ = true;
+    merge_tasks_.clear();
+  }
+  merger_cv_.notify_all();
+  if (merger_.joinable()) merger_.join();
+}
+
+void InfluencerStore::StartMerge(const std::string& job_id,
+                                 std::shared_ptr<const JobResults> job) {
+  auto pending = std::make_unique<PendingMerge>();
+  pending->merge.snapshot = job;
+  for (size_t s = 0; s < job->segments.size(); ++s) {
+    pending->merge.segment_of.emplace(job->segments[s].rows.get(),
+                                      static_cast<uint32_t>(s));
+  }
+  pending_merges_[job_id] = std::move(pending);
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    ++merges_outstanding_;
+  }
+  // The task holds the job's data and the inbox, never the store.
+  std::function<void()> task = [inbox = inbox_, job_id, job]() {
+    FinishedMerge finished{job_id, job, nullptr};
+    try {
+      std::shared_ptr<const JobResults> merged = MaterializeJob(job);
+      clout::WarmIndexes(merged);
+      IdentityIndexOf(*merged);
+      finished.merged = std::move(merged);
+    } catch (const std::exception&) {
+      // Out of memory, most likely: the job stays as it is, and a later
+      // write starts the merge again.
+    }
+    std::lock_guard<std::mutex> inbox_lock(inbox->mu);
+    if (inbox->store == nullptr) return;
+    InfluencerStore& store = *inbox->store;
+    {
+      std::lock_guard<std::mutex> lock(store.queue_mu_);
+      store.finished_merges_.push_back(std::move(finished));
+    }
+    store.queue_cv_.notify_all();
+  };
+  if (options_.merge_executor) {
+    options_.merge_executor(std::move(task));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(merger_mu_);
+    merge_tasks_.push_back(std::move(task));
+    if (!merger_.joinable()) merger_ = std::thread([this] { MergerLoop(); });
+  }
+  merger_cv_.notify_one();
+}
+
+void InfluencerStore::MergerLoop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(merger_mu_);
+      merger_cv_.wait(lock, [this] {
+        return merger_stopping_ || !merge_tasks_.empty();
+      });
+      if (merger_stopping_) return;
+      task = std::move(merge_tasks_.front());
+      merge_tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+void InfluencerStore::InstallMerges(std::vector<FinishedMerge> finished) {
+  std::shared_ptr<const StoreVersion> current = Current();
+  std::shared_ptr<StoreVersion> next;
+  for (FinishedMerge& done : finished) {
+    auto pending = pending_merges_.find(done.job_id);
+    if (pending == pending_merges_.end() ||
+        pending->second->merge.snapshot != done.snapshot) {
+      continue;
+    }
+    std::unique_ptr<PendingMerge> merge = std::move(pending->second);
+    pending_merges_.erase(pending);
+    if (done.merged == nullptr) continue;
+    auto job = current->jobs.find(done.job_id);
+    if (job == current->jobs.end()) continue;
+    std::shared_ptr<const JobResults> fitted;
+    try {
+      fitted = FitMerge(job->second, merge->merge, done.merged);
+    } catch (const std::exception&) {
+      // Out of memory: the job stays as it is (a later write merges it).
+    }
+    if (fitted == nullptr) continue;
+    if (next == nullptr) next = std::make_shared<StoreVersion>(*current);
+    next->jobs[done.job_id] = std::move(fitted);
+  }
+  if (next != nullptr) Publish(std::move(next));
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    merges_outstanding_ -= finished.size();
+  }
+  merges_cv_.notify_all();
+}
+
+void InfluencerStore::WaitForMerges() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  merges_cv_.wait(lock, [this] { return merges_outstanding_ == 0; });
 }
 
 std::shared_ptr<const StoreVersion> InfluencerStore::Current() const {
@@ -1076,12 +1345,20 @@ absl::StatusOr<MutationResult> InfluencerStore::Apply(MutationBatch batch,
 void InfluencerStore::WriterLoop() {
   for (;;) {
     std::deque<Pending> group;
+    std::vector<FinishedMerge> merged;
     {
       std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left to apply
+      queue_cv_.wait(lock, [this] {
+        return stopping_ || !queue_.empty() || !finished_merges_.empty();
+      });
+      if (stopping_ && queue_.empty()) return;  // nothing left to apply
       group.swap(queue_);
+      merged.swap(finished_merges_);
     }
+    // Merges built meanwhile are published first, on their own: they
+    // change no answer, so they need no sync.
+    if (!merged.empty()) InstallMerges(std::move(merged));
+    if (group.empty()) continue;
     // Each batch applies onto the one before it; the group's applied
     // batches become visible at once, after one WaitDurable. A batch the
     // log refused fails with every batch after it, but those before it
@@ -1270,9 +1547,12 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     std::shared_ptr<const JobResults> stored;
     MutationBatch::JobRows* rows;
     const JobItems* items;
+    MergeInProgress* in_progress;  // the job's background merge, if any
     CommitStats stats;
     std::shared_ptr<const JobResults> job;
+    bool merge_whole = false;
   };
+  const bool background = !options.replay;
   std::vector<Merge> merges;
   bool removed_any = batch.replace_jobs_;
   for (const std::string& job_id : batch.job_order_) {
@@ -1292,13 +1572,19 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
       }
     }
     if (!rows.job_ops.empty()) removed_any = true;
+    auto pending = pending_merges_.find(job_id);
     merges.push_back(Merge{&job_id, std::move(stored), &rows,
-                           &job_items[rows.slot], {}, nullptr});
+                           &job_items[rows.slot],
+                           pending == pending_merges_.end()
+                               ? nullptr
+                               : &pending->second->merge,
+                           {}, nullptr});
   }
   auto merge = [&](Merge& m) {
     m.job = CommitJob(*m.job_id, m.stored, std::move(*m.rows), mode,
                       batch.replace_jobs_, *m.items, arena, options_,
-                      !options.replay, &m.stats);
+                      !options.replay, m.in_progress,
+                      background ? &m.merge_whole : nullptr, &m.stats);
   };
   const size_t workers = std::min<size_t>(
       merges.size(), static_cast<size_t>(std::max(options.threads, 1)));
@@ -1326,6 +1612,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
       next->jobs.erase(*m.job_id);
       continue;
     }
+    if (m.merge_whole) StartMerge(*m.job_id, m.job);
     for (absl::string_view name : m.job->field_names) {
       if (!next->influencer_field_names.contains(name)) {
         next->influencer_field_names.insert(std::string(name));

@@ -65,6 +65,21 @@ struct StoreOptions {
   // way; each segment and deleted row costs them a little.
   size_t max_delta_segments = 16;
   double merge_ratio = 0.25;
+  // Whole-job merges (past merge_ratio) run off the commit path: the
+  // writer thread hands the job as it stands to a merge task and goes on
+  // applying batches; once the task has built the merged job (and its
+  // query and identity indexes), the writer publishes it as one more
+  // version, with the same generation and the same answers, carrying
+  // over the rows deleted meanwhile. While a job's merge runs, the deltas
+  // written meanwhile are merged among themselves only, so the job may
+  // hold up to max_delta_segments / 2 more deltas. A replay
+  // (ApplyOptions::replay) merges on the commit path instead.
+  //
+  // Runs one merge task. Null: the store's own merge thread, one task at
+  // a time. A supplied executor may run a task on any thread, at any
+  // time, even after the store is gone (the task then does its work and
+  // drops it); a task never run leaves WaitForMerges() waiting.
+  std::function<void(std::function<void()>)> merge_executor;
 };
 
 struct ApplyOptions {
@@ -162,6 +177,13 @@ class InfluencerStore {
   absl::StatusOr<InfluencersPage> GetInfluencers(
       const InfluencersRequest& request) const;
 
+  // Blocks until every whole-job merge started so far (StoreOptions) is
+  // published, or dropped because its job was replaced or deleted
+  // meanwhile. Loads (loader.h) call it before they return, so that a
+  // loaded store is queried as merged. Thread-safe; never call it from a
+  // merge executor's only thread.
+  void WaitForMerges();
+
   const StoreOptions& options() const { return options_; }
 
   // Current time for date math, from options().now_millis or the system
@@ -174,7 +196,16 @@ class InfluencerStore {
     ApplyOptions options;
     std::promise<absl::StatusOr<MutationResult>> done;
   };
+  struct PendingMerge;
+  struct FinishedMerge;
+  struct MergeInbox;
   void WriterLoop();
+  void MergerLoop();
+  // Starts a background merge of `job` (writer thread).
+  void StartMerge(const std::string& job_id,
+                  std::shared_ptr<const JobResults> job);
+  // Publishes the merges finished so far (writer thread).
+  void InstallMerges(std::vector<FinishedMerge> finished);
   // Applies `batch` onto `*version` (replacing it) without publishing.
   absl::StatusOr<MutationResult> ApplyTo(
       MutationBatch& batch, const ApplyOptions& options,
@@ -199,6 +230,23 @@ class InfluencerStore {
   bool logged_unapplied_ = false;
   // Batches of the last group (writer thread only).
   size_t last_group_size_ = 0;
+
+  // Background merges. Jobs being merged, by id (writer thread only).
+  absl::flat_hash_map<std::string, std::unique_ptr<PendingMerge>>
+      pending_merges_;
+  // Merges built and waiting for the writer to publish them.
+  std::vector<FinishedMerge> finished_merges_ ABSL_GUARDED_BY(queue_mu_);
+  // Merges started and not yet published or dropped.
+  size_t merges_outstanding_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  std::condition_variable merges_cv_;
+  // How merge tasks reach this store; cut off when it is destroyed.
+  std::shared_ptr<MergeInbox> inbox_;
+  // The store's own merge thread (without StoreOptions::merge_executor).
+  std::mutex merger_mu_;
+  std::condition_variable merger_cv_;
+  std::deque<std::function<void()>> merge_tasks_ ABSL_GUARDED_BY(merger_mu_);
+  bool merger_stopping_ ABSL_GUARDED_BY(merger_mu_) = false;
+  std::thread merger_;  // started by the first merge, under merger_mu_
 };
 
 }  // namespace clout

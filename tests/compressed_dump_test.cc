@@ -73,7 +73,8 @@ std::string TempFile(absl::string_view name, absl::string_view bytes) {
 // Every result of every job, as the API would page them all.
 std::string Everything(const InfluencerStore& store) {
   std::vector<std::string> ids;
-  for (const auto& [id, job] : store.Current()->jobs) ids.push_back(id);
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  for (const auto& [id, job] : current->jobs) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
   std::string out;
   for (const std::string& id : ids) {

@@ -284,7 +284,8 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
     InfluencerStore store(options);
     Scenario scenario;
     BuildStore(random, store, &scenario);
-    for (const auto& [id, job] : store.Current()->jobs) {
+    const std::shared_ptr<const StoreVersion> current = store.Current();
+    for (const auto& [id, job] : current->jobs) {
       segmented_jobs += !job->segments.empty();
     }
     // One store in three is also written as a snapshot and reopened: the

@@ -2092,7 +2092,8 @@ LoadOutcome LoadWithThreads(absl::string_view text, int threads,
     outcome.error = std::string(report.status().message());
     return outcome;
   }
-  for (const auto& [id, job] : store.Current()->jobs) {
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  for (const auto& [id, job] : current->jobs) {
     outcome.rows[id] = RowsOf(*MaterializeJob(job));
   }
   std::string skipped;

@@ -760,7 +760,8 @@ std::string Describe(const ModelRow& r) {
 // The store's rows of every job, as the model holds them.
 std::map<std::string, std::vector<std::string>> StoreRows(const InfluencerStore& store) {
   std::map<std::string, std::vector<std::string>> rows;
-  for (const auto& [id, stored] : store.Current()->jobs) {
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  for (const auto& [id, stored] : current->jobs) {
     std::shared_ptr<const JobResults> job = MaterializeJob(stored);
     std::vector<std::string>& out = rows[id];
     for (size_t r = 0; r < job->size(); ++r) {
@@ -784,12 +785,40 @@ std::map<std::string, std::vector<std::string>> ModelRows(const Model& model) {
   return rows;
 }
 
+// A merge executor that keeps the store's merge tasks until told to run
+// them, so that a test decides what a merge meets when it is fitted in.
+class MergeTasks {
+ public:
+  std::function<void(std::function<void()>)> Executor() {
+    return [this](std::function<void()> task) {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    };
+  }
+  // Runs the tasks waiting; returns how many.
+  size_t RunAll() {
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks.swap(tasks_);
+    }
+    for (auto& task : tasks) task();
+    return tasks.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::function<void()>> tasks_;
+};
+
 TEST(MutationTest, RandomHistoriesMatchTheModel) {
   constexpr int kHistories = 300;
   int bulk_batches = 0;
   int load_batches = 0;
   int refused = 0;
   int segmented = 0;  // jobs seen as segments after a batch
+  int merges_fitted = 0;  // background merges published
+  int merges_with_deletions = 0;  // ... with rows deleted meanwhile
   for (int seed = 0; seed < kHistories; ++seed) {
     std::mt19937_64 random(seed);
     StoreOptions store_options;
@@ -797,11 +826,30 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
     // whole), or merged back often.
     store_options.max_delta_segments = 1 + random() % 3;
     if (random() % 3 != 0) store_options.merge_ratio = 1e9;
-    InfluencerStore store(store_options);
     InfluencerStore replica(store_options);
+    // Whole-job merges run when the history says: a merge task waits
+    // while more batches delete and add rows, and is then fitted in.
+    const bool merge_often = random() % 2 == 0;
+    if (merge_often) store_options.merge_ratio = 0.01 * (random() % 50);
+    MergeTasks tasks;
+    store_options.merge_executor = tasks.Executor();
+    InfluencerStore store(store_options);
     Model model;
     const int batches = 1 + static_cast<int>(random() % 8);
     for (int b = 0; b < batches; ++b) {
+      if (random() % 3 == 0) {
+        const std::shared_ptr<const StoreVersion> before = store.Current();
+        tasks.RunAll();
+        store.WaitForMerges();
+        const std::shared_ptr<const StoreVersion> after = store.Current();
+        for (const auto& [id, job] : after->jobs) {
+          if (before->jobs.at(id) == job) continue;
+          ++merges_fitted;
+          merges_with_deletions +=
+              !job->segments.empty() && job->segments[0].deleted != nullptr;
+        }
+        ASSERT_EQ(StoreRows(store), ModelRows(model)) << "seed " << seed;
+      }
       const bool bulk = random() % 2 == 0;
       const bool replace_jobs = !bulk && random() % 8 == 0;
       const int ops = static_cast<int>(random() % 25);
@@ -845,7 +893,8 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
         ASSERT_EQ(HttpStatusOf(result.status()), 404) << where;
       }
       ASSERT_EQ(StoreRows(store), ModelRows(model)) << where;
-      for (const auto& [id, job] : store.Current()->jobs) {
+      const std::shared_ptr<const StoreVersion> current = store.Current();
+      for (const auto& [id, job] : current->jobs) {
         segmented += !job->segments.empty();
       }
       ASSERT_EQ(store.Current()->generation, model.generation) << where;
@@ -857,6 +906,8 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
   EXPECT_GT(load_batches, 300);
   EXPECT_GT(refused, 10);
   EXPECT_GT(segmented, 300);
+  EXPECT_GT(merges_fitted, 30);
+  EXPECT_GT(merges_with_deletions, 10);
 }
 
 TEST(MutationTest, CoalescedBatchesDoWhatTheBatchesDoInTurn) {

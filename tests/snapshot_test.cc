@@ -358,7 +358,8 @@ TEST(SnapshotTest, SnapshotFilesLoadIntoStores) {
   ASSERT_TRUE(busy.Apply(std::move(batch)).ok());
   ASSERT_TRUE(LoadSnapshotFile(busy, "/s", &env).ok());
   EXPECT_TRUE(busy.Current()->jobs.contains("other"));
-  for (const auto& [id, job] : store->Current()->jobs) {
+  const std::shared_ptr<const StoreVersion> current = store->Current();
+  for (const auto& [id, job] : current->jobs) {
     EXPECT_EQ(busy.Current()->jobs.at(id)->size(), job->size()) << id;
   }
 }

@@ -32,7 +32,8 @@ constexpr char kDir[] = "/data";
 std::map<std::string, std::vector<std::string>> Rows(
     const InfluencerStore& store) {
   std::map<std::string, std::vector<std::string>> rows;
-  for (const auto& [id, stored] : store.Current()->jobs) {
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  for (const auto& [id, stored] : current->jobs) {
     std::shared_ptr<const JobResults> job = MaterializeJob(stored);
     std::vector<std::string>& out = rows[id];
     for (size_t r = 0; r < job->size(); ++r) {
