@@ -95,6 +95,24 @@ void SetTimestampRange(JobResults& job) {
   job.max_timestamp = *hi;
 }
 
+std::optional<int64_t> DeletedMatchCounts::Find(
+    const RowPredicate& predicate) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [known, count] : entries_) {
+    if (known == predicate) return count;
+  }
+  return std::nullopt;
+}
+
+void DeletedMatchCounts::Add(const RowPredicate& predicate, int64_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [known, ignored] : entries_) {
+    if (known == predicate) return;
+  }
+  if (entries_.size() == kEntries) entries_.erase(entries_.begin());
+  entries_.push_back({predicate, count});
+}
+
 std::shared_ptr<const JobResults> MaterializeJob(
     const std::shared_ptr<const JobResults>& job) {
   if (job->segments.empty()) return job;

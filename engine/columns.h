@@ -12,10 +12,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -198,6 +200,71 @@ struct SortOrderCache {
   std::shared_ptr<const IdentityIndex> identity_index;
 };
 
+// The row filters of a query (time window, score threshold,
+// exclude_interim): a row passes when it passes each filter set.
+struct RowPredicate {
+  bool has_window = false;
+  bool has_end = false;
+  bool has_score = false;
+  bool exclude_interim = false;
+  int64_t start = INT64_MIN;  // with has_window
+  int64_t end = INT64_MAX;    // with has_end: exclusive
+  double min_score = 0;       // with has_score
+
+  bool any() const { return has_window || has_score || exclude_interim; }
+  template <typename Columns>
+  bool Passes(const Columns& c, uint32_t row) const {
+    if (has_window) {
+      const int64_t ts = c.timestamp[row];
+      if (ts < start || (has_end && ts >= end)) return false;
+    }
+    if (has_score && !(c.influencer_score[row] >= min_score)) return false;
+    return !(exclude_interim && c.is_interim[row]);
+  }
+  friend bool operator==(const RowPredicate& a, const RowPredicate& b) {
+    // Scores compare by bits: NaN thresholds are equal to themselves.
+    return a.has_window == b.has_window && a.has_end == b.has_end &&
+           a.has_score == b.has_score &&
+           a.exclude_interim == b.exclude_interim && a.start == b.start &&
+           a.end == b.end &&
+           std::memcmp(&a.min_score, &b.min_score, sizeof(double)) == 0;
+  }
+};
+
+// How many of one segment's deleted rows pass each of the predicates
+// queries asked about lately (at most kEntries, the newest kept). A write
+// that deletes more rows of the segment makes the next list's counts from
+// these plus its own rows (Extend), so that a query repeated under writes
+// counts the batch's deleted rows, not all of them. Thread-safe.
+class DeletedMatchCounts {
+ public:
+  static constexpr size_t kEntries = 16;
+
+  // The count of `predicate`'s matches, if known.
+  std::optional<int64_t> Find(const RowPredicate& predicate) const;
+  // Records that `count` deleted rows pass `predicate`.
+  void Add(const RowPredicate& predicate, int64_t count);
+  // Counts for a list holding this one's rows plus `added` (rows of
+  // `columns`, none of them in this list): every known count extended.
+  template <typename Columns>
+  std::shared_ptr<DeletedMatchCounts> Extend(
+      const Columns& columns, const std::vector<uint32_t>& added) const {
+    auto next = std::make_shared<DeletedMatchCounts>();
+    std::lock_guard<std::mutex> lock(mu_);
+    next->entries_.reserve(entries_.size());
+    for (const auto& [predicate, count] : entries_) {
+      int64_t more = 0;
+      for (uint32_t row : added) more += predicate.Passes(columns, row);
+      next->entries_.push_back({predicate, count + more});
+    }
+    return next;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<RowPredicate, int64_t>> entries_;  // oldest first
+};
+
 // One job's influencer results. Rows are in ingest order: row i was loaded
 // before row j when i < j, which is the tie-break order of every query.
 struct JobResults {
@@ -244,6 +311,10 @@ struct JobResults {
   struct Segment {
     std::shared_ptr<const JobResults> rows;
     std::shared_ptr<const std::vector<uint32_t>> deleted;
+    // Counts of `deleted` rows by predicate; null: none kept (the
+    // executor then counts them each time). Belongs to this `deleted`
+    // list: a new list needs new counts.
+    std::shared_ptr<DeletedMatchCounts> deleted_counts;
     size_t deleted_rows() const { return deleted ? deleted->size() : 0; }
   };
   std::vector<Segment> segments;

@@ -143,34 +143,26 @@ namespace {
 
 // The filters of a query (time window, score threshold, exclude_interim),
 // hoisted out of the per-row loops.
+RowPredicate PredicateOf(const ResolvedQuery& query) {
+  RowPredicate p;
+  p.has_window = query.start.has_value() || query.end.has_value();
+  p.start = query.start.value_or(INT64_MIN);
+  p.end = query.end.value_or(INT64_MAX);
+  p.has_end = query.end.has_value();
+  p.has_score = query.min_score.has_value();
+  p.min_score = query.min_score.value_or(0.0);
+  p.exclude_interim = query.exclude_interim;
+  return p;
+}
+
 struct RowFilter {
   explicit RowFilter(const ResolvedQuery& query)
-      : c(query.job->columns),
-        has_window(query.start.has_value() || query.end.has_value()),
-        start(query.start.value_or(INT64_MIN)),
-        end(query.end.value_or(INT64_MAX)),
-        has_end(query.end.has_value()),
-        has_score(query.min_score.has_value()),
-        min_score(query.min_score.value_or(0.0)),
-        exclude_interim(query.exclude_interim) {}
+      : c(query.job->columns), predicate(PredicateOf(query)) {}
 
-  bool Passes(uint32_t row) const {
-    if (has_window) {
-      const int64_t ts = c.timestamp[row];
-      if (ts < start || (has_end && ts >= end)) return false;
-    }
-    if (has_score && !(c.influencer_score[row] >= min_score)) return false;
-    return !(exclude_interim && c.is_interim[row]);
-  }
+  bool Passes(uint32_t row) const { return predicate.Passes(c, row); }
 
   const InfluencerColumns& c;
-  const bool has_window;
-  const int64_t start;
-  const int64_t end;
-  const bool has_end;
-  const bool has_score;
-  const double min_score;
-  const bool exclude_interim;
+  const RowPredicate predicate;
 };
 
 // Calls on_match(row) for every row that passes the query's filters among
@@ -568,13 +560,13 @@ RowPage ScanRowsPage(const ResolvedQuery& query, size_t first,
   const size_t limit = static_cast<size_t>(query.from + query.size);
   const RowFilter filter(query);
   const InfluencerColumns& c = filter.c;
-  const bool has_window = filter.has_window;
-  const int64_t start = filter.start;
-  const int64_t end = filter.end;
-  const bool has_end = filter.has_end;
-  const bool has_score = filter.has_score;
-  const double min_score = filter.min_score;
-  const bool exclude_interim = filter.exclude_interim;
+  const bool has_window = filter.predicate.has_window;
+  const int64_t start = filter.predicate.start;
+  const int64_t end = filter.predicate.end;
+  const bool has_end = filter.predicate.has_end;
+  const bool has_score = filter.predicate.has_score;
+  const double min_score = filter.predicate.min_score;
+  const bool exclude_interim = filter.predicate.exclude_interim;
   int64_t count = 0;
   std::vector<KeyedRow> buffer;
   std::vector<uint64_t> table;
@@ -1144,7 +1136,7 @@ int ComparePageOrder(const ResolvedQuery& query, const JobResults& sa,
 // page without its deleted rows), merged in page order; ties go to the
 // earlier segment, whose rows were ingested first. The count is every
 // segment's count less its deleted matches (a pass over its deleted rows
-// when the query filters).
+// when the query filters, unless the segment's DeletedMatchCounts knows).
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
   const JobResults& job = *query.job;
@@ -1165,10 +1157,18 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     int64_t deleted_matches = 0;
     if (deleted != nullptr) {
       const RowFilter filter(sub);
-      if (!filter.has_window && !filter.has_score && !filter.exclude_interim) {
-        deleted_matches = static_cast<int64_t>(deleted->size());
+      DeletedMatchCounts* counts = segment.deleted_counts.get();
+      std::optional<int64_t> known;
+      if (!filter.predicate.any()) {
+        known = static_cast<int64_t>(deleted->size());
+      } else if (counts != nullptr) {
+        known = counts->Find(filter.predicate);
+      }
+      if (known) {
+        deleted_matches = *known;
       } else {
         for (uint32_t row : *deleted) deleted_matches += filter.Passes(row);
+        if (counts != nullptr) counts->Add(filter.predicate, deleted_matches);
       }
     }
     // Ask for `limit` rows, and again for more while deleted rows among

@@ -855,14 +855,20 @@ std::shared_ptr<const JobResults> Assemble(
   return job;
 }
 
-// A whole-job merge running in the background (StoreOptions): the job as
-// it was handed to the merge, and the rows of its segments deleted since.
+// A merge running in the background (StoreOptions): the segments handed
+// to it (as one job of segments), and the rows of those deleted since.
 struct MergeInProgress {
   std::shared_ptr<const JobResults> snapshot;
   // snapshot's segments, by address -> their index there.
   absl::flat_hash_map<const JobResults*, uint32_t> segment_of;
   // (index in snapshot->segments, row) of each row deleted since.
   std::vector<std::pair<uint32_t, uint32_t>> deleted;
+};
+
+// Segments [from, to) of a job, to merge in the background; none if empty.
+struct MergeRequest {
+  size_t from = 0;
+  size_t to = 0;
 };
 
 // Of `segments`, the window of `width` adjacent ones from `lo` on holding
@@ -891,15 +897,16 @@ size_t SmallestWindow(const std::vector<JobResults::Segment>& segments,
 // the most deltas, the smallest neighbouring deltas are merged into one;
 // when the deltas and deleted rows outgrow the base by the merge ratio,
 // the whole job is merged into one plain segment (StoreOptions says
-// when): here if `merge_whole` is null, else by setting *merge_whole for the
-// caller to start a background merge. `in_progress` (may be null) is the
-// job's background merge, whose segments stay as they are and which
-// learns of the rows deleted from them.
+// when). Merges are done here if `request` is null; else *request says
+// which segments of the returned job to merge, for the caller to start a
+// background merge. `in_progress` (may be null) is the job's background
+// merge, whose segments stay as they are and which learns of the rows
+// deleted from them; meanwhile only newer deltas are merged, here.
 std::shared_ptr<const JobResults> AddToSegments(
     const std::shared_ptr<const JobResults>& old,
     const std::vector<StoredRow>& removed, std::shared_ptr<JobResults> added,
     const StoreOptions& options, bool warm, MergeInProgress* in_progress,
-    bool* merge_whole) {
+    MergeRequest* request) {
   const size_t max_deltas = std::max<size_t>(options.max_delta_segments, 1);
   std::vector<JobResults::Segment> segments;
   if (old->segments.empty()) {
@@ -919,6 +926,11 @@ std::shared_ptr<const JobResults> AddToSegments(
         for (uint32_t row : rows) in_progress->deleted.push_back({it->second, row});
       }
     }
+    // The counts queries keep of the deleted rows, carried over.
+    segments[s].deleted_counts =
+        segments[s].deleted_counts != nullptr
+            ? segments[s].deleted_counts->Extend(segments[s].rows->columns, rows)
+            : std::make_shared<DeletedMatchCounts>();
     auto deleted = std::make_shared<std::vector<uint32_t>>();
     const std::vector<uint32_t>* before = segments[s].deleted.get();
     deleted->reserve(rows.size() + (before ? before->size() : 0));
@@ -962,23 +974,27 @@ std::shared_ptr<const JobResults> AddToSegments(
   }
   if (job->segments.size() > 1 + limit &&
       job->segments.size() >= first_free + 2) {
-    const size_t width = std::min(std::max<size_t>(max_deltas / 4, 2),
+    const size_t width = std::min(std::max<size_t>(max_deltas / 2, 2),
                                   job->segments.size() - first_free);
     const size_t from = SmallestWindow(job->segments, first_free, width);
-    auto window = std::make_shared<JobResults>();
-    window->job_id = job->job_id;
-    window->segments.assign(job->segments.begin() + from,
-                            job->segments.begin() + from + width);
-    for (const JobResults::Segment& segment : window->segments) {
-      window->live_rows += segment.rows->size() - segment.deleted_rows();
+    if (request != nullptr && in_progress == nullptr) {
+      *request = {from, from + width};
+    } else {
+      auto window = std::make_shared<JobResults>();
+      window->job_id = job->job_id;
+      window->segments.assign(job->segments.begin() + from,
+                              job->segments.begin() + from + width);
+      for (const JobResults::Segment& segment : window->segments) {
+        window->live_rows += segment.rows->size() - segment.deleted_rows();
+      }
+      std::vector<JobResults::Segment> kept(job->segments.begin(),
+                                            job->segments.begin() + from);
+      kept.push_back({MaterializeJob(window), nullptr});
+      kept.insert(kept.end(), job->segments.begin() + from + width,
+                  job->segments.end());
+      job = Assemble(job->job_id, std::move(kept), field_names, live_rows,
+                     interim_rows);
     }
-    std::vector<JobResults::Segment> kept(job->segments.begin(),
-                                          job->segments.begin() + from);
-    kept.push_back({MaterializeJob(window), nullptr});
-    kept.insert(kept.end(), job->segments.begin() + from + width,
-                job->segments.end());
-    job = Assemble(job->job_id, std::move(kept), field_names, live_rows,
-                   interim_rows);
   }
   if (!job->segments.empty() && in_progress == nullptr) {
     const JobResults::Segment& base = job->segments[0];
@@ -992,8 +1008,8 @@ std::shared_ptr<const JobResults> AddToSegments(
         warm ? options.merge_ratio : std::max(options.merge_ratio, 1.0);
     if (static_cast<double>(churn) >
         ratio * static_cast<double>(base.rows->size())) {
-      if (merge_whole != nullptr) {
-        *merge_whole = true;
+      if (request != nullptr) {
+        *request = {0, job->segments.size()};  // the whole job
       } else {
         // The merged job is built with the indexes queries and the next
         // write need, so that neither pays for them after it is published.
@@ -1006,40 +1022,47 @@ std::shared_ptr<const JobResults> AddToSegments(
   return job;
 }
 
-// The whole-job merge `merged` of `progress->snapshot`, fitted into the
-// job as it stands now (`current`): the merged segment, with the rows
-// deleted since marked deleted in it, followed by the segments written
-// since. Null when `current` no longer holds the snapshot's segments (the
-// job was replaced or deleted meanwhile) or the rows do not add up.
+// `merged`, the merge of the segments `progress->snapshot` holds, fitted
+// into the job as it stands now (`current`) in their place, with the rows
+// deleted since marked deleted in it; the segments before and after them
+// stay. Null when `current` no longer holds those segments in order (the
+// job was replaced or deleted meanwhile), when none of them has a live
+// row left, or when the rows do not add up.
 std::shared_ptr<const JobResults> FitMerge(
     const std::shared_ptr<const JobResults>& current,
     const MergeInProgress& progress,
     const std::shared_ptr<const JobResults>& merged) {
   if (current == nullptr || current->segments.empty()) return nullptr;
+  const std::vector<JobResults::Segment>& now_segments = current->segments;
   const std::vector<JobResults::Segment>& snapshot =
       progress.snapshot->segments;
-  // The snapshot's segments that still have live rows come first, in
-  // order (a wholly deleted one was dropped); then the newer ones.
-  size_t first_new = 0;
-  size_t live_before = 0;  // of the snapshot's segments, now
+  auto index_of = [&](size_t s) -> int64_t {
+    auto it = progress.segment_of.find(now_segments[s].rows.get());
+    return it == progress.segment_of.end() ? int64_t{-1}
+                                           : static_cast<int64_t>(it->second);
+  };
+  // The merged segments still there are neighbours, in order (one with
+  // no live row left was dropped).
+  size_t first = 0;
+  while (first < now_segments.size() && index_of(first) < 0) ++first;
+  if (first == now_segments.size()) return nullptr;
+  size_t end = first;
+  size_t live_before = 0;  // of the merged segments, now
   std::vector<const JobResults::Segment*> now(snapshot.size(), nullptr);
-  size_t last_index = 0;
-  while (first_new < current->segments.size()) {
-    const JobResults::Segment& segment = current->segments[first_new];
-    auto it = progress.segment_of.find(segment.rows.get());
-    if (it == progress.segment_of.end()) break;
-    if (first_new > 0 && it->second <= last_index) return nullptr;
-    last_index = it->second;
-    now[it->second] = &segment;
+  int64_t last_index = -1;
+  for (; end < now_segments.size(); ++end) {
+    const int64_t index = index_of(end);
+    if (index < 0) break;
+    if (index <= last_index) return nullptr;
+    last_index = index;
+    const JobResults::Segment& segment = now_segments[end];
+    now[index] = &segment;
     live_before += segment.rows->size() - segment.deleted_rows();
-    ++first_new;
   }
-  for (size_t s = first_new; s < current->segments.size(); ++s) {
-    if (progress.segment_of.contains(current->segments[s].rows.get())) {
-      return nullptr;
-    }
+  for (size_t s = end; s < now_segments.size(); ++s) {
+    if (index_of(s) >= 0) return nullptr;
   }
-  // Where each snapshot segment's live rows start in the merged one.
+  // Where each merged segment's live rows start in the merged one.
   std::vector<size_t> offset(snapshot.size() + 1, 0);
   for (size_t s = 0; s < snapshot.size(); ++s) {
     offset[s + 1] = offset[s] + snapshot[s].rows->size() -
@@ -1070,13 +1093,17 @@ std::shared_ptr<const JobResults> FitMerge(
   std::sort(deleted.begin(), deleted.end());
   deleted.erase(std::unique(deleted.begin(), deleted.end()), deleted.end());
   if (merged->size() - deleted.size() != live_before) return nullptr;
-  std::vector<JobResults::Segment> segments;
-  segments.push_back(
-      {merged, deleted.empty() ? nullptr
-                               : std::make_shared<const std::vector<uint32_t>>(
-                                     std::move(deleted))});
-  segments.insert(segments.end(), current->segments.begin() + first_new,
-                  current->segments.end());
+  std::vector<JobResults::Segment> segments(now_segments.begin(),
+                                            now_segments.begin() + first);
+  JobResults::Segment fitted{merged, nullptr, nullptr};
+  if (!deleted.empty()) {
+    fitted.deleted =
+        std::make_shared<const std::vector<uint32_t>>(std::move(deleted));
+    fitted.deleted_counts = std::make_shared<DeletedMatchCounts>();
+  }
+  segments.push_back(std::move(fitted));
+  segments.insert(segments.end(), now_segments.begin() + end,
+                  now_segments.end());
   return Assemble(current->job_id, std::move(segments), current->field_names,
                   current->live_rows, current->interim_rows);
 }
@@ -1088,7 +1115,7 @@ std::shared_ptr<const JobResults> CommitJob(
     MutationBatch::JobRows&& rows, MutationMode mode, bool replace_jobs,
     const JobItems& job_items, const std::shared_ptr<const StringArena>& arena,
     const StoreOptions& options, bool warm, MergeInProgress* in_progress,
-    bool* merge_whole, CommitStats* stats) {
+    MergeRequest* request, CommitStats* stats) {
   // The stored rows the batch's rows meet, and where the rows after the
   // batch's last job operation start (kLoad: what comes before is undone).
   std::shared_ptr<const JobResults> old = stored;
@@ -1140,7 +1167,7 @@ std::shared_ptr<const JobResults> CommitJob(
       any_new ? BuildSegment(job_id, std::move(rows), plan.keep, arena)
               : nullptr;
   return AddToSegments(old, plan.removed, std::move(added), options, warm,
-                       in_progress, merge_whole);
+                       in_progress, request);
 }
 
 // Sortable field names are those some job's rows have.
@@ -1201,7 +1228,19 @@ InfluencerStore::~InfluencerStore() {
 }
 
 void InfluencerStore::StartMerge(const std::string& job_id,
-                                 std::shared_ptr<const JobResults> job) {
+                                 const std::shared_ptr<const JobResults>& whole,
+                                 size_t from, size_t to) {
+  std::shared_ptr<const JobResults> job = whole;
+  if (from > 0 || to < whole->segments.size()) {
+    auto window = std::make_shared<JobResults>();
+    window->job_id = job_id;
+    window->segments.assign(whole->segments.begin() + from,
+                            whole->segments.begin() + to);
+    for (const JobResults::Segment& segment : window->segments) {
+      window->live_rows += segment.rows->size() - segment.deleted_rows();
+    }
+    job = std::move(window);
+  }
   auto pending = std::make_unique<PendingMerge>();
   pending->merge.snapshot = job;
   for (size_t s = 0; s < job->segments.size(); ++s) {
@@ -1550,7 +1589,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     MergeInProgress* in_progress;  // the job's background merge, if any
     CommitStats stats;
     std::shared_ptr<const JobResults> job;
-    bool merge_whole = false;
+    MergeRequest request;
   };
   const bool background = !options.replay;
   std::vector<Merge> merges;
@@ -1584,7 +1623,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     m.job = CommitJob(*m.job_id, m.stored, std::move(*m.rows), mode,
                       batch.replace_jobs_, *m.items, arena, options_,
                       !options.replay, m.in_progress,
-                      background ? &m.merge_whole : nullptr, &m.stats);
+                      background ? &m.request : nullptr, &m.stats);
   };
   const size_t workers = std::min<size_t>(
       merges.size(), static_cast<size_t>(std::max(options.threads, 1)));
@@ -1612,7 +1651,9 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
       next->jobs.erase(*m.job_id);
       continue;
     }
-    if (m.merge_whole) StartMerge(*m.job_id, m.job);
+    if (m.request.to > m.request.from) {
+      StartMerge(*m.job_id, m.job, m.request.from, m.request.to);
+    }
     for (absl::string_view name : m.job->field_names) {
       if (!next->influencer_field_names.contains(name)) {
         next->influencer_field_names.insert(std::string(name));

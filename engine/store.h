@@ -65,14 +65,14 @@ struct StoreOptions {
   // way; each segment and deleted row costs them a little.
   size_t max_delta_segments = 16;
   double merge_ratio = 0.25;
-  // Whole-job merges (past merge_ratio) run off the commit path: the
-  // writer thread hands the job as it stands to a merge task and goes on
-  // applying batches; once the task has built the merged job (and its
-  // query and identity indexes), the writer publishes it as one more
-  // version, with the same generation and the same answers, carrying
-  // over the rows deleted meanwhile. While a job's merge runs, the deltas
-  // written meanwhile are merged among themselves only, so the job may
-  // hold up to max_delta_segments / 2 more deltas. A replay
+  // Merges run off the commit path: the writer thread hands the segments
+  // to merge (the whole job, or a few neighbouring deltas) to a merge
+  // task and goes on applying batches; once the task has built the merged
+  // segment (and its query and identity indexes), the writer publishes it
+  // as one more version, with the same generation and the same answers,
+  // carrying over the rows deleted meanwhile. One merge per job at a
+  // time; meanwhile only the deltas written since are merged, on the
+  // commit path, and only past max_delta_segments * 1.5. A replay
   // (ApplyOptions::replay) merges on the commit path instead.
   //
   // Runs one merge task. Null: the store's own merge thread, one task at
@@ -201,9 +201,11 @@ class InfluencerStore {
   struct MergeInbox;
   void WriterLoop();
   void MergerLoop();
-  // Starts a background merge of `job` (writer thread).
+  // Starts a background merge of segments [from, to) of `job` (writer
+  // thread).
   void StartMerge(const std::string& job_id,
-                  std::shared_ptr<const JobResults> job);
+                  const std::shared_ptr<const JobResults>& job, size_t from,
+                  size_t to);
   // Publishes the merges finished so far (writer thread).
   void InstallMerges(std::vector<FinishedMerge> finished);
   // Applies `batch` onto `*version` (replacing it) without publishing.

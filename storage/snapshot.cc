@@ -553,6 +553,7 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadManifest(
           interim_rows -= (*rows)->columns.is_interim[(*list)[i]];
         }
         segment.deleted = std::move(list);
+        segment.deleted_counts = std::make_shared<DeletedMatchCounts>();
       }
       segments.push_back(std::move(segment));
     }
