@@ -95,7 +95,7 @@ void SetTimestampRange(JobResults& job) {
   job.max_timestamp = *hi;
 }
 
-std::optional<int64_t> DeletedMatchCounts::Find(
+std::optional<int64_t> DeletedRowCache::Find(
     const RowPredicate& predicate) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [known, count] : entries_) {
@@ -104,13 +104,26 @@ std::optional<int64_t> DeletedMatchCounts::Find(
   return std::nullopt;
 }
 
-void DeletedMatchCounts::Add(const RowPredicate& predicate, int64_t count) {
+void DeletedRowCache::Add(const RowPredicate& predicate, int64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [known, ignored] : entries_) {
     if (known == predicate) return;
   }
   if (entries_.size() == kEntries) entries_.erase(entries_.begin());
   entries_.push_back({predicate, count});
+}
+
+std::shared_ptr<const std::vector<uint64_t>> DeletedRowCache::Bitmap(
+    const std::vector<uint32_t>& deleted, size_t rows) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (bitmap_ != nullptr) return bitmap_;
+  }
+  auto bitmap = std::make_shared<std::vector<uint64_t>>((rows + 63) / 64, 0);
+  for (uint32_t row : deleted) (*bitmap)[row / 64] |= uint64_t{1} << (row % 64);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bitmap_ == nullptr) bitmap_ = std::move(bitmap);
+  return bitmap_;
 }
 
 std::shared_ptr<const JobResults> MaterializeJob(

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
@@ -213,7 +214,8 @@ struct RowPredicate {
 
   bool any() const { return has_window || has_score || exclude_interim; }
   template <typename Columns>
-  bool Passes(const Columns& c, uint32_t row) const {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Passes(const Columns& c,
+                                           uint32_t row) const {
     if (has_window) {
       const int64_t ts = c.timestamp[row];
       if (ts < start || (has_end && ts >= end)) return false;
@@ -231,12 +233,16 @@ struct RowPredicate {
   }
 };
 
-// How many of one segment's deleted rows pass each of the predicates
-// queries asked about lately (at most kEntries, the newest kept). A write
-// that deletes more rows of the segment makes the next list's counts from
-// these plus its own rows (Extend), so that a query repeated under writes
-// counts the batch's deleted rows, not all of them. Thread-safe.
-class DeletedMatchCounts {
+// What queries learned of one segment's deleted rows (one list: a new
+// list needs a new cache). Thread-safe.
+//  - How many of them pass each of the predicates queries asked about
+//    lately (at most kEntries, the newest kept). A write that deletes more
+//    rows of the segment makes the next list's counts from these plus its
+//    own rows (Extend), so that a query repeated under writes counts the
+//    batch's deleted rows, not all of them.
+//  - A bitmap of them, for pages deep enough that a binary search per row
+//    costs more than building it.
+class DeletedRowCache {
  public:
   static constexpr size_t kEntries = 16;
 
@@ -244,12 +250,16 @@ class DeletedMatchCounts {
   std::optional<int64_t> Find(const RowPredicate& predicate) const;
   // Records that `count` deleted rows pass `predicate`.
   void Add(const RowPredicate& predicate, int64_t count);
+  // The bitmap of `deleted` (this cache's list) over a segment of `rows`
+  // rows: bit r set when row r is deleted. Built on first use.
+  std::shared_ptr<const std::vector<uint64_t>> Bitmap(
+      const std::vector<uint32_t>& deleted, size_t rows) const;
   // Counts for a list holding this one's rows plus `added` (rows of
   // `columns`, none of them in this list): every known count extended.
   template <typename Columns>
-  std::shared_ptr<DeletedMatchCounts> Extend(
+  std::shared_ptr<DeletedRowCache> Extend(
       const Columns& columns, const std::vector<uint32_t>& added) const {
-    auto next = std::make_shared<DeletedMatchCounts>();
+    auto next = std::make_shared<DeletedRowCache>();
     std::lock_guard<std::mutex> lock(mu_);
     next->entries_.reserve(entries_.size());
     for (const auto& [predicate, count] : entries_) {
@@ -263,6 +273,7 @@ class DeletedMatchCounts {
  private:
   mutable std::mutex mu_;
   std::vector<std::pair<RowPredicate, int64_t>> entries_;  // oldest first
+  mutable std::shared_ptr<const std::vector<uint64_t>> bitmap_;
 };
 
 // One job's influencer results. Rows are in ingest order: row i was loaded
@@ -314,7 +325,7 @@ struct JobResults {
     // Counts of `deleted` rows by predicate; null: none kept (the
     // executor then counts them each time). Belongs to this `deleted`
     // list: a new list needs new counts.
-    std::shared_ptr<DeletedMatchCounts> deleted_counts;
+    std::shared_ptr<DeletedRowCache> deleted_cache;
     size_t deleted_rows() const { return deleted ? deleted->size() : 0; }
   };
   std::vector<Segment> segments;

@@ -1136,14 +1136,16 @@ int ComparePageOrder(const ResolvedQuery& query, const JobResults& sa,
 // page without its deleted rows), merged in page order; ties go to the
 // earlier segment, whose rows were ingested first. The count is every
 // segment's count less its deleted matches (a pass over its deleted rows
-// when the query filters, unless the segment's DeletedMatchCounts knows).
+// when the query filters, unless the segment's DeletedRowCache knows).
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
   const JobResults& job = *query.job;
   const size_t limit = static_cast<size_t>(query.from + query.size);
+  const bool numeric = IsNumericSort(query.sort);
   struct Part {
     const JobResults* rows;
-    std::vector<uint32_t> page;  // live matches in page order
+    decltype(RowPage::rows) page;  // live matches in page order
+    std::vector<uint64_t> keys;    // numeric sorts: each row's NumericKey
     size_t next = 0;
   };
   std::vector<Part> parts;
@@ -1154,46 +1156,68 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     sub.job = segment.rows;
     sub.from = 0;
     const std::vector<uint32_t>* deleted = segment.deleted.get();
+    DeletedRowCache* cache = segment.deleted_cache.get();
     int64_t deleted_matches = 0;
     if (deleted != nullptr) {
       const RowFilter filter(sub);
-      DeletedMatchCounts* counts = segment.deleted_counts.get();
       std::optional<int64_t> known;
       if (!filter.predicate.any()) {
         known = static_cast<int64_t>(deleted->size());
-      } else if (counts != nullptr) {
-        known = counts->Find(filter.predicate);
+      } else if (cache != nullptr) {
+        known = cache->Find(filter.predicate);
       }
       if (known) {
         deleted_matches = *known;
       } else {
         for (uint32_t row : *deleted) deleted_matches += filter.Passes(row);
-        if (counts != nullptr) counts->Add(filter.predicate, deleted_matches);
+        if (cache != nullptr) cache->Add(filter.predicate, deleted_matches);
       }
     }
     // Ask for `limit` rows, and again for more while deleted rows among
     // them leave fewer than `limit` live ones and the segment has more:
     // deleted rows are seldom near the top, so one round is the rule.
-    Part part{segment.rows.get(), {}};
+    Part part{segment.rows.get(), {}, {}};
     int64_t ask = static_cast<int64_t>(limit);
     int64_t segment_count = 0;
     for (;;) {
       sub.size = ask;
       RowPage page = ExecuteRows(sub, index_use);
       segment_count = page.count;
-      part.page.clear();
+      size_t kept = 0;
       int64_t dropped = 0;
-      for (uint32_t row : page.rows) {
-        if (part.page.size() == limit) break;
-        if (deleted != nullptr &&
-            std::binary_search(deleted->begin(), deleted->end(), row)) {
-          ++dropped;
-          continue;
+      if (deleted == nullptr) {
+        kept = std::min(page.rows.size(), limit);
+      } else {
+        // A deep page looks up many rows: a bitmap of the deleted rows
+        // (built once per list) beats a binary search per row.
+        std::shared_ptr<const std::vector<uint64_t>> bitmap;
+        if (cache != nullptr && page.rows.size() > 4096) {
+          bitmap = cache->Bitmap(*deleted, segment.rows->size());
         }
-        part.page.push_back(row);
+        for (uint32_t row : page.rows) {
+          if (kept == limit) break;
+          const bool gone =
+              bitmap != nullptr
+                  ? ((*bitmap)[row / 64] >> (row % 64)) & 1
+                  : std::binary_search(deleted->begin(), deleted->end(), row);
+          if (gone) {
+            ++dropped;
+            continue;
+          }
+          page.rows[kept++] = row;
+        }
       }
-      if (part.page.size() == limit || page.count <= ask) break;
+      page.rows.resize(kept);
+      part.page = std::move(page.rows);
+      if (kept == limit || page.count <= ask) break;
       ask = std::max(2 * ask, static_cast<int64_t>(limit) + 2 * dropped);
+    }
+    if (numeric) {
+      part.keys.resize(part.page.size());
+      for (size_t i = 0; i < part.page.size(); ++i) {
+        part.keys[i] =
+            NumericKey(*part.rows, query.sort, query.desc, part.page[i]);
+      }
     }
     out.count += segment_count - deleted_matches;
     parts.push_back(std::move(part));
@@ -1202,8 +1226,15 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
   auto after = [&](size_t a, size_t b) {
     const Part& pa = parts[a];
     const Part& pb = parts[b];
-    const int c = ComparePageOrder(query, *pa.rows, pa.page[pa.next], *pb.rows,
-                                   pb.page[pb.next]);
+    int c;
+    if (numeric) {
+      const uint64_t ka = pa.keys[pa.next];
+      const uint64_t kb = pb.keys[pb.next];
+      c = ka < kb ? -1 : ka > kb ? 1 : 0;
+    } else {
+      c = ComparePageOrder(query, *pa.rows, pa.page[pa.next], *pb.rows,
+                           pb.page[pb.next]);
+    }
     return c != 0 ? c > 0 : a > b;
   };
   std::vector<size_t> heap;
@@ -1211,6 +1242,8 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     if (!parts[i].page.empty()) heap.push_back(i);
   }
   std::make_heap(heap.begin(), heap.end(), after);
+  out.influencers.reserve(
+      static_cast<size_t>(std::max<int64_t>(query.size, 0)));
   for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
     std::pop_heap(heap.begin(), heap.end(), after);
     Part& best = parts[heap.back()];

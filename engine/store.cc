@@ -927,10 +927,10 @@ std::shared_ptr<const JobResults> AddToSegments(
       }
     }
     // The counts queries keep of the deleted rows, carried over.
-    segments[s].deleted_counts =
-        segments[s].deleted_counts != nullptr
-            ? segments[s].deleted_counts->Extend(segments[s].rows->columns, rows)
-            : std::make_shared<DeletedMatchCounts>();
+    segments[s].deleted_cache =
+        segments[s].deleted_cache != nullptr
+            ? segments[s].deleted_cache->Extend(segments[s].rows->columns, rows)
+            : std::make_shared<DeletedRowCache>();
     auto deleted = std::make_shared<std::vector<uint32_t>>();
     const std::vector<uint32_t>* before = segments[s].deleted.get();
     deleted->reserve(rows.size() + (before ? before->size() : 0));
@@ -1099,7 +1099,7 @@ std::shared_ptr<const JobResults> FitMerge(
   if (!deleted.empty()) {
     fitted.deleted =
         std::make_shared<const std::vector<uint32_t>>(std::move(deleted));
-    fitted.deleted_counts = std::make_shared<DeletedMatchCounts>();
+    fitted.deleted_cache = std::make_shared<DeletedRowCache>();
   }
   segments.push_back(std::move(fitted));
   segments.insert(segments.end(), now_segments.begin() + end,

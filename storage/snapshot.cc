@@ -553,7 +553,7 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadManifest(
           interim_rows -= (*rows)->columns.is_interim[(*list)[i]];
         }
         segment.deleted = std::move(list);
-        segment.deleted_counts = std::make_shared<DeletedMatchCounts>();
+        segment.deleted_cache = std::make_shared<DeletedRowCache>();
       }
       segments.push_back(std::move(segment));
     }

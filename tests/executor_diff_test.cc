@@ -348,7 +348,7 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
 // sorted orders, TimeIndex blocks of many rows, top-k buffers cut many
 // times. Every sort field in both directions, with and without filters.
 // The same requests asked again after each of a series of writes: counts
-// a segment keeps of its deleted rows (DeletedMatchCounts) are carried
+// a segment keeps of its deleted rows (DeletedRowCache) are carried
 // from one version to the next, and must stay exact.
 TEST(ExecutorDifferentialTest, RequestsRepeatedBetweenWritesMatchReference) {
   int compared = 0;
