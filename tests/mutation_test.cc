@@ -910,6 +910,71 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
   EXPECT_GT(merges_with_deletions, 10);
 }
 
+// Values of job "j" in ingest order.
+std::vector<std::string> ValuesOf(const InfluencerStore& store) {
+  std::vector<std::string> values;
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  const JobResults* job = current->FindJob("j");
+  if (job == nullptr) return values;
+  std::shared_ptr<const JobResults> plain = current->PlainJob("j");
+  for (size_t r = 0; r < plain->size(); ++r) {
+    values.push_back(std::string(plain->field_value(r)));
+  }
+  return values;
+}
+
+TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
+  StoreOptions options;
+  options.max_delta_segments = 2;
+  options.merge_ratio = 1e9;  // deltas only, never the whole job
+  InfluencerStore store(options);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 40; ++i) {
+    const std::string value = absl::StrCat("v", i);
+    ASSERT_TRUE(store.Apply(OneRow(value)).ok());
+    expected.push_back(value);
+  }
+  store.WaitForMerges();
+  const size_t segments = store.Current()->jobs.at("j")->segments.size();
+  EXPECT_GT(segments, 0u);
+  EXPECT_LE(segments, 1u + 2u + 1u);  // the base, max deltas, and 2 / 2
+  EXPECT_EQ(ValuesOf(store), expected);
+}
+
+TEST(MutationTest, AMergeOfAJobDeletedMeanwhileIsDropped) {
+  MergeTasks tasks;
+  StoreOptions options;
+  options.max_delta_segments = 1;
+  options.merge_ratio = 1e9;
+  options.merge_executor = tasks.Executor();
+  InfluencerStore store(options);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(store.Apply(OneRow(absl::StrCat("v", i))).ok());
+  }
+  ASSERT_TRUE(store.DeleteJob("j").ok());
+  ASSERT_TRUE(store.Apply(OneRow("again")).ok());  // a new job "j"
+  EXPECT_GT(tasks.RunAll(), 0u);
+  store.WaitForMerges();
+  EXPECT_EQ(ValuesOf(store), std::vector<std::string>{"again"});
+}
+
+TEST(MutationTest, AMergeTaskRunAfterItsStoreIsGoneDoesNothing) {
+  MergeTasks tasks;
+  {
+    StoreOptions options;
+    options.max_delta_segments = 1;
+    options.merge_ratio = 0;
+    options.merge_executor = tasks.Executor();
+    InfluencerStore store(options);
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(store.Apply(OneRow(absl::StrCat("v", i))).ok());
+    }
+  }
+  // The tasks hold the rows they merge, not the store (ASan would see a
+  // use after free).
+  EXPECT_GT(tasks.RunAll(), 0u);
+}
+
 TEST(MutationTest, CoalescedBatchesDoWhatTheBatchesDoInTurn) {
   int coalesced = 0;
   for (int seed = 0; seed < 300; ++seed) {
