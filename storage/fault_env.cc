@@ -39,6 +39,12 @@ class FaultEnv::File : public WritableFile {
     return absl::OkStatus();
   }
   absl::Status Sync() override {
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> lock(env_->mu_);
+      hook = env_->sync_hook_;
+    }
+    if (hook) hook();
     std::lock_guard<std::mutex> lock(env_->mu_);
     if (env_->SyncFails()) return Eio("cannot sync", path_);
     inode_->durable = inode_->data;
@@ -218,6 +224,11 @@ absl::StatusOr<std::unique_ptr<FileLock>> FaultEnv::Lock(
 void FaultEnv::SetSpaceLeft(int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   space_left_ = bytes;
+}
+
+void FaultEnv::SetSyncHook(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sync_hook_ = std::move(hook);
 }
 
 void FaultEnv::SetSyncFails(bool fails) {

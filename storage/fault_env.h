@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -58,6 +59,9 @@ class FaultEnv : public Env {
   // fails with EIO (a crash at that point, or a dying disk). Negative:
   // off (the default).
   void FailSyncsAfter(int64_t n);
+  // Called at the start of every file Sync, before the sync takes the
+  // env's lock: a test blocks a sync in it to see what waits for one.
+  void SetSyncHook(std::function<void()> hook);
   // While set, Rename fails with EIO.
   void SetRenameFails(bool fails);
   // Flips bit `bit` of byte `offset` of `path`, durably.
@@ -92,6 +96,7 @@ class FaultEnv : public Env {
   std::map<std::string, bool> durable_dirs_;
   int64_t space_left_ = -1;
   bool sync_fails_ = false;
+  std::function<void()> sync_hook_;
   int64_t syncs_left_ = -1;  // FailSyncsAfter
   // Whether this sync fails (sync_fails_, or FailSyncsAfter's count run
   // out); counts it otherwise. Called with mu_ held.

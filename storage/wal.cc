@@ -603,7 +603,7 @@ absl::Status WriteAheadLog::Append(const MutationBatch& batch,
       file_->size() > kHeaderBytes) {
     // The old segment is synced before the new one takes records, so that
     // a sync of the new one covers everything before it.
-    if (absl::Status s = SyncLocked(lock); !s.ok()) return s;
+    if (absl::Status s = SyncLocked(lock, false); !s.ok()) return s;
     if (absl::Status s = StartSegment(generation); !s.ok()) {
       // The old segment goes on taking records (this one is retried).
       return WriteError(s);
@@ -626,11 +626,27 @@ absl::Status WriteAheadLog::Append(const MutationBatch& batch,
   return absl::OkStatus();
 }
 
-absl::Status WriteAheadLog::SyncLocked(std::unique_lock<std::mutex>&) {
+absl::Status WriteAheadLog::SyncLocked(std::unique_lock<std::mutex>& lock,
+                                       bool let_go) {
+  sync_cv_.wait(lock, [this] { return !syncing_; });
   if (!broken_.ok()) return broken_;
   if (file_->size() == synced_bytes_) return absl::OkStatus();
-  const uint64_t size = file_->size();
-  if (absl::Status s = file_->Sync(); !s.ok()) {
+  // file_ stays the same file while syncing_ is set: a new segment starts
+  // only after a sync with mu_ held, which waits for this one.
+  const std::shared_ptr<WritableFile> file = file_;
+  const uint64_t size = file->size();
+  absl::Status s;
+  if (let_go) {
+    syncing_ = true;
+    lock.unlock();
+    s = file->Sync();
+    lock.lock();
+    syncing_ = false;
+    sync_cv_.notify_all();
+  } else {
+    s = file->Sync();
+  }
+  if (!s.ok()) {
     // After a failed fsync the kernel may have dropped the dirty pages:
     // nothing written since the last good sync can be trusted.
     broken_ = EsError(500, "translog_exception",
@@ -639,7 +655,7 @@ absl::Status WriteAheadLog::SyncLocked(std::unique_lock<std::mutex>&) {
                                    "; writes are refused until a restart"));
     return broken_;
   }
-  synced_bytes_ = size;
+  synced_bytes_ = std::max(synced_bytes_, size);
   syncs_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
 }
@@ -647,19 +663,19 @@ absl::Status WriteAheadLog::SyncLocked(std::unique_lock<std::mutex>&) {
 absl::Status WriteAheadLog::WaitDurable(uint64_t) {
   std::unique_lock<std::mutex> lock(mu_);
   if (options_.durability == Durability::kAsync) return broken_;
-  return SyncLocked(lock);
+  return SyncLocked(lock, true);
 }
 
 absl::Status WriteAheadLog::Sync() {
   std::unique_lock<std::mutex> lock(mu_);
-  return SyncLocked(lock);
+  return SyncLocked(lock, true);
 }
 
 absl::Status WriteAheadLog::Rotate() {
   std::unique_lock<std::mutex> lock(mu_);
   if (!broken_.ok()) return broken_;
   if (file_->size() <= kHeaderBytes) return absl::OkStatus();
-  if (absl::Status s = SyncLocked(lock); !s.ok()) return s;
+  if (absl::Status s = SyncLocked(lock, false); !s.ok()) return s;
   return StartSegment(last_generation_ + 1);
 }
 
@@ -675,7 +691,8 @@ void WriteAheadLog::AsyncLoop() {
                  std::chrono::milliseconds(options_.async_interval_millis),
                  [this] { return stopping_; });
     if (stopping_) break;
-    SyncLocked(lock).IgnoreError();  // broken_ reports it to writers
+    // Appends go on meanwhile; broken_ reports a failure to writers.
+    SyncLocked(lock, true).IgnoreError();
   }
 }
 

@@ -169,7 +169,13 @@ class WriteAheadLog : public MutationLog {
  private:
   explicit WriteAheadLog(const LogOptions& options);
   absl::Status StartSegment(uint64_t first_generation);
-  absl::Status SyncLocked(std::unique_lock<std::mutex>& lock);
+  // Makes what the current file holds durable, one sync at a time. With
+  // `let_go`, mu_ is released during the fdatasync itself, so that appends
+  // (the store's writer under kAsync) do not wait for the disk; the sync
+  // then covers what the file held when it began. Without, mu_ is held
+  // throughout, so that nothing is appended between the sync and what the
+  // caller does next (starting a segment).
+  absl::Status SyncLocked(std::unique_lock<std::mutex>& lock, bool let_go);
   void AsyncLoop();
 
   const LogOptions options_;
@@ -187,6 +193,8 @@ class WriteAheadLog : public MutationLog {
   bool replaying_ = true;
   uint64_t last_generation_ = 0;   // last appended
   uint64_t synced_bytes_ = 0;      // of the current file
+  bool syncing_ = false;           // a sync runs with mu_ let go
+  std::condition_variable sync_cv_;  // signalled when it ends
   absl::Status broken_;            // set: every call fails with it
   bool stopping_ = false;
   std::atomic<uint64_t> appends_{0};

@@ -6,6 +6,8 @@
 
 #include <cstring>
 #include <map>
+#include <atomic>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
@@ -636,10 +638,11 @@ TEST(WalTest, AsyncDurabilityAcknowledgesBeforeTheSync) {
   MutationBatch batch(MutationMode::kBulk);
   batch.AddInfluencer("a", Row("x", 0, 1));
   ASSERT_TRUE(durable->store->Apply(std::move(batch)).ok());
-  // Counted after the write: a sync holds the log's lock, so one counted
-  // later started after the append and covers it. (Counted before, the
-  // background sync of the new segment's header could pass for it: the
-  // test then crashed before the batch was synced, a flake under TSan.)
+  // Counted after the write: FaultEnv takes a sync's copy and counts it
+  // under one lock, so a sync counted later copied the file after the
+  // append and covers it. (Counted before, the background sync of the new
+  // segment's header could pass for it: the test then crashed before the
+  // batch was synced, a flake under TSan.)
   const int64_t syncs = env->syncs();
   // The background thread syncs it soon (bounded wait).
   for (int i = 0; i < 2000 && env->syncs() == syncs; ++i) {
@@ -652,6 +655,49 @@ TEST(WalTest, AsyncDurabilityAcknowledgesBeforeTheSync) {
   absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(reopened->store->Current()->generation, 1u);
+}
+
+TEST(WalTest, AppendsDoNotWaitForABackgroundSync) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  LogOptions options = Options(env.get());
+  options.durability = Durability::kAsync;
+  options.async_interval_millis = 1;
+  absl::StatusOr<DurableStore> durable = OpenDurableStore(options, false, {});
+  ASSERT_TRUE(durable.ok());
+  MutationBatch first(MutationMode::kBulk);
+  first.AddInfluencer("a", Row("x", 0, 1));
+  ASSERT_TRUE(durable->store->Apply(std::move(first)).ok());
+  // The next background sync blocks on the disk until released.
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> once{false};
+  env->SetSyncHook([&, released] {
+    if (!once.exchange(true)) {
+      entered.set_value();
+      released.wait();
+    }
+  });
+  entered.get_future().wait();  // a sync is under way
+  MutationBatch second(MutationMode::kBulk);
+  second.AddInfluencer("a", Row("y", 0, 1));
+  std::future<absl::StatusOr<MutationResult>> applied =
+      durable->store->Submit(std::move(second));
+  // The write is acknowledged while the sync still waits (bounded).
+  const bool acknowledged =
+      applied.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  release.set_value();
+  env->SetSyncHook(nullptr);
+  ASSERT_TRUE(acknowledged) << "the append waited for the sync";
+  ASSERT_TRUE(applied.get().ok());
+  // And a clean shutdown's sync makes both durable.
+  ASSERT_TRUE(durable->log->Sync().ok());
+  durable->store.reset();
+  durable->log.reset();
+  env->Crash(false, 1);
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened->store->Current()->generation, 2u);
 }
 
 TEST(WalTest, ASegmentFromAnotherFormatVersionIsRefused) {
