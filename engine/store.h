@@ -71,9 +71,10 @@ struct StoreOptions {
   // segment (and its query and identity indexes), the writer publishes it
   // as one more version, with the same generation and the same answers,
   // carrying over the rows deleted meanwhile. One merge per job at a
-  // time; meanwhile only the deltas written since are merged, on the
-  // commit path, and only past max_delta_segments * 1.5. A replay
-  // (ApplyOptions::replay) merges on the commit path instead.
+  // time; meanwhile more deltas may gather (up to max_delta_segments / 2
+  // more, or 2), and only those written since are merged, on the commit
+  // path. A replay (ApplyOptions::replay) merges on the commit path
+  // instead.
   //
   // Runs one merge task. Null: the store's own merge thread, one task at
   // a time. A supplied executor may run a task on any thread, at any
