@@ -170,12 +170,6 @@ inline error_code FieldKey(od::field& field, std::string_view* key) {
 
 
 
-// The type of `value` for a message about a value of the wrong type or out
-// of range. On demand, simdjson judges the type from the first character
-// only; this also checks that a null, boolean or number is well formed, so
-// that `tru`, `nul` or `1.2.3` are reported as malformed JSON rather than as
-// a boolean, null or number of the wrong kind. May consume a null or boolean:
-// call it only when done with the value (a valid null counts as missing).
 // The raw token of a value or of a document (whose accessor can fail).
 inline std::string_view RawToken(od::value& value) { return value.raw_json_token(); }
 inline std::string_view RawToken(od::document& doc) {
@@ -191,6 +185,12 @@ absl::string_view NumberToken(Json& json) {
   return absl::StripTrailingAsciiWhitespace(ToAbsl(RawToken(json)));
 }
 
+// The type of `json` for a message about a value of the wrong type or out
+// of range. On demand, simdjson judges the type from the first character
+// only; this also checks that a null, boolean or number is well formed, so
+// that `tru`, `nul` or `1.2.3` are reported as malformed JSON rather than as
+// a boolean, null or number of the wrong kind. May consume a null or boolean:
+// call it only when done with the value (a valid null counts as missing).
 // For an od::value, or an od::document (an array element parsed on its own).
 template <typename Json>
 error_code CheckedType(Json& json, od::json_type* type) {

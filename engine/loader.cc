@@ -218,8 +218,8 @@ absl::StatusOr<LoadReport> ParseText(absl::string_view text,
 // (the kernel pages it in and out; it need not fit in memory).
 class MappedFile {
  public:
-  // Maps the regular file at `path`; nullopt if it cannot be mapped (a
-  // pipe, an empty file, an error), in which case it is read sequentially.
+  // Maps the regular file at `path`; null if it cannot be mapped (a pipe,
+  // an empty file, an error), in which case it is read sequentially.
   static std::unique_ptr<MappedFile> Open(const std::string& path) {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return nullptr;

@@ -1,6 +1,6 @@
 // Golden data-driven tests: every tests/golden/*.test file is a list of
 // dumps, requests and the exact expected response (or error). Adding a case
-// needs no C++. Format (see tests/golden/README.md):
+// needs no C++. Format:
 //
 //   # comment
 //   now: 2016-02-09T00:00:00Z        clock for date math (default: the epoch)
