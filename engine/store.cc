@@ -972,14 +972,23 @@ std::shared_ptr<const JobResults> AddToSegments(
     }
     limit += max_deltas / 2;
   }
-  if (job->segments.size() > 1 + limit &&
-      job->segments.size() >= first_free + 2) {
+  const size_t deltas = job->segments.empty() ? 0 : job->segments.size() - 1;
+  if (deltas > max_deltas && job->segments.size() >= first_free + 2) {
     const size_t width = std::min(std::max<size_t>(max_deltas / 2, 2),
                                   job->segments.size() - first_free);
     const size_t from = SmallestWindow(job->segments, first_free, width);
-    if (request != nullptr && in_progress == nullptr) {
+    size_t rows = 0;
+    for (size_t s = from; s < from + width; ++s) {
+      rows += job->segments[s].rows->size();
+    }
+    // A small window (the rule: the smallest deltas) is merged here, which
+    // keeps the deltas within max_delta_segments at little cost; a large
+    // one in the background, unless the job's one background merge is
+    // taken and the deltas are past the limit that allows.
+    const bool small = rows <= options.inline_merge_rows;
+    if (!small && request != nullptr && in_progress == nullptr) {
       *request = {from, from + width};
-    } else {
+    } else if (small || request == nullptr || deltas > limit) {
       auto window = std::make_shared<JobResults>();
       window->job_id = job->job_id;
       window->segments.assign(job->segments.begin() + from,

@@ -281,6 +281,7 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
     // merged whole; some merge their deltas often.
     if (random() % 4 != 0) options.merge_ratio = 1e9;
     options.max_delta_segments = 1 + random() % 3;
+    if (seed % 2 == 0) options.inline_merge_rows = 0;  // background merges
     InfluencerStore store(options);
     Scenario scenario;
     BuildStore(random, store, &scenario);
@@ -358,6 +359,7 @@ TEST(ExecutorDifferentialTest, RequestsRepeatedBetweenWritesMatchReference) {
     StoreOptions options;
     options.merge_ratio = 1e9;  // keep the deleted rows
     options.max_delta_segments = 1 + random() % 4;
+    if (seed % 2 == 0) options.inline_merge_rows = 0;  // background merges
     InfluencerStore store(options);
     Scenario scenario;
     BuildStore(random, store, &scenario);

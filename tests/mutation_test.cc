@@ -831,6 +831,8 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
     // while more batches delete and add rows, and is then fitted in.
     const bool merge_often = random() % 2 == 0;
     if (merge_often) store_options.merge_ratio = 0.01 * (random() % 50);
+    // Delta windows merged in the background too (these rows are few).
+    if (random() % 2 == 0) store_options.inline_merge_rows = 0;
     MergeTasks tasks;
     store_options.merge_executor = tasks.Executor();
     InfluencerStore store(store_options);
@@ -927,6 +929,7 @@ TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   StoreOptions options;
   options.max_delta_segments = 2;
   options.merge_ratio = 1e9;  // deltas only, never the whole job
+  options.inline_merge_rows = 0;  // all in the background
   InfluencerStore store(options);
   std::vector<std::string> expected;
   for (int i = 0; i < 40; ++i) {
@@ -948,6 +951,7 @@ TEST(MutationTest, AMergeOfAJobDeletedMeanwhileIsDropped) {
   StoreOptions options;
   options.max_delta_segments = 1;
   options.merge_ratio = 1e9;
+  options.inline_merge_rows = 0;
   options.merge_executor = tasks.Executor();
   InfluencerStore store(options);
   for (int i = 0; i < 4; ++i) {
