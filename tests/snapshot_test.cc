@@ -6,9 +6,12 @@
 #include <bit>
 #include <map>
 #include <memory>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "engine/columns.h"
@@ -19,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/data_dir.h"
+#include "storage/env.h"
 #include "storage/fault_env.h"
 #include "tools/generator.h"
 
@@ -362,6 +366,26 @@ TEST(SnapshotTest, SnapshotFilesLoadIntoStores) {
   for (const auto& [id, job] : current->jobs) {
     EXPECT_EQ(busy.Current()->jobs.at(id)->size(), job->size()) << id;
   }
+}
+
+// A mapped file that shrank under the reader: ReadAt reports the read
+// error, naming the file, instead of faulting or returning stale bytes.
+TEST(SnapshotTest, ReadingAFileThatShrankIsAnError) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path =
+      JoinPath(tmp != nullptr ? tmp : "/tmp", "shrinking.seg");
+  Env* env = Env::Default();
+  ASSERT_TRUE(env->WriteFile(path, std::string(8192, 'x')).ok());
+  absl::StatusOr<std::unique_ptr<MappedFile>> mapped = env->MapFile(path);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  char buffer[100];
+  ASSERT_TRUE((*mapped)->ReadAt(8000, buffer, sizeof buffer).ok());
+  ASSERT_EQ(truncate(path.c_str(), 4096), 0);
+  absl::Status read = (*mapped)->ReadAt(8000, buffer, sizeof buffer);
+  EXPECT_FALSE(read.ok());
+  EXPECT_THAT(std::string(read.message()), testing::HasSubstr(path));
+  mapped->reset();
+  env->Remove(path).IgnoreError();
 }
 
 }  // namespace
