@@ -1065,6 +1065,9 @@ std::shared_ptr<const JobResults> FitMerge(
     if (index <= last_index) return nullptr;
     last_index = index;
     const JobResults::Segment& segment = now_segments[end];
+    // Rows are only ever deleted: fewer deleted now than in the snapshot
+    // means the snapshot came from a version that was never published.
+    if (segment.deleted_rows() < snapshot[index].deleted_rows()) return nullptr;
     now[index] = &segment;
     live_before += segment.rows->size() - segment.deleted_rows();
   }
@@ -1196,6 +1199,7 @@ struct InfluencerStore::PendingMerge {
 };
 
 struct InfluencerStore::FinishedMerge {
+  uint64_t id;
   std::string job_id;
   std::shared_ptr<const JobResults> snapshot;
   std::shared_ptr<const JobResults> merged;  // null if the merge failed
@@ -1236,9 +1240,9 @@ InfluencerStore::~InfluencerStore() {
   if (merger_.joinable()) merger_.join();
 }
 
-void InfluencerStore::StartMerge(const std::string& job_id,
-                                 const std::shared_ptr<const JobResults>& whole,
-                                 size_t from, size_t to) {
+void InfluencerStore::RegisterMerge(
+    const std::string& job_id, const std::shared_ptr<const JobResults>& whole,
+    size_t from, size_t to) {
   std::shared_ptr<const JobResults> job = whole;
   if (from > 0 || to < whole->segments.size()) {
     auto window = std::make_shared<JobResults>();
@@ -1256,42 +1260,75 @@ void InfluencerStore::StartMerge(const std::string& job_id,
     pending->merge.segment_of.emplace(job->segments[s].rows.get(),
                                       static_cast<uint32_t>(s));
   }
+  group_merges_.reserve(group_merges_.size() + 1);
   pending_merges_[job_id] = std::move(pending);
-  {
-    std::lock_guard<std::mutex> lock(queue_mu_);
-    ++merges_outstanding_;
-  }
-  // The task holds the job's data and the inbox, never the store.
-  std::function<void()> task = [inbox = inbox_, job_id, job]() {
-    FinishedMerge finished{job_id, job, nullptr};
-    try {
-      std::shared_ptr<const JobResults> merged = MaterializeJob(job);
-      clout::WarmIndexes(merged);
-      IdentityIndexOf(*merged);
-      finished.merged = std::move(merged);
-    } catch (const std::exception&) {
-      // Out of memory, most likely: the job stays as it is, and a later
-      // write starts the merge again.
+  group_merges_.push_back(job_id);
+}
+
+void InfluencerStore::StartMerges(bool published) {
+  std::vector<std::string> started;
+  started.swap(group_merges_);
+  for (const std::string& job_id : started) {
+    auto pending = pending_merges_.find(job_id);
+    if (pending == pending_merges_.end()) continue;
+    if (!published) {
+      // Registered on a version that was never published: it must not be
+      // fitted into the one that is.
+      pending_merges_.erase(pending);
+      continue;
     }
-    std::lock_guard<std::mutex> inbox_lock(inbox->mu);
-    if (inbox->store == nullptr) return;
-    InfluencerStore& store = *inbox->store;
+    std::shared_ptr<const JobResults> job = pending->second->merge.snapshot;
+    uint64_t id;
     {
-      std::lock_guard<std::mutex> lock(store.queue_mu_);
-      store.finished_merges_.push_back(std::move(finished));
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      id = ++last_merge_id_;
+      outstanding_merges_.insert(id);
     }
-    store.queue_cv_.notify_all();
-  };
-  if (options_.merge_executor) {
-    options_.merge_executor(std::move(task));
-    return;
+    // The task holds the job's data and the inbox, never the store.
+    std::function<void()> task = [inbox = inbox_, id, job_id, job]() {
+      FinishedMerge finished{id, job_id, job, nullptr};
+      try {
+        std::shared_ptr<const JobResults> merged = MaterializeJob(job);
+        clout::WarmIndexes(merged);
+        IdentityIndexOf(*merged);
+        finished.merged = std::move(merged);
+      } catch (const std::exception&) {
+        // Out of memory, most likely: the job stays as it is, and a later
+        // write starts the merge again.
+      }
+      std::lock_guard<std::mutex> inbox_lock(inbox->mu);
+      if (inbox->store == nullptr) return;
+      InfluencerStore& store = *inbox->store;
+      {
+        std::lock_guard<std::mutex> lock(store.queue_mu_);
+        store.finished_merges_.push_back(std::move(finished));
+      }
+      store.queue_cv_.notify_all();
+    };
+    try {
+      if (options_.merge_executor) {
+        options_.merge_executor(std::move(task));
+      } else {
+        {
+          std::lock_guard<std::mutex> lock(merger_mu_);
+          merge_tasks_.push_back(std::move(task));
+          if (!merger_.joinable()) {
+            merger_ = std::thread([this] { MergerLoop(); });
+          }
+        }
+        merger_cv_.notify_one();
+      }
+    } catch (const std::exception&) {
+      // No thread or no memory for it: the job stays as it is, and a
+      // later write starts the merge again.
+      pending_merges_.erase(job_id);
+      {
+        std::lock_guard<std::mutex> lock(queue_mu_);
+        outstanding_merges_.erase(id);
+      }
+      merges_cv_.notify_all();
+    }
   }
-  {
-    std::lock_guard<std::mutex> lock(merger_mu_);
-    merge_tasks_.push_back(std::move(task));
-    if (!merger_.joinable()) merger_ = std::thread([this] { MergerLoop(); });
-  }
-  merger_cv_.notify_one();
 }
 
 void InfluencerStore::MergerLoop() {
@@ -1311,40 +1348,48 @@ void InfluencerStore::MergerLoop() {
 }
 
 void InfluencerStore::InstallMerges(std::vector<FinishedMerge> finished) {
-  std::shared_ptr<const StoreVersion> current = Current();
-  std::shared_ptr<StoreVersion> next;
-  for (FinishedMerge& done : finished) {
-    auto pending = pending_merges_.find(done.job_id);
-    if (pending == pending_merges_.end() ||
-        pending->second->merge.snapshot != done.snapshot) {
-      continue;
+  try {
+    std::shared_ptr<const StoreVersion> current = Current();
+    std::shared_ptr<StoreVersion> next;
+    for (FinishedMerge& done : finished) {
+      auto pending = pending_merges_.find(done.job_id);
+      if (pending == pending_merges_.end() ||
+          pending->second->merge.snapshot != done.snapshot) {
+        continue;
+      }
+      std::unique_ptr<PendingMerge> merge = std::move(pending->second);
+      pending_merges_.erase(pending);
+      if (done.merged == nullptr) continue;
+      auto job = current->jobs.find(done.job_id);
+      if (job == current->jobs.end()) continue;
+      std::shared_ptr<const JobResults> fitted =
+          FitMerge(job->second, merge->merge, done.merged);
+      if (fitted == nullptr) continue;
+      if (next == nullptr) next = std::make_shared<StoreVersion>(*current);
+      next->jobs[done.job_id] = std::move(fitted);
     }
-    std::unique_ptr<PendingMerge> merge = std::move(pending->second);
-    pending_merges_.erase(pending);
-    if (done.merged == nullptr) continue;
-    auto job = current->jobs.find(done.job_id);
-    if (job == current->jobs.end()) continue;
-    std::shared_ptr<const JobResults> fitted;
-    try {
-      fitted = FitMerge(job->second, merge->merge, done.merged);
-    } catch (const std::exception&) {
-      // Out of memory: the job stays as it is (a later write merges it).
-    }
-    if (fitted == nullptr) continue;
-    if (next == nullptr) next = std::make_shared<StoreVersion>(*current);
-    next->jobs[done.job_id] = std::move(fitted);
+    if (next != nullptr) Publish(std::move(next));
+  } catch (const std::exception&) {
+    // Out of memory: the jobs stay as they are (a later write merges
+    // them), and the merges count as done.
   }
-  if (next != nullptr) Publish(std::move(next));
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
-    merges_outstanding_ -= finished.size();
+    for (const FinishedMerge& done : finished) {
+      outstanding_merges_.erase(done.id);
+    }
   }
   merges_cv_.notify_all();
 }
 
 void InfluencerStore::WaitForMerges() {
   std::unique_lock<std::mutex> lock(queue_mu_);
-  merges_cv_.wait(lock, [this] { return merges_outstanding_ == 0; });
+  // Merges started later do not count: under steady writes there may
+  // always be one.
+  const uint64_t last = last_merge_id_;
+  merges_cv_.wait(lock, [&] {
+    return outstanding_merges_.empty() || *outstanding_merges_.begin() > last;
+  });
 }
 
 std::shared_ptr<const StoreVersion> InfluencerStore::Current() const {
@@ -1461,12 +1506,14 @@ void InfluencerStore::WriterLoop() {
       }
     }
     last_group_size_ = group.size();
+    bool made_visible = false;
     if (version != published) {
       absl::Status durable = options_.log == nullptr
                                  ? absl::OkStatus()
                                  : options_.log->WaitDurable(version->generation);
       if (durable.ok()) {
         Publish(version);
+        made_visible = true;
       } else {
         log_failure_ = durable;
         for (auto& result : results) {
@@ -1474,6 +1521,7 @@ void InfluencerStore::WriterLoop() {
         }
       }
     }
+    StartMerges(made_visible);
     // The batches go before their writers are answered: a result may
     // share a Status with its batch (an error item), and that Status must
     // not lose its last reference on this thread after the submitter has
@@ -1660,9 +1708,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
       next->jobs.erase(*m.job_id);
       continue;
     }
-    if (m.request.to > m.request.from) {
-      StartMerge(*m.job_id, m.job, m.request.from, m.request.to);
-    }
+
     for (absl::string_view name : m.job->field_names) {
       if (!next->influencer_field_names.contains(name)) {
         next->influencer_field_names.insert(std::string(name));
@@ -1686,6 +1732,14 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     next->next_seq_no += static_cast<int64_t>(batch.items_.size() - failures);
   } else {
     next->next_seq_no += static_cast<int64_t>(batch.operations_);
+  }
+  // Merges asked for are registered last, once nothing can fail: the
+  // writer starts them if this version is published (StartMerges).
+  for (Merge& m : merges) {
+    if (m.request.to > m.request.from && next->jobs.contains(*m.job_id)) {
+      RegisterMerge(*m.job_id, next->jobs.at(*m.job_id), m.request.from,
+                    m.request.to);
+    }
   }
   *version = std::move(next);
   return result;

@@ -27,6 +27,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -182,9 +183,9 @@ class InfluencerStore {
   absl::StatusOr<InfluencersPage> GetInfluencers(
       const InfluencersRequest& request) const;
 
-  // Blocks until every whole-job merge started so far (StoreOptions) is
-  // published, or dropped because its job was replaced or deleted
-  // meanwhile. Loads (loader.h) call it before they return, so that a
+  // Blocks until every merge started so far (StoreOptions) is published,
+  // or dropped because its job was replaced or deleted meanwhile; merges
+  // started later are not waited for. Loads (loader.h) call it before they return, so that a
   // loaded store is queried as merged. Thread-safe; never call it from a
   // merge executor's only thread.
   void WaitForMerges();
@@ -206,11 +207,15 @@ class InfluencerStore {
   struct MergeInbox;
   void WriterLoop();
   void MergerLoop();
-  // Starts a background merge of segments [from, to) of `job` (writer
+  // Registers a background merge of segments [from, to) of `job`, so
+  // that later batches record the rows they delete from them (writer
   // thread).
-  void StartMerge(const std::string& job_id,
-                  const std::shared_ptr<const JobResults>& job, size_t from,
-                  size_t to);
+  void RegisterMerge(const std::string& job_id,
+                     const std::shared_ptr<const JobResults>& job, size_t from,
+                     size_t to);
+  // Hands the merges registered since the last call to merge tasks if
+  // their version was published; else forgets them (writer thread).
+  void StartMerges(bool published);
   // Publishes the merges finished so far (writer thread).
   void InstallMerges(std::vector<FinishedMerge> finished);
   // Applies `batch` onto `*version` (replacing it) without publishing.
@@ -243,8 +248,11 @@ class InfluencerStore {
       pending_merges_;
   // Merges built and waiting for the writer to publish them.
   std::vector<FinishedMerge> finished_merges_ ABSL_GUARDED_BY(queue_mu_);
-  // Merges started and not yet published or dropped.
-  size_t merges_outstanding_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  // Merges registered by the group being applied (writer thread only).
+  std::vector<std::string> group_merges_;
+  // Ids of the merges started and not yet published or dropped.
+  std::set<uint64_t> outstanding_merges_ ABSL_GUARDED_BY(queue_mu_);
+  uint64_t last_merge_id_ ABSL_GUARDED_BY(queue_mu_) = 0;
   std::condition_variable merges_cv_;
   // How merge tasks reach this store; cut off when it is destroyed.
   std::shared_ptr<MergeInbox> inbox_;

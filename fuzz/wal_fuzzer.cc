@@ -91,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                          "translog_corrupted_exception",
                      "replay error type");
   }
-  for (const auto& [job_id, job] : store.Current()->jobs) {
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  for (const auto& [job_id, job] : current->jobs) {
     clout::InfluencersRequest query;
     query.job_id = job_id;
     query.size = 5;

@@ -604,9 +604,13 @@ absl::Status WriteAheadLog::Append(const MutationBatch& batch,
     // The old segment is synced before the new one takes records, so that
     // a sync of the new one covers everything before it.
     if (absl::Status s = SyncLocked(lock, false); !s.ok()) return s;
-    if (absl::Status s = StartSegment(generation); !s.ok()) {
-      // The old segment goes on taking records (this one is retried).
-      return WriteError(s);
+    // A Rotate() while the sync waited for another may have started one.
+    if (file_->size() >= options_.segment_bytes &&
+        file_->size() > kHeaderBytes) {
+      if (absl::Status s = StartSegment(generation); !s.ok()) {
+        // The old segment goes on taking records (this one is retried).
+        return WriteError(s);
+      }
     }
   }
   const uint64_t before = file_->size();
@@ -643,6 +647,8 @@ absl::Status WriteAheadLog::SyncLocked(std::unique_lock<std::mutex>& lock,
     lock.lock();
     syncing_ = false;
     sync_cv_.notify_all();
+    // An append that failed meanwhile may have broken the log.
+    if (s.ok() && !broken_.ok()) return broken_;
   } else {
     s = file->Sync();
   }
@@ -676,6 +682,9 @@ absl::Status WriteAheadLog::Rotate() {
   if (!broken_.ok()) return broken_;
   if (file_->size() <= kHeaderBytes) return absl::OkStatus();
   if (absl::Status s = SyncLocked(lock, false); !s.ok()) return s;
+  // An append's rotation while the sync waited for another may have
+  // started one.
+  if (file_->size() <= kHeaderBytes) return absl::OkStatus();
   return StartSegment(last_generation_ + 1);
 }
 

@@ -964,6 +964,54 @@ TEST(MutationTest, AMergeOfAJobDeletedMeanwhileIsDropped) {
   EXPECT_EQ(ValuesOf(store), std::vector<std::string>{"again"});
 }
 
+// A batch whose sync failed is not visible, and a merge it asked for must
+// not make it visible later: the merge is never started.
+TEST(MutationTest, AMergeAskedForByABatchThatFailedToSyncIsNotStarted) {
+  auto log = std::make_shared<RecordingLog>();
+  MergeTasks tasks;
+  StoreOptions options;
+  options.log = log;
+  options.max_delta_segments = 8;
+  options.merge_ratio = 0.5;
+  options.merge_executor = tasks.Executor();
+  InfluencerStore store(options);
+  MutationBatch first(MutationMode::kBulk);
+  for (int i = 0; i < 4; ++i) first.AddInfluencer("j", Row(absl::StrCat("v", i)));
+  ASSERT_TRUE(store.Apply(std::move(first)).ok());
+  const std::vector<std::string> before = ValuesOf(store);
+  // Replaces half the job's rows (churn past the ratio: a whole-job merge)
+  // and fails to sync.
+  log->fail_sync = true;
+  MutationBatch second(MutationMode::kBulk);
+  second.AddInfluencer("j", Row("v0", 1000, 99));
+  second.AddInfluencer("j", Row("v1", 1000, 99));
+  second.AddInfluencer("j", Row("new", 1000, 99));
+  EXPECT_FALSE(store.Apply(std::move(second)).ok());
+  EXPECT_EQ(tasks.RunAll(), 0u);
+  store.WaitForMerges();
+  EXPECT_EQ(ValuesOf(store), before);
+}
+
+// A merge executor that cannot take a task leaves the job as it is, and
+// WaitForMerges does not wait for the task.
+TEST(MutationTest, AMergeExecutorThatThrowsLeavesTheJobAsItIs) {
+  StoreOptions options;
+  options.max_delta_segments = 1;
+  options.merge_ratio = 1e9;
+  options.inline_merge_rows = 0;
+  options.merge_executor = [](std::function<void()>) {
+    throw std::runtime_error("no thread");
+  };
+  InfluencerStore store(options);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(store.Apply(OneRow(absl::StrCat("v", i))).ok());
+    expected.push_back(absl::StrCat("v", i));
+  }
+  store.WaitForMerges();  // returns: nothing outstanding
+  EXPECT_EQ(ValuesOf(store), expected);
+}
+
 TEST(MutationTest, AMergeTaskRunAfterItsStoreIsGoneDoesNothing) {
   MergeTasks tasks;
   {

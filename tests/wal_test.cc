@@ -664,10 +664,8 @@ TEST(WalTest, AppendsDoNotWaitForABackgroundSync) {
   options.async_interval_millis = 1;
   absl::StatusOr<DurableStore> durable = OpenDurableStore(options, false, {});
   ASSERT_TRUE(durable.ok());
-  MutationBatch first(MutationMode::kBulk);
-  first.AddInfluencer("a", Row("x", 0, 1));
-  ASSERT_TRUE(durable->store->Apply(std::move(first)).ok());
-  // The next background sync blocks on the disk until released.
+  // The next background sync (of the first batch, at the latest) blocks
+  // on the disk until released.
   std::promise<void> entered;
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
@@ -678,7 +676,16 @@ TEST(WalTest, AppendsDoNotWaitForABackgroundSync) {
       released.wait();
     }
   });
-  entered.get_future().wait();  // a sync is under way
+  MutationBatch first(MutationMode::kBulk);
+  first.AddInfluencer("a", Row("x", 0, 1));
+  ASSERT_TRUE(durable->store->Apply(std::move(first)).ok());
+  // A sync is under way (bounded wait).
+  if (entered.get_future().wait_for(std::chrono::seconds(10)) !=
+      std::future_status::ready) {
+    release.set_value();
+    env->SetSyncHook(nullptr);
+    FAIL() << "no background sync started";
+  }
   MutationBatch second(MutationMode::kBulk);
   second.AddInfluencer("a", Row("y", 0, 1));
   std::future<absl::StatusOr<MutationResult>> applied =
