@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   clout_fuzz::CheckValidJson(clout::BulkResponseJson(items, *result, 1),
                              "BulkResponseJson");
-  const std::shared_ptr<const StoreVersion> current = store.Current();
+  const std::shared_ptr<const clout::StoreVersion> current = store.Current();
   for (const auto& [job_id, job] : current->jobs) {
     for (const char* sort : {"influencer_score", "timestamp"}) {
       clout::InfluencersRequest query;

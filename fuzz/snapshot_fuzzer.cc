@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.now_millis = [] { return clout_fuzz::kNowMillis; };
   clout::InfluencerStore store(options);
   CLOUT_FUZZ_CHECK(store.Restore(*version).ok(), "restore");
-  const std::shared_ptr<const StoreVersion> current = store.Current();
+  const std::shared_ptr<const clout::StoreVersion> current = store.Current();
   for (const auto& [job_id, job] : current->jobs) {
     for (const char* sort : {"influencer_score", "timestamp"}) {
       clout::InfluencersRequest query;

@@ -91,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                          "translog_corrupted_exception",
                      "replay error type");
   }
-  const std::shared_ptr<const StoreVersion> current = store.Current();
+  const std::shared_ptr<const clout::StoreVersion> current = store.Current();
   for (const auto& [job_id, job] : current->jobs) {
     clout::InfluencersRequest query;
     query.job_id = job_id;
