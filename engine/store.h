@@ -59,8 +59,9 @@ struct StoreOptions {
   std::shared_ptr<MutationLog> log;
   // A write to a job adds a segment of the batch's rows and marks the rows
   // it replaces or deletes, rather than copying the job: its cost is the
-  // batch's. Past `max_delta_segments` delta segments the newest half are
-  // merged into one (>= 1); once the deltas' rows plus the base segment's
+  // batch's. Past `max_delta_segments` delta segments (>= 1), the
+  // neighbouring deltas holding the fewest rows (half of the most, at
+  // least 2) are merged into one; once the deltas' rows plus the base segment's
   // deleted rows exceed `merge_ratio` times the base's rows, the whole job
   // is merged into one segment again (> 0). Queries answer the same either
   // way; each segment and deleted row costs them a little.
