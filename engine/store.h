@@ -73,10 +73,11 @@ struct StoreOptions {
   // segment (and its query and identity indexes), the writer publishes it
   // as one more version, with the same generation and the same answers,
   // carrying over the rows deleted meanwhile. One merge per job at a
-  // time; meanwhile more deltas may gather (up to max_delta_segments / 2
-  // more, or 2), and only those written since are merged, on the commit
-  // path. A replay (ApplyOptions::replay) merges on the commit path
-  // instead.
+  // time; meanwhile more deltas gather past max_delta_segments (once
+  // there are max_delta_segments / 2 more, those written since are merged
+  // among themselves, on the commit path), until the merge is published
+  // and a later write merges again. A replay (ApplyOptions::replay)
+  // merges on the commit path instead.
   //
   // Except: a window of deltas holding at most this many rows is merged on
   // the commit path (16,384 rows take about a millisecond), which keeps
