@@ -925,6 +925,17 @@ std::vector<std::string> ValuesOf(const InfluencerStore& store) {
   return values;
 }
 
+// Options under which every write past one delta asks for a background
+// merge of deltas (never of the whole job), run by `executor`.
+StoreOptions DeltaMergesIn(std::function<void(std::function<void()>)> executor) {
+  StoreOptions options;
+  options.max_delta_segments = 1;
+  options.merge_ratio = 1e9;
+  options.inline_merge_rows = 0;
+  options.merge_executor = std::move(executor);
+  return options;
+}
+
 TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   StoreOptions options;
   options.max_delta_segments = 2;
@@ -949,12 +960,7 @@ TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
 
 TEST(MutationTest, AMergeOfAJobDeletedMeanwhileIsDropped) {
   MergeTasks tasks;
-  StoreOptions options;
-  options.max_delta_segments = 1;
-  options.merge_ratio = 1e9;
-  options.inline_merge_rows = 0;
-  options.merge_executor = tasks.Executor();
-  InfluencerStore store(options);
+  InfluencerStore store(DeltaMergesIn(tasks.Executor()));
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(store.Apply(OneRow(absl::StrCat("v", i))).ok());
   }
@@ -996,14 +1002,9 @@ TEST(MutationTest, AMergeAskedForByABatchThatFailedToSyncIsNotStarted) {
 // A merge executor that cannot take a task leaves the job as it is, and
 // WaitForMerges does not wait for the task.
 TEST(MutationTest, AMergeExecutorThatThrowsLeavesTheJobAsItIs) {
-  StoreOptions options;
-  options.max_delta_segments = 1;
-  options.merge_ratio = 1e9;
-  options.inline_merge_rows = 0;
-  options.merge_executor = [](std::function<void()>) {
+  InfluencerStore store(DeltaMergesIn([](std::function<void()>) {
     throw std::runtime_error("no thread");
-  };
-  InfluencerStore store(options);
+  }));
   std::vector<std::string> expected;
   for (int i = 0; i < 6; ++i) {
     ASSERT_TRUE(store.Apply(OneRow(absl::StrCat("v", i))).ok());
