@@ -95,6 +95,84 @@ void SetTimestampRange(JobResults& job) {
   job.max_timestamp = *hi;
 }
 
+DeletedRows::DeletedRows(std::vector<uint32_t> sorted) : size_(sorted.size()) {
+  if (!sorted.empty()) {
+    levels_.push_back(
+        std::make_shared<const std::vector<uint32_t>>(std::move(sorted)));
+  }
+}
+
+bool DeletedRows::Contains(uint32_t row) const {
+  for (const auto& level : levels_) {
+    if (std::binary_search(level->begin(), level->end(), row)) return true;
+  }
+  return false;
+}
+
+size_t DeletedRows::Rank(uint32_t row) const {
+  size_t rank = 0;
+  for (const auto& level : levels_) {
+    rank += static_cast<size_t>(
+        std::lower_bound(level->begin(), level->end(), row) - level->begin());
+  }
+  return rank;
+}
+
+std::shared_ptr<const DeletedRows> DeletedRows::With(
+    std::vector<uint32_t> added) const {
+  auto next = std::shared_ptr<DeletedRows>(new DeletedRows());
+  next->levels_ = levels_;
+  next->size_ = size_ + added.size();
+  if (added.empty()) return next;
+  std::vector<uint32_t> level = std::move(added);
+  // Fold while the level before is at most twice this one: levels then
+  // shrink by more than half from oldest to newest.
+  while (!next->levels_.empty() &&
+         next->levels_.back()->size() <= 2 * level.size()) {
+    const std::vector<uint32_t>& before = *next->levels_.back();
+    std::vector<uint32_t> folded;
+    folded.reserve(before.size() + level.size());
+    std::merge(before.begin(), before.end(), level.begin(), level.end(),
+               std::back_inserter(folded));
+    level = std::move(folded);
+    next->levels_.pop_back();
+  }
+  next->levels_.push_back(
+      std::make_shared<const std::vector<uint32_t>>(std::move(level)));
+  return next;
+}
+
+std::vector<uint32_t> DeletedRows::Sorted() const {
+  std::vector<uint32_t> rows;
+  rows.reserve(size_);
+  ForEachUnordered([&](uint32_t row) { rows.push_back(row); });
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+DeletedRows::Cursor::Cursor(const DeletedRows* rows) {
+  if (rows == nullptr) return;
+  heads_.reserve(rows->levels_.size());
+  for (const auto& level : rows->levels_) {
+    if (level->empty()) continue;
+    heads_.push_back({level->data(), level->data() + level->size()});
+    next_ = std::min<uint64_t>(next_, level->front());
+  }
+}
+
+bool DeletedRows::Cursor::Advance(uint32_t row) {
+  uint64_t next = UINT64_MAX;
+  bool found = false;
+  for (Head& head : heads_) {
+    while (head.at != head.end && *head.at < row) ++head.at;
+    if (head.at == head.end) continue;
+    found |= *head.at == row;
+    next = std::min<uint64_t>(next, *head.at);
+  }
+  next_ = next;
+  return found;
+}
+
 std::optional<int64_t> DeletedRowCache::Find(
     const RowPredicate& predicate) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -114,13 +192,15 @@ void DeletedRowCache::Add(const RowPredicate& predicate, int64_t count) {
 }
 
 std::shared_ptr<const std::vector<uint64_t>> DeletedRowCache::Bitmap(
-    const std::vector<uint32_t>& deleted, size_t rows) const {
+    const DeletedRows& deleted, size_t rows) const {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (bitmap_ != nullptr) return bitmap_;
   }
   auto bitmap = std::make_shared<std::vector<uint64_t>>((rows + 63) / 64, 0);
-  for (uint32_t row : deleted) (*bitmap)[row / 64] |= uint64_t{1} << (row % 64);
+  deleted.ForEachUnordered([&](uint32_t row) {
+    (*bitmap)[row / 64] |= uint64_t{1} << (row % 64);
+  });
   std::lock_guard<std::mutex> lock(mu_);
   if (bitmap_ == nullptr) bitmap_ = std::move(bitmap);
   return bitmap_;
@@ -156,15 +236,10 @@ std::shared_ptr<const JobResults> MaterializeJob(
         out->bucket_spans.push_back(rows.bucket_spans[i]);
       }
     }
-    const std::vector<uint32_t>* deleted = segment.deleted.get();
-    size_t next_deleted = 0;
+    DeletedRows::Cursor deleted(segment.deleted.get());
     const InfluencerColumns& from = rows.columns;
     for (uint32_t r = 0; r < from.size(); ++r) {
-      if (deleted != nullptr && next_deleted < deleted->size() &&
-          (*deleted)[next_deleted] == r) {
-        ++next_deleted;
-        continue;
-      }
+      if (deleted.Contains(r)) continue;
       c.AppendRow(from, r, code_of,
                   [&](uint32_t code) { return span_map[code]; });
       out->interim_rows += from.is_interim[r];

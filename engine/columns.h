@@ -233,6 +233,70 @@ struct RowPredicate {
   }
 };
 
+// The deleted rows of one segment: an immutable set of its row numbers,
+// shared by every version that holds it. Adding rows (With) makes a new set
+// that shares this one's storage, so that a write costs its own rows, not
+// the set's: the rows are kept in sorted levels, oldest first, each more
+// than twice the size of the next; a new level is folded into the one
+// before it while that one is at most twice its size. A set of n rows
+// added b at a time thus has at most log2(n / b) + 1 levels, and each row
+// is copied O(log n) times over its life. Immutable, so thread-safe.
+class DeletedRows {
+ public:
+  // A set of `sorted` (ascending, no repeats).
+  explicit DeletedRows(std::vector<uint32_t> sorted);
+
+  // Number of rows in the set.
+  size_t size() const { return size_; }
+  // Whether `row` is in the set. O(levels * log n).
+  bool Contains(uint32_t row) const;
+  // Number of rows of the set less than `row`. O(levels * log n).
+  size_t Rank(uint32_t row) const;
+  // This set plus `added` (ascending, no repeats, none of them in this
+  // set). This set is left unchanged.
+  std::shared_ptr<const DeletedRows> With(std::vector<uint32_t> added) const;
+  // The rows, ascending (a copy). O(n log n).
+  std::vector<uint32_t> Sorted() const;
+  // Calls f(row) for every row, in no particular order.
+  template <typename F>
+  void ForEachUnordered(F&& f) const {
+    for (const auto& level : levels_) {
+      for (uint32_t row : *level) f(row);
+    }
+  }
+  // Number of levels (for tests and memory figures).
+  size_t levels() const { return levels_.size(); }
+
+  // Answers Contains for rows asked about in ascending order, in O(1)
+  // amortised per row plus O(levels) per deleted row passed. Holds
+  // pointers into the set: it must outlive the cursor. Not thread-safe.
+  class Cursor {
+   public:
+    // A cursor over `rows`; null stands for the empty set.
+    explicit Cursor(const DeletedRows* rows);
+    // Whether `row` is in the set; `row` must not be less than the row
+    // asked about before.
+    bool Contains(uint32_t row) {
+      if (row < next_) return false;
+      return Advance(row);
+    }
+
+   private:
+    bool Advance(uint32_t row);
+    struct Head {
+      const uint32_t* at;
+      const uint32_t* end;
+    };
+    std::vector<Head> heads_;
+    uint64_t next_ = UINT64_MAX;  // the least row not yet passed
+  };
+
+ private:
+  DeletedRows() = default;
+  std::vector<std::shared_ptr<const std::vector<uint32_t>>> levels_;
+  size_t size_ = 0;
+};
+
 // What queries learned of one segment's deleted rows (one list: a new
 // list needs a new cache). Thread-safe.
 //  - How many of them pass each of the predicates queries asked about
@@ -253,7 +317,7 @@ class DeletedRowCache {
   // The bitmap of `deleted` (this cache's list) over a segment of `rows`
   // rows: bit r set when row r is deleted. Built on first use.
   std::shared_ptr<const std::vector<uint64_t>> Bitmap(
-      const std::vector<uint32_t>& deleted, size_t rows) const;
+      const DeletedRows& deleted, size_t rows) const;
   // Counts for a list holding this one's rows plus `added` (rows of
   // `columns`, none of them in this list): every known count extended.
   template <typename Columns>
@@ -314,14 +378,14 @@ struct JobResults {
 
   // A job of several segments, as incremental commits leave it: each
   // segment is a plain JobResults (no segments of its own) whose `deleted`
-  // rows (sorted ascending; null for none) were replaced or removed since
+  // rows (null for none) were replaced or removed since
   // it was built. The job's rows are the segments' rows that are not
   // deleted, segment after segment, in ingest order. This object's own
   // columns and dictionaries are then empty, and the row accessors below
   // apply to plain jobs only. Empty for a plain job.
   struct Segment {
     std::shared_ptr<const JobResults> rows;
-    std::shared_ptr<const std::vector<uint32_t>> deleted;
+    std::shared_ptr<const DeletedRows> deleted;
     // Counts of `deleted` rows by predicate; null: none kept (the
     // executor then counts them each time). Belongs to this `deleted`
     // list: a new list needs new counts.

@@ -1155,7 +1155,7 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     ResolvedQuery sub = query;
     sub.job = segment.rows;
     sub.from = 0;
-    const std::vector<uint32_t>* deleted = segment.deleted.get();
+    const DeletedRows* deleted = segment.deleted.get();
     DeletedRowCache* cache = segment.deleted_cache.get();
     int64_t deleted_matches = 0;
     if (deleted != nullptr) {
@@ -1169,7 +1169,8 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
       if (known) {
         deleted_matches = *known;
       } else {
-        for (uint32_t row : *deleted) deleted_matches += filter.Passes(row);
+        deleted->ForEachUnordered(
+            [&](uint32_t row) { deleted_matches += filter.Passes(row); });
         if (cache != nullptr) cache->Add(filter.predicate, deleted_matches);
       }
     }
@@ -1199,7 +1200,7 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
           const bool gone =
               bitmap != nullptr
                   ? ((*bitmap)[row / 64] >> (row % 64)) & 1
-                  : std::binary_search(deleted->begin(), deleted->end(), row);
+                  : deleted->Contains(row);
           if (gone) {
             ++dropped;
             continue;
@@ -1278,25 +1279,14 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
 void ForEachMatchInIngestOrder(
     const ResolvedQuery& query,
     absl::FunctionRef<void(const JobResults& rows, uint32_t row)> on_match) {
-  auto scan = [&](const ResolvedQuery& sub,
-                  const std::vector<uint32_t>* deleted) {
+  auto scan = [&](const ResolvedQuery& sub, const DeletedRows* deleted) {
     const JobResults& rows = *sub.job;
-    size_t next_deleted = 0;  // deleted rows are sorted
+    DeletedRows::Cursor cursor(deleted);  // rows come in ascending order
     ForEachMatch(
         sub, 0, rows.columns.size(),
         [](size_t i) { return static_cast<uint32_t>(i); },
         [&](uint32_t row) {
-          if (deleted != nullptr) {
-            while (next_deleted < deleted->size() &&
-                   (*deleted)[next_deleted] < row) {
-              ++next_deleted;
-            }
-            if (next_deleted < deleted->size() &&
-                (*deleted)[next_deleted] == row) {
-              return;
-            }
-          }
-          on_match(rows, row);
+          if (!cursor.Contains(row)) on_match(rows, row);
         });
   };
   if (query.job->segments.empty()) {

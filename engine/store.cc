@@ -356,9 +356,8 @@ class StoredRows {
 
  private:
   bool Deleted(size_t s, uint32_t row) const {
-    const std::vector<uint32_t>* deleted = segments_[s].deleted.get();
-    return deleted != nullptr &&
-           std::binary_search(deleted->begin(), deleted->end(), row);
+    const DeletedRows* deleted = segments_[s].deleted.get();
+    return deleted != nullptr && deleted->Contains(row);
   }
   // Segment s's code of batch string `code`, or -1 if s lacks the string.
   int64_t Code(size_t s, uint32_t code) {
@@ -931,16 +930,12 @@ std::shared_ptr<const JobResults> AddToSegments(
         segments[s].deleted_cache != nullptr
             ? segments[s].deleted_cache->Extend(segments[s].rows->columns, rows)
             : std::make_shared<DeletedRowCache>();
-    auto deleted = std::make_shared<std::vector<uint32_t>>();
-    const std::vector<uint32_t>* before = segments[s].deleted.get();
-    deleted->reserve(rows.size() + (before ? before->size() : 0));
-    if (before != nullptr) {
-      std::merge(before->begin(), before->end(), rows.begin(), rows.end(),
-                 std::back_inserter(*deleted));
-    } else {
-      *deleted = std::move(rows);
-    }
-    segments[s].deleted = std::move(deleted);
+    // Shares the rows deleted before (DeletedRows): O(batch), not O(job).
+    const DeletedRows* before = segments[s].deleted.get();
+    segments[s].deleted =
+        before != nullptr
+            ? before->With(std::move(rows))
+            : std::make_shared<const DeletedRows>(std::move(rows));
   }
   std::vector<absl::string_view> field_names = old->field_names;
   size_t live_rows = old->size() - removed.size();
@@ -1087,19 +1082,11 @@ std::shared_ptr<const JobResults> FitMerge(
     // Deleted in the job as it stands (a batch the log refused may have
     // been applied to a version never published).
     if (now[s] != nullptr) {
-      const std::vector<uint32_t>* marked = now[s]->deleted.get();
-      if (marked == nullptr ||
-          !std::binary_search(marked->begin(), marked->end(), row)) {
-        continue;
-      }
+      const DeletedRows* marked = now[s]->deleted.get();
+      if (marked == nullptr || !marked->Contains(row)) continue;
     }
-    const std::vector<uint32_t>* before = snapshot[s].deleted.get();
-    const size_t earlier =
-        before == nullptr
-            ? 0
-            : static_cast<size_t>(
-                  std::lower_bound(before->begin(), before->end(), row) -
-                  before->begin());
+    const DeletedRows* before = snapshot[s].deleted.get();
+    const size_t earlier = before == nullptr ? 0 : before->Rank(row);
     deleted.push_back(static_cast<uint32_t>(offset[s] + row - earlier));
   }
   std::sort(deleted.begin(), deleted.end());
@@ -1109,8 +1096,7 @@ std::shared_ptr<const JobResults> FitMerge(
                                             now_segments.begin() + first);
   JobResults::Segment fitted{merged, nullptr, nullptr};
   if (!deleted.empty()) {
-    fitted.deleted =
-        std::make_shared<const std::vector<uint32_t>>(std::move(deleted));
+    fitted.deleted = std::make_shared<const DeletedRows>(std::move(deleted));
     fitted.deleted_cache = std::make_shared<DeletedRowCache>();
   }
   segments.push_back(std::move(fitted));

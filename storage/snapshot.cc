@@ -190,7 +190,8 @@ Pieces ManifestFile(const StoreVersion& version, FileOf file_of) {
       const size_t deleted = segment.deleted_rows();
       Put<uint64_t>(&out, deleted);
       if (deleted > 0) {
-        out.append(reinterpret_cast<const char*>(segment.deleted->data()),
+        const std::vector<uint32_t> rows = segment.deleted->Sorted();
+        out.append(reinterpret_cast<const char*>(rows.data()),
                    deleted * sizeof(uint32_t));
       }
     }
@@ -544,15 +545,15 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadManifest(
       live_rows += n - deleted;
       interim_rows += (*rows)->interim_rows;
       if (deleted > 0) {
-        auto list = std::make_shared<std::vector<uint32_t>>(deleted);
+        std::vector<uint32_t> list(deleted);
         for (uint64_t i = 0; i < deleted; ++i) {
-          if (!r.Get(&(*list)[i])) return r.Error("truncated deleted rows");
-          if ((*list)[i] >= n || (i > 0 && (*list)[i] <= (*list)[i - 1])) {
+          if (!r.Get(&list[i])) return r.Error("truncated deleted rows");
+          if (list[i] >= n || (i > 0 && list[i] <= list[i - 1])) {
             return r.Error("deleted rows out of order");
           }
-          interim_rows -= (*rows)->columns.is_interim[(*list)[i]];
+          interim_rows -= (*rows)->columns.is_interim[list[i]];
         }
-        segment.deleted = std::move(list);
+        segment.deleted = std::make_shared<const DeletedRows>(std::move(list));
         segment.deleted_cache = std::make_shared<DeletedRowCache>();
       }
       segments.push_back(std::move(segment));

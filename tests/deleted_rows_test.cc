@@ -1,0 +1,107 @@
+// DeletedRows, the persistent set of a segment's deleted rows, against a
+// std::set over random histories of writes that share earlier sets.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "engine/columns.h"
+#include "gtest/gtest.h"
+
+namespace clout {
+namespace {
+
+// Checks every query of `rows` against `model` over rows [0, universe).
+void ExpectSame(const DeletedRows& rows, const std::set<uint32_t>& model,
+                uint32_t universe) {
+  ASSERT_EQ(rows.size(), model.size());
+  EXPECT_EQ(rows.Sorted(), std::vector<uint32_t>(model.begin(), model.end()));
+  std::vector<uint32_t> unordered;
+  rows.ForEachUnordered([&](uint32_t row) { unordered.push_back(row); });
+  std::sort(unordered.begin(), unordered.end());
+  EXPECT_EQ(unordered, std::vector<uint32_t>(model.begin(), model.end()));
+  DeletedRows::Cursor cursor(&rows);
+  size_t rank = 0;
+  for (uint32_t row = 0; row < universe; ++row) {
+    const bool in = model.contains(row);
+    ASSERT_EQ(rows.Contains(row), in) << row;
+    ASSERT_EQ(rows.Rank(row), rank) << row;
+    ASSERT_EQ(cursor.Contains(row), in) << row;
+    rank += in;
+  }
+}
+
+TEST(DeletedRowsTest, RandomHistoriesMatchASet) {
+  std::mt19937 rng(20261206);
+  for (int history = 0; history < 40; ++history) {
+    const uint32_t universe = 1 + rng() % 3000;
+    std::vector<uint32_t> order(universe);
+    for (uint32_t i = 0; i < universe; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    // Versions kept alive, each with its model: a later write to an older
+    // version must leave the newer ones as they are, and the reverse.
+    std::vector<std::pair<std::shared_ptr<const DeletedRows>,
+                          std::set<uint32_t>>> versions;
+    size_t used = rng() % 50;
+    std::vector<uint32_t> first(order.begin(),
+                                order.begin() + std::min<size_t>(used, universe));
+    std::sort(first.begin(), first.end());
+    versions.push_back({std::make_shared<const DeletedRows>(first),
+                        std::set<uint32_t>(first.begin(), first.end())});
+    while (used < universe) {
+      const size_t batch = std::min<size_t>(
+          universe - used, 1 + rng() % (rng() % 4 == 0 ? 400 : 20));
+      std::vector<uint32_t> added(order.begin() + used,
+                                  order.begin() + used + batch);
+      used += batch;
+      std::sort(added.begin(), added.end());
+      // Usually the newest version, sometimes an older one (rows it lacks:
+      // any not used yet are fresh for every version).
+      const size_t from = rng() % 5 == 0 ? rng() % versions.size()
+                                         : versions.size() - 1;
+      auto next = versions[from].first->With(added);
+      std::set<uint32_t> model = versions[from].second;
+      model.insert(added.begin(), added.end());
+      versions.push_back({next, std::move(model)});
+    }
+    for (const auto& [rows, model] : versions) {
+      ExpectSame(*rows, model, universe + 2);
+    }
+  }
+}
+
+TEST(DeletedRowsTest, LevelsStayLogarithmicAndRowsAreCopiedFewTimes) {
+  auto rows = std::make_shared<const DeletedRows>(std::vector<uint32_t>{});
+  size_t max_levels = 0;
+  for (uint32_t batch = 0; batch < 4096; ++batch) {
+    std::vector<uint32_t> added;
+    for (uint32_t i = 0; i < 10; ++i) added.push_back(i * 4096 + batch);
+    rows = rows->With(std::move(added));
+    max_levels = std::max(max_levels, rows->levels());
+  }
+  EXPECT_EQ(rows->size(), 40960u);
+  // log2(40960 / 10) + 1 = 13.
+  EXPECT_LE(max_levels, 13u);
+  EXPECT_GE(max_levels, 2u);
+}
+
+TEST(DeletedRowsTest, TheEmptySetAndANullCursor) {
+  DeletedRows none(std::vector<uint32_t>{});
+  EXPECT_EQ(none.size(), 0u);
+  EXPECT_FALSE(none.Contains(0));
+  EXPECT_EQ(none.Rank(UINT32_MAX), 0u);
+  EXPECT_EQ(none.levels(), 0u);
+  DeletedRows::Cursor null_cursor(nullptr);
+  EXPECT_FALSE(null_cursor.Contains(0));
+  EXPECT_FALSE(null_cursor.Contains(UINT32_MAX));
+  DeletedRows top(std::vector<uint32_t>{UINT32_MAX - 1, UINT32_MAX});
+  DeletedRows::Cursor cursor(&top);
+  EXPECT_FALSE(cursor.Contains(5));
+  EXPECT_TRUE(cursor.Contains(UINT32_MAX - 1));
+  EXPECT_TRUE(cursor.Contains(UINT32_MAX));
+}
+
+}  // namespace
+}  // namespace clout
