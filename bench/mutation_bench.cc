@@ -122,6 +122,7 @@ void ApplyBatches(benchmark::State& state, MutationMode mode) {
   // The first write to a job builds its identity index (once per segment).
   if (!store.Apply(Batch(mode, g_round++)).ok()) std::abort();
   std::vector<double> millis;
+  size_t max_deltas = 0;
   for (auto _ : state) {
     state.PauseTiming();
     MutationBatch batch = Batch(mode, g_round++);
@@ -131,12 +132,17 @@ void ApplyBatches(benchmark::State& state, MutationMode mode) {
     millis.push_back(MicrosSince(start) / 1000);
     if (!result.ok()) std::abort();
     benchmark::DoNotOptimize(result->generation);
+    // Deltas after each batch (the target: at most 16).
+    const size_t segments =
+        store.Current()->jobs.at("job-0")->segments.size();
+    max_deltas = std::max(max_deltas, segments == 0 ? 0 : segments - 1);
   }
   state.SetItemsProcessed(state.iterations() * 1000);
   Percentiles(state, std::move(millis), "ms");
   std::shared_ptr<const JobResults> job = store.Current()->jobs.at("job-0");
   state.counters["job_rows"] = static_cast<double>(job->size());
   state.counters["segments"] = static_cast<double>(job->segments.size());
+  state.counters["max_deltas"] = static_cast<double>(max_deltas);
 }
 
 void BM_ApplyBulk1000(benchmark::State& state) {
@@ -222,6 +228,7 @@ void QueryStore(benchmark::State& state, bool writes) {
   job.reset();
   std::atomic<bool> stop{false};
   std::atomic<int> batches{0};
+  std::atomic<size_t> max_deltas{0};  // after each batch
   std::thread writer;
   if (writes) {
     writer = std::thread([&] {
@@ -229,6 +236,10 @@ void QueryStore(benchmark::State& state, bool writes) {
       while (!stop.load()) {
         if (!store.Apply(Batch(MutationMode::kBulk, g_round++)).ok()) std::abort();
         ++batches;
+        const size_t segments =
+            store.Current()->jobs.at("job-0")->segments.size();
+        max_deltas = std::max(max_deltas.load(),
+                              segments == 0 ? size_t{0} : segments - 1);
         next += std::chrono::milliseconds(10);
         std::this_thread::sleep_until(next);
       }
@@ -246,7 +257,10 @@ void QueryStore(benchmark::State& state, bool writes) {
   if (writer.joinable()) writer.join();
   state.SetLabel(kShapeNames[shape]);
   Percentiles(state, std::move(micros), "us");
-  if (writes) state.counters["batches"] = batches.load();
+  if (writes) {
+    state.counters["batches"] = batches.load();
+    state.counters["max_deltas"] = static_cast<double>(max_deltas.load());
+  }
 }
 
 void BM_QueryQuiet(benchmark::State& state) { QueryStore(state, false); }

@@ -864,6 +864,10 @@ struct MergeInProgress {
   std::vector<std::pair<uint32_t, uint32_t>> deleted;
 };
 
+// Background merges a job may have at a time: one of the whole job (or of
+// old deltas) and newer windows beside it, which run on other threads.
+constexpr size_t kMergesPerJob = 3;
+
 // Segments [from, to) of a job, to merge in the background; none if empty.
 struct MergeRequest {
   size_t from = 0;
@@ -898,14 +902,16 @@ size_t SmallestWindow(const std::vector<JobResults::Segment>& segments,
 // the whole job is merged into one plain segment (StoreOptions says
 // when). Merges are done here if `request` is null; else *request says
 // which segments of the returned job to merge, for the caller to start a
-// background merge. `in_progress` (may be null) is the job's background
-// merge, whose segments stay as they are and which learns of the rows
-// deleted from them; meanwhile only newer deltas are merged, here.
+// background merge. `in_progress` holds the job's background merges,
+// whose segments stay as they are and which learn of the rows deleted
+// from them; meanwhile only the deltas after theirs are merged, here or
+// by one more background merge (up to kMergesPerJob at a time), and the
+// whole job is not.
 std::shared_ptr<const JobResults> AddToSegments(
     const std::shared_ptr<const JobResults>& old,
     const std::vector<StoredRow>& removed, std::shared_ptr<JobResults> added,
-    const StoreOptions& options, bool warm, MergeInProgress* in_progress,
-    MergeRequest* request) {
+    const StoreOptions& options, bool warm,
+    const std::vector<MergeInProgress*>& in_progress, MergeRequest* request) {
   const size_t max_deltas = std::max<size_t>(options.max_delta_segments, 1);
   std::vector<JobResults::Segment> segments;
   if (old->segments.empty()) {
@@ -919,10 +925,10 @@ std::shared_ptr<const JobResults> AddToSegments(
     std::vector<uint32_t>& rows = newly_deleted[s];
     if (rows.empty()) continue;
     std::sort(rows.begin(), rows.end());
-    if (in_progress != nullptr) {
-      auto it = in_progress->segment_of.find(segments[s].rows.get());
-      if (it != in_progress->segment_of.end()) {
-        for (uint32_t row : rows) in_progress->deleted.push_back({it->second, row});
+    for (MergeInProgress* merge : in_progress) {
+      auto it = merge->segment_of.find(segments[s].rows.get());
+      if (it != merge->segment_of.end()) {
+        for (uint32_t row : rows) merge->deleted.push_back({it->second, row});
       }
     }
     // The counts queries keep of the deleted rows, carried over.
@@ -958,19 +964,23 @@ std::shared_ptr<const JobResults> AddToSegments(
       old->job_id, std::move(segments), field_names, live_rows, interim_rows);
   // The deltas that may be merged: those after the background merge's.
   size_t first_free = 1;
-  size_t limit = max_deltas;
-  if (in_progress != nullptr) {
+  if (!in_progress.empty()) {
     for (size_t s = 0; s < job->segments.size(); ++s) {
-      if (in_progress->segment_of.contains(job->segments[s].rows.get())) {
-        first_free = std::max(first_free, s + 1);
+      for (const MergeInProgress* merge : in_progress) {
+        if (merge->segment_of.contains(job->segments[s].rows.get())) {
+          first_free = std::max(first_free, s + 1);
+        }
       }
     }
-    limit += max_deltas / 2;
   }
+  // Deltas past `trigger` are merged; the headroom up to max_deltas takes
+  // those written while merges run (which pin the deltas they merge).
+  const size_t trigger = max_deltas - max_deltas / 8;
   const size_t deltas = job->segments.empty() ? 0 : job->segments.size() - 1;
-  if (deltas > max_deltas && job->segments.size() >= first_free + 2) {
-    const size_t width = std::min(std::max<size_t>(max_deltas / 2, 2),
-                                  job->segments.size() - first_free);
+  if (deltas > trigger && job->segments.size() >= first_free + 2) {
+    const size_t full_width = std::max<size_t>(max_deltas / 2, 2);
+    const size_t width =
+        std::min(full_width, job->segments.size() - first_free);
     const size_t from = SmallestWindow(job->segments, first_free, width);
     size_t rows = 0;
     for (size_t s = from; s < from + width; ++s) {
@@ -978,12 +988,15 @@ std::shared_ptr<const JobResults> AddToSegments(
     }
     // A small window (the rule: the smallest deltas) is merged here, which
     // keeps the deltas within max_delta_segments at little cost; a large
-    // one in the background, unless the job's one background merge is
-    // taken and the deltas are past the limit that allows.
+    // one in the background, if it is as wide as a window is (a merge
+    // pins its deltas till it is done: a narrow one would pin them for
+    // little gain) and the job has fewer background merges than it may
+    // have; else here too, once the deltas are past max_deltas.
     const bool small = rows <= options.inline_merge_rows;
-    if (!small && request != nullptr && in_progress == nullptr) {
+    if (!small && request != nullptr && width == full_width &&
+        in_progress.size() < kMergesPerJob) {
       *request = {from, from + width};
-    } else if (small || request == nullptr || deltas > limit) {
+    } else if (small || request == nullptr || deltas > max_deltas) {
       auto window = std::make_shared<JobResults>();
       window->job_id = job->job_id;
       window->segments.assign(job->segments.begin() + from,
@@ -1000,7 +1013,7 @@ std::shared_ptr<const JobResults> AddToSegments(
                      interim_rows);
     }
   }
-  if (!job->segments.empty() && in_progress == nullptr) {
+  if (!job->segments.empty() && in_progress.empty()) {
     const JobResults::Segment& base = job->segments[0];
     size_t churn = base.deleted_rows();
     for (size_t s = 1; s < job->segments.size(); ++s) {
@@ -1013,7 +1026,13 @@ std::shared_ptr<const JobResults> AddToSegments(
     if (static_cast<double>(churn) >
         ratio * static_cast<double>(base.rows->size())) {
       if (request != nullptr) {
-        *request = {0, job->segments.size()};  // the whole job
+        // The whole job; near the most deltas, all but the newest two, so
+        // that the deltas written while it runs find two free slots to
+        // be merged with.
+        const size_t segments = job->segments.size();
+        *request = {0, segments - 1 >= trigger && segments >= 4
+                           ? segments - 2
+                           : segments};
       } else {
         // The merged job is built with the indexes queries and the next
         // write need, so that neither pays for them after it is published.
@@ -1112,8 +1131,9 @@ std::shared_ptr<const JobResults> CommitJob(
     const std::string& job_id, const std::shared_ptr<const JobResults>& stored,
     MutationBatch::JobRows&& rows, MutationMode mode, bool replace_jobs,
     const JobItems& job_items, const std::shared_ptr<const StringArena>& arena,
-    const StoreOptions& options, bool warm, MergeInProgress* in_progress,
-    MergeRequest* request, CommitStats* stats) {
+    const StoreOptions& options, bool warm,
+    const std::vector<MergeInProgress*>& in_progress, MergeRequest* request,
+    CommitStats* stats) {
   // The stored rows the batch's rows meet, and where the rows after the
   // batch's last job operation start (kLoad: what comes before is undone).
   std::shared_ptr<const JobResults> old = stored;
@@ -1181,6 +1201,7 @@ void RecomputeFieldNames(StoreVersion& snapshot) {
 }  // namespace
 
 struct InfluencerStore::PendingMerge {
+  std::string job_id;
   MergeInProgress merge;
 };
 
@@ -1223,7 +1244,7 @@ InfluencerStore::~InfluencerStore() {
     merge_tasks_.clear();
   }
   merger_cv_.notify_all();
-  if (merger_.joinable()) merger_.join();
+  for (std::thread& merger : mergers_) merger.join();
 }
 
 void InfluencerStore::RegisterMerge(
@@ -1241,29 +1262,40 @@ void InfluencerStore::RegisterMerge(
     job = std::move(window);
   }
   auto pending = std::make_unique<PendingMerge>();
+  pending->job_id = job_id;
   pending->merge.snapshot = job;
   for (size_t s = 0; s < job->segments.size(); ++s) {
     pending->merge.segment_of.emplace(job->segments[s].rows.get(),
                                       static_cast<uint32_t>(s));
   }
   group_merges_.reserve(group_merges_.size() + 1);
-  pending_merges_[job_id] = std::move(pending);
-  group_merges_.push_back(job_id);
+  std::vector<std::unique_ptr<PendingMerge>>& merges = pending_merges_[job_id];
+  merges.reserve(merges.size() + 1);
+  group_merges_.push_back(pending.get());
+  merges.push_back(std::move(pending));
+}
+
+void InfluencerStore::ForgetMerge(const PendingMerge* merge) {
+  auto job = pending_merges_.find(merge->job_id);
+  if (job == pending_merges_.end()) return;
+  std::erase_if(job->second, [&](const std::unique_ptr<PendingMerge>& p) {
+    return p.get() == merge;
+  });
+  if (job->second.empty()) pending_merges_.erase(job);
 }
 
 void InfluencerStore::StartMerges(bool published) {
-  std::vector<std::string> started;
+  std::vector<PendingMerge*> started;
   started.swap(group_merges_);
-  for (const std::string& job_id : started) {
-    auto pending = pending_merges_.find(job_id);
-    if (pending == pending_merges_.end()) continue;
+  for (PendingMerge* pending : started) {
     if (!published) {
       // Registered on a version that was never published: it must not be
       // fitted into the one that is.
-      pending_merges_.erase(pending);
+      ForgetMerge(pending);
       continue;
     }
-    std::shared_ptr<const JobResults> job = pending->second->merge.snapshot;
+    const std::string job_id = pending->job_id;
+    std::shared_ptr<const JobResults> job = pending->merge.snapshot;
     uint64_t id;
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
@@ -1298,8 +1330,12 @@ void InfluencerStore::StartMerges(bool published) {
         {
           std::lock_guard<std::mutex> lock(merger_mu_);
           merge_tasks_.push_back(std::move(task));
-          if (!merger_.joinable()) {
-            merger_ = std::thread([this] { MergerLoop(); });
+          // Another thread while every one is busy: a small merge need
+          // not wait behind a whole job's.
+          if (idle_mergers_ < merge_tasks_.size() &&
+              mergers_.size() < kMergeThreads) {
+            mergers_.reserve(kMergeThreads);
+            mergers_.emplace_back([this] { MergerLoop(); });
           }
         }
         merger_cv_.notify_one();
@@ -1307,7 +1343,7 @@ void InfluencerStore::StartMerges(bool published) {
     } catch (const std::exception&) {
       // No thread or no memory for it: the job stays as it is, and a
       // later write starts the merge again.
-      pending_merges_.erase(job_id);
+      ForgetMerge(pending);
       {
         std::lock_guard<std::mutex> lock(queue_mu_);
         outstanding_merges_.erase(id);
@@ -1322,9 +1358,11 @@ void InfluencerStore::MergerLoop() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(merger_mu_);
+      ++idle_mergers_;
       merger_cv_.wait(lock, [this] {
         return merger_stopping_ || !merge_tasks_.empty();
       });
+      --idle_mergers_;
       if (merger_stopping_) return;
       task = std::move(merge_tasks_.front());
       merge_tasks_.pop_front();
@@ -1339,15 +1377,21 @@ void InfluencerStore::InstallMerges(std::vector<FinishedMerge> finished) {
     std::shared_ptr<StoreVersion> next;
     for (FinishedMerge& done : finished) {
       auto pending = pending_merges_.find(done.job_id);
-      if (pending == pending_merges_.end() ||
-          pending->second->merge.snapshot != done.snapshot) {
-        continue;
-      }
-      std::unique_ptr<PendingMerge> merge = std::move(pending->second);
-      pending_merges_.erase(pending);
+      if (pending == pending_merges_.end()) continue;
+      std::vector<std::unique_ptr<PendingMerge>>& merges = pending->second;
+      auto it = std::find_if(merges.begin(), merges.end(),
+                             [&](const std::unique_ptr<PendingMerge>& p) {
+                               return p->merge.snapshot == done.snapshot;
+                             });
+      if (it == merges.end()) continue;
+      std::unique_ptr<PendingMerge> merge = std::move(*it);
+      merges.erase(it);
+      if (merges.empty()) pending_merges_.erase(pending);
       if (done.merged == nullptr) continue;
-      auto job = current->jobs.find(done.job_id);
-      if (job == current->jobs.end()) continue;
+      // The job as the merges fitted before this one left it.
+      const StoreVersion& latest = next != nullptr ? *next : *current;
+      auto job = latest.jobs.find(done.job_id);
+      if (job == latest.jobs.end()) continue;
       std::shared_ptr<const JobResults> fitted =
           FitMerge(job->second, merge->merge, done.merged);
       if (fitted == nullptr) continue;
@@ -1629,7 +1673,7 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
     std::shared_ptr<const JobResults> stored;
     MutationBatch::JobRows* rows;
     const JobItems* items;
-    MergeInProgress* in_progress;  // the job's background merge, if any
+    std::vector<MergeInProgress*> in_progress;  // the job's background merges
     CommitStats stats;
     std::shared_ptr<const JobResults> job;
     MergeRequest request;
@@ -1654,12 +1698,15 @@ absl::StatusOr<MutationResult> InfluencerStore::ApplyTo(
       }
     }
     if (!rows.job_ops.empty()) removed_any = true;
-    auto pending = pending_merges_.find(job_id);
+    std::vector<MergeInProgress*> in_progress;
+    if (auto pending = pending_merges_.find(job_id);
+        pending != pending_merges_.end()) {
+      for (const std::unique_ptr<PendingMerge>& merge : pending->second) {
+        in_progress.push_back(&merge->merge);
+      }
+    }
     merges.push_back(Merge{&job_id, std::move(stored), &rows,
-                           &job_items[rows.slot],
-                           pending == pending_merges_.end()
-                               ? nullptr
-                               : &pending->second->merge,
+                           &job_items[rows.slot], std::move(in_progress),
                            {}, nullptr});
   }
   auto merge = [&](Merge& m) {

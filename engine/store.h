@@ -59,12 +59,13 @@ struct StoreOptions {
   std::shared_ptr<MutationLog> log;
   // A write to a job adds a segment of the batch's rows and marks the rows
   // it replaces or deletes, rather than copying the job: its cost is the
-  // batch's. Past `max_delta_segments` delta segments (>= 1), the
-  // neighbouring deltas holding the fewest rows (half of the most, at
-  // least 2) are merged into one; once the deltas' rows plus the base segment's
-  // deleted rows exceed `merge_ratio` times the base's rows, the whole job
-  // is merged into one segment again (> 0). Queries answer the same either
-  // way; each segment and deleted row costs them a little.
+  // batch's. Past max_delta_segments - max_delta_segments / 8 delta
+  // segments (max_delta_segments >= 1), the neighbouring deltas holding the
+  // fewest rows (half of the most, at least 2) are merged into one; once
+  // the deltas' rows plus the base segment's deleted rows exceed
+  // `merge_ratio` times the base's rows, the whole job is merged into one
+  // segment again (> 0). Queries answer the same either way; each segment
+  // and deleted row costs them a little.
   size_t max_delta_segments = 16;
   double merge_ratio = 0.25;
   // Merges run off the commit path: the writer thread hands the segments
@@ -72,19 +73,21 @@ struct StoreOptions {
   // task and goes on applying batches; once the task has built the merged
   // segment (and its query and identity indexes), the writer publishes it
   // as one more version, with the same generation and the same answers,
-  // carrying over the rows deleted meanwhile. One merge per job at a
-  // time; meanwhile more deltas gather past max_delta_segments (once
-  // there are max_delta_segments / 2 more, those written since are merged
-  // among themselves, on the commit path), until the merge is published
-  // and a later write merges again. A replay (ApplyOptions::replay)
-  // merges on the commit path instead.
+  // carrying over the rows deleted meanwhile. A job may have up to three
+  // merges at a time: while one runs, the deltas written since may be
+  // merged by another. The headroom below max_delta_segments takes the
+  // deltas written meanwhile; past max_delta_segments, the newest deltas
+  // are merged among themselves on the commit path, whatever their size.
+  // So a job holds at most max_delta_segments deltas, except when a merge
+  // runs that took nearly all of them (one more was measured). A replay
+  // (ApplyOptions::replay) merges on the commit path instead.
   //
   // Except: a window of deltas holding at most this many rows is merged on
   // the commit path (16,384 rows take about a millisecond), which keeps
-  // the deltas within max_delta_segments at little cost.
+  // the deltas few at little cost.
   size_t inline_merge_rows = 16384;
-  // Runs one merge task. Null: the store's own merge thread, one task at
-  // a time. A supplied executor may run a task on any thread, at any
+  // Runs one merge task. Null: the store's own merge threads, two tasks
+  // at a time. A supplied executor may run a task on any thread, at any
   // time, even after the store is gone (the task then does its work and
   // drops it); a task never run leaves WaitForMerges() waiting.
   std::function<void(std::function<void()>)> merge_executor;
@@ -215,6 +218,9 @@ class InfluencerStore {
   void RegisterMerge(const std::string& job_id,
                      const std::shared_ptr<const JobResults>& job, size_t from,
                      size_t to);
+  // Drops a merge registered and not started, or not to be fitted
+  // (writer thread).
+  void ForgetMerge(const PendingMerge* merge);
   // Hands the merges registered since the last call to merge tasks if
   // their version was published; else forgets them (writer thread).
   void StartMerges(bool published);
@@ -245,25 +251,30 @@ class InfluencerStore {
   // Batches of the last group (writer thread only).
   size_t last_group_size_ = 0;
 
-  // Background merges. Jobs being merged, by id (writer thread only).
-  absl::flat_hash_map<std::string, std::unique_ptr<PendingMerge>>
+  // Background merges, by job id, oldest first (writer thread only).
+  absl::flat_hash_map<std::string, std::vector<std::unique_ptr<PendingMerge>>>
       pending_merges_;
   // Merges built and waiting for the writer to publish them.
   std::vector<FinishedMerge> finished_merges_ ABSL_GUARDED_BY(queue_mu_);
   // Merges registered by the group being applied (writer thread only).
-  std::vector<std::string> group_merges_;
+  std::vector<PendingMerge*> group_merges_;
   // Ids of the merges started and not yet published or dropped.
   std::set<uint64_t> outstanding_merges_ ABSL_GUARDED_BY(queue_mu_);
   uint64_t last_merge_id_ ABSL_GUARDED_BY(queue_mu_) = 0;
   std::condition_variable merges_cv_;
   // How merge tasks reach this store; cut off when it is destroyed.
   std::shared_ptr<MergeInbox> inbox_;
-  // The store's own merge thread (without StoreOptions::merge_executor).
+  // The store's own merge threads (without StoreOptions::merge_executor):
+  // up to kMergeThreads, each started when a merge finds the others busy.
+  static constexpr size_t kMergeThreads = 2;
   std::mutex merger_mu_;
   std::condition_variable merger_cv_;
   std::deque<std::function<void()>> merge_tasks_ ABSL_GUARDED_BY(merger_mu_);
   bool merger_stopping_ ABSL_GUARDED_BY(merger_mu_) = false;
-  std::thread merger_;  // started by the first merge, under merger_mu_
+  size_t idle_mergers_ ABSL_GUARDED_BY(merger_mu_) = 0;
+  // Added under merger_mu_; joined by the destructor once no merge can
+  // start.
+  std::vector<std::thread> mergers_;
 };
 
 }  // namespace clout

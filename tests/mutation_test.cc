@@ -795,14 +795,27 @@ class MergeTasks {
       tasks_.push_back(std::move(task));
     };
   }
-  // Runs the tasks waiting; returns how many.
-  size_t RunAll() {
+  // Runs the tasks waiting, in the order given, or in a random order when
+  // `random` is set (merges of one job may finish in any order); returns
+  // how many.
+  size_t RunAll(std::mt19937_64* random = nullptr) {
     std::vector<std::function<void()>> tasks;
     {
       std::lock_guard<std::mutex> lock(mu_);
       tasks.swap(tasks_);
     }
+    if (random != nullptr) std::shuffle(tasks.begin(), tasks.end(), *random);
     for (auto& task : tasks) task();
+    return tasks.size();
+  }
+  // Runs the tasks waiting newest first; returns how many.
+  size_t RunAllNewestFirst() {
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks.swap(tasks_);
+    }
+    for (auto task = tasks.rbegin(); task != tasks.rend(); ++task) (*task)();
     return tasks.size();
   }
 
@@ -841,7 +854,7 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
     for (int b = 0; b < batches; ++b) {
       if (random() % 3 == 0) {
         const std::shared_ptr<const StoreVersion> before = store.Current();
-        tasks.RunAll();
+        tasks.RunAll(&random);
         store.WaitForMerges();
         const std::shared_ptr<const StoreVersion> after = store.Current();
         for (const auto& [id, job] : after->jobs) {
@@ -956,6 +969,46 @@ TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   // segments were seen), so the bound here is loose.
   EXPECT_LE(segments, 10u);
   EXPECT_EQ(ValuesOf(store), expected);
+}
+
+// A job may have several background merges at a time (a window of
+// deltas merged while an older window is): they fit in whatever order
+// they finish, each carrying over the rows deleted from its own segments.
+TEST(MutationTest, SeveralMergesOfOneJobFitInAnyOrder) {
+  MergeTasks tasks;
+  InfluencerStore store(DeltaMergesIn(tasks.Executor()));
+  std::vector<std::string> expected;
+  for (int i = 0; i < 7; ++i) {
+    MutationBatch batch(MutationMode::kBulk);
+    for (const char* half : {"a", "b"}) {
+      expected.push_back(absl::StrCat("v", i, half));
+      batch.AddInfluencer("j", Row(expected.back()));
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  }
+  // Three merges wait: of batches 1-2, 3-4 and 5-6.
+  ASSERT_EQ(store.Current()->jobs.at("j")->segments.size(), 7u);
+  // While they wait: a row of the first window and one of the last
+  // deleted, one of the middle updated (a new delta).
+  MutationBatch batch(MutationMode::kBulk);
+  for (const char* value : {"v1a", "v6b"}) {
+    std::optional<InfluencerResultId> id =
+        ParseInfluencerResultId(InfluencerDocumentId("j", Row(value)));
+    ASSERT_TRUE(id.has_value());
+    batch.DeleteInfluencer(*id);
+  }
+  batch.AddInfluencer("j", Row("v3a", 1000, 50));
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  std::erase_if(expected, [](const std::string& v) {
+    return v == "v1a" || v == "v6b" || v == "v3a";
+  });
+  expected.push_back("v3a");
+  EXPECT_EQ(tasks.RunAllNewestFirst(), 3u);
+  store.WaitForMerges();
+  EXPECT_EQ(ValuesOf(store), expected);
+  // Every merge fitted: the first batch, three merged windows, the update.
+  EXPECT_EQ(store.Current()->jobs.at("j")->segments.size(), 5u);
+  EXPECT_EQ(store.Current()->jobs.at("j")->size(), 12u);
 }
 
 TEST(MutationTest, AMergeOfAJobDeletedMeanwhileIsDropped) {
