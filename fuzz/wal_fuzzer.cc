@@ -35,9 +35,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                size - 1);
   std::string file;
   if (mode & 1) {
-    // A valid segment header and one record framing `rest`.
-    file = std::string("CLOUTWAL\x01\0\0\0\0\0\0\0", 16);
-    std::string record(16, '\0');
+    // A valid segment header and one record framing `rest`: format
+    // version 1 (16-byte record headers) or 2 (24, with `synced` zero).
+    const bool v2 = mode & 4;
+    file = std::string(v2 ? "CLOUTWAL\x02\0\0\0\0\0\0\0"
+                          : "CLOUTWAL\x01\0\0\0\0\0\0\0",
+                       16);
+    std::string record(v2 ? 24 : 16, '\0');
     const uint32_t length = static_cast<uint32_t>(rest.size());
     const uint64_t generation = 1;
     std::memcpy(record.data() + 4, &length, 4);

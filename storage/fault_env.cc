@@ -268,7 +268,7 @@ void FaultEnv::FlipBit(const std::string& path, uint64_t offset, int bit) {
   }
 }
 
-void FaultEnv::Crash(bool torn, uint64_t seed) {
+void FaultEnv::Crash(bool torn, uint64_t seed, bool holes) {
   std::lock_guard<std::mutex> lock(mu_);
   std::mt19937_64 random(seed);
   dirs_ = durable_dirs_;
@@ -308,7 +308,20 @@ void FaultEnv::Crash(bool torn, uint64_t seed) {
     if (torn && inode->data.size() > kept.size() &&
         absl::StartsWith(inode->data, kept)) {
       const size_t extra = inode->data.size() - kept.size();
-      kept = inode->data.substr(0, kept.size() + random() % (extra + 1));
+      const size_t durable = kept.size();
+      kept = inode->data.substr(0, durable + random() % (extra + 1));
+      if (holes) {
+        // Each page of the unsynced bytes kept is lost (zeros) or not, on
+        // its own: the page cache writes pages back in any order.
+        constexpr size_t kPage = 4096;
+        for (size_t page = durable / kPage * kPage; page < kept.size();
+             page += kPage) {
+          if (random() % 2 != 0) continue;
+          const size_t from = std::max(page, durable);
+          const size_t to = std::min(page + kPage, kept.size());
+          std::fill(kept.begin() + from, kept.begin() + to, '\0');
+        }
+      }
     }
     // Each name gets an inode of its own (a torn rename may leave the
     // same file under both names).

@@ -4,7 +4,8 @@
 // Each file's content since its last Sync, and each name created, renamed
 // or removed since the last SyncDir of its directory, is volatile: Crash()
 // drops it, as a power cut drops the page cache (optionally keeping a
-// random prefix of a file's unsynced appends, as a torn write would). On
+// random prefix of a file's unsynced appends, as a torn write would, with
+// or without holes). On
 // top of that it injects the faults of a real disk: a full disk (short
 // writes, then ENOSPC), failing syncs, and bit flips.
 //
@@ -70,9 +71,11 @@ class FaultEnv : public Env {
   // prefix (maybe all, maybe none) of the bytes appended since its last
   // Sync, and each name created, renamed or removed since its directory's
   // last SyncDir keeps the change or not, at random, each on its own, as
-  // a crash in the middle of writing would. Open WritableFiles must not
-  // be used afterwards.
-  void Crash(bool torn, uint64_t seed);
+  // a crash in the middle of writing would. With `holes` too (and
+  // `torn`), each 4 KiB page of a file's unsynced bytes kept is zeroed or
+  // not at random, as a page cache writing pages back in any order leaves
+  // them. Open WritableFiles must not be used afterwards.
+  void Crash(bool torn, uint64_t seed, bool holes = false);
 
   // Successful Sync calls so far.
   int64_t syncs() const;

@@ -25,9 +25,13 @@ namespace clout {
 namespace {
 
 constexpr absl::string_view kMagic = "CLOUTWAL";
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 added each record's `synced` field; version 1 segments (no
+// such field) are still read.
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderBytes = 16;  // magic, version, zero
-constexpr size_t kRecordHeaderBytes = 16;  // crc, length, generation
+// crc, length, generation, synced (version 1: no synced).
+constexpr size_t kRecordHeaderBytes = 24;
+constexpr size_t kRecordHeaderBytesV1 = 16;
 
 std::string SegmentName(uint64_t first_generation) {
   return absl::StrFormat("wal-%020d.log", first_generation);
@@ -85,6 +89,7 @@ absl::Status Corrupted(absl::string_view path, uint64_t offset,
 // One record found in a segment.
 struct Record {
   uint64_t offset;
+  uint64_t end;  // the offset after it
   uint64_t generation;
   absl::string_view payload;
 };
@@ -104,9 +109,34 @@ bool AllZero(absl::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
 
+// Whether a good record of a version 2 segment after offset `pos` says
+// that the log had been synced past `pos` when it was written: the bytes
+// at `pos` were then durable, so damage there is not a crash's. Looks for
+// records at every offset after `pos` (the damage may hide where the next
+// one starts); only a record whose synced field lies in (pos, its own
+// offset] can say so, and only those are checksummed.
+bool SyncedPast(absl::string_view data, uint64_t pos) {
+  for (uint64_t q = pos + 1; q + kRecordHeaderBytes <= data.size(); ++q) {
+    const char* p = data.data() + q;
+    const uint64_t synced = Load<uint64_t>(p + 16);
+    if (synced <= pos || synced > q) continue;
+    const uint32_t length = Load<uint32_t>(p + 4);
+    if (length > data.size() - q - kRecordHeaderBytes) continue;
+    if (Crc(data.substr(q + 4, kRecordHeaderBytes - 4 + length)) ==
+        Load<uint32_t>(p)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Splits a segment's bytes into records. A record that fails is torn if
-// nothing but zeros follows it (or the file ends inside it), else corrupt.
-// Without `verify`, checksums are not computed (bytes a scan checked).
+// the file ends inside it, if nothing but zeros follows it, or (version 2)
+// if no good record after it says the log was synced past it: a crash
+// loses what was not synced, not always as a prefix (pages of the
+// unsynced end may be lost while later ones are kept). Else it is
+// corrupt. Without `verify`, checksums are not computed (bytes a scan
+// checked).
 Parsed ParseSegment(absl::string_view data, bool verify = true) {
   Parsed parsed;
   if (data.size() < kHeaderBytes) {
@@ -120,13 +150,19 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
     return parsed;
   }
   const uint32_t version = Load<uint32_t>(data.data() + kMagic.size());
-  if (version != kFormatVersion) {
+  if (version != kFormatVersion && version != 1) {
     parsed.stop = Stop::kCorrupt;
     parsed.problem = absl::StrCat("log format version ", version,
-                                  " (this build reads version ",
+                                  " (this build reads versions 1 to ",
                                   kFormatVersion, ")");
     return parsed;
   }
+  const size_t record_header =
+      version == 1 ? kRecordHeaderBytesV1 : kRecordHeaderBytes;
+  // Whether damage at `pos` may be a crash's rather than corruption.
+  auto may_be_torn = [&](uint64_t pos) {
+    return version >= 2 && !SyncedPast(data, pos);
+  };
   uint64_t pos = kHeaderBytes;
   parsed.valid_bytes = pos;
   while (pos < data.size()) {
@@ -136,7 +172,7 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
       parsed.problem = std::string(what);
       parsed.problem_offset = pos;
     };
-    if (left < kRecordHeaderBytes) {
+    if (left < record_header) {
       fail("the file ends inside a record header", true);
       break;
     }
@@ -144,37 +180,52 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
     const uint32_t crc = Load<uint32_t>(p);
     const uint32_t length = Load<uint32_t>(p + 4);
     const uint64_t generation = Load<uint64_t>(p + 8);
-    if (length > left - kRecordHeaderBytes) {
-      // Torn, unless the record is whole and its length field damaged: the
-      // checksum then matches the rest of the file read as its batch (the
-      // CRC covers the length, so a real torn record cannot match).
-      const uint32_t rest =
-          static_cast<uint32_t>(std::min<uint64_t>(left - kRecordHeaderBytes,
-                                                   UINT32_MAX));
-      std::string header(p + 4, kRecordHeaderBytes - 4);
+    // Whether the record is whole with a damaged length field: its
+    // checksum matches the rest of the file read as its batch (the CRC
+    // covers the length, so a torn record cannot match).
+    auto whole_to_end = [&]() {
+      if (!verify || left - record_header > UINT32_MAX) return false;
+      const uint32_t rest = static_cast<uint32_t>(left - record_header);
+      std::string header(p + 4, record_header - 4);
       std::memcpy(header.data(), &rest, 4);
-      const bool whole =
-          verify && rest == left - kRecordHeaderBytes &&
-          Crc(absl::string_view(p + kRecordHeaderBytes, rest), Crc(header)) ==
-              crc;
-      if (whole) {
-        fail("the record's length field is damaged (the record is whole: "
-             "its checksum matches the rest of the file)",
+      return Crc(absl::string_view(p + record_header, rest), Crc(header)) ==
+             crc;
+    };
+    constexpr absl::string_view kWhole =
+        "the record's length field is damaged (the record is whole: its "
+        "checksum matches the rest of the file)";
+    if (length > left - record_header) {
+      // Torn, unless the record is whole, or a later record says the log
+      // was synced past it.
+      if (whole_to_end()) {
+        fail(kWhole, false);
+      } else if (verify && version >= 2 && !may_be_torn(pos)) {
+        fail("the record's length field is damaged (a later record says "
+             "the log was synced past it)",
              false);
       } else {
         fail("the file ends inside a record", true);
       }
       break;
     }
-    const uint64_t end = pos + kRecordHeaderBytes + length;
-    if (verify &&
-        Crc(data.substr(pos + 4, kRecordHeaderBytes - 4 + length)) != crc) {
-      fail("checksum mismatch",
-           end == data.size() || AllZero(data.substr(pos)));
+    const uint64_t end = pos + record_header + length;
+    if (verify && Crc(data.substr(pos + 4, record_header - 4 + length)) != crc) {
+      if (end == data.size() || AllZero(data.substr(pos))) {
+        fail("checksum mismatch", true);
+      } else if (whole_to_end()) {
+        fail(kWhole, false);
+      } else if (may_be_torn(pos)) {
+        fail("checksum mismatch, and no record after it says the log was "
+             "synced past it (a crash before the sync: what follows is "
+             "dropped)",
+             true);
+      } else {
+        fail("checksum mismatch", false);
+      }
       break;
     }
     parsed.records.push_back(
-        {pos, generation, data.substr(pos + kRecordHeaderBytes, length)});
+        {pos, end, generation, data.substr(pos + record_header, length)});
     pos = end;
     parsed.valid_bytes = pos;
   }
@@ -377,10 +428,7 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
       // Keep the records before the damage: a copy of this segment and
       // every later segment are set aside, and this one is cut there.
       parsed.records.resize(good);
-      const uint64_t keep =
-          good == 0 ? 0
-                    : parsed.records[good - 1].offset + kRecordHeaderBytes +
-                          parsed.records[good - 1].payload.size();
+      const uint64_t keep = good == 0 ? 0 : parsed.records[good - 1].end;
       scan.skipped = std::string(corrupt.message());
       const std::string copy = JoinPath(options.dir, aside(segment.name));
       if (absl::Status s = env->WriteFile(copy, data); !s.ok()) return s;
@@ -428,7 +476,7 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
     for (const Record& record : parsed.records) {
       if (scan.first_generation == 0) scan.first_generation = record.generation;
       scan.last_generation = record.generation;
-      scan.bytes += kRecordHeaderBytes + record.payload.size();
+      scan.bytes += record.end - record.offset;
     }
     scan.records += parsed.records.size();
     if (!scan.skipped.empty()) break;
@@ -596,9 +644,6 @@ absl::Status WriteAheadLog::Append(const MutationBatch& batch,
   const uint32_t length32 = static_cast<uint32_t>(length);
   std::memcpy(record.data() + 4, &length32, 4);
   std::memcpy(record.data() + 8, &generation, 8);
-  const uint32_t crc = Crc(absl::string_view(record).substr(4));
-  std::memcpy(record.data(), &crc, 4);
-
   if (file_->size() >= options_.segment_bytes &&
       file_->size() > kHeaderBytes) {
     // The old segment is synced before the new one takes records, so that
@@ -613,6 +658,12 @@ absl::Status WriteAheadLog::Append(const MutationBatch& batch,
       }
     }
   }
+  // How far the segment it goes to is durable (set once any rotation is
+  // done): recovery tells a crash's damage (after that) from corruption
+  // (before it) by this.
+  std::memcpy(record.data() + 16, &synced_bytes_, 8);
+  const uint32_t crc = Crc(absl::string_view(record).substr(4));
+  std::memcpy(record.data(), &crc, 4);
   const uint64_t before = file_->size();
   if (absl::Status s = file_->Append(record); !s.ok()) {
     if (absl::Status cut = file_->Truncate(before); !cut.ok()) {

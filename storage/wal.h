@@ -3,23 +3,31 @@
 // MutationLog).
 //
 // A log is a directory of segment files `wal-<first generation>.log`, each
-// a 16-byte header ("CLOUTWAL", format version, zero) and then records:
+// a 16-byte header ("CLOUTWAL", format version 2, zero) and then records:
 //
-//   u32 crc32 | u32 length | u64 generation | length bytes of batch
+//   u32 crc32 | u32 length | u64 generation | u64 synced | length bytes of batch
 //
 // little-endian, where the CRC (zlib's crc32) covers everything after
-// itself: length, generation and the batch in EncodeMutationBatch's form.
-// A new segment starts once the current one passes
-// LogOptions::segment_bytes; a segment is removed once a snapshot covers
-// it (DropThrough).
+// itself: length, generation, synced and the batch in
+// EncodeMutationBatch's form. `synced` is how many bytes of the segment
+// had been synced when the record was appended. Version 1 segments (the
+// same without `synced`) are still read. A new segment starts once the
+// current one passes LogOptions::segment_bytes; a segment is removed once
+// a snapshot covers it (DropThrough).
 //
 // Recovery (ScanLog, then ReplayLog): every record of every segment is
-// checked. A torn last record (a crash in the middle of writing it: the
-// file ends inside it, or it fails its CRC and nothing but it or zeros
-// follow) is dropped with a warning and the segment cut there; any other
-// bad record is corruption: an error naming the file and the offset, or,
-// with skip_corrupt, the replay stops before it and that segment and every
-// later one are renamed aside (`.corrupt`).
+// checked. A crash loses what was not synced, and not always as a prefix:
+// pages of the unsynced end may be lost (read back as zeros or old bytes)
+// while later ones are kept. So a bad record of the last segment is taken
+// as torn, and it and everything after it dropped with a warning and the
+// segment cut there, when the file ends inside it, when nothing but zeros
+// follows it, or (version 2) when no good record after it says the log
+// was synced past it. Any other bad record lies in bytes that were synced,
+// and is corruption: an error naming the file and the offset, or, with
+// skip_corrupt, the replay stops before it and that segment and every
+// later one are renamed aside (`.corrupt`). The one case this cannot tell
+// apart: damage to the last synced records when no record was appended
+// after that sync reads as torn.
 //
 // Thread safety: a WriteAheadLog is used by one store's writer thread
 // (Append, WaitDurable) while any thread reads stats(); its own
