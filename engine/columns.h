@@ -31,7 +31,8 @@
 namespace clout {
 
 class TimeIndex;  // time_index.h
-class IdentityIndex;  // store.cc: rows by result identity
+class IdentityIndex;  // identity_index.h: rows by result identity
+class IdentityFilter;  // identity_index.h: which identities a segment has
 
 // Append-only storage for strings whose addresses never change. Not
 // thread-safe while being appended to; immutable (and freely shared) once
@@ -199,6 +200,10 @@ struct SortOrderCache {
   std::shared_ptr<const TimeIndex> time_index;
   // The job's rows by identity, once a commit needed them.
   std::shared_ptr<const IdentityIndex> identity_index;
+  // Which identities the job's rows may have, built with the segment
+  // (small ones) or by a background merge; null: none (a write then looks
+  // every identity up).
+  std::shared_ptr<const IdentityFilter> identity_filter;
 };
 
 // The row filters of a query (time window, score threshold,

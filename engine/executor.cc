@@ -1364,6 +1364,7 @@ size_t IndexBytes(const JobResults& job) {
   std::lock_guard<std::mutex> lock(cache.mu);
   size_t bytes = cache.time_index ? cache.time_index->bytes() : 0;
   if (cache.identity_index) bytes += cache.identity_index->bytes();
+  if (cache.identity_filter) bytes += cache.identity_filter->bytes();
   if (cache.string_ranks) {
     bytes += cache.string_ranks->capacity() * sizeof(uint32_t);
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 #include "engine/columns.h"
 
 namespace clout {
@@ -76,6 +77,60 @@ class IdentityIndex {
     return absl::HashOf(timestamp, span, name, value);
   }
   std::vector<uint32_t> slots_;
+  size_t mask_ = 0;
+};
+
+// The hash of a result identity in text form (timestamp, bucket span in
+// seconds, field name, field value): the same for a staged row and a
+// stored one, whatever their dictionaries' codes. Stable within a process
+// only.
+inline uint64_t TextIdentityHash(int64_t timestamp, int64_t bucket_span,
+                                 absl::string_view name,
+                                 absl::string_view value) {
+  return absl::HashOf(timestamp, bucket_span, name, value);
+}
+
+// Which identities one segment may hold: a blocked Bloom filter of its
+// rows' TextIdentityHash, 16 bits per row in 64-bit blocks, 3 bits set per
+// identity (about 1% false positives). A write asks it before looking an
+// identity up in the segment's dictionary and IdentityIndex, which a
+// delta that does not hold it would cost. Immutable once built; cached
+// with the segment.
+class IdentityFilter {
+ public:
+  explicit IdentityFilter(const JobResults& job) {
+    const size_t n = job.columns.size();
+    size_t blocks = 1;
+    while (blocks * 64 < n * 16) blocks *= 2;
+    blocks_.assign(blocks, 0);
+    mask_ = blocks - 1;
+    const InfluencerColumns& c = job.columns;
+    for (size_t r = 0; r < n; ++r) {
+      const uint64_t hash =
+          TextIdentityHash(c.timestamp[r], job.bucket_span(r),
+                           job.field_name(r), job.field_value(r));
+      blocks_[hash & mask_] |= Bits(hash);
+    }
+  }
+
+  // False if the segment holds no row with this identity (deleted rows
+  // included); true if it may.
+  bool MayContain(uint64_t hash) const {
+    const uint64_t bits = Bits(hash);
+    return (blocks_[hash & mask_] & bits) == bits;
+  }
+
+  size_t bytes() const { return blocks_.capacity() * sizeof(uint64_t); }
+
+ private:
+  // Three bits of a block, from the hash's high bits (the low ones chose
+  // the block).
+  static uint64_t Bits(uint64_t hash) {
+    return (uint64_t{1} << ((hash >> 40) & 63)) |
+           (uint64_t{1} << ((hash >> 46) & 63)) |
+           (uint64_t{1} << ((hash >> 52) & 63));
+  }
+  std::vector<uint64_t> blocks_;
   size_t mask_ = 0;
 };
 

@@ -219,6 +219,27 @@ std::shared_ptr<const IdentityIndex> IdentityIndexOf(const JobResults& job) {
   return cache.identity_index;
 }
 
+// Segments of up to this many rows get an IdentityFilter when first
+// probed (about a millisecond at most); larger ones only from the merge
+// that built them (kMergeFilterRows), off the commit path.
+constexpr size_t kLazyFilterRows = 16384;
+constexpr size_t kMergeFilterRows = size_t{1} << 22;
+
+// The segment's IdentityFilter: the one built already, else one built now
+// when `build`, else null. Thread-safe.
+std::shared_ptr<const IdentityFilter> IdentityFilterOf(const JobResults& job,
+                                                       bool build) {
+  SortOrderCache& cache = *job.sort_orders;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.identity_filter || !build) return cache.identity_filter;
+  }
+  auto filter = std::make_shared<const IdentityFilter>(job);
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (!cache.identity_filter) cache.identity_filter = std::move(filter);
+  return cache.identity_filter;
+}
+
 // A stored row: its segment and row number.
 struct StoredRow {
   uint32_t segment;
@@ -250,6 +271,7 @@ class StoredRows {
     }
     codes_.resize(segments_.size());
     spans_.resize(segments_.size());
+    filters_.resize(segments_.size());
   }
 
   bool empty() const { return segments_.empty(); }
@@ -279,7 +301,7 @@ class StoredRows {
     for (size_t s = segments_.size(); s-- > 0;) {
       const JobResults& segment = *segments_[s].rows;
       if (timestamp < segment.min_timestamp ||
-          timestamp > segment.max_timestamp) {
+          timestamp > segment.max_timestamp || !MayHold(s, i)) {
         continue;
       }
       const int64_t name = Code(s, c.field_name_code[i]);
@@ -313,7 +335,7 @@ class StoredRows {
       const JobResults& segment = *segments_[s].rows;
       if (timestamp < segment.min_timestamp ||
           timestamp > segment.max_timestamp || s >= indexes_.size() ||
-          !indexes_[s]) {
+          !indexes_[s] || !MayHold(s, i)) {
         continue;
       }
       const int64_t name = Code(s, c.field_name_code[i]);
@@ -355,6 +377,29 @@ class StoredRows {
   }
 
  private:
+  // False if segment s holds no row with staged row i's identity (its
+  // IdentityFilter says so); true if it may, or has no filter.
+  bool MayHold(size_t s, size_t i) {
+    Filter& filter = filters_[s];
+    if (!filter.fetched) {
+      filter.fetched = true;
+      const JobResults& rows = *segments_[s].rows;
+      filter.filter =
+          IdentityFilterOf(rows, rows.columns.size() <= kLazyFilterRows);
+    }
+    if (filter.filter == nullptr) return true;
+    if (staged_hashes_.empty()) {
+      staged_hashes_.resize(batch_.columns.size());
+      hashed_.assign(batch_.columns.size(), false);
+    }
+    if (!hashed_[i]) {
+      const TextIdentity id = StagedIdentity(batch_, i);
+      staged_hashes_[i] =
+          TextIdentityHash(id.timestamp, id.bucket_span, id.name, id.value);
+      hashed_[i] = true;
+    }
+    return filter.filter->MayContain(staged_hashes_[i]);
+  }
   bool Deleted(size_t s, uint32_t row) const {
     const DeletedRows* deleted = segments_[s].deleted.get();
     return deleted != nullptr && deleted->Contains(row);
@@ -400,6 +445,13 @@ class StoredRows {
   std::vector<std::vector<int64_t>> spans_;
   std::vector<std::unique_ptr<ValueHashes>> hashes_;
   std::vector<std::shared_ptr<const IdentityIndex>> indexes_;
+  struct Filter {
+    bool fetched = false;
+    std::shared_ptr<const IdentityFilter> filter;  // null: none
+  };
+  std::vector<Filter> filters_;
+  std::vector<uint64_t> staged_hashes_;  // TextIdentityHash of staged rows
+  std::vector<bool> hashed_;
 };
 
 // What a batch does to one job, decided before anything is built.
@@ -1006,7 +1058,9 @@ std::shared_ptr<const JobResults> AddToSegments(
       }
       std::vector<JobResults::Segment> kept(job->segments.begin(),
                                             job->segments.begin() + from);
-      kept.push_back({MaterializeJob(window), nullptr});
+      std::shared_ptr<const JobResults> merged = MaterializeJob(window);
+      if (merged->size() <= kMergeFilterRows) IdentityFilterOf(*merged, true);
+      kept.push_back({std::move(merged), nullptr});
       kept.insert(kept.end(), job->segments.begin() + from + width,
                   job->segments.end());
       job = Assemble(job->job_id, std::move(kept), field_names, live_rows,
@@ -1184,6 +1238,11 @@ std::shared_ptr<const JobResults> CommitJob(
   std::shared_ptr<JobResults> added =
       any_new ? BuildSegment(job_id, std::move(rows), plan.keep, arena)
               : nullptr;
+  // Later writes ask the delta's filter before its dictionary and index:
+  // O(batch) now, where most lookups in the delta would find nothing.
+  if (added != nullptr && added->size() <= kMergeFilterRows) {
+    IdentityFilterOf(*added, true);
+  }
   return AddToSegments(old, plan.removed, std::move(added), options, warm,
                        in_progress, request);
 }
@@ -1309,6 +1368,9 @@ void InfluencerStore::StartMerges(bool published) {
         std::shared_ptr<const JobResults> merged = MaterializeJob(job);
         clout::WarmIndexes(merged);
         IdentityIndexOf(*merged);
+        if (merged->size() <= kMergeFilterRows) {
+          IdentityFilterOf(*merged, true);
+        }
         finished.merged = std::move(merged);
       } catch (const std::exception&) {
         // Out of memory, most likely: the job stays as it is, and a later
