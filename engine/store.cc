@@ -1396,8 +1396,16 @@ void InfluencerStore::StartMerges(bool published) {
           // not wait behind a whole job's.
           if (idle_mergers_ < merge_tasks_.size() &&
               mergers_.size() < kMergeThreads) {
-            mergers_.reserve(kMergeThreads);
-            mergers_.emplace_back([this] { MergerLoop(); });
+            try {
+              mergers_.reserve(kMergeThreads);
+              mergers_.emplace_back([this] { MergerLoop(); });
+            } catch (const std::exception&) {
+              // The threads there run it; with none, it is not started.
+              if (mergers_.empty()) {
+                merge_tasks_.pop_back();
+                throw;
+              }
+            }
           }
         }
         merger_cv_.notify_one();
@@ -1463,7 +1471,17 @@ void InfluencerStore::InstallMerges(std::vector<FinishedMerge> finished) {
     if (next != nullptr) Publish(std::move(next));
   } catch (const std::exception&) {
     // Out of memory: the jobs stay as they are (a later write merges
-    // them), and the merges count as done.
+    // them), and the merges count as done; none of them stays pending,
+    // which would keep its job from merging again.
+    for (const FinishedMerge& done : finished) {
+      auto pending = pending_merges_.find(done.job_id);
+      if (pending == pending_merges_.end()) continue;
+      std::erase_if(pending->second,
+                    [&](const std::unique_ptr<PendingMerge>& merge) {
+                      return merge->merge.snapshot == done.snapshot;
+                    });
+      if (pending->second.empty()) pending_merges_.erase(pending);
+    }
   }
   {
     std::lock_guard<std::mutex> lock(queue_mu_);

@@ -78,9 +78,13 @@ struct StoreOptions {
   // merged by another. The headroom below max_delta_segments takes the
   // deltas written meanwhile; past max_delta_segments, the newest deltas
   // are merged among themselves on the commit path, whatever their size.
-  // So a job holds at most max_delta_segments deltas, except when a merge
-  // runs that took nearly all of them (one more was measured). A replay
-  // (ApplyOptions::replay) merges on the commit path instead.
+  // So from 8 up (the default is 16) a job holds at most
+  // max_delta_segments deltas, or one more while a whole-job merge runs
+  // that took nearly all of them (16-17 measured under steady writes).
+  // Below 8 a window is two deltas wide and up to three merges may each
+  // pin one, so the deltas may pass the limit by up to about six while
+  // merges run. A replay (ApplyOptions::replay) merges on the commit path
+  // instead.
   //
   // Except: a window of deltas holding at most this many rows is merged on
   // the commit path (16,384 rows take about a millisecond), which keeps

@@ -103,6 +103,9 @@ struct Parsed {
   uint64_t valid_bytes = 0;
   std::string problem;  // kTorn, kCorrupt
   uint64_t problem_offset = 0;
+  // kTorn with bytes after the damage that are not all zeros (records
+  // perhaps, never synced): the cut drops them.
+  bool torn_before_bytes = false;
 };
 
 bool AllZero(absl::string_view bytes) {
@@ -115,11 +118,16 @@ bool AllZero(absl::string_view bytes) {
 // records at every offset after `pos` (the damage may hide where the next
 // one starts); only a record whose synced field lies in (pos, its own
 // offset] can say so, and only those are checksummed.
-bool SyncedPast(absl::string_view data, uint64_t pos) {
+// Records of an older log whose blocks a crash left in the file do not
+// count: only one of a generation after `after_generation` (the last good
+// record's before `pos`) does.
+bool SyncedPast(absl::string_view data, uint64_t pos,
+                uint64_t after_generation) {
   for (uint64_t q = pos + 1; q + kRecordHeaderBytes <= data.size(); ++q) {
     const char* p = data.data() + q;
     const uint64_t synced = Load<uint64_t>(p + 16);
     if (synced <= pos || synced > q) continue;
+    if (Load<uint64_t>(p + 8) <= after_generation) continue;
     const uint32_t length = Load<uint32_t>(p + 4);
     if (length > data.size() - q - kRecordHeaderBytes) continue;
     if (Crc(data.substr(q + 4, kRecordHeaderBytes - 4 + length)) ==
@@ -161,7 +169,9 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
       version == 1 ? kRecordHeaderBytesV1 : kRecordHeaderBytes;
   // Whether damage at `pos` may be a crash's rather than corruption.
   auto may_be_torn = [&](uint64_t pos) {
-    return version >= 2 && !SyncedPast(data, pos);
+    const uint64_t after =
+        parsed.records.empty() ? 0 : parsed.records.back().generation;
+    return version >= 2 && !SyncedPast(data, pos, after);
   };
   uint64_t pos = kHeaderBytes;
   parsed.valid_bytes = pos;
@@ -210,15 +220,21 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
     }
     const uint64_t end = pos + record_header + length;
     if (verify && Crc(data.substr(pos + 4, record_header - 4 + length)) != crc) {
-      if (end == data.size() || AllZero(data.substr(pos))) {
-        fail("checksum mismatch", true);
-      } else if (whole_to_end()) {
+      // A later record that says the log was synced past this one is
+      // asked first: a length damaged to end at the end of the file must
+      // not pass for a torn last record.
+      if (whole_to_end()) {
         fail(kWhole, false);
-      } else if (may_be_torn(pos)) {
+      } else if (version >= 2 && !may_be_torn(pos)) {
+        fail("checksum mismatch", false);
+      } else if (end == data.size() || AllZero(data.substr(pos))) {
+        fail("checksum mismatch", true);
+      } else if (version >= 2) {
         fail("checksum mismatch, and no record after it says the log was "
              "synced past it (a crash before the sync: what follows is "
              "dropped)",
              true);
+        parsed.torn_before_bytes = true;
       } else {
         fail("checksum mismatch", false);
       }
@@ -256,10 +272,11 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
   if (!names.ok()) return names.status();
   // A name for a copy set aside that replaces no earlier one.
   absl::flat_hash_set<std::string> taken(names->begin(), names->end());
-  auto aside = [&taken](const std::string& name) {
-    std::string candidate = name + ".corrupt";
+  auto aside = [&taken](const std::string& name,
+                        absl::string_view suffix = ".corrupt") {
+    std::string candidate = absl::StrCat(name, suffix);
     for (int n = 1; taken.contains(candidate); ++n) {
-      candidate = absl::StrCat(name, ".corrupt.", n);
+      candidate = absl::StrCat(name, suffix, ".", n);
     }
     taken.insert(candidate);
     return candidate;
@@ -456,6 +473,15 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
     } else if (parsed.stop == Stop::kTorn) {
       scan.torn = absl::StrCat(path, " at offset ", parsed.problem_offset,
                                ": ", parsed.problem);
+      if (parsed.torn_before_bytes) {
+        // The cut drops bytes that are not zeros: kept, in case they were
+        // the damage of synced records rather than a crash's.
+        const std::string copy = JoinPath(options.dir, aside(segment.name, ".torn"));
+        if (absl::Status s = env->WriteFile(copy, data); !s.ok()) return s;
+        // Its name durable before the cut is.
+        if (absl::Status s = env->SyncDir(options.dir); !s.ok()) return s;
+        absl::StrAppend(&scan.torn, "; kept a copy as ", copy);
+      }
       if (parsed.records.empty()) {
         // Nothing of it was ever acknowledged: remove it whole.
         if (absl::Status s = env->Remove(path); !s.ok()) return s;

@@ -21,13 +21,15 @@
 // while later ones are kept. So a bad record of the last segment is taken
 // as torn, and it and everything after it dropped with a warning and the
 // segment cut there, when the file ends inside it, when nothing but zeros
-// follows it, or (version 2) when no good record after it says the log
-// was synced past it. Any other bad record lies in bytes that were synced,
-// and is corruption: an error naming the file and the offset, or, with
-// skip_corrupt, the replay stops before it and that segment and every
-// later one are renamed aside (`.corrupt`). The one case this cannot tell
-// apart: damage to the last synced records when no record was appended
-// after that sync reads as torn.
+// follows it, when (version 1) it ends where the file does, or (version 2)
+// when no good record after it, of a later generation, says the log was
+// synced past it; when bytes other than zeros are dropped, a copy of the
+// segment is kept first (`.torn`). Any other bad record lies in bytes
+// that were synced, and is corruption: an error naming the file and the
+// offset, or, with skip_corrupt, the replay stops before it and that
+// segment and every later one are renamed aside (`.corrupt`). The one case
+// this cannot tell apart: damage to the records of the last sync when no
+// record was appended after it reads as torn (and is kept as `.torn`).
 //
 // Thread safety: a WriteAheadLog is used by one store's writer thread
 // (Append, WaitDurable) while any thread reads stats(); its own

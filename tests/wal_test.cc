@@ -4,6 +4,9 @@
 // sync fails the write and leaves the store and the log as they were.
 #include "storage/wal.h"
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <atomic>
@@ -334,8 +337,17 @@ TEST(WalTest, HolesInTheUnsyncedEndAreATornTail) {
     }
     ASSERT_LT(found, after.size())
         << "seed " << seed << ": not a state after a synced batch";
-    cut_before_kept_records +=
-        reopened->scan.torn.find("no record after it") != std::string::npos;
+    if (reopened->scan.torn.find("no record after it") != std::string::npos) {
+      ++cut_before_kept_records;
+      // What the cut dropped is kept.
+      EXPECT_THAT(reopened->scan.torn, HasSubstr("kept a copy as "));
+      absl::StatusOr<std::vector<std::string>> names = env->ListDir(kDir);
+      ASSERT_TRUE(names.ok());
+      EXPECT_TRUE(std::any_of(names->begin(), names->end(),
+                              [](const std::string& name) {
+                                return name.find(".torn") != std::string::npos;
+                              }));
+    }
   }
   // Most crashes lose a page with later ones kept.
   EXPECT_GT(cut_before_kept_records, 10);
@@ -371,6 +383,57 @@ TEST(WalTest, DamageBeforeTheLastSyncIsCorruptionInTheLastSegment) {
   refused = Open(env.get(), 64 << 20);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(ErrorTypeOf(refused.status()), "translog_corrupted_exception");
+  env->FlipBit(segment, second + 4, 6);
+  // Its length damaged to end exactly at the end of the file: not a torn
+  // last record, since the records after it say they were synced past it.
+  uint32_t length;
+  std::memcpy(&length, bytes.data() + second + 4, 4);
+  const uint32_t to_end = static_cast<uint32_t>(bytes.size() - second - 24);
+  for (int bit = 0; bit < 32; ++bit) {
+    if (((length ^ to_end) >> bit) & 1) {
+      env->FlipBit(segment, second + 4 + bit / 8, bit % 8);
+    }
+  }
+  refused = Open(env.get(), 64 << 20);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(absl::StrCat("corrupted at offset ", second,
+                                     ": checksum mismatch")));
+}
+
+// A record of an older log left in the file by a crash (a good checksum,
+// an old generation) does not vouch for a sync past damage before it.
+TEST(WalTest, AStaleRecordDoesNotMakeACrashCorruption) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(9);
+  {
+    absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+    ASSERT_TRUE(durable.ok());
+    Drive(*durable->store, mirror, random, 3);
+  }
+  const std::string segment = JoinPath(kDir, "wal-00000000000000000001.log");
+  std::string bytes = env->Contents(segment);
+  // A lost page (zeros) where a fourth record was, then a stale record of
+  // generation 1 claiming a sync past the hole.
+  const uint64_t hole = bytes.size();
+  bytes.append(100, '\0');
+  std::string stale(24, '\0');
+  const uint32_t length = 0;
+  const uint64_t generation = 1;
+  const uint64_t synced = hole + 1;
+  std::memcpy(stale.data() + 4, &length, 4);
+  std::memcpy(stale.data() + 8, &generation, 8);
+  std::memcpy(stale.data() + 16, &synced, 8);
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(stale.data() + 4), 20));
+  std::memcpy(stale.data(), &crc, 4);
+  bytes += stale;
+  ASSERT_TRUE(env->WriteFile(segment, bytes).ok());
+  absl::StatusOr<DurableStore> reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(Rows(*reopened->store), Rows(mirror));
+  EXPECT_THAT(reopened->scan.torn, HasSubstr(absl::StrCat("offset ", hole)));
 }
 
 TEST(WalTest, CorruptionIsRefusedOrSetAsideOnRequest) {
