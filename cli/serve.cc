@@ -144,11 +144,12 @@ Durability (--data_dir=DIR):
   DUMP arguments seed an empty data directory only; next to one that
   holds results they are refused (loading them would silently undo newer
   writes on every restart).
-  Recovery drops a torn last record (a crash in the middle of a write;
-  never an acknowledged one) with a warning. Any other damage stops the
-  start with the file and offset; --recover=skip_corrupt starts anyway
-  with the records before the damage, keeping the damaged files aside as
-  *.corrupt.
+  Recovery drops a torn log tail (damage past the last sync: a crash in
+  the middle of writing, never an acknowledged write under
+  --durability=request) with a warning, keeping a copy as *.torn when it
+  drops more than zeros. Any other damage stops the start with the file
+  and offset; --recover=skip_corrupt starts anyway with the records
+  before the damage, keeping the damaged files aside as *.corrupt.
   A full disk fails the write with 429 cluster_block_exception and a
   failed write with 500 translog_exception; queries go on. After a failed
   sync, writes are refused until a restart.
@@ -265,8 +266,9 @@ absl::StatusOr<std::unique_ptr<DataDir>> OpenDataDir(
   const LogScan& log = (*data)->recovered_log();
   if (!log.torn.empty()) {
     std::fprintf(stderr,
-                 "clout serve: warning: dropped a torn last log record (a "
-                 "write cut short by a crash, never acknowledged): %s\n",
+                 "clout serve: warning: dropped a torn log tail (writes "
+                 "cut short by a crash before they were synced, never "
+                 "acknowledged under --durability=request): %s\n",
                  log.torn.c_str());
   }
   if (!log.skipped.empty()) {

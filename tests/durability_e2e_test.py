@@ -222,7 +222,7 @@ def test_a_torn_tail_is_dropped_and_corruption_refused(tmp_path):
     last.write_bytes(good + b"\x01\x02\x03\x04\x40\x00\x00\x00\x03")
     server = Server(f"--data_dir={data}", dumps=())
     assert len(stored(server.port, "it_ops_new_kpi")) == 29
-    assert any("torn last log record" in line for line in server.first_lines)
+    assert any("dropped a torn log tail" in line for line in server.first_lines)
     kill(server)
     assert last.read_bytes() == good  # cut back
     # A flipped byte inside the record: refused, naming file and offset.
@@ -243,6 +243,36 @@ def test_a_torn_tail_is_dropped_and_corruption_refused(tmp_path):
     assert any("skip_corrupt skipped" in line for line in server.first_lines)
     assert server.stop() == 0
     assert (last.parent / (last.name + ".corrupt")).exists()
+
+
+def test_damage_in_a_log_segment_the_snapshot_holds_is_ignored(tmp_path):
+    # A crash between a snapshot and the removal of the log it covers
+    # leaves that log behind; damage in it must not stop the start.
+    data = tmp_path / "data"
+    server = Server(f"--data_dir={data}")
+    ops = [("index", f"i{i}", 1000 * i, float(i)) for i in range(20)]
+    status, _, body = http(server.port, "POST", "/_bulk",
+                           bulk_body("ignored_job", ops),
+                           {"Content-Type": "application/x-ndjson"})
+    assert status == 200, body
+    covered = segment(data)
+    kept = covered.read_bytes()
+    status, _, body = http(server.port, "POST", "/_clout/snapshot")
+    assert status == 200, body
+    before = stored(server.port, "ignored_job")
+    assert len(before) == 20
+    assert server.stop() == 0
+    assert not covered.exists()  # the snapshot's log was removed
+    damaged = bytearray(kept)
+    damaged[60] ^= 0x08
+    covered.write_bytes(bytes(damaged))
+    server = Server(f"--data_dir={data}", dumps=())
+    assert stored(server.port, "ignored_job") == before
+    assert any("snapshot already holds were ignored" in line and
+               str(covered) in line for line in server.first_lines), \
+        server.first_lines
+    assert server.stop() == 0
+    assert not covered.exists()  # removed with the next snapshot
 
 
 def test_snapshot_endpoint_and_restart_from_it(tmp_path):
