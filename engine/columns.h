@@ -200,9 +200,9 @@ struct SortOrderCache {
   std::shared_ptr<const TimeIndex> time_index;
   // The job's rows by identity, once a commit needed them.
   std::shared_ptr<const IdentityIndex> identity_index;
-  // Which identities the job's rows may have, built with the segment
-  // (small ones) or by a background merge; null: none (a write then looks
-  // every identity up).
+  // Which identities a plain job's rows may have (store.cc says which
+  // segments get one, and when); null: none (a write then looks every
+  // identity up in it).
   std::shared_ptr<const IdentityFilter> identity_filter;
 };
 

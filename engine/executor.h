@@ -163,8 +163,9 @@ void ForEachRowAt(const std::shared_ptr<const JobResults>& job,
                   const std::function<void(uint32_t)>& on_row);
 
 // Heap bytes of the indexes currently cached for `job` (sort orders, the
-// TimeIndex, the identity index the store builds for writes, and a job of
-// segments' deleted-row lists), excluding the columns. Thread-safe.
+// TimeIndex, the identity index and filter the store builds for writes,
+// and a job of segments' deleted-row sets), excluding the columns.
+// Thread-safe.
 size_t IndexBytes(const JobResults& job);
 
 // Maps a sort field name of spec section 3 to its SortField, or nullopt for

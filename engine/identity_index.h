@@ -1,5 +1,6 @@
-// IdentityIndex: one plain segment's rows by result identity (internal to
-// the engine: the store finds the stored rows a batch touches through it).
+// IdentityIndex: one plain segment's rows by result identity, and
+// IdentityFilter: which identities it may hold (internal to the engine:
+// the store finds the stored rows a batch touches through them).
 #ifndef CLOUT_ENGINE_IDENTITY_INDEX_H_
 #define CLOUT_ENGINE_IDENTITY_INDEX_H_
 
@@ -90,9 +91,11 @@ inline uint64_t TextIdentityHash(int64_t timestamp, int64_t bucket_span,
   return absl::HashOf(timestamp, bucket_span, name, value);
 }
 
-// Which identities one segment may hold: a blocked Bloom filter of its
-// rows' TextIdentityHash, 16 bits per row in 64-bit blocks, 3 bits set per
-// identity (about 1% false positives). A write asks it before looking an
+// Which identities one plain segment may hold (a job of segments has no
+// rows of its own: its filter would say no to everything): a blocked Bloom
+// filter of its rows' TextIdentityHash, 16 to 32 bits per row (a power of
+// two of 64-bit blocks), 3 bits set per identity (about 1% false
+// positives or fewer). A write asks it before looking an
 // identity up in the segment's dictionary and IdentityIndex, which a
 // delta that does not hold it would cost. Immutable once built; cached
 // with the segment.

@@ -219,14 +219,19 @@ std::shared_ptr<const IdentityIndex> IdentityIndexOf(const JobResults& job) {
   return cache.identity_index;
 }
 
-// Segments of up to this many rows get an IdentityFilter when first
-// probed (about a millisecond at most); larger ones only from the merge
-// that built them (kMergeFilterRows), off the commit path.
+// Which segments get an IdentityFilter (a plain segment's; optional: a
+// segment without one is probed for every identity). On the commit path:
+// a new delta or a window merged there of up to kEagerFilterRows rows
+// (hashing them costs a fraction of building them), and a segment of up
+// to kLazyFilterRows when first probed (about a millisecond at most). Off
+// it: a segment a background merge built, up to kMergeFilterRows.
 constexpr size_t kLazyFilterRows = 16384;
+constexpr size_t kEagerFilterRows = size_t{1} << 18;
 constexpr size_t kMergeFilterRows = size_t{1} << 22;
 
-// The segment's IdentityFilter: the one built already, else one built now
-// when `build`, else null. Thread-safe.
+// The plain segment's IdentityFilter: the one built already, else one
+// built now when `build`, else null (also when there is no memory for it:
+// it is optional). Thread-safe.
 std::shared_ptr<const IdentityFilter> IdentityFilterOf(const JobResults& job,
                                                        bool build) {
   SortOrderCache& cache = *job.sort_orders;
@@ -234,7 +239,12 @@ std::shared_ptr<const IdentityFilter> IdentityFilterOf(const JobResults& job,
     std::lock_guard<std::mutex> lock(cache.mu);
     if (cache.identity_filter || !build) return cache.identity_filter;
   }
-  auto filter = std::make_shared<const IdentityFilter>(job);
+  std::shared_ptr<const IdentityFilter> filter;
+  try {
+    filter = std::make_shared<const IdentityFilter>(job);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
   std::lock_guard<std::mutex> lock(cache.mu);
   if (!cache.identity_filter) cache.identity_filter = std::move(filter);
   return cache.identity_filter;
@@ -388,17 +398,15 @@ class StoredRows {
           IdentityFilterOf(rows, rows.columns.size() <= kLazyFilterRows);
     }
     if (filter.filter == nullptr) return true;
-    if (staged_hashes_.empty()) {
-      staged_hashes_.resize(batch_.columns.size());
-      hashed_.assign(batch_.columns.size(), false);
-    }
-    if (!hashed_[i]) {
+    // Hashed once per staged row and call (a few tens of ns), not kept: a
+    // load of millions of rows would hold them all.
+    if (hashed_row_ != i) {
       const TextIdentity id = StagedIdentity(batch_, i);
-      staged_hashes_[i] =
+      staged_hash_ =
           TextIdentityHash(id.timestamp, id.bucket_span, id.name, id.value);
-      hashed_[i] = true;
+      hashed_row_ = i;
     }
-    return filter.filter->MayContain(staged_hashes_[i]);
+    return filter.filter->MayContain(staged_hash_);
   }
   bool Deleted(size_t s, uint32_t row) const {
     const DeletedRows* deleted = segments_[s].deleted.get();
@@ -450,8 +458,8 @@ class StoredRows {
     std::shared_ptr<const IdentityFilter> filter;  // null: none
   };
   std::vector<Filter> filters_;
-  std::vector<uint64_t> staged_hashes_;  // TextIdentityHash of staged rows
-  std::vector<bool> hashed_;
+  size_t hashed_row_ = SIZE_MAX;  // the staged row staged_hash_ is of
+  uint64_t staged_hash_ = 0;
 };
 
 // What a batch does to one job, decided before anything is built.
@@ -1059,7 +1067,7 @@ std::shared_ptr<const JobResults> AddToSegments(
       std::vector<JobResults::Segment> kept(job->segments.begin(),
                                             job->segments.begin() + from);
       std::shared_ptr<const JobResults> merged = MaterializeJob(window);
-      if (merged->size() <= kMergeFilterRows) IdentityFilterOf(*merged, true);
+      if (merged->size() <= kEagerFilterRows) IdentityFilterOf(*merged, true);
       kept.push_back({std::move(merged), nullptr});
       kept.insert(kept.end(), job->segments.begin() + from + width,
                   job->segments.end());
@@ -1240,7 +1248,7 @@ std::shared_ptr<const JobResults> CommitJob(
               : nullptr;
   // Later writes ask the delta's filter before its dictionary and index:
   // O(batch) now, where most lookups in the delta would find nothing.
-  if (added != nullptr && added->size() <= kMergeFilterRows) {
+  if (added != nullptr && added->size() <= kEagerFilterRows) {
     IdentityFilterOf(*added, true);
   }
   return AddToSegments(old, plan.removed, std::move(added), options, warm,

@@ -103,9 +103,6 @@ struct Parsed {
   uint64_t valid_bytes = 0;
   std::string problem;  // kTorn, kCorrupt
   uint64_t problem_offset = 0;
-  // kTorn with bytes after the damage that are not all zeros (records
-  // perhaps, never synced): the cut drops them.
-  bool torn_before_bytes = false;
 };
 
 bool AllZero(absl::string_view bytes) {
@@ -138,14 +135,16 @@ bool SyncedPast(absl::string_view data, uint64_t pos,
   return false;
 }
 
-// Splits a segment's bytes into records. A record that fails is torn if
+// Splits a segment's bytes (of a segment whose name gives
+// `first_generation`; 0: unknown) into records. A record that fails is torn if
 // the file ends inside it, if nothing but zeros follows it, or (version 2)
 // if no good record after it says the log was synced past it: a crash
 // loses what was not synced, not always as a prefix (pages of the
 // unsynced end may be lost while later ones are kept). Else it is
 // corrupt. Without `verify`, checksums are not computed (bytes a scan
 // checked).
-Parsed ParseSegment(absl::string_view data, bool verify = true) {
+Parsed ParseSegment(absl::string_view data, bool verify = true,
+                    uint64_t first_generation = 0) {
   Parsed parsed;
   if (data.size() < kHeaderBytes) {
     parsed.stop = Stop::kTorn;
@@ -168,9 +167,14 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
   const size_t record_header =
       version == 1 ? kRecordHeaderBytesV1 : kRecordHeaderBytes;
   // Whether damage at `pos` may be a crash's rather than corruption.
+  // (A file reused under its name, which StartSegment truncates first,
+  // could show records of the same generations; the bound cannot tell
+  // those.)
   auto may_be_torn = [&](uint64_t pos) {
     const uint64_t after =
-        parsed.records.empty() ? 0 : parsed.records.back().generation;
+        parsed.records.empty()
+            ? (first_generation > 0 ? first_generation - 1 : 0)
+            : parsed.records.back().generation;
     return version >= 2 && !SyncedPast(data, pos, after);
   };
   uint64_t pos = kHeaderBytes;
@@ -234,7 +238,6 @@ Parsed ParseSegment(absl::string_view data, bool verify = true) {
              "synced past it (a crash before the sync: what follows is "
              "dropped)",
              true);
-        parsed.torn_before_bytes = true;
       } else {
         fail("checksum mismatch", false);
       }
@@ -304,8 +307,10 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
   std::vector<Ahead> ahead(count);
   // The helper reads these, never scan.segments (which the loop cuts).
   std::vector<std::string> paths;
+  std::vector<uint64_t> firsts;
   for (const LogScan::Segment& segment : scan.segments) {
     paths.push_back(JoinPath(options.dir, segment.name));
+    firsts.push_back(segment.first_generation);
   }
   std::mutex ahead_mu;
   std::condition_variable ahead_cv;
@@ -318,7 +323,8 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
     try {
       result.mapped = env->MapFile(paths[j]);
       if (result.mapped.ok()) {
-        result.parsed = ParseSegment((*result.mapped)->data());
+        result.parsed =
+            ParseSegment((*result.mapped)->data(), true, firsts[j]);
       }
     } catch (const std::bad_alloc&) {
       result.mapped = EsError(500, "translog_exception",
@@ -456,6 +462,8 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
         if (absl::Status s = env->Rename(from, to); !s.ok()) return s;
         absl::StrAppend(&scan.skipped, "; set aside ", to);
       }
+      // The copy's name and the renames durable before the cut is.
+      if (absl::Status s = env->SyncDir(options.dir); !s.ok()) return s;
       scan.segments.resize(i + 1);
       changed_dir = true;
       if (keep == 0) {
@@ -473,14 +481,25 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
     } else if (parsed.stop == Stop::kTorn) {
       scan.torn = absl::StrCat(path, " at offset ", parsed.problem_offset,
                                ": ", parsed.problem);
-      if (parsed.torn_before_bytes) {
-        // The cut drops bytes that are not zeros: kept, in case they were
-        // the damage of synced records rather than a crash's.
-        const std::string copy = JoinPath(options.dir, aside(segment.name, ".torn"));
-        if (absl::Status s = env->WriteFile(copy, data); !s.ok()) return s;
+      const absl::string_view cut = data.substr(parsed.valid_bytes);
+      if (!AllZero(cut)) {
+        // The bytes cut off are kept, in case they were damaged synced
+        // records rather than a crash's (the one case the log cannot
+        // tell). A precaution: without room for them, the start goes on.
+        const std::string copy =
+            JoinPath(options.dir, aside(segment.name, ".torn"));
+        absl::Status kept = env->WriteFile(copy, cut);
         // Its name durable before the cut is.
-        if (absl::Status s = env->SyncDir(options.dir); !s.ok()) return s;
-        absl::StrAppend(&scan.torn, "; kept a copy as ", copy);
+        if (kept.ok()) kept = env->SyncDir(options.dir);
+        if (kept.ok()) {
+          absl::StrAppend(&scan.torn, "; kept the ", cut.size(),
+                          " bytes cut off (from offset ", parsed.valid_bytes,
+                          ") as ", copy);
+        } else {
+          env->Remove(copy).IgnoreError();
+          absl::StrAppend(&scan.torn, "; could not keep the bytes cut off: ",
+                          kept.message());
+        }
       }
       if (parsed.records.empty()) {
         // Nothing of it was ever acknowledged: remove it whole.

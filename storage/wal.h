@@ -23,13 +23,14 @@
 // segment cut there, when the file ends inside it, when nothing but zeros
 // follows it, when (version 1) it ends where the file does, or (version 2)
 // when no good record after it, of a later generation, says the log was
-// synced past it; when bytes other than zeros are dropped, a copy of the
-// segment is kept first (`.torn`). Any other bad record lies in bytes
+// synced past it; the bytes cut off, unless all zeros, are kept first in
+// `<segment>.torn` (if there is room). Any other bad record lies in bytes
 // that were synced, and is corruption: an error naming the file and the
 // offset, or, with skip_corrupt, the replay stops before it and that
 // segment and every later one are renamed aside (`.corrupt`). The one case
 // this cannot tell apart: damage to the records of the last sync when no
-// record was appended after it reads as torn (and is kept as `.torn`).
+// record was appended after it reads as torn (their bytes are in the
+// `.torn` file).
 //
 // Thread safety: a WriteAheadLog is used by one store's writer thread
 // (Append, WaitDurable) while any thread reads stats(); its own
@@ -113,9 +114,10 @@ struct LogScan {
 // generation `covered_through` covers whole (the next segment starts at or
 // before covered_through + 1) is not an error: it is noted in
 // LogScan::ignored and the segment left as it is, for the snapshot's
-// DropThrough to remove. Cuts a torn tail and renames corrupt segments
-// aside (skip_corrupt; a copy never replaces an earlier `.corrupt` one: it
-// takes `.corrupt.1`, ...) on disk; changes nothing else. Checks segments on
+// DropThrough to remove. Cuts a torn tail (keeping the bytes cut off in a
+// `.torn` file) and renames corrupt segments aside (skip_corrupt; a copy
+// never replaces an earlier one: it takes `.corrupt.1`, `.torn.1`, ...) on
+// disk; changes nothing else. Checks segments on
 // a second thread of its own (joined before it returns); the repairs are
 // made in segment order, as one thread would.
 absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,

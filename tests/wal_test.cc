@@ -238,6 +238,10 @@ TEST(WalTest, ATornTailIsCutAndLaterWritesSurviveTheNextCrash) {
     EXPECT_THAT(durable->scan.torn, HasSubstr(segment));
     EXPECT_THAT(durable->scan.torn, HasSubstr("the file ends inside a record"));
     EXPECT_EQ(Rows(*durable->store), Rows(mirror));
+    // The bytes cut off are kept.
+    EXPECT_THAT(durable->scan.torn, HasSubstr("kept the 9 bytes cut off"));
+    EXPECT_EQ(env->Contents(segment + ".torn"),
+              std::string("\x10\x20\x30\x40\x50\x00\x00\x00\x06", 9));
     Drive(*durable->store, mirror, random, 3);
   }
   // The cut must itself be durable: otherwise the torn bytes come back in
@@ -246,6 +250,32 @@ TEST(WalTest, ATornTailIsCutAndLaterWritesSurviveTheNextCrash) {
   absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
   ASSERT_TRUE(durable.ok()) << durable.status();
   EXPECT_EQ(Rows(*durable->store), Rows(mirror));
+}
+
+// Keeping the bytes a torn cut drops is a precaution: a full disk does not
+// stop the start, and leaves no partial copy.
+TEST(WalTest, NoRoomToKeepATornTailDoesNotStopTheStart) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  InfluencerStore mirror;
+  std::mt19937_64 random(12);
+  {
+    absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+    ASSERT_TRUE(durable.ok());
+    Drive(*durable->store, mirror, random, 4);
+  }
+  const std::string segment = JoinPath(kDir, "wal-00000000000000000001.log");
+  {
+    auto file = *env->OpenAppendable(segment);
+    ASSERT_TRUE(file->Append(std::string(40, '\x7f')).ok());
+    ASSERT_TRUE(file->Sync().ok());
+  }
+  // Room for the new segment's header, not for the 40 bytes.
+  env->SetSpaceLeft(20);
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(durable.ok()) << durable.status();
+  EXPECT_EQ(Rows(*durable->store), Rows(mirror));
+  EXPECT_THAT(durable->scan.torn, HasSubstr("could not keep the bytes cut off"));
+  EXPECT_EQ(env->Contents(segment + ".torn"), "");
 }
 
 // A bit flipped in the length field of the last record makes it seem to
@@ -340,7 +370,7 @@ TEST(WalTest, HolesInTheUnsyncedEndAreATornTail) {
     if (reopened->scan.torn.find("no record after it") != std::string::npos) {
       ++cut_before_kept_records;
       // What the cut dropped is kept.
-      EXPECT_THAT(reopened->scan.torn, HasSubstr("kept a copy as "));
+      EXPECT_THAT(reopened->scan.torn, HasSubstr(" bytes cut off (from offset "));
       absl::StatusOr<std::vector<std::string>> names = env->ListDir(kDir);
       ASSERT_TRUE(names.ok());
       EXPECT_TRUE(std::any_of(names->begin(), names->end(),
@@ -434,6 +464,25 @@ TEST(WalTest, AStaleRecordDoesNotMakeACrashCorruption) {
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   EXPECT_EQ(Rows(*reopened->store), Rows(mirror));
   EXPECT_THAT(reopened->scan.torn, HasSubstr(absl::StrCat("offset ", hole)));
+  reopened->store.reset();
+  reopened->log.reset();
+  // The same in a segment just started (generation 4 on), whose first
+  // record is lost: the stale one is older than the segment's name says.
+  const std::string fresh = JoinPath(kDir, "wal-00000000000000000004.log");
+  std::string started = env->Contents(fresh);
+  ASSERT_EQ(started.size(), 16u);  // the header the reopened log wrote
+  started.append(100, '\0');
+  const uint64_t claim = 17;
+  std::memcpy(stale.data() + 16, &claim, 8);
+  const uint32_t crc2 = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(stale.data() + 4), 20));
+  std::memcpy(stale.data(), &crc2, 4);
+  started += stale;
+  ASSERT_TRUE(env->WriteFile(fresh, started).ok());
+  reopened = Open(env.get(), 64 << 20);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(Rows(*reopened->store), Rows(mirror));
+  EXPECT_THAT(reopened->scan.torn, HasSubstr(fresh));
 }
 
 TEST(WalTest, CorruptionIsRefusedOrSetAsideOnRequest) {
