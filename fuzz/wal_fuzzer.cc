@@ -5,7 +5,10 @@
 //   - bit 0 clear: a whole log segment file, as found on disk;
 //   - bit 0 set: one record's batch, framed here with a valid header and
 //     CRC, so that the decoder sees inputs no checksum stops.
-// Bit 1: scan with skip_corrupt.
+// Bit 1: scan with skip_corrupt. Bit 2 (with bit 0): frame the record in
+// log format 2 (24-byte record headers) rather than 1. The corpus holds
+// format 2 segments with damage that a later record does or does not say
+// was synced (corruption, or a torn tail).
 //
 // Invariants checked (a failure aborts):
 //   - a refused log is a 500 translog_corrupted_exception that names the
