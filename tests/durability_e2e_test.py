@@ -40,6 +40,13 @@ def bulk_body(job, ops):
     return "".join(json.dumps(x) + "\n" for x in lines).encode()
 
 
+def post_bulk(port, job, ops):
+    """POSTs `ops` (bulk_body) for `job`; asserts a 200."""
+    status, _, body = http(port, "POST", "/_bulk", bulk_body(job, ops),
+                           {"Content-Type": "application/x-ndjson"})
+    assert status == 200, body
+
+
 def java_hash(s):
     h = 0
     for ch in s:  # ASCII values only here
@@ -210,10 +217,7 @@ def test_a_torn_tail_is_dropped_and_corruption_refused(tmp_path):
     data = tmp_path / "data"
     server = Server(f"--data_dir={data}")  # seeded, then a snapshot
     ops = [("index", "extra", 5000, 1.5)]
-    status, _, body = http(server.port, "POST", "/_bulk",
-                           bulk_body("it_ops_new_kpi", ops),
-                           {"Content-Type": "application/x-ndjson"})
-    assert status == 200, body
+    post_bulk(server.port, "it_ops_new_kpi", ops)
     kill(server)  # no shutdown snapshot: the _bulk is in the log only
     last = segment(data)
     good = last.read_bytes()
@@ -251,10 +255,7 @@ def test_damage_in_a_log_segment_the_snapshot_holds_is_ignored(tmp_path):
     data = tmp_path / "data"
     server = Server(f"--data_dir={data}")
     ops = [("index", f"i{i}", 1000 * i, float(i)) for i in range(20)]
-    status, _, body = http(server.port, "POST", "/_bulk",
-                           bulk_body("ignored_job", ops),
-                           {"Content-Type": "application/x-ndjson"})
-    assert status == 200, body
+    post_bulk(server.port, "ignored_job", ops)
     covered = segment(data)
     kept = covered.read_bytes()
     status, _, body = http(server.port, "POST", "/_clout/snapshot")
@@ -279,10 +280,7 @@ def test_snapshot_endpoint_and_restart_from_it(tmp_path):
     data = tmp_path / "data"
     server = Server(f"--data_dir={data}")
     ops = [("index", f"s{i}", 1000 * i, float(i)) for i in range(50)]
-    status, _, body = http(server.port, "POST", "/_bulk",
-                           bulk_body("snap_job", ops),
-                           {"Content-Type": "application/x-ndjson"})
-    assert status == 200, body
+    post_bulk(server.port, "snap_job", ops)
     status, _, body = http(server.port, "POST", "/_clout/snapshot")
     assert status == 200, body
     answer = json.loads(body)

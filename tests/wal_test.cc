@@ -131,6 +131,18 @@ void Drive(InfluencerStore& store, InfluencerStore& mirror,
   }
 }
 
+// A log of `batches` random batches (seed `seed`) in a new FaultEnv, its
+// store closed; `mirror` gets every batch.
+std::unique_ptr<FaultEnv> LogOf(int batches, uint64_t seed,
+                                InfluencerStore& mirror) {
+  std::unique_ptr<FaultEnv> env = NewEnv();
+  std::mt19937_64 random(seed);
+  absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
+  EXPECT_TRUE(durable.ok()) << durable.status();
+  if (durable.ok()) Drive(*durable->store, mirror, random, batches);
+  return env;
+}
+
 TEST(WalTest, AcknowledgedBatchesSurviveCrashesAtAnyPoint) {
   // Small segments: groups of batches span new segments, whose names and
   // whose predecessors' tails must be durable before an acknowledgment.
@@ -255,14 +267,8 @@ TEST(WalTest, ATornTailIsCutAndLaterWritesSurviveTheNextCrash) {
 // Keeping the bytes a torn cut drops is a precaution: a full disk does not
 // stop the start, and leaves no partial copy.
 TEST(WalTest, NoRoomToKeepATornTailDoesNotStopTheStart) {
-  std::unique_ptr<FaultEnv> env = NewEnv();
   InfluencerStore mirror;
-  std::mt19937_64 random(12);
-  {
-    absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
-    ASSERT_TRUE(durable.ok());
-    Drive(*durable->store, mirror, random, 4);
-  }
+  std::unique_ptr<FaultEnv> env = LogOf(4, 12, mirror);
   const std::string segment = JoinPath(kDir, "wal-00000000000000000001.log");
   {
     auto file = *env->OpenAppendable(segment);
@@ -386,14 +392,8 @@ TEST(WalTest, HolesInTheUnsyncedEndAreATornTail) {
 // Damage to a record that was synced, in the segment being written, is
 // corruption when a record after it says so (written after the sync).
 TEST(WalTest, DamageBeforeTheLastSyncIsCorruptionInTheLastSegment) {
-  std::unique_ptr<FaultEnv> env = NewEnv();
   InfluencerStore mirror;
-  std::mt19937_64 random(8);
-  {
-    absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
-    ASSERT_TRUE(durable.ok());
-    Drive(*durable->store, mirror, random, 6);
-  }
+  std::unique_ptr<FaultEnv> env = LogOf(6, 8, mirror);
   const std::string segment = JoinPath(kDir, "wal-00000000000000000001.log");
   // The second record's batch (16-byte file header, 24-byte record
   // headers).
@@ -434,14 +434,8 @@ TEST(WalTest, DamageBeforeTheLastSyncIsCorruptionInTheLastSegment) {
 // A record of an older log left in the file by a crash (a good checksum,
 // an old generation) does not vouch for a sync past damage before it.
 TEST(WalTest, AStaleRecordDoesNotMakeACrashCorruption) {
-  std::unique_ptr<FaultEnv> env = NewEnv();
   InfluencerStore mirror;
-  std::mt19937_64 random(9);
-  {
-    absl::StatusOr<DurableStore> durable = Open(env.get(), 64 << 20);
-    ASSERT_TRUE(durable.ok());
-    Drive(*durable->store, mirror, random, 3);
-  }
+  std::unique_ptr<FaultEnv> env = LogOf(3, 9, mirror);
   const std::string segment = JoinPath(kDir, "wal-00000000000000000001.log");
   std::string bytes = env->Contents(segment);
   // A lost page (zeros) where a fourth record was, then a stale record of
