@@ -407,13 +407,19 @@ TEST(WalTest, DamageBeforeTheLastSyncIsCorruptionInTheLastSegment) {
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr(absl::StrCat("corrupted at offset ", second,
                                      ": checksum mismatch")));
-  // A damaged length field there too.
+  // A length field damaged to run past the end of the file (as a torn
+  // record's would): refused, since later records say it was synced.
   env->FlipBit(segment, second + 24, 5);
-  env->FlipBit(segment, second + 4, 6);
+  env->FlipBit(segment, second + 7, 6);  // bit 30 of the length
   refused = Open(env.get(), 64 << 20);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(ErrorTypeOf(refused.status()), "translog_corrupted_exception");
-  env->FlipBit(segment, second + 4, 6);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(absl::StrCat(
+                  "corrupted at offset ", second,
+                  ": the record's length field is damaged (a later record "
+                  "says the log was synced past it)")));
+  env->FlipBit(segment, second + 7, 6);
   // Its length damaged to end exactly at the end of the file: not a torn
   // last record, since the records after it say they were synced past it.
   uint32_t length;
