@@ -821,31 +821,55 @@ class PageOrderView {
     return time_->RowAt(group_first + (i - (n_ - group_last)));
   }
 
+  // Reads the rows from page position i on, one at a time: O(1) amortised
+  // per row (a descending time order finds its first group once, then
+  // walks back group by group). The view must outlive the reader.
+  class Reader {
+   public:
+    Reader(const PageOrderView& view, size_t i) : view_(&view), i_(i) {
+      if (i_ < view.n_ && view.rows_ == nullptr && view.desc_) {
+        std::tie(group_first_, group_last_) = view.GroupAt(view.n_ - 1 - i);
+        position_ = group_first_ + (i - (view.n_ - group_last_));
+      }
+    }
+    bool done() const { return i_ >= view_->n_; }
+    // The row at the reader's position, which it then passes. Requires
+    // !done().
+    uint32_t Next() {
+      const PageOrderView& v = *view_;
+      const size_t i = i_++;
+      if (v.rows_ != nullptr) return (*v.rows_)[i];
+      if (!v.desc_) return v.time_->RowAt(i);
+      if (position_ == group_last_) {
+        // The previous group of equal timestamps, found walking back over
+        // it (its rows are read next, so this costs O(1) per row).
+        group_last_ = group_first_;
+        const int64_t ts = v.Timestamp(group_last_ - 1);
+        group_first_ = group_last_ - 1;
+        while (group_first_ > 0 && v.Timestamp(group_first_ - 1) == ts) {
+          --group_first_;
+        }
+        position_ = group_first_;
+      }
+      return v.time_->RowAt(position_++);
+    }
+
+   private:
+    const PageOrderView* view_;
+    size_t i_;
+    // A descending time order: the time positions of the current group,
+    // and the next one to read.
+    size_t group_first_ = 0;
+    size_t group_last_ = 0;
+    size_t position_ = 0;
+  };
+
   // Calls f(row) for the rows from page position i on, until f returns
   // false.
   template <typename F>
   void ForEachFrom(size_t i, F f) const {
-    if (i >= n_) return;
-    if (rows_ != nullptr || !desc_) {
-      for (; i < n_; ++i) {
-        if (!f(rows_ != nullptr ? (*rows_)[i] : time_->RowAt(i))) return;
-      }
-      return;
-    }
-    auto [group_first, group_last] = GroupAt(n_ - 1 - i);
-    size_t position = group_first + (i - (n_ - group_last));
-    while (true) {
-      for (; position < group_last; ++position) {
-        if (!f(time_->RowAt(position))) return;
-      }
-      if (group_first == 0) return;
-      // The previous group of equal timestamps, found walking back over it
-      // (its rows are visited next, so this costs O(1) per row).
-      group_last = group_first;
-      const int64_t ts = Timestamp(group_last - 1);
-      group_first = group_last - 1;
-      while (group_first > 0 && Timestamp(group_first - 1) == ts) --group_first;
-      position = group_first;
+    for (Reader reader(*this, i); !reader.done();) {
+      if (!f(reader.Next())) return;
     }
   }
 
@@ -1132,22 +1156,316 @@ int ComparePageOrder(const ResolvedQuery& query, const JobResults& sa,
   return query.desc ? -ascending : ascending;
 }
 
+// The number of `segment`'s deleted rows that match `filter` (a pass over
+// them when the query filters, unless the segment's DeletedRowCache knows).
+int64_t DeletedMatches(const JobResults::Segment& segment,
+                       const RowFilter& filter) {
+  const DeletedRows* deleted = segment.deleted.get();
+  if (deleted == nullptr) return 0;
+  if (!filter.predicate.any()) return static_cast<int64_t>(deleted->size());
+  DeletedRowCache* cache = segment.deleted_cache.get();
+  if (cache != nullptr) {
+    if (std::optional<int64_t> known = cache->Find(filter.predicate)) {
+      return *known;
+    }
+  }
+  int64_t matches = 0;
+  deleted->ForEachUnordered(
+      [&](uint32_t row) { matches += filter.Passes(row); });
+  if (cache != nullptr) cache->Add(filter.predicate, matches);
+  return matches;
+}
+
+// Whether `row` of a segment is deleted: a bit of `bitmap` when there is
+// one, else a search of `deleted` (null: none is).
+bool IsDeleted(const DeletedRows* deleted, const std::vector<uint64_t>* bitmap,
+               uint32_t row) {
+  if (bitmap != nullptr) return ((*bitmap)[row / 64] >> (row % 64)) & 1;
+  return deleted != nullptr && deleted->Contains(row);
+}
+
+// One segment's live matches, in page order, with their numeric keys (for
+// numeric sorts), consumed from `next` on by MergeParts.
+struct Part {
+  const JobResults* rows;
+  decltype(RowPage::rows) page;  // live matches in page order
+  std::vector<uint64_t> keys;    // numeric sorts: each row's NumericKey
+  size_t next = 0;
+};
+
+// Merges the parts in page order, ties to the earlier part (whose rows were
+// ingested first), and appends the rows from merged position `from` up to
+// `limit` to `out`.
+void MergeParts(const ResolvedQuery& query, std::vector<Part>& parts,
+                size_t from, size_t limit, InfluencersPage* out) {
+  const bool numeric = IsNumericSort(query.sort);
+  if (numeric) {
+    for (Part& part : parts) {
+      part.keys.resize(part.page.size());
+      for (size_t i = 0; i < part.page.size(); ++i) {
+        part.keys[i] =
+            NumericKey(*part.rows, query.sort, query.desc, part.page[i]);
+      }
+    }
+  }
+  // A heap of the parts by their next row: page order, then part.
+  auto after = [&](size_t a, size_t b) {
+    const Part& pa = parts[a];
+    const Part& pb = parts[b];
+    int c;
+    if (numeric) {
+      const uint64_t ka = pa.keys[pa.next];
+      const uint64_t kb = pb.keys[pb.next];
+      c = ka < kb ? -1 : ka > kb ? 1 : 0;
+    } else {
+      c = ComparePageOrder(query, *pa.rows, pa.page[pa.next], *pb.rows,
+                           pb.page[pb.next]);
+    }
+    return c != 0 ? c > 0 : a > b;
+  };
+  std::vector<size_t> heap;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].next < parts[i].page.size()) heap.push_back(i);
+  }
+  std::make_heap(heap.begin(), heap.end(), after);
+  out->influencers.reserve(limit > from ? limit - from : 0);
+  for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
+    std::pop_heap(heap.begin(), heap.end(), after);
+    Part& best = parts[heap.back()];
+    if (taken >= from) {
+      out->influencers.push_back(ViewOf(*best.rows, best.page[best.next]));
+    }
+    if (++best.next == best.page.size()) {
+      heap.pop_back();
+    } else {
+      std::push_heap(heap.begin(), heap.end(), after);
+    }
+  }
+}
+
+// ExecuteSegmentRuns's view of one segment: its matches, as the run
+// [first, last) of its page order; the positions before `lo` are passed
+// over (before the page).
+struct SegmentRun {
+  const JobResults::Segment* segment;
+  std::shared_ptr<const RowOrder> order;  // holds the view's order
+  std::shared_ptr<const TimeIndex> time;  // or its time order
+  std::optional<PageOrderView> view;
+  size_t first = 0;
+  size_t last = 0;
+  size_t lo = 0;
+  std::shared_ptr<const std::vector<uint64_t>> bitmap;  // of deleted rows
+
+  const JobResults& rows() const { return *segment->rows; }
+  uint64_t Key(const ResolvedQuery& query, size_t position) const {
+    return NumericKey(rows(), query.sort, query.desc, (*view)[position]);
+  }
+  // The deleted rows at positions [from, to).
+  size_t DeletedIn(size_t from, size_t to) {
+    const DeletedRows* deleted = segment->deleted.get();
+    if (deleted == nullptr || from >= to) return 0;
+    // A bitmap (built once per list, cached) beats a search of each level
+    // per row for all but short ranges.
+    if (bitmap == nullptr && to - from > 256 &&
+        segment->deleted_cache != nullptr) {
+      bitmap = segment->deleted_cache->Bitmap(*deleted, rows().size());
+    }
+    size_t count = 0;
+    size_t left = to - from;
+    view->ForEachFrom(from, [&](uint32_t row) {
+      count += IsDeleted(deleted, bitmap.get(), row);
+      return --left > 0;
+    });
+    return count;
+  }
+};
+
+// Below this many rows left to pass, ExecuteSegmentRuns merges instead.
+constexpr size_t kMergedPass = 64;
+
+// Advances the runs' `lo` past rows (deleted or not) that are all among the
+// next `need` rows of the job's page order after them, and returns how many
+// it passed: all but at most kMergedPass of the `need`, unless the runs
+// hold fewer.
+//
+// The job's page order is (key, segment, position). With m runs and a
+// stride d such that m * (d - 1) < need, take each run's row d places on
+// (its candidate) and the least candidate, of run u: every other run has
+// fewer than d rows before it, so fewer than m * (d - 1) + 1 <= need rows
+// come before it and with it, and run u's first d rows can be passed. A
+// heap keeps the candidates; the stride shrinks as `need` does. About
+// 2m log(need) keys in all, never a merge of the rows passed.
+size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
+                size_t need) {
+  const size_t m = runs.size();
+  size_t left = need;
+  size_t stride = 0;  // 0: choose one and take the candidates
+  std::vector<std::pair<uint64_t, size_t>> heap;  // (key, run)
+  auto after = [](const std::pair<uint64_t, size_t>& a,
+                  const std::pair<uint64_t, size_t>& b) { return a > b; };
+  auto offer = [&](size_t s) {
+    const SegmentRun& run = runs[s];
+    if (run.last - run.lo < stride) return;
+    heap.emplace_back(run.Key(query, run.lo + stride - 1), s);
+    std::push_heap(heap.begin(), heap.end(), after);
+  };
+  while (left > kMergedPass) {
+    if (stride == 0 || m * (stride - 1) >= left) {
+      stride = (left - 1) / m + 1;
+      size_t most = 0;  // the most rows any run has left
+      for (const SegmentRun& run : runs) most = std::max(most, run.last - run.lo);
+      if (most == 0) break;
+      stride = std::min(stride, most);
+      heap.clear();
+      for (size_t s = 0; s < m; ++s) offer(s);
+    }
+    if (heap.empty()) {  // every run has fewer than `stride` rows left
+      stride = 0;
+      continue;
+    }
+    std::pop_heap(heap.begin(), heap.end(), after);
+    const size_t u = heap.back().second;
+    heap.pop_back();
+    runs[u].lo += stride;
+    left -= stride;
+    offer(u);
+  }
+  return need - left;
+}
+
+// A job of segments whose matches are one run of each segment's page order
+// (see MatchesAsRun) under a numeric sort: the rows before `from` are
+// passed over in strides (PassRows) instead of being merged, and
+// the page is merged from each run's next live rows, read one at a time
+// as the merge takes them. Null when the query does not qualify; under
+// IndexUse::kAuto, only with the segments' orders already built.
+std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
+                                                  IndexUse index_use) {
+  const JobResults& job = *query.job;
+  if (!IsNumericSort(query.sort) || query.size <= 0 ||
+      index_use == IndexUse::kNever) {
+    return std::nullopt;
+  }
+  std::vector<SegmentRun> runs(job.segments.size());
+  for (size_t s = 0; s < runs.size(); ++s) {
+    SegmentRun& run = runs[s];
+    run.segment = &job.segments[s];
+    ResolvedQuery sub = query;
+    sub.job = run.segment->rows;
+    SortOrderCache& cache = *sub.job->sort_orders;
+    if (query.sort == SortField::kTimestamp) {
+      if (index_use == IndexUse::kAuto) {
+        std::lock_guard<std::mutex> lock(cache.mu);
+        run.time = cache.time_index;
+      } else {
+        run.time = TimeIndexOf(sub);
+      }
+      if (run.time == nullptr) return std::nullopt;
+      run.view.emplace(*run.time, run.rows(), query.desc);
+    } else {
+      if (index_use == IndexUse::kAuto) {
+        std::lock_guard<std::mutex> lock(cache.mu);
+        auto it = cache.orders.find(OrderName(sub));
+        if (it != cache.orders.end()) run.order = it->second;
+      } else {
+        run.order = PageOrder(sub, index_use);
+      }
+      if (run.order == nullptr) return std::nullopt;
+      run.view.emplace(*run.order);
+    }
+    std::optional<OrderRun> matches = MatchesAsRun(sub, *run.view);
+    if (!matches) return std::nullopt;
+    run.first = run.lo = matches->first;
+    run.last = matches->last;
+  }
+  InfluencersPage out;
+  for (SegmentRun& run : runs) {
+    ResolvedQuery sub = query;
+    sub.job = run.segment->rows;
+    out.count += static_cast<int64_t>(run.last - run.first) -
+                 DeletedMatches(*run.segment, RowFilter(sub));
+  }
+  // Pass live rows: each round passes rows among the next `to_pass`, so at
+  // most `to_pass` live ones; the deleted rows among them are made up for
+  // next round.
+  size_t to_pass = static_cast<size_t>(query.from);
+  while (to_pass > kMergedPass) {
+    std::vector<size_t> before(runs.size());
+    for (size_t s = 0; s < runs.size(); ++s) before[s] = runs[s].lo;
+    const size_t passed = PassRows(query, runs, to_pass);
+    if (passed == 0) break;
+    size_t deleted = 0;
+    for (size_t s = 0; s < runs.size(); ++s) {
+      deleted += runs[s].DeletedIn(before[s], runs[s].lo);
+    }
+    to_pass -= passed - deleted;
+  }
+  // Merge the rest: a heap of the runs by their next live row (page order,
+  // then run), each read on as the merge takes its row.
+  struct Head {
+    std::optional<PageOrderView::Reader> reader;
+    size_t left = 0;  // positions of the run not read yet
+    uint32_t row = 0;
+    uint64_t key = 0;
+  };
+  std::vector<Head> heads(runs.size());
+  // Reads run s on to its next live row; false if it has none.
+  auto advance = [&](size_t s) {
+    Head& head = heads[s];
+    const SegmentRun& run = runs[s];
+    const DeletedRows* deleted = run.segment->deleted.get();
+    while (head.left > 0) {
+      --head.left;
+      const uint32_t row = head.reader->Next();
+      if (IsDeleted(deleted, run.bitmap.get(), row)) continue;
+      head.row = row;
+      head.key = NumericKey(run.rows(), query.sort, query.desc, row);
+      return true;
+    }
+    return false;
+  };
+  auto after = [&](size_t a, size_t b) {
+    return heads[a].key != heads[b].key ? heads[a].key > heads[b].key : a > b;
+  };
+  std::vector<size_t> heap;
+  for (size_t s = 0; s < runs.size(); ++s) {
+    heads[s].left = runs[s].last - runs[s].lo;
+    if (heads[s].left == 0) continue;
+    heads[s].reader.emplace(*runs[s].view, runs[s].lo);
+    if (advance(s)) heap.push_back(s);
+  }
+  std::make_heap(heap.begin(), heap.end(), after);
+  const size_t limit = to_pass + static_cast<size_t>(query.size);
+  out.influencers.reserve(static_cast<size_t>(query.size));
+  for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
+    std::pop_heap(heap.begin(), heap.end(), after);
+    const size_t s = heap.back();
+    if (taken >= to_pass) {
+      out.influencers.push_back(ViewOf(runs[s].rows(), heads[s].row));
+    }
+    if (advance(s)) {
+      std::push_heap(heap.begin(), heap.end(), after);
+    } else {
+      heap.pop_back();
+    }
+  }
+  if (!out.influencers.empty()) out.job = query.job;
+  return out;
+}
+
 // A job of segments: each segment's first from + size live matches (its
 // page without its deleted rows), merged in page order; ties go to the
 // earlier segment, whose rows were ingested first. The count is every
-// segment's count less its deleted matches (a pass over its deleted rows
-// when the query filters, unless the segment's DeletedRowCache knows).
+// segment's count less its deleted matches. Numeric sorts whose matches
+// are runs of the segments' orders take ExecuteSegmentRuns instead.
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
+  if (std::optional<InfluencersPage> page =
+          ExecuteSegmentRuns(query, index_use)) {
+    return *std::move(page);
+  }
   const JobResults& job = *query.job;
   const size_t limit = static_cast<size_t>(query.from + query.size);
-  const bool numeric = IsNumericSort(query.sort);
-  struct Part {
-    const JobResults* rows;
-    decltype(RowPage::rows) page;  // live matches in page order
-    std::vector<uint64_t> keys;    // numeric sorts: each row's NumericKey
-    size_t next = 0;
-  };
   std::vector<Part> parts;
   parts.reserve(job.segments.size());
   InfluencersPage out;
@@ -1157,23 +1475,7 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     sub.from = 0;
     const DeletedRows* deleted = segment.deleted.get();
     DeletedRowCache* cache = segment.deleted_cache.get();
-    int64_t deleted_matches = 0;
-    if (deleted != nullptr) {
-      const RowFilter filter(sub);
-      std::optional<int64_t> known;
-      if (!filter.predicate.any()) {
-        known = static_cast<int64_t>(deleted->size());
-      } else if (cache != nullptr) {
-        known = cache->Find(filter.predicate);
-      }
-      if (known) {
-        deleted_matches = *known;
-      } else {
-        deleted->ForEachUnordered(
-            [&](uint32_t row) { deleted_matches += filter.Passes(row); });
-        if (cache != nullptr) cache->Add(filter.predicate, deleted_matches);
-      }
-    }
+    const int64_t deleted_matches = DeletedMatches(segment, RowFilter(sub));
     // Ask for `limit` rows, and again for more while deleted rows among
     // them leave fewer than `limit` live ones and the segment has more:
     // deleted rows are seldom near the top, so one round is the rule.
@@ -1197,11 +1499,7 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
         }
         for (uint32_t row : page.rows) {
           if (kept == limit) break;
-          const bool gone =
-              bitmap != nullptr
-                  ? ((*bitmap)[row / 64] >> (row % 64)) & 1
-                  : deleted->Contains(row);
-          if (gone) {
+          if (IsDeleted(deleted, bitmap.get(), row)) {
             ++dropped;
             continue;
           }
@@ -1213,50 +1511,10 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
       if (kept == limit || page.count <= ask) break;
       ask = std::max(2 * ask, static_cast<int64_t>(limit) + 2 * dropped);
     }
-    if (numeric) {
-      part.keys.resize(part.page.size());
-      for (size_t i = 0; i < part.page.size(); ++i) {
-        part.keys[i] =
-            NumericKey(*part.rows, query.sort, query.desc, part.page[i]);
-      }
-    }
     out.count += segment_count - deleted_matches;
     parts.push_back(std::move(part));
   }
-  // A heap of the parts by their next row: page order, then segment.
-  auto after = [&](size_t a, size_t b) {
-    const Part& pa = parts[a];
-    const Part& pb = parts[b];
-    int c;
-    if (numeric) {
-      const uint64_t ka = pa.keys[pa.next];
-      const uint64_t kb = pb.keys[pb.next];
-      c = ka < kb ? -1 : ka > kb ? 1 : 0;
-    } else {
-      c = ComparePageOrder(query, *pa.rows, pa.page[pa.next], *pb.rows,
-                           pb.page[pb.next]);
-    }
-    return c != 0 ? c > 0 : a > b;
-  };
-  std::vector<size_t> heap;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (!parts[i].page.empty()) heap.push_back(i);
-  }
-  std::make_heap(heap.begin(), heap.end(), after);
-  out.influencers.reserve(
-      static_cast<size_t>(std::max<int64_t>(query.size, 0)));
-  for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
-    std::pop_heap(heap.begin(), heap.end(), after);
-    Part& best = parts[heap.back()];
-    if (taken >= static_cast<size_t>(query.from)) {
-      out.influencers.push_back(ViewOf(*best.rows, best.page[best.next]));
-    }
-    if (++best.next == best.page.size()) {
-      heap.pop_back();
-    } else {
-      std::push_heap(heap.begin(), heap.end(), after);
-    }
-  }
+  MergeParts(query, parts, static_cast<size_t>(query.from), limit, &out);
   if (!out.influencers.empty()) out.job = query.job;
   return out;
 }
