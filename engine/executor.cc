@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -1029,16 +1030,98 @@ void PageFromRun(const ResolvedQuery& query, const PageOrderView& order,
 }
 
 // Appends the page by walking `order` and skipping rows that do not match.
-void PageFromWalk(const ResolvedQuery& query, const PageOrderView& order,
-                  RowPage* page) {
+// Gives up after visiting `max_visits` rows without completing the page:
+// returns false and leaves `page` as it was.
+bool PageFromWalk(const ResolvedQuery& query, const PageOrderView& order,
+                  RowPage* page,
+                  size_t max_visits = std::numeric_limits<size_t>::max()) {
   const int64_t limit = query.from + query.size;
+  const size_t size_before = page->rows.size();
   int64_t seen = 0;
+  size_t visits = 0;
+  bool complete = true;
   const RowFilter filter(query);
   order.ForEachFrom(0, [&](uint32_t row) {
+    if (++visits > max_visits) {
+      complete = false;
+      return false;
+    }
     if (!filter.Passes(row)) return true;
     if (seen >= query.from) page->rows.push_back(row);
     return ++seen < limit;
   });
+  if (!complete) page->rows.resize(size_before);
+  return complete;
+}
+
+// Appends the page of a score-descending query with a time window (and
+// any threshold or exclude_interim) from the TimeIndex: the window's rows
+// in page order are its blocks' sorted score ranks merged (a heap of
+// blocks), the blocks at its two ends filtered by timestamp. A score
+// threshold is a rank limit (`rank_limit`: the rows scoring at least it).
+// O(blocks + limit * log(blocks)), whatever the scores and timestamps; a
+// walk of the score order may visit far more rows when the two correlate
+// (ties of score keep ingest order, which is often time order).
+void PageFromBlocks(const ResolvedQuery& query, const RowOrder& score_order,
+                    const TimeIndex& index, size_t first, size_t last,
+                    size_t rank_limit, RowPage* page) {
+  if (first >= last) return;
+  const JobResults& job = *query.job;
+  const InfluencerColumns& c = job.columns;
+  const int64_t start = query.start.value_or(INT64_MIN);
+  const int64_t end = query.end.value_or(INT64_MAX);
+  const size_t b = index.block_rows();
+  const size_t first_block = first / b;
+  const size_t last_block = (last - 1) / b;
+  struct Cursor {
+    const uint32_t* next;
+    const uint32_t* end;
+    bool edge;  // a block only partly in the window
+  };
+  std::vector<Cursor> cursors;
+  cursors.reserve(last_block - first_block + 1);
+  // Moves a cursor to its next rank in the window and under the limit;
+  // false if it has none.
+  auto settle = [&](Cursor& cursor) {
+    for (; cursor.next != cursor.end; ++cursor.next) {
+      if (*cursor.next >= rank_limit) return false;  // ranks ascend
+      if (!cursor.edge) return true;
+      const int64_t ts = c.timestamp[score_order[*cursor.next]];
+      if (ts >= start && ts < end) return true;
+    }
+    return false;
+  };
+  std::vector<std::pair<uint32_t, uint32_t>> heap;  // (rank, cursor)
+  for (size_t block = first_block; block <= last_block; ++block) {
+    auto [begin, finish] = index.BlockRanks(block);
+    const bool edge = block * b < first || (block + 1) * b > last;
+    cursors.push_back({begin, finish, edge});
+    if (settle(cursors.back())) {
+      heap.emplace_back(*cursors.back().next,
+                        static_cast<uint32_t>(cursors.size() - 1));
+    }
+  }
+  auto after = [](const std::pair<uint32_t, uint32_t>& a,
+                  const std::pair<uint32_t, uint32_t>& b) { return a > b; };
+  std::make_heap(heap.begin(), heap.end(), after);
+  const int64_t limit = query.from + query.size;
+  int64_t seen = 0;
+  while (!heap.empty() && seen < limit) {
+    std::pop_heap(heap.begin(), heap.end(), after);
+    auto [rank, i] = heap.back();
+    heap.pop_back();
+    const uint32_t row = score_order[rank];
+    if (!query.exclude_interim || !c.is_interim[row]) {
+      if (seen >= query.from) page->rows.push_back(row);
+      ++seen;
+    }
+    Cursor& cursor = cursors[i];
+    ++cursor.next;
+    if (settle(cursor)) {
+      heap.emplace_back(*cursor.next, i);
+      std::push_heap(heap.begin(), heap.end(), after);
+    }
+  }
 }
 
 RowPage ExecuteWithOrder(const ResolvedQuery& query,
@@ -1071,8 +1154,22 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
   // the page reaches the last match), each a random access; scanning the
   // window's rows in time order is sequential when the rows are stored in
   // time order, and then needs a bounded partial sort.
+  //
+  // A score-descending sort with a window can instead merge the window's
+  // TimeIndex blocks (PageFromBlocks), whose cost does not depend on the
+  // data. The walk's estimate assumes scores independent of time, which
+  // they often are not, so the blocks are preferred to it unless it is
+  // estimated far cheaper; when the walk is estimated cheaper it is tried
+  // first, with a budget of the blocks' cost, and the blocks finish a walk
+  // that runs out of it.
   bool scan_window = index_use == IndexUse::kAlwaysScanWindow;
-  if (index && (index_use == IndexUse::kAuto || index_use == IndexUse::kAlways)) {
+  bool blocks = false;
+  size_t walk_budget = std::numeric_limits<size_t>::max();
+  const bool blocks_apply = index && window &&
+                            query.sort == SortField::kInfluencerScore &&
+                            query.desc;
+  if (index && (index_use == IndexUse::kAuto || index_use == IndexUse::kAlways ||
+                index_use == IndexUse::kAlwaysBlocks)) {
     const double n = static_cast<double>(job.size());
     const double limit = static_cast<double>(query.from + query.size);
     const double count = static_cast<double>(page.count);
@@ -1080,6 +1177,36 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
     const double scan_rows = static_cast<double>(window_last - window_first);
     const double scan_cost = index->identity() ? 1.0 : 3.0;
     scan_window = scan_rows * scan_cost < walk_rows * 3.0;
+    if (blocks_apply) {
+      const double block_count =
+          static_cast<double>(window_last - window_first) /
+              static_cast<double>(index->block_rows()) + 2;
+      const double block_cost =
+          2 * block_count + 3 * limit * std::log2(block_count + 1);
+      if (index_use == IndexUse::kAlwaysBlocks) {
+        blocks = true;
+      } else if (block_cost <= scan_rows * scan_cost &&
+                 block_cost <= 4 * 3.0 * walk_rows) {
+        blocks = true;
+        scan_window = false;
+        if (3.0 * walk_rows < block_cost) {
+          walk_budget = static_cast<size_t>(block_cost / 3.0);
+        }
+      }
+    }
+  }
+  if (blocks && walk_budget != std::numeric_limits<size_t>::max() &&
+      PageFromWalk(query, order, &page, walk_budget)) {
+    return page;
+  }
+  if (blocks) {
+    const size_t rank_limit =
+        query.min_score.has_value()
+            ? RowsScoringAtLeast(job, *ScoreOrder(query.job), *query.min_score)
+            : job.size();
+    PageFromBlocks(query, *ScoreOrder(query.job), *index, window_first,
+                   window_last, rank_limit, &page);
+    return page;
   }
   if (scan_window) {
     const TimeIndex& time = *index;

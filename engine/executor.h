@@ -112,6 +112,9 @@ enum class IndexUse {
   // choosing by estimated cost (tests compare all of them).
   kAlwaysWalk,
   kAlwaysScanWindow,
+  // A score-descending sort with a time window: merge the TimeIndex's
+  // blocks of the window (other queries choose as kAlways does).
+  kAlwaysBlocks,
 };
 
 // Runs a resolved query and returns the page (never fails). Ties keep

@@ -22,6 +22,7 @@
 #ifndef CLOUT_ENGINE_TIME_INDEX_H_
 #define CLOUT_ENGINE_TIME_INDEX_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -62,6 +63,15 @@ class TimeIndex {
   // is the number of rows of the job with influencer_score >= `min_score`.
   size_t CountTopRanks(const JobResults& job, size_t first, size_t last,
                        size_t rank_limit, double min_score) const;
+
+  // The score ranks of the rows of block `block` (the positions
+  // [block * block_rows(), min(size(), (block + 1) * block_rows()))),
+  // ascending. Requires block < number of blocks.
+  std::pair<const uint32_t*, const uint32_t*> BlockRanks(size_t block) const {
+    const size_t begin = block * block_rows_;
+    const size_t end = std::min(size_, begin + block_rows_);
+    return {block_ranks_.data() + begin, block_ranks_.data() + end};
+  }
 
   // The positions of interim rows within [first, last), ascending.
   std::pair<const uint32_t*, const uint32_t*> InterimPositions(

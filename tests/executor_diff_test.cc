@@ -211,6 +211,7 @@ std::optional<Outcome> RunBoth(const InfluencerStore& store,
       {IndexUse::kAlways, "indexed:      "},
       {IndexUse::kAlwaysWalk, "walk:         "},
       {IndexUse::kAlwaysScanWindow, "window scan:  "},
+      {IndexUse::kAlwaysBlocks, "blocks:       "},
       {IndexUse::kAuto, "auto:         "},
   };
   // Report the first strategy that differs.
