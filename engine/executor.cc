@@ -1384,28 +1384,80 @@ struct SegmentRun {
   std::shared_ptr<const std::vector<uint64_t>> bitmap;  // of deleted rows
 
   const JobResults& rows() const { return *segment->rows; }
-  uint64_t Key(const ResolvedQuery& query, size_t position) const {
-    return NumericKey(rows(), query.sort, query.desc, (*view)[position]);
-  }
-  // The deleted rows at positions [from, to).
-  size_t DeletedIn(size_t from, size_t to) {
-    const DeletedRows* deleted = segment->deleted.get();
-    if (deleted == nullptr || from >= to) return 0;
-    // A bitmap (built once per list, cached) beats a search of each level
-    // per row for all but short ranges.
-    if (bitmap == nullptr && to - from > 256 &&
-        segment->deleted_cache != nullptr) {
-      bitmap = segment->deleted_cache->Bitmap(*deleted, rows().size());
-    }
-    size_t count = 0;
-    size_t left = to - from;
-    view->ForEachFrom(from, [&](uint32_t row) {
-      count += IsDeleted(deleted, bitmap.get(), row);
-      return --left > 0;
-    });
-    return count;
-  }
 };
+
+// A row of one of ExecuteSegmentRuns's runs, with a key that orders rows
+// of any segment: its NumericKey under a numeric sort; under a string sort
+// (each segment has its own dictionary) its string's first 8 bytes, which
+// order rows whose keys differ, the strings deciding between equal keys.
+struct RunRow {
+  uint64_t key = 0;
+  uint32_t row = 0;
+  uint32_t run = 0;
+};
+
+// Whether `a` comes before `b` in the job's page order: (value, run).
+bool RunRowBefore(const ResolvedQuery& query,
+                  const std::vector<SegmentRun>& runs, const RunRow& a,
+                  const RunRow& b) {
+  if (a.key != b.key) return a.key < b.key;
+  const int c = IsNumericSort(query.sort)
+                    ? 0
+                    : ComparePageOrder(query, runs[a.run].rows(), a.row,
+                                       runs[b.run].rows(), b.row);
+  return c != 0 ? c < 0 : a.run < b.run;
+}
+
+// Run `run`'s row `row` as a RunRow.
+RunRow MakeRunRow(const ResolvedQuery& query,
+                  const std::vector<SegmentRun>& runs, size_t run,
+                  uint32_t row) {
+  RunRow out;
+  out.row = row;
+  out.run = static_cast<uint32_t>(run);
+  const JobResults& rows = runs[run].rows();
+  if (IsNumericSort(query.sort)) {
+    out.key = NumericKey(rows, query.sort, query.desc, row);
+    return out;
+  }
+  if (query.sort == SortField::kInfluencerField &&
+      rows.field_name(row) != query.sort_field_name) {
+    out.key = UINT64_MAX;  // missing: last in both directions
+    return out;
+  }
+  const absl::string_view value = query.sort == SortField::kInfluencerFieldName
+                                      ? rows.field_name(row)
+                                      : rows.field_value(row);
+  // Big-endian, zero-padded: byte-wise order, a shorter string's padding
+  // tying with (never passing) a longer one's bytes.
+  uint64_t prefix = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    prefix = (prefix << 8) |
+             (i < value.size() ? static_cast<unsigned char>(value[i]) : 0);
+  }
+  out.key = query.desc ? ~prefix : prefix;
+  return out;
+}
+
+// The deleted rows of `run` at positions [from, to) of its order.
+size_t DeletedIn(SegmentRun& run, size_t from, size_t to) {
+  const DeletedRows* deleted = run.segment->deleted.get();
+  if (deleted == nullptr || from >= to) return 0;
+  // A bitmap (built once per list, cached) beats a search of each level
+  // per row for all but short ranges.
+  if (run.bitmap == nullptr && to - from > 256 &&
+      run.segment->deleted_cache != nullptr) {
+    run.bitmap =
+        run.segment->deleted_cache->Bitmap(*deleted, run.rows().size());
+  }
+  size_t count = 0;
+  size_t left = to - from;
+  run.view->ForEachFrom(from, [&](uint32_t row) {
+    count += IsDeleted(deleted, run.bitmap.get(), row);
+    return --left > 0;
+  });
+  return count;
+}
 
 // Below this many rows left to pass, ExecuteSegmentRuns merges instead.
 constexpr size_t kMergedPass = 64;
@@ -1427,13 +1479,15 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
   const size_t m = runs.size();
   size_t left = need;
   size_t stride = 0;  // 0: choose one and take the candidates
-  std::vector<std::pair<uint64_t, size_t>> heap;  // (key, run)
-  auto after = [](const std::pair<uint64_t, size_t>& a,
-                  const std::pair<uint64_t, size_t>& b) { return a > b; };
+  std::vector<RunRow> heap;  // the candidates
+  auto after = [&](const RunRow& a, const RunRow& b) {
+    return RunRowBefore(query, runs, b, a);
+  };
   auto offer = [&](size_t s) {
     const SegmentRun& run = runs[s];
     if (run.last - run.lo < stride) return;
-    heap.emplace_back(run.Key(query, run.lo + stride - 1), s);
+    heap.push_back(
+        MakeRunRow(query, runs, s, (*run.view)[run.lo + stride - 1]));
     std::push_heap(heap.begin(), heap.end(), after);
   };
   while (left > kMergedPass) {
@@ -1451,7 +1505,7 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
       continue;
     }
     std::pop_heap(heap.begin(), heap.end(), after);
-    const size_t u = heap.back().second;
+    const size_t u = heap.back().run;
     heap.pop_back();
     runs[u].lo += stride;
     left -= stride;
@@ -1461,7 +1515,7 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
 }
 
 // A job of segments whose matches are one run of each segment's page order
-// (see MatchesAsRun) under a numeric sort: the rows before `from` are
+// (see MatchesAsRun): the rows before `from` are
 // passed over in strides (PassRows) instead of being merged, and
 // the page is merged from each run's next live rows, read one at a time
 // as the merge takes them. Null when the query does not qualify; under
@@ -1469,10 +1523,7 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
 std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
                                                   IndexUse index_use) {
   const JobResults& job = *query.job;
-  if (!IsNumericSort(query.sort) || query.size <= 0 ||
-      index_use == IndexUse::kNever) {
-    return std::nullopt;
-  }
+  if (query.size <= 0 || index_use == IndexUse::kNever) return std::nullopt;
   std::vector<SegmentRun> runs(job.segments.size());
   for (size_t s = 0; s < runs.size(); ++s) {
     SegmentRun& run = runs[s];
@@ -1523,7 +1574,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     if (passed == 0) break;
     size_t deleted = 0;
     for (size_t s = 0; s < runs.size(); ++s) {
-      deleted += runs[s].DeletedIn(before[s], runs[s].lo);
+      deleted += DeletedIn(runs[s], before[s], runs[s].lo);
     }
     to_pass -= passed - deleted;
   }
@@ -1532,8 +1583,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   struct Head {
     std::optional<PageOrderView::Reader> reader;
     size_t left = 0;  // positions of the run not read yet
-    uint32_t row = 0;
-    uint64_t key = 0;
+    RunRow next;      // the run's next live row
   };
   std::vector<Head> heads(runs.size());
   // Reads run s on to its next live row; false if it has none.
@@ -1545,14 +1595,13 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
       --head.left;
       const uint32_t row = head.reader->Next();
       if (IsDeleted(deleted, run.bitmap.get(), row)) continue;
-      head.row = row;
-      head.key = NumericKey(run.rows(), query.sort, query.desc, row);
+      head.next = MakeRunRow(query, runs, s, row);
       return true;
     }
     return false;
   };
   auto after = [&](size_t a, size_t b) {
-    return heads[a].key != heads[b].key ? heads[a].key > heads[b].key : a > b;
+    return RunRowBefore(query, runs, heads[b].next, heads[a].next);
   };
   std::vector<size_t> heap;
   for (size_t s = 0; s < runs.size(); ++s) {
@@ -1568,7 +1617,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     std::pop_heap(heap.begin(), heap.end(), after);
     const size_t s = heap.back();
     if (taken >= to_pass) {
-      out.influencers.push_back(ViewOf(runs[s].rows(), heads[s].row));
+      out.influencers.push_back(ViewOf(runs[s].rows(), heads[s].next.row));
     }
     if (advance(s)) {
       std::push_heap(heap.begin(), heap.end(), after);
@@ -1583,8 +1632,8 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
 // A job of segments: each segment's first from + size live matches (its
 // page without its deleted rows), merged in page order; ties go to the
 // earlier segment, whose rows were ingested first. The count is every
-// segment's count less its deleted matches. Numeric sorts whose matches
-// are runs of the segments' orders take ExecuteSegmentRuns instead.
+// segment's count less its deleted matches. Queries whose matches are runs
+// of the segments' orders take ExecuteSegmentRuns instead.
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
   if (std::optional<InfluencersPage> page =

@@ -138,11 +138,12 @@ enum class IndexUse {
 //
 // A job of segments (a base plus deltas) runs the query on each segment
 // and merges the pages, ties to the earlier segment, skipping deleted rows.
-// When every segment's matches are one run of its cached order under a
-// numeric sort, the rows before `from` are passed over in strides across
-// the segments (about 2 * segments * log(from) keys read) and only the page
-// is merged, row by row; otherwise each segment gives its first from + size
-// live matches to the merge.
+// When every segment's matches are one run of its cached order (no filter,
+// a threshold on a score sort, a window on a timestamp sort), the rows
+// before `from` are passed over in strides across the segments (about
+// 2 * segments * log(from) rows read) and only the page is merged, row by
+// row; otherwise each segment gives its first from + size live matches to
+// the merge.
 InfluencersPage ExecuteQuery(const ResolvedQuery& query,
                              IndexUse index_use = IndexUse::kAuto);
 

@@ -457,8 +457,8 @@ TEST(ExecutorDifferentialTest, LargeStoresMatchReference) {
 // Deep pages of a large job kept as a base plus many delta segments, with
 // rows updated (deleted from their segment and written again in a delta),
 // deleted, and new: the rows before `from` are passed over in strides
-// across the segments, not merged (numeric sorts whose matches are one run
-// of each segment's order). Ties are common, across segments too.
+// across the segments, not merged (sorts whose matches are one run of each
+// segment's order). Ties are common, across segments too.
 TEST(ExecutorDifferentialTest, DeepPagesOverSegmentsMatchReference) {
   int compared = 0;
   int segmented = 0;
@@ -518,7 +518,8 @@ TEST(ExecutorDifferentialTest, DeepPagesOverSegmentsMatchReference) {
       segmented += store.Current()->jobs.at("big")->segments.size() > 2;
       static const char* const kSorts[] = {
           "influencer_score", "initial_influencer_score", "probability",
-          "bucket_span", "timestamp", "is_interim"};
+          "bucket_span", "timestamp", "is_interim", "influencer_field_value",
+          "influencer_field_name", "host"};
       for (int q = 0; q < 12; ++q) {
         InfluencersRequest request;
         request.job_id = "big";
