@@ -1472,8 +1472,9 @@ constexpr size_t kMergedPass = 64;
 // (its candidate) and the least candidate, of run u: every other run has
 // fewer than d rows before it, so fewer than m * (d - 1) + 1 <= need rows
 // come before it and with it, and run u's first d rows can be passed. A
-// heap keeps the candidates; the stride shrinks as `need` does. About
-// 2m log(need) keys in all, never a merge of the rows passed.
+// heap keeps the candidates; the stride halves as `need` does. About
+// 2m log2(need / kMergedPass) keys in all, never a merge of the rows
+// passed.
 size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
                 size_t need) {
   const size_t m = runs.size();
@@ -1492,7 +1493,9 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
   };
   while (left > kMergedPass) {
     if (stride == 0 || m * (stride - 1) >= left) {
-      stride = (left - 1) / m + 1;
+      // Half the largest stride allowed, so that it serves until about
+      // half the rows left are passed (each new stride takes m keys).
+      stride = std::max<size_t>(1, ((left - 1) / m + 1) / 2);
       size_t most = 0;  // the most rows any run has left
       for (const SegmentRun& run : runs) most = std::max(most, run.last - run.lo);
       if (most == 0) break;
@@ -1785,27 +1788,37 @@ void ForEachRowAt(const std::shared_ptr<const JobResults>& job,
   for (uint32_t row : rows) on_row(row);
 }
 
-size_t IndexBytes(const JobResults& job) {
+IndexMemory IndexMemoryOf(const JobResults& job) {
+  IndexMemory memory;
   if (!job.segments.empty()) {
-    size_t bytes = 0;
     for (const JobResults::Segment& segment : job.segments) {
-      bytes += IndexBytes(*segment.rows) +
-               segment.deleted_rows() * sizeof(uint32_t);
+      const IndexMemory part = IndexMemoryOf(*segment.rows);
+      memory.warm += part.warm;
+      memory.identity += part.identity;
+      memory.other_orders += part.other_orders;
+      memory.deleted += segment.deleted_rows() * sizeof(uint32_t);
     }
-    return bytes;
+    return memory;
   }
+  ResolvedQuery score_query;
+  score_query.sort = SortField::kInfluencerScore;
+  score_query.desc = true;
+  const std::string score_order = OrderName(score_query);
   SortOrderCache& cache = *job.sort_orders;
   std::lock_guard<std::mutex> lock(cache.mu);
-  size_t bytes = cache.time_index ? cache.time_index->bytes() : 0;
-  if (cache.identity_index) bytes += cache.identity_index->bytes();
-  if (cache.identity_filter) bytes += cache.identity_filter->bytes();
+  if (cache.time_index) memory.warm += cache.time_index->bytes();
+  if (cache.identity_index) memory.identity += cache.identity_index->bytes();
+  if (cache.identity_filter) memory.identity += cache.identity_filter->bytes();
   if (cache.string_ranks) {
-    bytes += cache.string_ranks->capacity() * sizeof(uint32_t);
+    memory.other_orders += cache.string_ranks->capacity() * sizeof(uint32_t);
   }
   for (const auto& [name, order] : cache.orders) {
-    bytes += order->capacity() * sizeof(uint32_t);
+    (name == score_order ? memory.warm : memory.other_orders) +=
+        order->capacity() * sizeof(uint32_t);
   }
-  return bytes;
+  return memory;
 }
+
+size_t IndexBytes(const JobResults& job) { return IndexMemoryOf(job).total(); }
 
 }  // namespace clout

@@ -180,6 +180,18 @@ void ForEachRowAt(const std::shared_ptr<const JobResults>& job,
 // Thread-safe.
 size_t IndexBytes(const JobResults& job);
 
+// IndexBytes by part, summed over a job's segments.
+struct IndexMemory {
+  size_t warm = 0;          // what WarmIndexes builds: the score order, the
+                            // TimeIndex
+  size_t identity = 0;      // identity indexes and filters (for writes)
+  size_t other_orders = 0;  // sort orders and string ranks queries built
+  size_t deleted = 0;       // deleted-row sets of a job of segments
+  size_t total() const { return warm + identity + other_orders + deleted; }
+};
+// The parts of IndexBytes(job); total() equals it. Thread-safe.
+IndexMemory IndexMemoryOf(const JobResults& job);
+
 // Maps a sort field name of spec section 3 to its SortField, or nullopt for
 // names that are not fixed result fields (per-influencer fields included).
 std::optional<SortField> FixedSortField(absl::string_view name);
