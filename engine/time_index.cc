@@ -50,6 +50,10 @@ TimeIndex::TimeIndex(const JobResults& job,
     block_ranks_[block * block_rows_ + fill[block]++] =
         static_cast<uint32_t>(rank);
   }
+  block_first_ranks_.resize(fill.size());
+  for (size_t block = 0; block < fill.size(); ++block) {
+    block_first_ranks_[block] = block_ranks_[block * block_rows_];
+  }
   const Column<uint8_t>& interim = job.columns.is_interim;
   for (size_t p = 0; p < n && interim_positions_.size() < job.interim_rows;
        ++p) {
@@ -118,7 +122,7 @@ std::pair<const uint32_t*, const uint32_t*> TimeIndex::InterimPositions(
 
 size_t TimeIndex::bytes() const {
   return (order_.capacity() + block_ranks_.capacity() +
-          interim_positions_.capacity()) *
+          block_first_ranks_.capacity() + interim_positions_.capacity()) *
          sizeof(uint32_t);
 }
 

@@ -73,6 +73,13 @@ class TimeIndex {
     return {block_ranks_.data() + begin, block_ranks_.data() + end};
   }
 
+  // The least score rank of each block's rows (BlockRanks(block).first[0]),
+  // one entry per block, contiguous: a scan of many blocks' least ranks
+  // reads 4 bytes per block, not a cache line.
+  const std::vector<uint32_t>& BlockFirstRanks() const {
+    return block_first_ranks_;
+  }
+
   // The positions of interim rows within [first, last), ascending.
   std::pair<const uint32_t*, const uint32_t*> InterimPositions(
       size_t first, size_t last) const;
@@ -85,6 +92,7 @@ class TimeIndex {
   size_t block_rows_ = 0;
   RowOrder order_;        // empty: identity
   RowOrder block_ranks_;  // size_ entries, sorted per block
+  std::vector<uint32_t> block_first_ranks_;  // one per block
   std::vector<uint32_t> interim_positions_;
 };
 
