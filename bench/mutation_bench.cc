@@ -292,8 +292,8 @@ void BM_Memory(benchmark::State& state) {
   state.counters["deleted_B_per_row"] = per_row(indexes.deleted);
   state.counters["other_orders_B_per_row"] = per_row(indexes.other_orders);
   // The budget: columns (with _version and presence), warm
-  // indexes, the identity index; sort orders that queries of other sorts
-  // built are extra (4 B per row each).
+  // indexes, the identity index and filters, deleted-row lists; sort orders
+  // that queries of other sorts built are extra (4 B per row each).
   state.counters["budget_B_per_row"] = per_row(
       column_bytes + indexes.warm + indexes.identity + indexes.deleted);
   state.counters["total_B_per_row"] =

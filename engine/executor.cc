@@ -23,6 +23,7 @@
 #include "engine/error.h"
 #include "engine/order_key.h"
 #include "engine/radix_sort.h"
+#include "engine/run_selection.h"
 #include "engine/identity_index.h"
 #include "engine/time_index.h"
 
@@ -1495,56 +1496,18 @@ constexpr size_t kMergedPass = 64;
 // Advances the runs' `lo` past rows (deleted or not) that are all among the
 // next `need` rows of the job's page order after them, and returns how many
 // it passed: all but at most kMergedPass of the `need`, unless the runs
-// hold fewer.
-//
-// The job's page order is (key, segment, position). With m runs and a
-// stride d such that m * (d - 1) < need, take each run's row d places on
-// (its candidate) and the least candidate, of run u: every other run has
-// fewer than d rows before it, so fewer than m * (d - 1) + 1 <= need rows
-// come before it and with it, and run u's first d rows can be passed. A
-// heap keeps the candidates; the stride halves as `need` does. About
-// 2m log2(need / kMergedPass) keys in all, never a merge of the rows
-// passed.
+// hold fewer. The page order is (value, segment, position): PassInStrides
+// over the runs.
 size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
                 size_t need) {
-  const size_t m = runs.size();
-  size_t left = need;
-  size_t stride = 0;  // 0: choose one and take the candidates
-  std::vector<RunRow> heap;  // the candidates
-  auto after = [&](const RunRow& a, const RunRow& b) {
-    return RunRowBefore(query, runs, b, a);
-  };
-  auto offer = [&](size_t s) {
-    const SegmentRun& run = runs[s];
-    if (run.last - run.lo < stride) return;
-    heap.push_back(
-        MakeRunRow(query, runs, s, (*run.view)[run.lo + stride - 1]));
-    std::push_heap(heap.begin(), heap.end(), after);
-  };
-  while (left > kMergedPass) {
-    if (stride == 0 || m * (stride - 1) >= left) {
-      // Half the largest stride allowed, so that it serves until about
-      // half the rows left are passed (each new stride takes m keys).
-      stride = std::max<size_t>(1, ((left - 1) / m + 1) / 2);
-      size_t most = 0;  // the most rows any run has left
-      for (const SegmentRun& run : runs) most = std::max(most, run.last - run.lo);
-      if (most == 0) break;
-      stride = std::min(stride, most);
-      heap.clear();
-      for (size_t s = 0; s < m; ++s) offer(s);
-    }
-    if (heap.empty()) {  // every run has fewer than `stride` rows left
-      stride = 0;
-      continue;
-    }
-    std::pop_heap(heap.begin(), heap.end(), after);
-    const size_t u = heap.back().run;
-    heap.pop_back();
-    runs[u].lo += stride;
-    left -= stride;
-    offer(u);
-  }
-  return need - left;
+  return PassInStrides(
+      runs, need, kMergedPass,
+      [&](size_t s, size_t position) {
+        return MakeRunRow(query, runs, s, (*runs[s].view)[position]);
+      },
+      [&](const RunRow& a, const RunRow& b) {
+        return RunRowBefore(query, runs, a, b);
+      });
 }
 
 // A job of segments whose matches are one run of each segment's page order
@@ -1556,7 +1519,7 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
 std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
                                                   IndexUse index_use) {
   const JobResults& job = *query.job;
-  if (query.size <= 0 || index_use == IndexUse::kNever) return std::nullopt;
+  if (index_use == IndexUse::kNever) return std::nullopt;
   std::vector<SegmentRun> runs(job.segments.size());
   for (size_t s = 0; s < runs.size(); ++s) {
     SegmentRun& run = runs[s];
@@ -1596,6 +1559,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     out.count += static_cast<int64_t>(run.last - run.first) -
                  DeletedMatches(*run.segment, RowFilter(sub));
   }
+  if (query.size <= 0) return out;  // the count alone
   // Pass live rows: each round passes rows among the next `to_pass`, so at
   // most `to_pass` live ones; the deleted rows among them are made up for
   // next round.

@@ -134,16 +134,21 @@ enum class IndexUse {
 //     combination, in polylogarithmic time), and the page either from a
 //     walk of the order skipping non-matches or from a scan of the window's
 //     rows in time order plus a bounded partial sort, whichever is
-//     estimated cheaper.
+//     estimated cheaper. An influencer_score-descending sort with a window
+//     can also merge the TimeIndex's blocks of the window (their rows'
+//     score ranks, sorted per block), whose cost does not depend on how
+//     scores follow time; a walk estimated close to it is tried first with
+//     a budget of rows, and the blocks finish a walk that runs out.
 //
 // A job of segments (a base plus deltas) runs the query on each segment
 // and merges the pages, ties to the earlier segment, skipping deleted rows.
 // When every segment's matches are one run of its cached order (no filter,
-// a threshold on a score sort, a window on a timestamp sort), the rows
-// before `from` are passed over in strides across the segments (about
-// 2 * segments * log(from) rows read) and only the page is merged, row by
-// row; otherwise each segment gives its first from + size live matches to
-// the merge.
+// a threshold on an influencer_score sort, a window on a timestamp sort),
+// the rows before `from` are passed over in strides across the segments
+// (about 2 * segments * log2(from / 64) rows compared, plus a check of each
+// passed row of a segment with deleted rows) and only the page is merged,
+// row by row; otherwise each segment gives its first from + size live
+// matches to the merge.
 InfluencersPage ExecuteQuery(const ResolvedQuery& query,
                              IndexUse index_use = IndexUse::kAuto);
 

@@ -15,7 +15,8 @@
 //
 // When the rows are already in time order (the usual dump), the time order
 // is the identity and takes no memory. Memory otherwise: 4 bytes per row
-// for the time order, 4 for the block ranks, 4 per interim row.
+// for the time order; always 4 per row for the block ranks, 4 per block for
+// each block's least rank, 4 per interim row.
 //
 // A TimeIndex is immutable once built: any number of threads may use it.
 // It refers to no job; callers pass the JobResults it was built from.

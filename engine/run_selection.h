@@ -1,0 +1,76 @@
+// PassInStrides: passes over the first rows of several sorted runs taken
+// together, without merging them (internal to the engine: the executor
+// pages a job of segments with it; tests check it against a brute force).
+#ifndef CLOUT_ENGINE_RUN_SELECTION_H_
+#define CLOUT_ENGINE_RUN_SELECTION_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+namespace clout {
+
+// `runs` are m sorted runs: run s holds the positions [runs[s].lo,
+// runs[s].last), in order. Their union is ordered by `before(a, b)` over
+// the values `at(s, position)` returns: a strict total order, so it must
+// break ties between runs (by run index, say). Advances the runs' `lo`
+// past positions that are all among the next `need` of that union, and
+// returns how many it passed: all but at most `keep` of the `need`, or all
+// the runs hold if fewer. A run's other members are left unchanged.
+//
+// With a stride d such that m * (d - 1) < left (the positions still to
+// pass), each run's position d places on is its candidate, and the least
+// candidate, of run u, has fewer than d positions of every other run
+// before it (their candidates come after it), so fewer than
+// m * (d - 1) + 1 <= left come before it and with it: run u's first d
+// positions are all among the `left`. A heap keeps the candidates; each
+// stride starts at half the largest allowed, so that it serves until about
+// half the rows left are passed. About 2m log2(need / keep) values read,
+// each O(log m) heap steps. Not thread-safe on the same runs.
+template <typename Runs, typename At, typename Before>
+size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
+                     Before before) {
+  using Value = decltype(at(size_t{0}, size_t{0}));
+  const size_t m = runs.size();
+  size_t left = need;
+  size_t stride = 0;  // 0: choose one and take the candidates
+  std::vector<std::pair<Value, size_t>> heap;  // (candidate, run)
+  auto after = [&](const std::pair<Value, size_t>& a,
+                   const std::pair<Value, size_t>& b) {
+    return before(b.first, a.first);
+  };
+  auto offer = [&](size_t s) {
+    if (runs[s].last - runs[s].lo < stride) return;
+    heap.emplace_back(at(s, runs[s].lo + stride - 1), s);
+    std::push_heap(heap.begin(), heap.end(), after);
+  };
+  while (left > keep) {
+    if (stride == 0 || m * (stride - 1) >= left) {
+      stride = std::max<size_t>(1, ((left - 1) / m + 1) / 2);
+      size_t most = 0;  // the most positions any run has left
+      for (size_t s = 0; s < m; ++s) {
+        most = std::max(most, runs[s].last - runs[s].lo);
+      }
+      if (most == 0) break;
+      stride = std::min(stride, most);
+      heap.clear();
+      for (size_t s = 0; s < m; ++s) offer(s);
+    }
+    if (heap.empty()) {  // every run has fewer than `stride` left
+      stride = 0;
+      continue;
+    }
+    std::pop_heap(heap.begin(), heap.end(), after);
+    const size_t u = heap.back().second;
+    heap.pop_back();
+    runs[u].lo += stride;
+    left -= stride;
+    offer(u);
+  }
+  return need - left;
+}
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_RUN_SELECTION_H_

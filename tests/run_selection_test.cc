@@ -1,0 +1,121 @@
+// PassInStrides against a brute force: over random sorted runs with many
+// ties, every position it passes is among the first `need` of the runs'
+// union (ordered by value, then run), and it passes all but at most `keep`.
+#include "engine/run_selection.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <random>
+#include <set>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace clout {
+namespace {
+
+struct SortedRun {
+  std::vector<int> values;  // sorted
+  size_t lo = 0;
+  size_t last = 0;
+};
+
+struct Trial {
+  size_t passed = 0;
+  size_t expected_at_least = 0;
+  bool all_among_first = true;
+};
+
+// Runs PassInStrides on `runs` and checks it against the union's order.
+Trial Check(std::vector<SortedRun>& runs, size_t need, size_t keep) {
+  // The union after the runs' `lo`, as (value, run, position), sorted.
+  std::vector<std::tuple<int, size_t, size_t>> all;
+  for (size_t s = 0; s < runs.size(); ++s) {
+    for (size_t p = runs[s].lo; p < runs[s].last; ++p) {
+      all.emplace_back(runs[s].values[p], s, p);
+    }
+  }
+  std::sort(all.begin(), all.end());
+  std::set<std::pair<size_t, size_t>> first;
+  for (size_t i = 0; i < std::min(need, all.size()); ++i) {
+    first.emplace(std::get<1>(all[i]), std::get<2>(all[i]));
+  }
+  std::vector<size_t> before(runs.size());
+  for (size_t s = 0; s < runs.size(); ++s) before[s] = runs[s].lo;
+  Trial trial;
+  trial.passed = PassInStrides(
+      runs, need, keep,
+      [&](size_t s, size_t p) { return std::make_pair(runs[s].values[p], s); },
+      [](const std::pair<int, size_t>& a, const std::pair<int, size_t>& b) {
+        return a < b;
+      });
+  size_t moved = 0;
+  for (size_t s = 0; s < runs.size(); ++s) {
+    for (size_t p = before[s]; p < runs[s].lo; ++p) {
+      trial.all_among_first &= first.count({s, p}) == 1;
+    }
+    moved += runs[s].lo - before[s];
+  }
+  EXPECT_EQ(moved, trial.passed);
+  const size_t reachable = std::min(need, all.size());
+  trial.expected_at_least = reachable > keep ? reachable - keep : 0;
+  return trial;
+}
+
+TEST(RunSelectionTest, PassesOnlyRowsAmongTheFirstNeed) {
+  std::mt19937_64 random(7);
+  auto pick = [&](size_t n) { return static_cast<size_t>(random() % n); };
+  int trials = 0;
+  for (int t = 0; t < 6000; ++t) {
+    const size_t m = 1 + pick(pick(2) ? 4 : 24);
+    const int distinct = 1 + static_cast<int>(pick(pick(2) ? 3 : 1000));
+    std::vector<SortedRun> runs(m);
+    size_t total = 0;
+    for (SortedRun& run : runs) {
+      const size_t n = pick(pick(4) == 0 ? 2000 : 120);
+      for (size_t i = 0; i < n; ++i) {
+        run.values.push_back(static_cast<int>(pick(distinct)));
+      }
+      std::sort(run.values.begin(), run.values.end());
+      run.last = n;
+      run.lo = pick(3) == 0 && n > 0 ? pick(n) : 0;  // some already passed
+      total += run.last - run.lo;
+    }
+    const size_t need = pick(total + 40);
+    const size_t keep = pick(3) == 0 ? 0 : 1 + pick(64);
+    const Trial trial = Check(runs, need, keep);
+    ASSERT_TRUE(trial.all_among_first) << "trial " << t;
+    ASSERT_LE(trial.passed, need) << "trial " << t;
+    ASSERT_GE(trial.passed, trial.expected_at_least)
+        << "trial " << t << ": m " << m << " total " << total << " need "
+        << need << " keep " << keep;
+    ++trials;
+  }
+  EXPECT_EQ(trials, 6000);
+}
+
+// The bound's worst case: every run has d - 1 values below the least
+// candidate, for each stride the rows left allow.
+TEST(RunSelectionTest, TightLayoutsPassNothingPastNeed) {
+  for (size_t m = 1; m <= 10; ++m) {
+    for (size_t below = 0; below <= 24; ++below) {
+      for (size_t need = 1; need <= m * (below + 2) + 2; ++need) {
+        std::vector<SortedRun> runs(m);
+        for (SortedRun& run : runs) {
+          run.values.assign(below, 0);
+          run.values.resize(below + 30, 1);
+          run.last = run.values.size();
+        }
+        const Trial trial = Check(runs, need, 0);
+        ASSERT_TRUE(trial.all_among_first)
+            << "m " << m << " below " << below << " need " << need;
+        ASSERT_EQ(trial.passed, need);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clout
