@@ -1520,6 +1520,10 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
                                                   IndexUse index_use) {
   const JobResults& job = *query.job;
   if (index_use == IndexUse::kNever) return std::nullopt;
+  // The sort's cache key, the same in every segment (built once: a
+  // string per segment would cost as much as a small segment's page).
+  const std::string order_name =
+      query.sort == SortField::kTimestamp ? std::string() : OrderName(query);
   std::vector<SegmentRun> runs(job.segments.size());
   for (size_t s = 0; s < runs.size(); ++s) {
     SegmentRun& run = runs[s];
@@ -1539,7 +1543,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     } else {
       if (index_use == IndexUse::kAuto) {
         std::lock_guard<std::mutex> lock(cache.mu);
-        auto it = cache.orders.find(OrderName(sub));
+        auto it = cache.orders.find(order_name);
         if (it != cache.orders.end()) run.order = it->second;
       } else {
         run.order = PageOrder(sub, index_use);
