@@ -96,17 +96,49 @@ void SetTimestampRange(JobResults& job) {
 }
 
 DeletedRows::DeletedRows(std::vector<uint32_t> sorted) : size_(sorted.size()) {
-  if (!sorted.empty()) {
-    levels_.push_back(
-        std::make_shared<const std::vector<uint32_t>>(std::move(sorted)));
-  }
+  if (!sorted.empty()) AddLevel(std::move(sorted));
+}
+
+void DeletedRows::AddLevel(std::vector<uint32_t> level) {
+  bitmaps_.push_back(level.size() >= kBitmapLevelRows
+                         ? std::make_shared<const LevelBitmap>()
+                         : nullptr);
+  levels_.push_back(
+      std::make_shared<const std::vector<uint32_t>>(std::move(level)));
+}
+
+const std::vector<uint64_t>& DeletedRows::LevelBitmap::Get(
+    const std::vector<uint32_t>& level) const {
+  std::call_once(once_, [&] {
+    bits_.assign(level.empty() ? 0 : level.back() / 64 + 1, 0);
+    for (uint32_t row : level) bits_[row / 64] |= uint64_t{1} << (row % 64);
+    built_.store(true, std::memory_order_release);
+  });
+  return bits_;
 }
 
 bool DeletedRows::Contains(uint32_t row) const {
-  for (const auto& level : levels_) {
-    if (std::binary_search(level->begin(), level->end(), row)) return true;
+  for (size_t i = 0; i < levels_.size(); ++i) {
+    if (bitmaps_[i] != nullptr) {
+      const std::vector<uint64_t>& bits = bitmaps_[i]->Get(*levels_[i]);
+      if (row / 64 < bits.size() && ((bits[row / 64] >> (row % 64)) & 1)) {
+        return true;
+      }
+      continue;
+    }
+    const std::vector<uint32_t>& level = *levels_[i];
+    if (std::binary_search(level.begin(), level.end(), row)) return true;
   }
   return false;
+}
+
+size_t DeletedRows::bytes() const {
+  size_t bytes = 0;
+  for (size_t i = 0; i < levels_.size(); ++i) {
+    bytes += levels_[i]->capacity() * sizeof(uint32_t);
+    if (bitmaps_[i] != nullptr) bytes += bitmaps_[i]->bytes();
+  }
+  return bytes;
 }
 
 size_t DeletedRows::Rank(uint32_t row) const {
@@ -122,6 +154,7 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
     std::vector<uint32_t> added) const {
   auto next = std::shared_ptr<DeletedRows>(new DeletedRows());
   next->levels_ = levels_;
+  next->bitmaps_ = bitmaps_;
   next->size_ = size_ + added.size();
   if (added.empty()) return next;
   std::vector<uint32_t> level = std::move(added);
@@ -136,9 +169,9 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
                std::back_inserter(folded));
     level = std::move(folded);
     next->levels_.pop_back();
+    next->bitmaps_.pop_back();
   }
-  next->levels_.push_back(
-      std::make_shared<const std::vector<uint32_t>>(std::move(level)));
+  next->AddLevel(std::move(level));
   return next;
 }
 

@@ -9,6 +9,7 @@
 #ifndef CLOUT_ENGINE_COLUMNS_H_
 #define CLOUT_ENGINE_COLUMNS_H_
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -253,8 +254,13 @@ class DeletedRows {
 
   // Number of rows in the set.
   size_t size() const { return size_; }
-  // Whether `row` is in the set. O(levels * log n).
+  // Whether `row` is in the set: O(levels * log n), a bit test for levels
+  // of at least kBitmapLevelRows rows (a bitmap of each such level, built
+  // on first use and shared, like the level, by every set holding it).
   bool Contains(uint32_t row) const;
+  static constexpr size_t kBitmapLevelRows = size_t{1} << 15;
+  // Heap bytes: the levels, and the bitmaps built so far.
+  size_t bytes() const;
   // Number of rows of the set less than `row`. O(levels * log n).
   size_t Rank(uint32_t row) const;
   // This set plus `added` (ascending, no repeats, none of them in this
@@ -298,7 +304,24 @@ class DeletedRows {
 
  private:
   DeletedRows() = default;
+  // A bitmap of one level's rows (bit r set: row r is in the level), built
+  // once on first use; thread-safe.
+  class LevelBitmap {
+   public:
+    const std::vector<uint64_t>& Get(const std::vector<uint32_t>& level) const;
+    size_t bytes() const {
+      return built_.load(std::memory_order_acquire) ? bits_.capacity() * 8 : 0;
+    }
+
+   private:
+    mutable std::once_flag once_;
+    mutable std::vector<uint64_t> bits_;
+    mutable std::atomic<bool> built_{false};
+  };
+  void AddLevel(std::vector<uint32_t> level);
   std::vector<std::shared_ptr<const std::vector<uint32_t>>> levels_;
+  // One per level: null for levels under kBitmapLevelRows.
+  std::vector<std::shared_ptr<const LevelBitmap>> bitmaps_;
   size_t size_ = 0;
 };
 

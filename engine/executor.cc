@@ -1794,7 +1794,7 @@ IndexMemory IndexMemoryOf(const JobResults& job) {
       memory.warm += part.warm;
       memory.identity += part.identity;
       memory.other_orders += part.other_orders;
-      memory.deleted += segment.deleted_rows() * sizeof(uint32_t);
+      if (segment.deleted != nullptr) memory.deleted += segment.deleted->bytes();
     }
     return memory;
   }

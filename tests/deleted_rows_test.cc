@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "engine/columns.h"
@@ -85,6 +86,50 @@ TEST(DeletedRowsTest, LevelsStayLogarithmicAndRowsAreCopiedFewTimes) {
   // log2(40960 / 10) + 1 = 13.
   EXPECT_LE(max_levels, 13u);
   EXPECT_GE(max_levels, 2u);
+}
+
+// Levels of at least kBitmapLevelRows rows answer Contains from a bitmap
+// built on first use, shared by the sets holding the level, and built once
+// when threads ask at the same time; smaller levels are searched.
+TEST(DeletedRowsTest, LargeLevelsAnswerFromSharedBitmaps) {
+  std::mt19937 rng(7);
+  const uint32_t universe = 5 * DeletedRows::kBitmapLevelRows;
+  std::vector<uint32_t> order(universe);
+  for (uint32_t i = 0; i < universe; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::set<uint32_t> model;
+  auto take = [&](size_t from, size_t n) {
+    std::vector<uint32_t> rows(order.begin() + from, order.begin() + from + n);
+    std::sort(rows.begin(), rows.end());
+    model.insert(rows.begin(), rows.end());
+    return rows;
+  };
+  // A big first level, then small ones that stay apart from it.
+  auto big = std::make_shared<const DeletedRows>(
+      take(0, 2 * DeletedRows::kBitmapLevelRows));
+  std::shared_ptr<const DeletedRows> rows = big;
+  size_t next = 2 * DeletedRows::kBitmapLevelRows;
+  for (int i = 0; i < 5; ++i) {
+    rows = rows->With(take(next, 100));
+    next += 100;
+  }
+  ASSERT_GE(rows->levels(), 2u);
+  const size_t bytes_before = rows->bytes();
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint32_t row = t; row < universe; row += 4) {
+        wrong[t] += rows->Contains(row) != model.contains(row);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(wrong, std::vector<int>(4, 0));
+  EXPECT_GT(rows->bytes(), bytes_before);  // the big level's bitmap
+  // The earlier set shares the level, and so its bitmap.
+  EXPECT_GT(big->bytes(), 2 * DeletedRows::kBitmapLevelRows * 4);
+  ExpectSame(*rows, model, universe);
 }
 
 TEST(DeletedRowsTest, TheEmptySetAndANullCursor) {
