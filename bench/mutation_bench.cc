@@ -162,8 +162,10 @@ struct SegmentedJob {
 
 const SegmentedJob& Segmented() {
   static SegmentedJob* pair = [] {
+    // Room for 16 deltas that no merge touches (at max_delta_segments = 16
+    // windows would merge from 14 on).
     StoreOptions options;
-    options.max_delta_segments = 16;
+    options.max_delta_segments = 64;
     options.merge_ratio = 1e9;
     InfluencerStore* store = NewStore(options);
     for (uint64_t round = 0; round < 16; ++round) {
