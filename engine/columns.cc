@@ -109,11 +109,14 @@ void DeletedRows::AddLevel(std::vector<uint32_t> level) {
 
 const std::vector<uint64_t>& DeletedRows::LevelBitmap::Get(
     const std::vector<uint32_t>& level) const {
-  std::call_once(once_, [&] {
-    bits_.assign(level.empty() ? 0 : level.back() / 64 + 1, 0);
-    for (uint32_t row : level) bits_[row / 64] |= uint64_t{1} << (row % 64);
+  if (built_.load(std::memory_order_acquire)) return bits_;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!built_.load(std::memory_order_relaxed)) {
+    std::vector<uint64_t> bits(level.empty() ? 0 : level.back() / 64 + 1, 0);
+    for (uint32_t row : level) bits[row / 64] |= uint64_t{1} << (row % 64);
+    bits_ = std::move(bits);
     built_.store(true, std::memory_order_release);
-  });
+  }
   return bits_;
 }
 

@@ -246,7 +246,8 @@ struct RowPredicate {
 // than twice the size of the next; a new level is folded into the one
 // before it while that one is at most twice its size. A set of n rows
 // added b at a time thus has at most log2(n / b) + 1 levels, and each row
-// is copied O(log n) times over its life. Immutable, so thread-safe.
+// is copied O(log n) times over its life. Immutable but for the bitmaps of
+// large levels, built once under a lock: thread-safe.
 class DeletedRows {
  public:
   // A set of `sorted` (ascending, no repeats).
@@ -305,7 +306,8 @@ class DeletedRows {
  private:
   DeletedRows() = default;
   // A bitmap of one level's rows (bit r set: row r is in the level), built
-  // once on first use; thread-safe.
+  // once on first use (a lock only until then; if the build runs out of
+  // memory, the next use tries again); thread-safe.
   class LevelBitmap {
    public:
     const std::vector<uint64_t>& Get(const std::vector<uint32_t>& level) const;
@@ -314,8 +316,8 @@ class DeletedRows {
     }
 
    private:
-    mutable std::once_flag once_;
-    mutable std::vector<uint64_t> bits_;
+    mutable std::mutex mu_;
+    mutable std::vector<uint64_t> bits_;  // written once, under mu_
     mutable std::atomic<bool> built_{false};
   };
   void AddLevel(std::vector<uint32_t> level);

@@ -129,7 +129,34 @@ TEST(DeletedRowsTest, LargeLevelsAnswerFromSharedBitmaps) {
   EXPECT_GT(rows->bytes(), bytes_before);  // the big level's bitmap
   // The earlier set shares the level, and so its bitmap.
   EXPECT_GT(big->bytes(), 2 * DeletedRows::kBitmapLevelRows * 4);
+  // Rows past the last one deleted (past the bitmap's words) are not in it.
+  for (uint32_t row = universe; row < 2 * universe; ++row) {
+    ASSERT_FALSE(rows->Contains(row)) << row;
+  }
   ExpectSame(*rows, model, universe);
+  // A batch large enough to fold into the big level (whose bitmap is
+  // built): the folded level gets a bitmap of its own.
+  const std::set<uint32_t> model_before_fold = model;
+  std::shared_ptr<const DeletedRows> folded =
+      rows->With(take(next, 2 * DeletedRows::kBitmapLevelRows));
+  next += 2 * DeletedRows::kBitmapLevelRows;
+  EXPECT_EQ(folded->levels(), 1u);
+  ExpectSame(*folded, model, universe);
+  // The set before the fold still answers from its own levels.
+  ExpectSame(*rows, model_before_fold, universe);
+  // A branch from the first set, whose bitmap was built by the queries above.
+  std::set<uint32_t> branch_model(model_before_fold.begin(),
+                                  model_before_fold.end());
+  std::vector<uint32_t> branch_rows;
+  for (uint32_t row : model_before_fold) {
+    if (big->Contains(row)) continue;
+    branch_rows.push_back(row);
+  }
+  for (uint32_t row : branch_rows) branch_model.erase(row);
+  std::vector<uint32_t> extra = take(next, 1000);
+  for (uint32_t row : extra) branch_model.insert(row);
+  std::shared_ptr<const DeletedRows> branch = big->With(extra);
+  ExpectSame(*branch, branch_model, universe);
 }
 
 TEST(DeletedRowsTest, TheEmptySetAndANullCursor) {

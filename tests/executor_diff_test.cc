@@ -473,16 +473,20 @@ TEST(ExecutorDifferentialTest, DeepPagesOverSegmentsMatchReference) {
     if (seed % 2 == 0) options.inline_merge_rows = 0;  // background merges
     InfluencerStore store(options);
     std::vector<InfluencerFields> written;
+    // The rows' strings (InfluencerFields holds views): short values, and
+    // values that differ only past their first 8 bytes or where one is the
+    // other's prefix (the merge's prefix keys tie, the strings decide).
+    std::vector<std::string> values;
+    for (int v = 0; v < 400; ++v) values.push_back(absl::StrCat("v", v));
+    for (int v = 0; v < 40; ++v) values.push_back(absl::StrCat("web-server-", v));
+    for (size_t n = 6; n <= 10; ++n) values.push_back(std::string("web-server", n));
     auto random_row = [&] {
       InfluencerFields row;
       row.field_name = kFieldNames[pick(std::size(kFieldNames))];
-      // Values that differ only past their first 8 bytes, or where one is
-      // the other's prefix: the merge's prefix keys tie, the strings decide.
       switch (pick(3)) {
-        case 0: row.field_value = absl::StrCat("v", pick(400)); break;
-        case 1: row.field_value = absl::StrCat("web-server-", pick(40)); break;
-        default:
-          row.field_value = std::string("web-server", 6 + pick(5));
+        case 0: row.field_value = values[pick(400)]; break;
+        case 1: row.field_value = values[400 + pick(40)]; break;
+        default: row.field_value = values[440 + pick(5)];
       }
       row.timestamp = kBase + static_cast<int64_t>(pick(300)) * 60000;
       row.influencer_score = pick(2) ? kScores[pick(std::size(kScores))]
@@ -565,10 +569,12 @@ TEST(ExecutorDifferentialTest, DeepPagesOverSegmentsMatchReference) {
 TEST(ExecutorDifferentialTest, ScoresFollowingTimeFallBackFromTheWalk) {
   InfluencerStore store;
   MutationBatch batch;
+  std::vector<std::string> values;  // InfluencerFields holds views
+  for (int v = 0; v < 100; ++v) values.push_back(absl::StrCat("h", v));
   for (int r = 0; r < 20000; ++r) {
     InfluencerFields row;
     row.field_name = "host";
-    row.field_value = absl::StrCat("h", r % 100);
+    row.field_value = values[r % 100];
     row.timestamp = kBase + static_cast<int64_t>(r) * 60000;
     row.influencer_score = r % 2 == 0 ? 90.0 : 10.0;
     row.is_interim = r % 97 == 0;
@@ -600,6 +606,8 @@ TEST(ExecutorDifferentialTest, StridesPassNoRowPastFrom) {
     options.merge_ratio = 1e9;
     options.max_delta_segments = 16;
     InfluencerStore store(options);
+    std::vector<std::string> values;  // InfluencerFields holds views
+    for (int v = 0; v < 8 * 30; ++v) values.push_back(absl::StrCat("h", v));
     int id = 0;
     for (int segment = 0; segment < 8; ++segment) {
       MutationBatch batch;
@@ -607,7 +615,7 @@ TEST(ExecutorDifferentialTest, StridesPassNoRowPastFrom) {
         const bool first = r < 10;
         InfluencerFields row;
         row.field_name = "host";
-        row.field_value = absl::StrCat("h", id++);
+        row.field_value = values[id++];
         row.timestamp = kBase + (first != desc ? 0 : 60000);
         row.influencer_score = first != desc ? 1.0 : 2.0;
         batch.AddInfluencer("strides", row);
