@@ -924,9 +924,11 @@ struct MergeInProgress {
   std::vector<std::pair<uint32_t, uint32_t>> deleted;
 };
 
-// Background merges a job may have at a time: one of the whole job (or of
-// old deltas) and newer windows beside it, which run on other threads.
-constexpr size_t kMergesPerJob = 3;
+// Background merges a job may have at a time: one of the whole job, or
+// windows of deltas, which run on other threads. (A window is half of
+// max_delta_segments wide and is asked for only while the deltas are
+// within it: two at most.)
+constexpr size_t kMergesPerJob = 2;
 
 // Segments [from, to) of a job, to merge in the background; none if empty.
 struct MergeRequest {
@@ -934,19 +936,27 @@ struct MergeRequest {
   size_t to = 0;
 };
 
-// Of `segments`, the window of `width` adjacent ones from `lo` on holding
-// the fewest rows (the newest of equals): merging the smallest neighbours
-// keeps a merge's cost near its own rows (as a tiered policy does), where
-// always merging the newest would copy one growing delta again and again.
+// Of `segments`, the window of `width` adjacent ones, all `free`, holding
+// the fewest rows (the newest of equals), or SIZE_MAX if there is none:
+// merging the smallest neighbours keeps a merge's cost near its own rows
+// (as a tiered policy does), where always merging the newest would copy
+// one growing delta again and again.
 size_t SmallestWindow(const std::vector<JobResults::Segment>& segments,
-                      size_t lo, size_t width) {
-  size_t best = lo;
+                      const std::vector<bool>& free, size_t width) {
+  size_t best = SIZE_MAX;
   size_t best_rows = SIZE_MAX;
   size_t rows = 0;
-  for (size_t s = lo; s < segments.size(); ++s) {
+  size_t run = 0;  // free segments in a row, ending at s
+  for (size_t s = 0; s < segments.size(); ++s) {
+    if (!free[s]) {
+      run = 0;
+      rows = 0;
+      continue;
+    }
+    ++run;
     rows += segments[s].rows->size();
-    if (s >= lo + width) rows -= segments[s - width].rows->size();
-    if (s + 1 >= lo + width && rows <= best_rows) {
+    if (run > width) rows -= segments[s - width].rows->size();
+    if (run >= width && rows <= best_rows) {
       best_rows = rows;
       best = s + 1 - width;
     }
@@ -964,9 +974,9 @@ size_t SmallestWindow(const std::vector<JobResults::Segment>& segments,
 // which segments of the returned job to merge, for the caller to start a
 // background merge. `in_progress` holds the job's background merges,
 // whose segments stay as they are and which learn of the rows deleted
-// from them; meanwhile only the deltas after theirs are merged, here or
-// by one more background merge (up to kMergesPerJob at a time), and the
-// whole job is not.
+// from them; meanwhile only neighbouring deltas that none of them holds
+// are merged, here or by one more background merge (up to kMergesPerJob
+// at a time), and the whole job is not.
 std::shared_ptr<const JobResults> AddToSegments(
     const std::shared_ptr<const JobResults>& old,
     const std::vector<StoredRow>& removed, std::shared_ptr<JobResults> added,
@@ -1022,41 +1032,52 @@ std::shared_ptr<const JobResults> AddToSegments(
   }
   std::shared_ptr<const JobResults> job = Assemble(
       old->job_id, std::move(segments), field_names, live_rows, interim_rows);
-  // The deltas that may be merged: those after the background merge's.
-  size_t first_free = 1;
-  if (!in_progress.empty()) {
-    for (size_t s = 0; s < job->segments.size(); ++s) {
-      for (const MergeInProgress* merge : in_progress) {
-        if (merge->segment_of.contains(job->segments[s].rows.get())) {
-          first_free = std::max(first_free, s + 1);
-        }
+  // The deltas that may be merged: those no background merge holds.
+  std::vector<bool> free(job->segments.size(), true);
+  if (!free.empty()) free[0] = false;  // the base: merged only as the job
+  size_t longest = 0;  // free deltas in a row
+  for (size_t s = 0, run = 0; s < job->segments.size(); ++s) {
+    for (const MergeInProgress* merge : in_progress) {
+      if (merge->segment_of.contains(job->segments[s].rows.get())) {
+        free[s] = false;
       }
     }
+    run = free[s] ? run + 1 : 0;
+    longest = std::max(longest, run);
   }
   // Deltas past `trigger` are merged; the headroom up to max_deltas takes
   // those written while merges run (which pin the deltas they merge).
-  const size_t trigger = max_deltas - max_deltas / 8;
+  const size_t trigger = max_deltas - std::max<size_t>(max_deltas / 8, 1);
   const size_t deltas = job->segments.empty() ? 0 : job->segments.size() - 1;
-  if (deltas > trigger && job->segments.size() >= first_free + 2) {
+  if (deltas > trigger && longest >= 2) {
     const size_t full_width = std::max<size_t>(max_deltas / 2, 2);
-    const size_t width =
-        std::min(full_width, job->segments.size() - first_free);
-    const size_t from = SmallestWindow(job->segments, first_free, width);
+    size_t width = std::min(full_width, longest);
+    size_t from = SmallestWindow(job->segments, free, width);
     size_t rows = 0;
     for (size_t s = from; s < from + width; ++s) {
       rows += job->segments[s].rows->size();
     }
     // A small window (the rule: the smallest deltas) is merged here, which
-    // keeps the deltas within max_delta_segments at little cost; a large
-    // one in the background, if it is as wide as a window is (a merge
-    // pins its deltas till it is done: a narrow one would pin them for
-    // little gain) and the job has fewer background merges than it may
-    // have; else here too, once the deltas are past max_deltas.
+    // keeps the deltas few at little cost; a large one in the background,
+    // if it is as wide as a window is (a merge pins its deltas till it is
+    // done: a narrow one would pin them for little gain), the job has
+    // fewer background merges than it may have, and the deltas are within
+    // max_deltas (a merge leaves their number as it is till it is done).
+    // Else, past max_deltas, the fewest neighbouring deltas that bring
+    // them back are merged here (the smallest such window), so that a job
+    // holds at most max_deltas + 1: the one more is a delta written right
+    // after a merge took the newest.
     const bool small = rows <= options.inline_merge_rows;
-    if (!small && request != nullptr && width == full_width &&
+    bool merge_here = small || request == nullptr;
+    if (!merge_here && width == full_width && deltas <= max_deltas &&
         in_progress.size() < kMergesPerJob) {
       *request = {from, from + width};
-    } else if (small || request == nullptr || deltas > max_deltas) {
+    } else if (!merge_here && deltas > max_deltas) {
+      width = std::min(longest, deltas - max_deltas + 1);
+      from = SmallestWindow(job->segments, free, width);
+      merge_here = true;
+    }
+    if (merge_here) {
       auto window = std::make_shared<JobResults>();
       window->job_id = job->job_id;
       window->segments.assign(job->segments.begin() + from,

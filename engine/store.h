@@ -59,8 +59,8 @@ struct StoreOptions {
   std::shared_ptr<MutationLog> log;
   // A write to a job adds a segment of the batch's rows and marks the rows
   // it replaces or deletes, rather than copying the job: its cost is the
-  // batch's. Past max_delta_segments - max_delta_segments / 8 delta
-  // segments (max_delta_segments >= 1), the neighbouring deltas holding the
+  // batch's. Past max_delta_segments - max(max_delta_segments / 8, 1)
+  // delta segments (max_delta_segments >= 1), the neighbouring deltas holding the
   // fewest rows (half of the most, at least 2) are merged into one; once
   // the deltas' rows plus the base segment's deleted rows exceed
   // `merge_ratio` times the base's rows, the whole job is merged into one
@@ -69,24 +69,19 @@ struct StoreOptions {
   size_t max_delta_segments = 16;
   double merge_ratio = 0.25;
   // Merges run off the commit path: the writer thread hands the segments
-  // to merge (the whole job, or a few neighbouring deltas) to a merge
-  // task and goes on applying batches; once the task has built the merged
-  // segment (and its query and identity indexes), the writer publishes it
-  // as one more version, with the same generation and the same answers,
-  // carrying over the rows deleted meanwhile. A job may have up to three
-  // merges at a time: while one runs, the deltas written since may be
-  // merged by another. The headroom below max_delta_segments takes the
-  // deltas written meanwhile; past max_delta_segments, the newest deltas
-  // are merged among themselves on the commit path, whatever their size.
-  // So from 8 up (the default is 16) a job holds at most
-  // max_delta_segments deltas, or one more while a whole-job merge runs
-  // that took nearly all of them (16-17 measured under steady writes).
-  // Below 8 a window is two deltas wide and up to three merges may each
-  // pin one, so the deltas pass the limit while merges run: by up to
-  // about six usually, by ten once in about 30 runs of a test with
-  // max_delta_segments = 2 (a known defect; at 16, 18 deltas were seen
-  // once in a benchmark run). A replay (ApplyOptions::replay) merges on the commit path
-  // instead.
+  // to merge (the whole job, or a window of neighbouring deltas) to a
+  // merge task and goes on applying batches; once the task has built the
+  // merged segment (and its query and identity indexes), the writer
+  // publishes it as one more version, with the same generation and the
+  // same answers, carrying over the rows deleted meanwhile. A job may have
+  // two merges at a time: while one runs, other deltas may be merged by
+  // another. A window is handed to a task only while the deltas are
+  // within max_delta_segments; past it, the fewest neighbouring deltas no
+  // merge holds that bring them back within it are merged on the commit
+  // path, whatever their size. So a job holds at most
+  // max_delta_segments + 1 deltas: the one more is a delta written right
+  // after a merge took the newest, and it lasts till that merge is done.
+  // A replay (ApplyOptions::replay) merges on the commit path instead.
   //
   // Except: a window of deltas holding at most this many rows is merged on
   // the commit path (16,384 rows take about a millisecond), which keeps
