@@ -1713,25 +1713,26 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
 
 void ForEachMatchInIngestOrder(
     const ResolvedQuery& query,
-    absl::FunctionRef<void(const JobResults& rows, uint32_t row)> on_match) {
-  auto scan = [&](const ResolvedQuery& sub, const DeletedRows* deleted) {
-    const JobResults& rows = *sub.job;
+    absl::FunctionRef<void(size_t segment, uint32_t row)> on_match) {
+  auto scan = [&](const ResolvedQuery& sub, size_t segment,
+                  const DeletedRows* deleted) {
     DeletedRows::Cursor cursor(deleted);  // rows come in ascending order
     ForEachMatch(
-        sub, 0, rows.columns.size(),
+        sub, 0, sub.job->columns.size(),
         [](size_t i) { return static_cast<uint32_t>(i); },
         [&](uint32_t row) {
-          if (!cursor.Contains(row)) on_match(rows, row);
+          if (!cursor.Contains(row)) on_match(segment, row);
         });
   };
   if (query.job->segments.empty()) {
-    scan(query, nullptr);
+    scan(query, 0, nullptr);
     return;
   }
-  for (const JobResults::Segment& segment : query.job->segments) {
+  for (size_t s = 0; s < query.job->segments.size(); ++s) {
+    const JobResults::Segment& segment = query.job->segments[s];
     ResolvedQuery sub = query;
     sub.job = segment.rows;
-    scan(sub, segment.deleted.get());
+    scan(sub, s, segment.deleted.get());
   }
 }
 

@@ -158,15 +158,16 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query,
 // the same indexes lazily otherwise. Thread-safe.
 void WarmIndexes(const std::shared_ptr<const JobResults>& job);
 
-// Calls on_match(rows, row) for every live row of `query.job` that passes
-// its filters (the time window, the score threshold, exclude_interim; the
-// sort and the page are ignored), in ingest order: the order in which a
-// sort on job_id pages them. `rows` is the plain JobResults holding the
-// row: the job itself, or one of its segments (whose deleted rows are
-// skipped). Reads only; thread-safe.
+// Calls on_match(segment, row) for every live row of `query.job` that
+// passes its filters (the time window, the score threshold,
+// exclude_interim; the sort and the page are ignored), in ingest order:
+// the order in which a sort on job_id pages them. `segment` indexes the
+// job's segments as JobColumnView (column_view.h) shows them (0 for a
+// plain job), `row` that segment's rows (its deleted rows are skipped).
+// Reads only; thread-safe.
 void ForEachMatchInIngestOrder(
     const ResolvedQuery& query,
-    absl::FunctionRef<void(const JobResults& rows, uint32_t row)> on_match);
+    absl::FunctionRef<void(size_t segment, uint32_t row)> on_match);
 
 // WarmIndexes for every job of `snapshot`, up to `threads` jobs at once.
 void WarmIndexes(const StoreVersion& snapshot, int threads = 1);

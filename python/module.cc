@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/bulk.h"
+#include "engine/column_view.h"
 #include "engine/error.h"
 #include "engine/executor.h"
 #include "engine/loader.h"
@@ -109,15 +110,17 @@ struct StringColumn {
 // Maps each segment's dictionary codes to one code space as rows come.
 class StringCoder {
  public:
-  int32_t Code(const JobResults& rows, uint32_t code) {
-    if (&rows != current_) {
-      current_ = &rows;
-      remap_ = &remaps_[&rows];
-      if (remap_->empty()) remap_->assign(rows.strings.size(), -1);
+  explicit StringCoder(const JobColumnView& job) : job_(job) {}
+
+  int32_t Code(size_t segment, uint32_t code) {
+    if (segment != current_) {
+      current_ = segment;
+      remap_ = &remaps_[segment];
+      if (remap_->empty()) remap_->assign(job_.segments()[segment].strings.size(), -1);
     }
     int32_t& mapped = (*remap_)[code];
     if (mapped < 0) {
-      absl::string_view s = rows.strings[code];
+      absl::string_view s = job_.segments()[segment].strings[code];
       auto [it, inserted] =
           ids_.try_emplace(s, static_cast<int32_t>(strings_.size()));
       if (inserted) strings_.push_back(s);
@@ -146,9 +149,10 @@ class StringCoder {
   }
 
  private:
-  const JobResults* current_ = nullptr;
+  const JobColumnView& job_;
+  size_t current_ = SIZE_MAX;
   std::vector<int32_t>* remap_ = nullptr;
-  absl::flat_hash_map<const JobResults*, std::vector<int32_t>> remaps_;
+  absl::flat_hash_map<size_t, std::vector<int32_t>> remaps_;
   absl::flat_hash_map<absl::string_view, int32_t> ids_;
   std::vector<absl::string_view> strings_;
 };
@@ -374,6 +378,7 @@ class Store {
     Column<int32_t> name_codes, value_codes;
     StringColumn names, values;
     std::shared_ptr<const StoreVersion> version;
+    std::optional<JobColumnView> view;
     absl::Status status;
     {
       py::gil_scoped_release release;
@@ -385,9 +390,12 @@ class Store {
         absl::StatusOr<ResolvedQuery> query =
             ResolveQuery(*version, *request, Context(now));
         if (!query.ok()) return query.status();
-        StringCoder name_coder, value_coder;
+        // The view holds the job's segments till the strings are copied.
+        view = JobColumnView::Of(*version, job_id);
+        if (!view.has_value()) return absl::InternalError("job vanished");
+        StringCoder name_coder(*view), value_coder(*view);
         // Without a filter every row matches: size the columns once.
-        const size_t most = params.size() == 1 ? query->job->size() : 0;
+        const size_t most = params.size() == 1 ? view->size() : 0;
         timestamp.reserve(most);
         score.reserve(most);
         initial.reserve(most);
@@ -396,25 +404,23 @@ class Store {
         interim.reserve(most);
         if (want_names) name_codes.reserve(most);
         if (want_values) value_codes.reserve(most);
-        ForEachMatchInIngestOrder(
-            *query, [&](const JobResults& rows, uint32_t row) {
-              const InfluencerColumns& c = rows.columns;
-              timestamp.push_back(c.timestamp[row]);
-              // As get_influencers shows them: a missing double is 0.0.
-              score.push_back(ShownDouble(c.influencer_score[row]));
-              initial.push_back(ShownDouble(c.initial_influencer_score[row]));
-              probability.push_back(ShownDouble(c.probability[row]));
-              span.push_back(rows.bucket_span(row));
-              interim.push_back(c.is_interim[row]);
-              if (want_names) {
-                name_codes.push_back(
-                    name_coder.Code(rows, c.field_name_code[row]));
-              }
-              if (want_values) {
-                value_codes.push_back(
-                    value_coder.Code(rows, c.field_value_code[row]));
-              }
-            });
+        ForEachMatchInIngestOrder(*query, [&](size_t segment, uint32_t row) {
+          const SegmentColumnView& c = view->segments()[segment];
+          timestamp.push_back(c.timestamp[row]);
+          // As get_influencers shows them: a missing double is 0.0.
+          score.push_back(ShownDouble(c.influencer_score[row]));
+          initial.push_back(ShownDouble(c.initial_influencer_score[row]));
+          probability.push_back(ShownDouble(c.probability[row]));
+          span.push_back(c.bucket_spans[c.bucket_span_code[row]]);
+          interim.push_back(c.is_interim[row]);
+          if (want_names) {
+            name_codes.push_back(name_coder.Code(segment, c.field_name_code[row]));
+          }
+          if (want_values) {
+            value_codes.push_back(
+                value_coder.Code(segment, c.field_value_code[row]));
+          }
+        });
         names = name_coder.Finish(std::move(name_codes));
         values = value_coder.Finish(std::move(value_codes));
         return absl::OkStatus();
@@ -453,18 +459,18 @@ class Store {
     for (const std::string& id : ids) {
       auto it = version->jobs.find(id);
       if (it == version->jobs.end()) continue;
-      const JobResults& job = *it->second;
+      std::optional<JobColumnView> job = JobColumnView::Of(*version, id);
       py::dict d;
-      d["influencers"] = job.size();
-      total += job.size();
-      if (job.size() > 0) {
-        d["min_timestamp"] = job.min_timestamp;
-        d["max_timestamp"] = job.max_timestamp;
+      d["influencers"] = job->size();
+      total += job->size();
+      if (auto range = job->TimestampRange()) {
+        d["min_timestamp"] = range->first;
+        d["max_timestamp"] = range->second;
       } else {
         d["min_timestamp"] = py::none();
         d["max_timestamp"] = py::none();
       }
-      d["segments"] = job.segments.empty() ? size_t{1} : job.segments.size();
+      d["segments"] = job->segments().size();
       jobs[py::str(id)] = d;
     }
     py::dict out;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "engine/column_view.h"
 #include "engine/dates.h"
 #include "engine/error.h"
 #include "engine/mutation.h"
@@ -106,32 +107,31 @@ Pieces File(Kind kind, Pieces&& payload) {
   return file;
 }
 
-// One plain segment as a file.
-Pieces SegmentFile(const JobResults& job) {
-  const InfluencerColumns& c = job.columns;
-  const size_t rows = c.size();
+// One segment's rows (deleted ones included) as a file.
+Pieces SegmentFile(absl::string_view job_id, const SegmentColumnView& c) {
+  const size_t rows = c.rows;
   std::string head;
-  PutString(&head, job.job_id);
+  PutString(&head, job_id);
   Put<uint64_t>(&head, rows);
-  Put<uint64_t>(&head, job.strings.size());
-  Put<uint64_t>(&head, job.bucket_spans.size());
-  Put<int64_t>(&head, job.min_timestamp);
-  Put<int64_t>(&head, job.max_timestamp);
-  Put<uint64_t>(&head, job.interim_rows);
-  Put<uint8_t>(&head, job.time_ordered ? 1 : 0);
-  Put<uint32_t>(&head, static_cast<uint32_t>(job.field_names.size()));
-  for (absl::string_view name : job.field_names) PutString(&head, name);
+  Put<uint64_t>(&head, c.strings.size());
+  Put<uint64_t>(&head, c.bucket_spans.size());
+  Put<int64_t>(&head, c.min_timestamp);
+  Put<int64_t>(&head, c.max_timestamp);
+  Put<uint64_t>(&head, c.interim_rows);
+  Put<uint8_t>(&head, c.time_ordered ? 1 : 0);
+  Put<uint32_t>(&head, static_cast<uint32_t>(c.field_names.size()));
+  for (absl::string_view name : c.field_names) PutString(&head, name);
   // The dictionary: offsets, then bytes.
   std::string offsets;
   std::string bytes;
   uint64_t at = 0;
-  for (absl::string_view s : job.strings) {
+  for (absl::string_view s : c.strings) {
     Put<uint64_t>(&offsets, at);
     at += s.size();
   }
   Put<uint64_t>(&offsets, at);
   bytes.reserve(at);
-  for (absl::string_view s : job.strings) bytes.append(s.data(), s.size());
+  for (absl::string_view s : c.strings) bytes.append(s.data(), s.size());
 
   Pieces payload;
   payload.AddCopy(std::move(head));
@@ -158,45 +158,47 @@ Pieces SegmentFile(const JobResults& job) {
   payload.Pad();
   payload.AddCopy(std::move(bytes));
   payload.Pad();
-  payload.AddArray(job.bucket_spans.data(), job.bucket_spans.size());
+  payload.AddArray(c.bucket_spans.data(), c.bucket_spans.size());
   return File(kSegment, std::move(payload));
 }
 
-// The segments of a job: a plain job is its own one segment.
-std::vector<JobResults::Segment> SegmentsOf(
-    const std::shared_ptr<const JobResults>& job) {
-  if (job->segments.empty()) return {{job, nullptr}};
-  return job->segments;
-}
-
-// A manifest naming each segment by `file_of(segment)`.
-template <typename FileOf>
-Pieces ManifestFile(const StoreVersion& version, FileOf file_of) {
-  std::string out;
-  Put<uint64_t>(&out, version.generation);
-  Put<int64_t>(&out, version.next_seq_no);
+// Each job of `version` (by id), as views.
+std::vector<JobColumnView> JobsOf(const StoreVersion& version) {
   std::vector<const std::string*> ids;
   for (const auto& [id, job] : version.jobs) ids.push_back(&id);
   std::sort(ids.begin(), ids.end(),
             [](const std::string* a, const std::string* b) { return *a < *b; });
-  Put<uint32_t>(&out, static_cast<uint32_t>(ids.size()));
+  std::vector<JobColumnView> jobs;
+  jobs.reserve(ids.size());
   for (const std::string* id : ids) {
-    const std::shared_ptr<const JobResults>& job = version.jobs.at(*id);
-    PutString(&out, *id);
-    const std::vector<JobResults::Segment> segments = SegmentsOf(job);
-    Put<uint32_t>(&out, static_cast<uint32_t>(segments.size()));
-    for (const JobResults::Segment& segment : segments) {
-      PutString(&out, file_of(segment.rows));
-      const size_t deleted = segment.deleted_rows();
-      Put<uint64_t>(&out, deleted);
-      if (deleted > 0) {
-        const std::vector<uint32_t> rows = segment.deleted->Sorted();
+    jobs.push_back(*JobColumnView::Of(version, *id));
+  }
+  return jobs;
+}
+
+// A manifest of `version`, whose jobs are `jobs` (JobsOf), naming each
+// segment by `file_of(segment)`.
+template <typename FileOf>
+Pieces ManifestFile(const StoreVersion& version,
+                    const std::vector<JobColumnView>& jobs, FileOf file_of) {
+  std::string out;
+  Put<uint64_t>(&out, version.generation);
+  Put<int64_t>(&out, version.next_seq_no);
+  Put<uint32_t>(&out, static_cast<uint32_t>(jobs.size()));
+  for (const JobColumnView& job : jobs) {
+    PutString(&out, job.job_id());
+    Put<uint32_t>(&out, static_cast<uint32_t>(job.segments().size()));
+    for (const SegmentColumnView& segment : job.segments()) {
+      PutString(&out, file_of(segment));
+      Put<uint64_t>(&out, segment.deleted_rows);
+      if (segment.deleted_rows > 0) {
+        const std::vector<uint32_t> rows = segment.DeletedSorted();
         out.append(reinterpret_cast<const char*>(rows.data()),
-                   deleted * sizeof(uint32_t));
+                   rows.size() * sizeof(uint32_t));
       }
     }
-    Put<uint32_t>(&out, static_cast<uint32_t>(job->field_names.size()));
-    for (absl::string_view name : job->field_names) PutString(&out, name);
+    Put<uint32_t>(&out, static_cast<uint32_t>(job.field_names().size()));
+    for (absl::string_view name : job.field_names()) PutString(&out, name);
   }
   Pieces payload;
   payload.AddCopy(std::move(out));
@@ -638,19 +640,16 @@ absl::StatusOr<uint64_t> WriteSnapshotBundle(Env* env, const std::string& path,
   // Payload: u32 files, u32 zero, then (offset, size) per file, padded;
   // then the segment files and the manifest, each 64-byte aligned.
   std::vector<Pieces> files;
-  absl::flat_hash_map<const JobResults*, size_t> index;
-  std::vector<const std::string*> ids;
-  for (const auto& [id, job] : version.jobs) ids.push_back(&id);
-  std::sort(ids.begin(), ids.end(),
-            [](const std::string* a, const std::string* b) { return *a < *b; });
-  for (const std::string* id : ids) {
-    for (const JobResults::Segment& segment : SegmentsOf(version.jobs.at(*id))) {
-      index[segment.rows.get()] = files.size();
-      files.push_back(SegmentFile(*segment.rows));
+  absl::flat_hash_map<const void*, size_t> index;
+  const std::vector<JobColumnView> jobs = JobsOf(version);
+  for (const JobColumnView& job : jobs) {
+    for (const SegmentColumnView& segment : job.segments()) {
+      index[segment.id] = files.size();
+      files.push_back(SegmentFile(job.job_id(), segment));
     }
   }
-  files.push_back(ManifestFile(version, [&](const auto& segment) {
-    return absl::StrCat("#", index.at(segment.get()));
+  files.push_back(ManifestFile(version, jobs, [&](const SegmentColumnView& segment) {
+    return absl::StrCat("#", index.at(segment.id));
   }));
   std::string table;
   Put<uint32_t>(&table, static_cast<uint32_t>(files.size()));
@@ -887,24 +886,24 @@ absl::StatusOr<SnapshotStats> SnapshotDir::Write(const StoreVersion& version) {
   std::lock_guard<std::mutex> lock(mu_);
   SnapshotStats stats;
   stats.generation = version.generation;
-  absl::flat_hash_map<const JobResults*, Written> kept;
+  absl::flat_hash_map<const void*, Written> kept;
   std::vector<std::pair<std::string, Pieces>> fresh;
-  for (const auto& [id, job] : version.jobs) {
-    for (const JobResults::Segment& segment : SegmentsOf(job)) {
-      const JobResults* key = segment.rows.get();
+  const std::vector<JobColumnView> jobs = JobsOf(version);
+  for (const JobColumnView& job : jobs) {
+    for (const SegmentColumnView& segment : job.segments()) {
       ++stats.segments;
-      auto it = written_.find(key);
-      if (it != written_.end() && it->second.segment.lock() == segment.rows) {
+      auto it = written_.find(segment.id);
+      if (it != written_.end() && it->second.segment.lock() == segment.handle) {
         stats.bytes += it->second.bytes;
-        kept[key] = it->second;
+        kept[segment.id] = it->second;
         continue;
       }
       const std::string file = absl::StrFormat("seg-%020d.seg", next_file_++);
-      Pieces pieces = SegmentFile(*segment.rows);
+      Pieces pieces = SegmentFile(job.job_id(), segment);
       stats.bytes += pieces.size();
       stats.bytes_written += pieces.size();
       ++stats.segments_written;
-      kept[key] = {segment.rows, file, pieces.size()};
+      kept[segment.id] = {segment.handle, file, pieces.size()};
       fresh.emplace_back(file, std::move(pieces));
     }
   }
@@ -928,9 +927,10 @@ absl::StatusOr<SnapshotStats> SnapshotDir::Write(const StoreVersion& version) {
   }
   const std::string manifest =
       absl::StrFormat("%s%020d", kManifestPrefix, version.generation);
-  Pieces pieces = ManifestFile(version, [&](const auto& segment) {
-    return kept.at(segment.get()).file;
-  });
+  Pieces pieces =
+      ManifestFile(version, jobs, [&](const SegmentColumnView& segment) {
+        return kept.at(segment.id).file;
+      });
   stats.bytes += pieces.size();
   stats.bytes_written += pieces.size();
   if (absl::Status s = WriteDurably(env_, JoinPath(dir_, manifest), pieces);

@@ -108,11 +108,11 @@ class SnapshotDir {
   std::mutex mu_;
   // Segments on disk: the object each was written from, and its file.
   struct Written {
-    std::weak_ptr<const JobResults> segment;
+    std::weak_ptr<const void> segment;  // SegmentColumnView::handle
     std::string file;
     uint64_t bytes;
   };
-  absl::flat_hash_map<const JobResults*, Written> written_;
+  absl::flat_hash_map<const void*, Written> written_;  // by view id
   std::string manifest_;  // the newest manifest's file name
   uint64_t next_file_ = 0;
 };

@@ -495,6 +495,7 @@ def test_frames_follow_random_mutation_histories():
     base = dump_rows()
     s = clout.Store()
     s.load(DATA)
+    segmented = 0  # steps that left the job in segments
     for step in range(40):
         body = ""
         for _ in range(rng.randint(1, 6)):
@@ -520,6 +521,14 @@ def test_frames_follow_random_mutation_histories():
         assert frame["influencer_field_value"].tolist() == \
             [i["influencer_field_value"] for i in page["influencers"]]
         assert frame["is_interim"].tolist() == [i["is_interim"] for i in page["influencers"]]
+        # Stats count and bound the live rows of the job's segments.
+        everything = s.to_pandas(JOB)["timestamp"].astype("int64") // 1_000_000
+        stats = s.stats()["jobs"][JOB]
+        assert stats["influencers"] == len(everything)
+        assert (stats["min_timestamp"], stats["max_timestamp"]) == \
+            (everything.min(), everything.max())
+        segmented += stats["segments"] >= 2
+    assert segmented >= 10
     assert s.stats()["generation"] == 41
 
 
