@@ -8,6 +8,7 @@ injection does that. Loops are bounded by counts and deadlines.
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import threading
@@ -274,6 +275,73 @@ def test_damage_in_a_log_segment_the_snapshot_holds_is_ignored(tmp_path):
         server.first_lines
     assert server.stop() == 0
     assert not covered.exists()  # removed with the next snapshot
+
+
+def test_a_log_that_cannot_grow_fails_writes_and_keeps_serving(tmp_path):
+    """A real write error on the log (not an injected one): the server runs
+    under a file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored), so that
+    once the log reaches it write() fails with EFBIG. Each write past it
+    fails alone in Elasticsearch's shape; the log is cut back, the store
+    is as it was, queries go on; and after a restart without the limit
+    every acknowledged write, and none of the failed ones, is there."""
+    data = tmp_path / "data"
+    limit = 256 << 10
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    server = Server(f"--data_dir={data}", dumps=(), preexec_fn=limited)
+    model = {}
+    failure = None
+    rng = random.Random(7)
+    for batch in range(2000):  # 40 documents are ~10 KiB of log
+        ops = [("index", f"f{rng.randrange(2000)}", 1000 * rng.randrange(4),
+                float(rng.randrange(1, 100000)) / 1000) for _ in range(40)]
+        status, _, body = http(server.port, "POST", "/_bulk",
+                               bulk_body("full_job", ops),
+                               {"Content-Type": "application/x-ndjson"})
+        if status != 200:
+            failure = (status, json.loads(body), ops)
+            break
+        assert not json.loads(body)["errors"], body
+        for _, value, ts, score in ops:
+            model[(value, ts)] = score
+    assert failure is not None, "the log never reached the limit"
+    status, error, ops = failure
+    assert status == 500, error
+    assert error["status"] == 500
+    assert error["error"]["type"] == "translog_exception"
+    assert error["error"]["root_cause"][0]["type"] == "translog_exception"
+    assert "the write-ahead log could not be written" in error["error"]["reason"]
+    assert "File too large" in error["error"]["reason"]
+    # The store is as it was, and answers; the same write fails again,
+    # while one document goes through if the room left takes its record.
+    assert stored(server.port, "full_job") == model
+    status, _, body = http(server.port, "POST", "/_bulk",
+                           bulk_body("full_job", ops),
+                           {"Content-Type": "application/x-ndjson"})
+    assert status == 500, body
+    assert stored(server.port, "full_job") == model
+    status, _, body = http(server.port, "POST", "/_bulk",
+                           bulk_body("full_job", ops[:1]),
+                           {"Content-Type": "application/x-ndjson"})
+    assert status in (200, 500), body
+    if status == 200:
+        model[ops[0][1:3]] = ops[0][3]
+    assert stored(server.port, "full_job") == model
+    # The log was cut back to its last whole record: under the limit.
+    assert all(p.stat().st_size <= limit for p in (data / "log").iterdir())
+    kill(server)
+    server = Server(f"--data_dir={data}", dumps=())
+    assert stored(server.port, "full_job") == model
+    assert not any("torn" in line for line in server.first_lines), \
+        server.first_lines
+    post_bulk(server.port, "full_job", ops)
+    for _, value, ts, score in ops:
+        model[(value, ts)] = score
+    assert stored(server.port, "full_job") == model
+    assert server.stop() == 0
 
 
 def test_snapshot_endpoint_and_restart_from_it(tmp_path):

@@ -24,10 +24,11 @@ GI = f"/_ml/anomaly_detectors/{JOB}/results/influencers"
 class Server:
     """A `clout serve` process; stop() sends SIGTERM and returns its code."""
 
-    def __init__(self, *args, dumps=(DATA,)):
+    def __init__(self, *args, dumps=(DATA,), preexec_fn=None):
         self.proc = subprocess.Popen(
             [CLOUT, "serve", "--port=0", *args, *dumps],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            preexec_fn=preexec_fn)
         deadline = time.monotonic() + 30
         line = ""
         self.first_lines = []  # stderr up to "listening on"
