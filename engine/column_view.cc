@@ -45,7 +45,7 @@ std::optional<JobColumnView> JobColumnView::Of(const StoreVersion& version,
     s.deleted_rows = deleted == nullptr ? 0 : deleted->size();
     s.id = rows.get();
     s.handle = rows;
-    s.deleted_ = deleted.get();
+    s.deleted_ = deleted;
     view.segments_.push_back(std::move(s));
   };
   const JobResults& job = *view.job_;
@@ -90,7 +90,7 @@ std::optional<std::pair<int64_t, int64_t>> JobColumnView::TimestampRange()
       while (s.IsDeleted(last)) --last;
       add(s.timestamp[first], s.timestamp[last]);
     } else {
-      DeletedRows::Cursor cursor(s.deleted_);
+      DeletedRows::Cursor cursor(s.deleted_.get());
       for (uint32_t row = 0; row < s.rows; ++row) {
         if (!cursor.Contains(row)) add(s.timestamp[row], s.timestamp[row]);
       }

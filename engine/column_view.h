@@ -28,8 +28,9 @@ struct StoreVersion;
 
 // One segment of a job: rows in ingest order, each row i of every column
 // one result. Strings are codes into `strings`, bucket spans codes into
-// `bucket_spans`. Valid for as long as the JobColumnView it came from (or
-// a copy of it) lives.
+// `bucket_spans`. The spans stay valid for as long as `handle` (or the
+// JobColumnView it came from) is held; the deleted rows are the view's
+// own. Thread-safe: nothing in it changes.
 struct SegmentColumnView {
   size_t rows = 0;
   absl::Span<const int64_t> timestamp;  // epoch milliseconds
@@ -60,18 +61,20 @@ struct SegmentColumnView {
   // this segment, unlike in any other segment alive meanwhile. Snapshot
   // files write a segment once and name it by this.
   const void* id = nullptr;
-  // Holds the segment alone (without the rest of the job): for a cache of
-  // what was done with it, to tell whether `id` still means it.
+  // Keeps the segment's rows alive (not the rest of the job), and, held
+  // weakly, tells a cache of what was done with a segment whether `id`
+  // still means it.
   std::shared_ptr<const void> handle;
 
-  // Whether `row` (< rows) is deleted. O(log deleted). Thread-safe.
+  // Whether `row` (< rows) is deleted. O(levels * log deleted): a few
+  // binary searches (DeletedRows, columns.h).
   bool IsDeleted(uint32_t row) const;
   // The deleted rows, ascending (a copy). O(deleted log deleted).
   std::vector<uint32_t> DeletedSorted() const;
 
  private:
   friend class JobColumnView;
-  const DeletedRows* deleted_ = nullptr;  // null: none
+  std::shared_ptr<const DeletedRows> deleted_;  // null: none
 };
 
 // One job of a version. Copies share the handle; thread-safe (the version
@@ -99,6 +102,7 @@ class JobColumnView {
   const std::vector<SegmentColumnView>& segments() const { return segments_; }
 
  private:
+  JobColumnView() = default;  // Of() makes views
   std::shared_ptr<const JobResults> job_;  // the lifetime handle
   std::vector<SegmentColumnView> segments_;
 };

@@ -924,10 +924,12 @@ struct MergeInProgress {
   std::vector<std::pair<uint32_t, uint32_t>> deleted;
 };
 
-// Background merges a job may have at a time: one of the whole job, or
-// windows of deltas, which run on other threads. (A window is half of
+// Background merges a job may have at a time, which run on other
+// threads: windows of deltas, or a window beside a merge of the whole job
+// (asked for only while no other merge runs). A window is half of
 // max_delta_segments wide and is asked for only while the deltas are
-// within it: two at most.)
+// within it, so two windows fill the limit. The bound on deltas does not
+// rest on this number.
 constexpr size_t kMergesPerJob = 2;
 
 // Segments [from, to) of a job, to merge in the background; none if empty.

@@ -81,7 +81,10 @@ struct StoreOptions {
   // path, whatever their size. So a job holds at most
   // max_delta_segments + 1 deltas: the one more is a delta written right
   // after a merge took the newest, and it lasts till that merge is done.
-  // A replay (ApplyOptions::replay) merges on the commit path instead.
+  // (At max_delta_segments = 1 a window of two deltas is always past the
+  // limit: deltas are then merged on the commit path, whatever their
+  // size, and only whole-job merges run in the background.) A replay
+  // (ApplyOptions::replay) merges on the commit path instead.
   //
   // Except: a window of deltas holding at most this many rows is merged on
   // the commit path (16,384 rows take about a millisecond), which keeps

@@ -4,6 +4,7 @@
 #include "engine/column_view.h"
 
 #include <algorithm>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <random>
@@ -115,29 +116,41 @@ TEST(ColumnViewTest, LiveRowsAndRangeMatchTheJobAfterRandomWrites) {
     options.max_delta_segments = 1 + random() % 6;
     options.merge_ratio = random() % 3 == 0 ? 0.5 : 1e9;
     InfluencerStore store(options);
-    std::vector<InfluencerFields> live;  // a value per row, for deletions
-    std::vector<std::string> values;
+    // The rows stored, whose views point into `values` (a deque: its
+    // strings never move).
+    std::vector<InfluencerFields> live;
+    std::deque<std::string> values;
     for (int b = 0; b < 12; ++b) {
       MutationBatch batch(b == 0 ? MutationMode::kLoad : MutationMode::kBulk);
-      const int n = b == 0 ? 40 : 1 + static_cast<int>(random() % 6);
+      if (b > 0) {
+        // Delete the earliest or the latest row of the time-ordered load
+        // (while it has any), or any row.
+        for (int d = static_cast<int>(random() % 3); d > 0 && !live.empty(); --d) {
+          size_t at = random() % live.size();
+          if (random() % 2 == 0) {
+            const bool latest = random() % 2 == 0;
+            for (size_t k = 0; k < live.size(); ++k) {
+              const int64_t ts = live[k].timestamp;
+              if (ts < 1000) continue;  // not of the load
+              if (at >= live.size() || live[at].timestamp < 1000 ||
+                  (latest ? ts > live[at].timestamp : ts < live[at].timestamp)) {
+                at = k;
+              }
+            }
+          }
+          batch.DeleteInfluencer(
+              *ParseInfluencerResultId(InfluencerDocumentId("j", live[at])));
+          live.erase(live.begin() + at);
+        }
+      }
+      const int n = b == 0 ? 40 : static_cast<int>(random() % 6);
       for (int i = 0; i < n; ++i) {
-        // Time order in the first load; then any time.
-        const int64_t ts = b == 0 ? 1000 + i : 900 + static_cast<int64_t>(random() % 300);
+        // Time order in the first load, at 1000 on; then before it.
+        const int64_t ts =
+            b == 0 ? 1000 + i : 600 + static_cast<int64_t>(random() % 300);
         values.push_back(absl::StrCat("v", b, "-", i));
         live.push_back(Row(values.back(), ts, random() % 100));
         batch.AddInfluencer("j", live.back());
-      }
-      if (b > 0 && !live.empty()) {
-        // Delete the earliest or latest of the load, or any row.
-        for (int d = static_cast<int>(random() % 3); d > 0 && live.size() > 1; --d) {
-          size_t at = random() % 3 == 0 ? 0 : random() % live.size();
-          InfluencerResultId id = *ParseInfluencerResultId(
-              InfluencerDocumentId("j", live[at]));
-          // Rows of this batch are not stored yet: delete stored ones only.
-          if (at + n >= live.size()) continue;
-          batch.DeleteInfluencer(id);
-          live.erase(live.begin() + at);
-        }
       }
       ASSERT_TRUE(store.Apply(std::move(batch)).ok());
       store.WaitForMerges();
@@ -150,7 +163,8 @@ TEST(ColumnViewTest, LiveRowsAndRangeMatchTheJobAfterRandomWrites) {
       }
       const std::vector<Shown> expected = ThroughPlainJob(*version);
       ASSERT_EQ(ThroughView(*view), expected) << "seed " << seed;
-      ASSERT_EQ(view->size(), expected.size());
+      ASSERT_EQ(view->size(), live.size()) << "seed " << seed;
+      ASSERT_EQ(expected.size(), live.size()) << "seed " << seed;
       std::optional<std::pair<int64_t, int64_t>> range;
       for (const Shown& row : expected) {
         if (!range) range.emplace(row.timestamp, row.timestamp);
@@ -164,6 +178,45 @@ TEST(ColumnViewTest, LiveRowsAndRangeMatchTheJobAfterRandomWrites) {
   EXPECT_GT(with_deleted, 200);
 }
 
+TEST(ColumnViewTest, AJobWhoseRowsAreAllDeletedHasNoRange) {
+  StoreOptions options;
+  options.merge_ratio = 1e9;
+  InfluencerStore store(options);
+  std::deque<std::string> values;
+  std::vector<InfluencerFields> rows;
+  MutationBatch load(MutationMode::kLoad);
+  for (int i = 0; i < 10; ++i) {
+    values.push_back(absl::StrCat("v", i));
+    rows.push_back(Row(values.back(), 1000 + i, i));
+    load.AddInfluencer("j", rows.back());
+  }
+  ASSERT_TRUE(store.Apply(std::move(load)).ok());
+  // The ends of the time order first: the range narrows from both sides.
+  const std::pair<int, int> steps[] = {{0, 9}, {8, 1}, {2, 3}};
+  for (auto [a, b] : steps) {
+    MutationBatch batch(MutationMode::kBulk);
+    for (int k : {a, b}) {
+      batch.DeleteInfluencer(
+          *ParseInfluencerResultId(InfluencerDocumentId("j", rows[k])));
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  }
+  std::optional<JobColumnView> view = JobColumnView::Of(*store.Current(), "j");
+  ASSERT_TRUE(view.has_value());
+  ASSERT_TRUE(view->segments()[0].time_ordered);
+  EXPECT_EQ(view->TimestampRange(), std::make_pair(int64_t{1004}, int64_t{1007}));
+  MutationBatch rest(MutationMode::kBulk);
+  for (int k : {4, 5, 6, 7}) {
+    rest.DeleteInfluencer(
+        *ParseInfluencerResultId(InfluencerDocumentId("j", rows[k])));
+  }
+  ASSERT_TRUE(store.Apply(std::move(rest)).ok());
+  view = JobColumnView::Of(*store.Current(), "j");
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->size(), 0u);
+  EXPECT_EQ(view->TimestampRange(), std::nullopt);
+}
+
 // The view holds the segments, not the store: it outlives both (ASan
 // would see a use after free).
 TEST(ColumnViewTest, TheViewOutlivesTheStore) {
@@ -173,16 +226,29 @@ TEST(ColumnViewTest, TheViewOutlivesTheStore) {
     StoreOptions options;
     options.merge_ratio = 1e9;
     InfluencerStore store(options);
-    for (int b = 0; b < 3; ++b) {
+    for (const char* value : {"v0", "v1", "v2"}) {
       MutationBatch batch(MutationMode::kBulk);
-      batch.AddInfluencer("j", Row(absl::StrCat("v", b), 1000 + b, b));
+      batch.AddInfluencer("j", Row(value, 1000, 1));
+      batch.AddInfluencer("j", Row(value, 2000, 1));
       ASSERT_TRUE(store.Apply(std::move(batch)).ok());
     }
+    // One row deleted from the first segment.
+    MutationBatch batch(MutationMode::kBulk);
+    batch.DeleteInfluencer(*ParseInfluencerResultId(
+        InfluencerDocumentId("j", Row("v0", 1000, 1))));
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
     expected = ThroughPlainJob(*store.Current());
     view = JobColumnView::Of(*store.Current(), "j");
     ASSERT_EQ(view->segments().size(), 3u);
+    ASSERT_EQ(view->segments()[0].deleted_rows, 1u);
   }
   EXPECT_EQ(ThroughView(*view), expected);
+  // A segment's view kept alone keeps its rows and deleted rows.
+  SegmentColumnView first = view->segments()[0];
+  view.reset();
+  EXPECT_TRUE(first.IsDeleted(0));
+  EXPECT_EQ(first.DeletedSorted(), std::vector<uint32_t>{0});
+  EXPECT_EQ(first.timestamp[0], 1000);
 }
 
 }  // namespace

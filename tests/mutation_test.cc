@@ -808,6 +808,11 @@ class MergeTasks {
     for (auto& task : tasks) task();
     return tasks.size();
   }
+  // Tasks waiting.
+  size_t Waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tasks_.size();
+  }
   // Runs the tasks waiting newest first; returns how many.
   size_t RunAllNewestFirst() {
     std::vector<std::function<void()>> tasks;
@@ -983,6 +988,7 @@ TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
 TEST(MutationTest, DeltasStayWithinOneOfTheLimitWhileMergesRun) {
   size_t background = 0;  // merges handed to a task
   size_t at_limit_plus_one = 0;  // versions seen one past the limit
+  size_t two_waiting = 0;  // versions seen with two merges waiting
   for (int seed = 0; seed < 120; ++seed) {
     std::mt19937_64 random(seed);
     const size_t limits[] = {1, 2, 3, 4, 5, 8, 16};
@@ -998,16 +1004,27 @@ TEST(MutationTest, DeltasStayWithinOneOfTheLimitWhileMergesRun) {
     for (int b = 0; b < 80; ++b) {
       MutationBatch batch(MutationMode::kBulk);
       // New rows, and now and then an update of an old one (it moves to
-      // the end) in a batch of its own or with them.
-      const int rows = 1 + static_cast<int>(random() % (random() % 4 == 0 ? 40 : 4));
+      // the end) in a batch of its own or with them; or only deletions
+      // (which may empty a delta, which then goes).
+      const bool deletions = !expected.empty() && random() % 6 == 0;
+      if (deletions) {
+        for (int d = 1 + static_cast<int>(random() % 3); d > 0 && !expected.empty(); --d) {
+          const std::string old = expected[random() % expected.size()];
+          std::erase(expected, old);
+          batch.DeleteInfluencer(
+              *ParseInfluencerResultId(InfluencerDocumentId("j", Row(old))));
+        }
+      }
+      const int rows = deletions ? 0 : 1 + static_cast<int>(random() % (random() % 4 == 0 ? 40 : 4));
       std::vector<std::string> values;
       for (int i = 0; i < rows; ++i) values.push_back(absl::StrCat("v", next++));
-      if (!expected.empty() && random() % 3 == 0) {
+      if (!deletions && !expected.empty() && random() % 3 == 0) {
         const std::string old = expected[random() % expected.size()];
         std::erase(expected, old);
         values.push_back(old);
       }
       for (const std::string& value : values) {
+        // The score is what changes: an update keeps the identity.
         batch.AddInfluencer("j", Row(value, 1000, 1 + b));
         expected.push_back(value);
       }
@@ -1017,6 +1034,7 @@ TEST(MutationTest, DeltasStayWithinOneOfTheLimitWhileMergesRun) {
           << "seed " << seed << " batch " << b << " limit "
           << options.max_delta_segments;
       at_limit_plus_one += deltas == options.max_delta_segments + 1;
+      two_waiting += tasks.Waiting() >= 2;
       if (random() % 5 == 0) {
         background += tasks.RunAll(&random);
         store.WaitForMerges();
@@ -1030,6 +1048,7 @@ TEST(MutationTest, DeltasStayWithinOneOfTheLimitWhileMergesRun) {
   // The histories must reach background merges and the one past.
   EXPECT_GT(background, 200u);
   EXPECT_GT(at_limit_plus_one, 50u);
+  EXPECT_GT(two_waiting, 10u);
 }
 
 // A job may have two background merges at a time (a window of deltas
