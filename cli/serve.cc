@@ -16,6 +16,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/common.h"
@@ -276,6 +277,15 @@ absl::StatusOr<std::unique_ptr<DataDir>> OpenDataDir(
                  "clout serve: warning: --recover=skip_corrupt skipped "
                  "what follows the damage: %s\n",
                  log.skipped.c_str());
+  }
+  if (!log.kept_earlier.empty()) {
+    std::fprintf(stderr,
+                 "clout serve: note: %zu file(s) of damaged log bytes that "
+                 "earlier starts set aside are still in [%s]: %s (kept for "
+                 "inspection; clout never deletes them)\n",
+                 log.kept_earlier.size(),
+                 JoinPath(dir, "log").c_str(),
+                 absl::StrJoin(log.kept_earlier, ", ").c_str());
   }
   if (!log.ignored.empty()) {
     std::fprintf(stderr,

@@ -290,7 +290,12 @@ absl::StatusOr<LogScan> ScanLog(const LogOptions& options, bool skip_corrupt,
     if (ParseSegmentName(name, &first)) {
       scan.segments.push_back({name, first});
     }
+    if (absl::StrContains(name, ".log.torn") ||
+        absl::StrContains(name, ".log.corrupt")) {
+      scan.kept_earlier.push_back(name);
+    }
   }
+  std::sort(scan.kept_earlier.begin(), scan.kept_earlier.end());
   std::sort(scan.segments.begin(), scan.segments.end(),
             [](const LogScan::Segment& a, const LogScan::Segment& b) {
               return a.first_generation < b.first_generation;

@@ -105,6 +105,10 @@ struct LogScan {
   std::string skipped;
   // Damage found in segments a snapshot covers (ignored), or empty.
   std::string ignored;
+  // Files that earlier starts set aside in the log directory (`*.torn`,
+  // `*.corrupt`, and their `.N` copies), sorted: evidence of damage, which
+  // Clout never deletes; the operator removes them once looked at.
+  std::vector<std::string> kept_earlier;
 };
 
 // Reads every segment of the log in `options.dir` and checks each record.

@@ -230,6 +230,14 @@ def test_a_torn_tail_is_dropped_and_corruption_refused(tmp_path):
     assert any("dropped a torn log tail" in line for line in server.first_lines)
     kill(server)
     assert last.read_bytes() == good  # cut back
+    torn = last.parent / (last.name + ".torn")
+    assert torn.read_bytes() == b"\x01\x02\x03\x04\x40\x00\x00\x00\x03"
+    # Later starts say the evidence is still there (it is never deleted).
+    server = Server(f"--data_dir={data}", dumps=())
+    assert any("1 file(s) of damaged log bytes" in line and torn.name in line
+               for line in server.first_lines), server.first_lines
+    kill(server)
+    assert torn.exists()
     # A flipped byte inside the record: refused, naming file and offset.
     damaged = bytearray(good)
     damaged[40] ^= 0x10
