@@ -14,6 +14,8 @@
 //                        every 10 ms (100 batches/s)
 //
 //   bazel run --config=opt //bench:mutation_bench -- [--records=N]
+//       [--max_deltas=N]  (StoreOptions::max_delta_segments of the store
+//                          BM_Apply* and BM_Query{Quiet,UnderWrites} use)
 //       --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <algorithm>
 #include <atomic>
@@ -39,6 +41,8 @@ namespace clout {
 namespace {
 
 uint64_t g_records = 10'000'000;
+// StoreOptions::max_delta_segments of the written-to store (--max_deltas).
+size_t g_max_deltas = StoreOptions().max_delta_segments;
 constexpr int64_t kBase = 1454943600000;
 constexpr int64_t kBucketMs = 3'600'000;
 constexpr int kValuesPerBucket = 100;
@@ -75,7 +79,11 @@ InfluencerStore* NewStore(StoreOptions options = {}) {
 }
 
 InfluencerStore& Store() {
-  static InfluencerStore* store = NewStore();
+  static InfluencerStore* store = [] {
+    StoreOptions options;
+    options.max_delta_segments = g_max_deltas;
+    return NewStore(options);
+  }();
   return *store;
 }
 
@@ -316,18 +324,26 @@ BENCHMARK(BM_Memory)->Iterations(1)->Repetitions(1);
 }  // namespace clout
 
 int main(int argc, char** argv) {
-  // --records=N before Google Benchmark's own flags.
+  // --records=N and --max_deltas=N before Google Benchmark's own flags.
   for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--records=", 10) == 0) {
-      if (!absl::SimpleAtoi(argv[i] + 10, &clout::g_records) ||
-          clout::g_records == 0) {
-        std::fprintf(stderr, "--records wants a positive integer\n");
-        return 2;
-      }
-      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
-      --argc;
-      --i;
+    const bool records = std::strncmp(argv[i], "--records=", 10) == 0;
+    const bool deltas = std::strncmp(argv[i], "--max_deltas=", 13) == 0;
+    if (!records && !deltas) continue;
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(argv[i] + (records ? 10 : 13), &value) ||
+        value == 0) {
+      std::fprintf(stderr, "%s wants a positive integer\n",
+                   records ? "--records" : "--max_deltas");
+      return 2;
     }
+    if (records) {
+      clout::g_records = value;
+    } else {
+      clout::g_max_deltas = static_cast<size_t>(value);
+    }
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+    --i;
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
