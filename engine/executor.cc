@@ -1601,26 +1601,29 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     }
     return false;
   };
-  auto after = [&](size_t a, size_t b) {
-    return RunRowBefore(query, runs, heads[b].next, heads[a].next);
+  // The heap holds the rows themselves (no indirection per comparison).
+  auto after = [&](const RunRow& a, const RunRow& b) {
+    return RunRowBefore(query, runs, b, a);
   };
-  std::vector<size_t> heap;
+  std::vector<RunRow> heap;
+  heap.reserve(runs.size());
   for (size_t s = 0; s < runs.size(); ++s) {
     heads[s].left = runs[s].last - runs[s].lo;
     if (heads[s].left == 0) continue;
     heads[s].reader.emplace(*runs[s].view, runs[s].lo);
-    if (advance(s)) heap.push_back(s);
+    if (advance(s)) heap.push_back(heads[s].next);
   }
   std::make_heap(heap.begin(), heap.end(), after);
   const size_t limit = to_pass + static_cast<size_t>(query.size);
   out.influencers.reserve(static_cast<size_t>(query.size));
   for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
     std::pop_heap(heap.begin(), heap.end(), after);
-    const size_t s = heap.back();
+    const size_t s = heap.back().run;
     if (taken >= to_pass) {
-      out.influencers.push_back(ViewOf(runs[s].rows(), heads[s].next.row));
+      out.influencers.push_back(ViewOf(runs[s].rows(), heap.back().row));
     }
     if (advance(s)) {
+      heap.back() = heads[s].next;
       std::push_heap(heap.begin(), heap.end(), after);
     } else {
       heap.pop_back();
