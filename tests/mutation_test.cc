@@ -959,7 +959,10 @@ StoreOptions DeltaMergesIn(std::function<void(std::function<void()>)> executor) 
 // merges do meanwhile.
 size_t DeltasOf(const InfluencerStore& store) {
   size_t most = 0;
-  for (const auto& [id, job] : store.Current()->jobs) {
+  // Held: a range-for over a temporary's member would not keep the
+  // version alive (the writer may drop it meanwhile).
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  for (const auto& [id, job] : current->jobs) {
     if (!job->segments.empty()) most = std::max(most, job->segments.size() - 1);
   }
   return most;

@@ -24,11 +24,11 @@ GI = f"/_ml/anomaly_detectors/{JOB}/results/influencers"
 class Server:
     """A `clout serve` process; stop() sends SIGTERM and returns its code."""
 
-    def __init__(self, *args, dumps=(DATA,), preexec_fn=None):
+    def __init__(self, *args, dumps=(DATA,), wrapper=()):
+        """`wrapper`: a command that runs the server's command line."""
         self.proc = subprocess.Popen(
-            [CLOUT, "serve", "--port=0", *args, *dumps],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            preexec_fn=preexec_fn)
+            [*wrapper, CLOUT, "serve", "--port=0", *args, *dumps],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         deadline = time.monotonic() + 30
         line = ""
         self.first_lines = []  # stderr up to "listening on"
