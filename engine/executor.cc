@@ -160,6 +160,9 @@ RowPredicate PredicateOf(const ResolvedQuery& query) {
 struct RowFilter {
   explicit RowFilter(const ResolvedQuery& query)
       : c(query.job->columns), predicate(PredicateOf(query)) {}
+  // The filter of a query with this predicate over `job` (a segment).
+  RowFilter(const RowPredicate& predicate, const JobResults& job)
+      : c(job.columns), predicate(predicate) {}
 
   bool Passes(uint32_t row) const { return predicate.Passes(c, row); }
 
@@ -942,8 +945,8 @@ struct OrderRun {
 // timestamp order. An exclude_interim on a job without interim rows filters
 // nothing.
 std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
+                                     const JobResults& job,
                                      const PageOrderView& order) {
-  const JobResults& job = *query.job;
   const InfluencerColumns& c = job.columns;
   const size_t n = order.size();
   if (query.exclude_interim && job.interim_rows > 0) return std::nullopt;
@@ -1157,7 +1160,7 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
                                  IndexUse index_use) {
   RowPage page;
   const JobResults& job = *query.job;
-  if (std::optional<OrderRun> run = MatchesAsRun(query, order)) {
+  if (std::optional<OrderRun> run = MatchesAsRun(query, job, order)) {
     page.count = static_cast<int64_t>(run->last - run->first);
     if (query.size > 0) PageFromRun(query, order, *run, &page);
       return page;
@@ -1524,44 +1527,47 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   // string per segment would cost as much as a small segment's page).
   const std::string order_name =
       query.sort == SortField::kTimestamp ? std::string() : OrderName(query);
+  // Per segment, only what differs: its cached order (looked up under
+  // the cache's lock), its run and its deleted matches. A short page over
+  // many small segments costs little more than these lookups.
+  const RowPredicate predicate = PredicateOf(query);
   std::vector<SegmentRun> runs(job.segments.size());
+  InfluencersPage out;
   for (size_t s = 0; s < runs.size(); ++s) {
     SegmentRun& run = runs[s];
     run.segment = &job.segments[s];
-    ResolvedQuery sub = query;
-    sub.job = run.segment->rows;
-    SortOrderCache& cache = *sub.job->sort_orders;
+    const JobResults& rows = *run.segment->rows;
+    SortOrderCache& cache = *rows.sort_orders;
     if (query.sort == SortField::kTimestamp) {
       if (index_use == IndexUse::kAuto) {
         std::lock_guard<std::mutex> lock(cache.mu);
         run.time = cache.time_index;
       } else {
+        ResolvedQuery sub = query;
+        sub.job = run.segment->rows;
         run.time = TimeIndexOf(sub);
       }
       if (run.time == nullptr) return std::nullopt;
-      run.view.emplace(*run.time, run.rows(), query.desc);
+      run.view.emplace(*run.time, rows, query.desc);
     } else {
       if (index_use == IndexUse::kAuto) {
         std::lock_guard<std::mutex> lock(cache.mu);
         auto it = cache.orders.find(order_name);
         if (it != cache.orders.end()) run.order = it->second;
       } else {
+        ResolvedQuery sub = query;
+        sub.job = run.segment->rows;
         run.order = PageOrder(sub, index_use);
       }
       if (run.order == nullptr) return std::nullopt;
       run.view.emplace(*run.order);
     }
-    std::optional<OrderRun> matches = MatchesAsRun(sub, *run.view);
+    std::optional<OrderRun> matches = MatchesAsRun(query, rows, *run.view);
     if (!matches) return std::nullopt;
     run.first = run.lo = matches->first;
     run.last = matches->last;
-  }
-  InfluencersPage out;
-  for (SegmentRun& run : runs) {
-    ResolvedQuery sub = query;
-    sub.job = run.segment->rows;
     out.count += static_cast<int64_t>(run.last - run.first) -
-                 DeletedMatches(*run.segment, RowFilter(sub));
+                 DeletedMatches(*run.segment, RowFilter(predicate, rows));
   }
   if (query.size <= 0) return out;  // the count alone
   // Pass live rows: each round passes rows among the next `to_pass`, so at
@@ -1616,18 +1622,31 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   std::make_heap(heap.begin(), heap.end(), after);
   const size_t limit = to_pass + static_cast<size_t>(query.size);
   out.influencers.reserve(static_cast<size_t>(query.size));
-  for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
-    std::pop_heap(heap.begin(), heap.end(), after);
-    const size_t s = heap.back().run;
+  // The row taken next, out of the heap: while its run's next row still
+  // comes before the heap's first, that row is taken next with one
+  // comparison (a page mostly comes from one segment, the base).
+  if (heap.empty()) return out;
+  std::pop_heap(heap.begin(), heap.end(), after);
+  RunRow leader = heap.back();
+  heap.pop_back();
+  for (size_t taken = 0; taken < limit; ++taken) {
+    const size_t s = leader.run;
     if (taken >= to_pass) {
-      out.influencers.push_back(ViewOf(runs[s].rows(), heap.back().row));
+      out.influencers.push_back(ViewOf(runs[s].rows(), leader.row));
     }
     if (advance(s)) {
-      heap.back() = heads[s].next;
+      if (heap.empty() || !after(heads[s].next, heap.front())) {
+        leader = heads[s].next;
+        continue;
+      }
+      heap.push_back(heads[s].next);
       std::push_heap(heap.begin(), heap.end(), after);
-    } else {
-      heap.pop_back();
+    } else if (heap.empty()) {
+      break;
     }
+    std::pop_heap(heap.begin(), heap.end(), after);
+    leader = heap.back();
+    heap.pop_back();
   }
   if (!out.influencers.empty()) out.job = query.job;
   return out;
