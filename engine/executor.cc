@@ -883,11 +883,21 @@ class PageOrderView {
     return job_->columns.timestamp[time_->RowAt(position)];
   }
   // The time positions [first, last) of the rows whose timestamp equals
-  // that at `position`.
+  // that at `position`: searched outward from `position` in doubling steps
+  // (O(log group size) reads, the first ones near it), not over the whole
+  // order, whose binary search would read scattered rows.
   std::pair<size_t, size_t> GroupAt(size_t position) const {
     const int64_t ts = Timestamp(position);
+    // first: the partition point of Timestamp(p) < ts, in [lo, hi].
     size_t lo = 0;
-    size_t hi = position;
+    size_t hi = position;  // Timestamp(hi) == ts
+    for (size_t step = 1; step <= hi; step *= 2) {
+      if (Timestamp(hi - step) < ts) {
+        lo = hi - step + 1;
+        break;
+      }
+      hi -= step;
+    }
     while (lo < hi) {
       size_t mid = lo + (hi - lo) / 2;
       if (Timestamp(mid) < ts) {
@@ -896,9 +906,17 @@ class PageOrderView {
         hi = mid;
       }
     }
-    size_t first = lo;
+    const size_t first = lo;
+    // last: the partition point of Timestamp(p) <= ts, in [lo, hi].
     lo = position + 1;
     hi = n_;
+    for (size_t step = 1; position + step < n_; step *= 2) {
+      if (Timestamp(position + step) > ts) {
+        hi = position + step;
+        break;
+      }
+      lo = position + step + 1;
+    }
     while (lo < hi) {
       size_t mid = lo + (hi - lo) / 2;
       if (Timestamp(mid) <= ts) {
