@@ -5,6 +5,7 @@
 // smallest failing request found by shrinking.
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <utility>
 #include <optional>
 #include <random>
@@ -634,6 +635,64 @@ TEST(ExecutorDifferentialTest, StridesPassNoRowPastFrom) {
         std::optional<Outcome> outcome = RunBoth(store, request);
         ASSERT_TRUE(outcome.has_value());
         ASSERT_EQ(outcome->fast, outcome->reference) << RequestToJson(request);
+      }
+    }
+  }
+}
+
+// A descending time order finds each row's group of equal timestamps by
+// searching outward from it (PageOrderView::GroupAt): every page start of
+// layouts that put group edges at the order's ends, a single row, one
+// group spanning the whole order, and groups of every small size, in one
+// segment and split over several.
+TEST(ExecutorDifferentialTest, DescendingTimePagesFindEveryGroupEdge) {
+  const std::vector<std::vector<int>> layouts = {
+      {1}, {2}, {37}, {1, 1, 1}, {1, 36}, {36, 1},
+      {5, 1, 7, 1, 1, 16}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {17, 1, 17}};
+  for (const std::vector<int>& groups : layouts) {
+    for (int batches : {1, 3}) {
+      StoreOptions options;
+      options.merge_ratio = 1e9;
+      InfluencerStore store(options);
+      std::deque<std::string> values;  // InfluencerFields holds views
+      std::vector<InfluencerFields> rows;
+      for (size_t g = 0; g < groups.size(); ++g) {
+        for (int r = 0; r < groups[g]; ++r) {
+          values.push_back(absl::StrCat("h", values.size()));
+          InfluencerFields row;
+          row.field_name = "host";
+          row.field_value = values.back();
+          row.timestamp = kBase + static_cast<int64_t>(g) * 60000;
+          row.influencer_score = static_cast<double>(values.size() % 3);
+          rows.push_back(row);
+        }
+      }
+      // Rows in a shuffled but fixed order, so that time order is not
+      // ingest order; split into `batches` segments.
+      std::mt19937_64 random(groups.size() * 31 + batches);
+      std::shuffle(rows.begin(), rows.end(), random);
+      const size_t n = rows.size();
+      for (int b = 0; b < batches; ++b) {
+        MutationBatch batch;
+        for (size_t i = n * b / batches; i < n * (b + 1) / batches; ++i) {
+          batch.AddInfluencer("groups", rows[i]);
+        }
+        ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+      }
+      for (size_t from = 0; from <= n; ++from) {
+        for (int size : {1, 2, 5}) {
+          InfluencersRequest request;
+          request.job_id = "groups";
+          request.sort = "timestamp";
+          request.desc = true;
+          request.from = static_cast<int64_t>(from);
+          request.size = size;
+          std::optional<Outcome> outcome = RunBoth(store, request);
+          ASSERT_TRUE(outcome.has_value());
+          ASSERT_EQ(outcome->fast, outcome->reference)
+              << RequestToJson(request) << " over " << batches
+              << " segment(s), " << groups.size() << " groups";
+        }
       }
     }
   }
