@@ -1034,16 +1034,81 @@ std::shared_ptr<const JobResults> AddToSegments(
   }
   std::shared_ptr<const JobResults> job = Assemble(
       old->job_id, std::move(segments), field_names, live_rows, interim_rows);
-  // The deltas that may be merged: those no background merge holds.
-  std::vector<bool> free(job->segments.size(), true);
-  if (!free.empty()) free[0] = false;  // the base: merged only as the job
-  size_t longest = 0;  // free deltas in a row
-  for (size_t s = 0, run = 0; s < job->segments.size(); ++s) {
-    for (const MergeInProgress* merge : in_progress) {
-      if (merge->segment_of.contains(job->segments[s].rows.get())) {
+  // The pair of deltas asked for below (StoreOptions::merge_growing_deltas),
+  // by identity: merges on the commit path may move it.
+  std::vector<const JobResults*> requested;
+  // The deltas that may be merged: those no background merge holds nor
+  // this call asks for. The base is merged only as the job.
+  auto free_deltas = [&] {
+    std::vector<bool> free(job->segments.size(), true);
+    if (!free.empty()) free[0] = false;
+    for (size_t s = 1; s < job->segments.size(); ++s) {
+      const JobResults* rows = job->segments[s].rows.get();
+      for (const MergeInProgress* merge : in_progress) {
+        if (merge->segment_of.contains(rows)) free[s] = false;
+      }
+      if (std::find(requested.begin(), requested.end(), rows) !=
+          requested.end()) {
         free[s] = false;
       }
     }
+    return free;
+  };
+  // Deltas `from` to `from + width` of `job` merged into one, here.
+  auto merge_window = [&](size_t from, size_t width) {
+    auto window = std::make_shared<JobResults>();
+    window->job_id = job->job_id;
+    window->segments.assign(job->segments.begin() + from,
+                            job->segments.begin() + from + width);
+    for (const JobResults::Segment& segment : window->segments) {
+      window->live_rows += segment.rows->size() - segment.deleted_rows();
+    }
+    std::vector<JobResults::Segment> kept(job->segments.begin(),
+                                          job->segments.begin() + from);
+    std::shared_ptr<const JobResults> merged = MaterializeJob(window);
+    if (merged->size() <= kEagerFilterRows) IdentityFilterOf(*merged, true);
+    kept.push_back({std::move(merged), nullptr});
+    kept.insert(kept.end(), job->segments.begin() + from + width,
+                job->segments.end());
+    job = Assemble(job->job_id, std::move(kept), field_names, live_rows,
+                   interim_rows);
+  };
+  if (options.merge_growing_deltas) {
+    // The newest two neighbouring free deltas of which the newer holds at
+    // least the older's rows are merged, till none are: the deltas then
+    // shrink from the oldest to the newest, as a binary counter's bits do,
+    // so a job holds about log2(deltas' rows / batch rows) of them. A pair
+    // of up to inline_merge_rows rows is merged here; a larger one in the
+    // background, while the job has a merge slot and is within the limit.
+    for (;;) {
+      const std::vector<bool> free = free_deltas();
+      size_t pair = 0;  // the pair's newer delta
+      for (size_t s = job->segments.size(); s-- > 2;) {
+        if (free[s - 1] && free[s] &&
+            job->segments[s].rows->size() >=
+                job->segments[s - 1].rows->size()) {
+          pair = s;
+          break;
+        }
+      }
+      if (pair == 0) break;
+      const size_t rows = job->segments[pair - 1].rows->size() +
+                          job->segments[pair].rows->size();
+      if (rows <= options.inline_merge_rows) {
+        merge_window(pair - 1, 2);
+        continue;
+      }
+      if (request != nullptr && in_progress.size() < kMergesPerJob &&
+          job->segments.size() - 1 <= max_deltas) {
+        requested = {job->segments[pair - 1].rows.get(),
+                     job->segments[pair].rows.get()};
+      }
+      break;
+    }
+  }
+  std::vector<bool> free = free_deltas();
+  size_t longest = 0;  // free deltas in a row
+  for (size_t s = 0, run = 0; s < job->segments.size(); ++s) {
     run = free[s] ? run + 1 : 0;
     longest = std::max(longest, run);
   }
@@ -1072,31 +1137,14 @@ std::shared_ptr<const JobResults> AddToSegments(
     const bool small = rows <= options.inline_merge_rows;
     bool merge_here = small || request == nullptr;
     if (!merge_here && width == full_width && deltas <= max_deltas &&
-        in_progress.size() < kMergesPerJob) {
+        in_progress.size() < kMergesPerJob && requested.empty()) {
       *request = {from, from + width};
     } else if (!merge_here && deltas > max_deltas) {
       width = std::min(longest, deltas - max_deltas + 1);
       from = SmallestWindow(job->segments, free, width);
       merge_here = true;
     }
-    if (merge_here) {
-      auto window = std::make_shared<JobResults>();
-      window->job_id = job->job_id;
-      window->segments.assign(job->segments.begin() + from,
-                              job->segments.begin() + from + width);
-      for (const JobResults::Segment& segment : window->segments) {
-        window->live_rows += segment.rows->size() - segment.deleted_rows();
-      }
-      std::vector<JobResults::Segment> kept(job->segments.begin(),
-                                            job->segments.begin() + from);
-      std::shared_ptr<const JobResults> merged = MaterializeJob(window);
-      if (merged->size() <= kEagerFilterRows) IdentityFilterOf(*merged, true);
-      kept.push_back({std::move(merged), nullptr});
-      kept.insert(kept.end(), job->segments.begin() + from + width,
-                  job->segments.end());
-      job = Assemble(job->job_id, std::move(kept), field_names, live_rows,
-                     interim_rows);
-    }
+    if (merge_here) merge_window(from, width);
   }
   if (!job->segments.empty() && in_progress.empty()) {
     const JobResults::Segment& base = job->segments[0];
@@ -1113,7 +1161,8 @@ std::shared_ptr<const JobResults> AddToSegments(
       if (request != nullptr) {
         // The whole job; near the most deltas, all but the newest two, so
         // that the deltas written while it runs find two free slots to
-        // be merged with.
+        // be merged with. It takes the place of a pair asked for above.
+        requested.clear();
         const size_t segments = job->segments.size();
         *request = {0, segments - 1 >= trigger && segments >= 4
                            ? segments - 2
@@ -1124,6 +1173,14 @@ std::shared_ptr<const JobResults> AddToSegments(
         job = MaterializeJob(job);
         if (warm) WarmIndexes(job);
         IdentityIndexOf(*job);
+      }
+    }
+  }
+  if (!requested.empty()) {
+    for (size_t s = 1; s + 1 < job->segments.size(); ++s) {
+      if (job->segments[s].rows.get() == requested[0]) {
+        *request = {s, s + 2};
+        break;
       }
     }
   }

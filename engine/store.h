@@ -90,6 +90,17 @@ struct StoreOptions {
   // the commit path (16,384 rows take about a millisecond), which keeps
   // the deltas few at little cost.
   size_t inline_merge_rows = 16384;
+  // Before the rules above: while two neighbouring deltas no merge holds
+  // are such that the newer has at least as many rows as the older, the
+  // newest such pair is merged (on the commit path up to
+  // inline_merge_rows rows; else in the background, while the job has a
+  // merge slot and is within max_delta_segments). Deltas then shrink from
+  // the oldest to the newest, like a binary counter's bits, so a job
+  // written in equal batches holds about log2(its deltas' rows / a
+  // batch's rows) of them, half that on average, for about twice the
+  // merge work of the rules above alone. False: the rules above only
+  // (tests that need deltas to stay as written).
+  bool merge_growing_deltas = true;
   // Runs one merge task. Null: the store's own merge threads, two tasks
   // at a time. A supplied executor may run a task on any thread, at any
   // time, even after the store is gone (the task then does its work and

@@ -114,6 +114,7 @@ TEST(ColumnViewTest, LiveRowsAndRangeMatchTheJobAfterRandomWrites) {
     std::mt19937_64 random(seed);
     StoreOptions options;
     options.max_delta_segments = 1 + random() % 6;
+    options.merge_growing_deltas = random() % 2 == 0;
     options.merge_ratio = random() % 3 == 0 ? 0.5 : 1e9;
     InfluencerStore store(options);
     // The rows stored, whose views point into `values` (a deque: its
@@ -225,6 +226,7 @@ TEST(ColumnViewTest, TheViewOutlivesTheStore) {
   {
     StoreOptions options;
     options.merge_ratio = 1e9;
+    options.merge_growing_deltas = false;  // three deltas as written
     InfluencerStore store(options);
     for (const char* value : {"v0", "v1", "v2"}) {
       MutationBatch batch(MutationMode::kBulk);

@@ -285,6 +285,7 @@ TEST(ExecutorDifferentialTest, FastMatchesReference) {
     // merged whole; some merge their deltas often.
     if (random() % 4 != 0) options.merge_ratio = 1e9;
     options.max_delta_segments = 1 + random() % 3;
+    options.merge_growing_deltas = random() % 2 == 0;
     if (seed % 2 == 0) options.inline_merge_rows = 0;  // background merges
     InfluencerStore store(options);
     Scenario scenario;
@@ -363,6 +364,7 @@ TEST(ExecutorDifferentialTest, RequestsRepeatedBetweenWritesMatchReference) {
     StoreOptions options;
     options.merge_ratio = 1e9;  // keep the deleted rows
     options.max_delta_segments = 1 + random() % 4;
+    options.merge_growing_deltas = random() % 2 == 0;
     if (seed % 2 == 0) options.inline_merge_rows = 0;  // background merges
     InfluencerStore store(options);
     Scenario scenario;
@@ -471,6 +473,8 @@ TEST(ExecutorDifferentialTest, DeepPagesOverSegmentsMatchReference) {
     StoreOptions options;
     options.merge_ratio = 1e9;  // keep the deleted rows
     options.max_delta_segments = 16;
+    // Mostly as written: up to 16 deltas to page over.
+    options.merge_growing_deltas = seed % 4 == 0;
     if (seed % 2 == 0) options.inline_merge_rows = 0;  // background merges
     InfluencerStore store(options);
     std::vector<InfluencerFields> written;
@@ -606,6 +610,7 @@ TEST(ExecutorDifferentialTest, StridesPassNoRowPastFrom) {
     StoreOptions options;
     options.merge_ratio = 1e9;
     options.max_delta_segments = 16;
+    options.merge_growing_deltas = false;  // eight deltas as written
     InfluencerStore store(options);
     std::vector<std::string> values;  // InfluencerFields holds views
     for (int v = 0; v < 8 * 30; ++v) values.push_back(absl::StrCat("h", v));
@@ -653,6 +658,7 @@ TEST(ExecutorDifferentialTest, DescendingTimePagesFindEveryGroupEdge) {
     for (int batches : {1, 3}) {
       StoreOptions options;
       options.merge_ratio = 1e9;
+      options.merge_growing_deltas = false;  // the batches as written
       InfluencerStore store(options);
       std::deque<std::string> values;  // InfluencerFields holds views
       std::vector<InfluencerFields> rows;

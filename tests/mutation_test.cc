@@ -3,8 +3,10 @@
 // a randomised differential test of random mutation histories against a
 // naive model that applies each operation to a list of rows.
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <limits>
 #include <map>
@@ -843,6 +845,7 @@ TEST(MutationTest, RandomHistoriesMatchTheModel) {
     // Writes kept as segments (deltas merged at 1 to 3, or never merged
     // whole), or merged back often.
     store_options.max_delta_segments = 1 + random() % 3;
+    store_options.merge_growing_deltas = random() % 2 == 0;
     if (random() % 3 != 0) store_options.merge_ratio = 1e9;
     InfluencerStore replica(store_options);
     // Whole-job merges run when the history says: a merge task waits
@@ -951,6 +954,7 @@ StoreOptions DeltaMergesIn(std::function<void(std::function<void()>)> executor) 
   options.max_delta_segments = 2;
   options.merge_ratio = 1e9;
   options.inline_merge_rows = 0;
+  options.merge_growing_deltas = false;  // the window rules alone
   options.merge_executor = std::move(executor);
   return options;
 }
@@ -973,6 +977,7 @@ TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   options.max_delta_segments = 2;
   options.merge_ratio = 1e9;  // deltas only, never the whole job
   options.inline_merge_rows = 0;  // all in the background
+  options.merge_growing_deltas = false;  // the window rules alone
   InfluencerStore store(options);
   std::vector<std::string> expected;
   for (int i = 0; i < 40; ++i) {
@@ -983,6 +988,75 @@ TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   }
   store.WaitForMerges();
   EXPECT_LE(DeltasOf(store), 3u);
+  EXPECT_EQ(ValuesOf(store), expected);
+}
+
+// StoreOptions::merge_growing_deltas: equal batches merged on the commit
+// path count in binary, each delta a set bit: after k batches past the
+// base, popcount(k) deltas, shrinking from the oldest to the newest.
+TEST(MutationTest, GrowingDeltasCountInBinary) {
+  StoreOptions options;
+  options.merge_ratio = 1e9;  // deltas only, never the whole job
+  options.inline_merge_rows = 1 << 20;  // every pair on the commit path
+  ASSERT_TRUE(options.merge_growing_deltas);  // the default
+  InfluencerStore store(options);
+  std::vector<std::string> expected;
+  for (int k = 0; k <= 100; ++k) {
+    MutationBatch batch(MutationMode::kBulk);
+    std::deque<std::string> values;
+    for (int r = 0; r < 4; ++r) {
+      values.push_back(absl::StrCat("v", k, "-", r));
+      batch.AddInfluencer("j", Row(values.back()));
+      expected.push_back(values.back());
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    const std::shared_ptr<const StoreVersion> current = store.Current();
+    const JobResults& job = *current->jobs.at("j");
+    const size_t deltas = job.segments.empty() ? 0 : job.segments.size() - 1;
+    ASSERT_EQ(deltas, static_cast<size_t>(std::popcount(
+                          static_cast<unsigned>(k))))
+        << "after " << k << " batches past the base";
+    for (size_t s = 2; s < job.segments.size(); ++s) {
+      ASSERT_LT(job.segments[s].rows->size(), job.segments[s - 1].rows->size());
+    }
+  }
+  EXPECT_EQ(ValuesOf(store), expected);
+}
+
+// Pairs too large for the commit path go to the background, one slot of
+// the job's two at a time, and still keep the deltas few.
+TEST(MutationTest, GrowingDeltasMergeInTheBackgroundTooAndStayFew) {
+  MergeTasks tasks;
+  StoreOptions options;
+  options.merge_ratio = 1e9;
+  options.inline_merge_rows = 15;  // pairs of 4-row deltas on the path
+  options.merge_executor = tasks.Executor();
+  InfluencerStore store(options);
+  std::vector<std::string> expected;
+  size_t ran = 0;
+  size_t most = 0;
+  for (int k = 0; k <= 200; ++k) {
+    MutationBatch batch(MutationMode::kBulk);
+    std::deque<std::string> values;
+    for (int r = 0; r < 4; ++r) {
+      values.push_back(absl::StrCat("v", k, "-", r));
+      batch.AddInfluencer("j", Row(values.back()));
+      expected.push_back(values.back());
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    most = std::max(most, DeltasOf(store));
+    if (k % 3 == 0) {  // merges finish a while after they start
+      ran += tasks.RunAll();
+      store.WaitForMerges();
+    }
+  }
+  ran += tasks.RunAll();
+  store.WaitForMerges();
+  EXPECT_GT(ran, 10u);
+  // The window rules alone hold up to 16 (the limit) here; a binary
+  // counter of 200 batches about log2(200) = 8, and a few more while
+  // merges wait.
+  EXPECT_LE(most, 11u);
   EXPECT_EQ(ValuesOf(store), expected);
 }
 
@@ -999,6 +1073,7 @@ TEST(MutationTest, DeltasStayWithinOneOfTheLimitWhileMergesRun) {
     options.max_delta_segments = limits[random() % std::size(limits)];
     options.merge_ratio = random() % 4 == 0 ? 2.0 : 1e9;
     options.inline_merge_rows = random() % 2 == 0 ? 0 : 8 + random() % 40;
+    options.merge_growing_deltas = seed % 2 == 1;
     MergeTasks tasks;
     options.merge_executor = tasks.Executor();
     InfluencerStore store(options);
@@ -1062,6 +1137,7 @@ TEST(MutationTest, TwoMergesOfOneJobFitInAnyOrder) {
     MergeTasks tasks;
     StoreOptions options = DeltaMergesIn(tasks.Executor());
     options.max_delta_segments = 16;  // windows of 8; asked for from 15 on
+    options.merge_growing_deltas = false;  // the window rules alone
     InfluencerStore store(options);
     std::vector<std::string> expected;
     // The base (batch 0), deltas 1-8 of two rows each, deltas 9-16 of
