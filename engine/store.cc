@@ -1078,8 +1078,12 @@ std::shared_ptr<const JobResults> AddToSegments(
     // least the older's rows are merged, till none are: the deltas then
     // shrink from the oldest to the newest, as a binary counter's bits do,
     // so a job holds about log2(deltas' rows / batch rows) of them. A pair
-    // of up to inline_merge_rows rows is merged here; a larger one in the
-    // background, while the job has a merge slot and is within the limit.
+    // of up to inline_merge_rows rows is merged here, while this commit
+    // has merged fewer than inline_merge_rows rows so (the rest of a
+    // carry waits for the next commit, which keeps the commit's tail
+    // short); a larger one in the background, while the job has a merge
+    // slot and is within the limit.
+    size_t budget = options.inline_merge_rows;
     for (;;) {
       const std::vector<bool> free = free_deltas();
       size_t pair = 0;  // the pair's newer delta
@@ -1094,10 +1098,12 @@ std::shared_ptr<const JobResults> AddToSegments(
       if (pair == 0) break;
       const size_t rows = job->segments[pair - 1].rows->size() +
                           job->segments[pair].rows->size();
-      if (rows <= options.inline_merge_rows) {
+      if (rows <= budget) {
         merge_window(pair - 1, 2);
+        budget -= rows;
         continue;
       }
+      if (rows <= options.inline_merge_rows) break;  // the next commit's
       if (request != nullptr && in_progress.size() < kMergesPerJob &&
           job->segments.size() - 1 <= max_deltas) {
         requested = {job->segments[pair - 1].rows.get(),

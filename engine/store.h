@@ -93,8 +93,9 @@ struct StoreOptions {
   // Before the rules above: while two neighbouring deltas no merge holds
   // are such that the newer has at least as many rows as the older, the
   // newest such pair is merged (on the commit path up to
-  // inline_merge_rows rows; else in the background, while the job has a
-  // merge slot and is within max_delta_segments). Deltas then shrink from
+  // inline_merge_rows rows in all per commit, the rest at the next one;
+  // a larger pair in the background, while the job has a merge slot and
+  // is within max_delta_segments). Deltas then shrink from
   // the oldest to the newest, like a binary counter's bits, so a job
   // written in equal batches holds about log2(its deltas' rows / a
   // batch's rows) of them, half that on average, for about twice the

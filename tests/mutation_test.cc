@@ -1023,6 +1023,46 @@ TEST(MutationTest, GrowingDeltasCountInBinary) {
   EXPECT_EQ(ValuesOf(store), expected);
 }
 
+// A commit merges at most inline_merge_rows rows on its path; the rest of
+// a carry waits for the next commit, so a carry through many deltas does
+// not stall one writer.
+TEST(MutationTest, GrowingDeltasCarryAtMostInlineRowsPerCommit) {
+  MergeTasks tasks;  // never run: no background merge finishes
+  StoreOptions options;
+  options.merge_ratio = 1e9;
+  options.inline_merge_rows = 16;
+  options.merge_executor = tasks.Executor();
+  InfluencerStore store(options);
+  auto delta_rows = [&] {
+    const std::shared_ptr<const StoreVersion> current = store.Current();
+    const JobResults& job = *current->jobs.at("j");
+    std::vector<size_t> rows;
+    for (size_t s = 1; s < job.segments.size(); ++s) {
+      rows.push_back(job.segments[s].rows->size());
+    }
+    return rows;
+  };
+  std::deque<std::string> values;
+  std::vector<std::vector<size_t>> seen;
+  for (int k = 0; k <= 5; ++k) {
+    MutationBatch batch(MutationMode::kBulk);
+    for (int r = 0; r < 4; ++r) {
+      values.push_back(absl::StrCat("v", k, "-", r));
+      batch.AddInfluencer("j", Row(values.back()));
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    seen.push_back(delta_rows());
+  }
+  using Rows = std::vector<size_t>;
+  EXPECT_EQ(seen[1], Rows({4}));
+  EXPECT_EQ(seen[2], Rows({8}));  // 4 + 4 merged: 8 rows of 16
+  EXPECT_EQ(seen[3], Rows({8, 4}));
+  // 4 + 4 merged (8 rows), then 8 + 8 would take 16 more: it waits.
+  EXPECT_EQ(seen[4], Rows({8, 8}));
+  EXPECT_EQ(seen[5], Rows({16, 4}));  // the carry, then the new batch
+  EXPECT_EQ(tasks.RunAll(), 0u);
+}
+
 // Pairs too large for the commit path go to the background, one slot of
 // the job's two at a time, and still keep the deltas few.
 TEST(MutationTest, GrowingDeltasMergeInTheBackgroundTooAndStayFew) {
