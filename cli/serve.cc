@@ -58,8 +58,9 @@ ABSL_FLAG(uint64_t, snapshot_log_bytes, uint64_t{256} << 20,
           "with --data_dir, take a snapshot once the log holds this many "
           "bytes");
 ABSL_FLAG(std::string, recover, "",
-          "skip_corrupt: start despite a corrupt log, setting the damaged "
-          "part aside");
+          "skip_corrupt: start despite a corrupt log or snapshot segment, "
+          "setting the damaged files aside (a damaged segment's rows are "
+          "lost)");
 
 namespace clout {
 
@@ -150,7 +151,10 @@ Durability (--data_dir=DIR):
   --durability=request) with a warning, keeping a copy as *.torn when it
   drops more than zeros. Any other damage stops the start with the file
   and offset; --recover=skip_corrupt starts anyway with the records
-  before the damage, keeping the damaged files aside as *.corrupt.
+  before the damage, keeping the damaged files aside as *.corrupt. A
+  damaged snapshot segment file loses its rows under skip_corrupt (the
+  log it covered is gone); a damaged snapshot manifest always stops the
+  start.
   A full disk fails the write with 429 cluster_block_exception and a
   failed write with 500 translog_exception; queries go on. After a failed
   sync, writes are refused until a restart.
@@ -249,13 +253,18 @@ absl::StatusOr<std::unique_ptr<DataDir>> OpenDataDir(
   absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(options);
   if (!data.ok()) {
     const std::string type = ErrorTypeOf(data.status());
-    if (type == "translog_corrupted_exception") {
+    if (type == "translog_corrupted_exception" ||
+        type == "snapshot_corrupted_exception") {
       return EsError(
           500, type,
-          absl::StrCat(data.status().message(),
-                       "; nothing was served. Restore the data directory "
-                       "from a backup, or start with --recover=skip_corrupt "
-                       "to serve the records before the damage"));
+          absl::StrCat(
+              data.status().message(),
+              "; nothing was served. Restore the data directory from a "
+              "backup, or start with --recover=skip_corrupt ",
+              type == "translog_corrupted_exception"
+                  ? "to serve the records before the damage"
+                  : "to serve without a damaged segment file's rows (a "
+                    "damaged MANIFEST cannot be skipped)"));
     }
     if (type == "exception") {
       return EsError(500, "exception",
@@ -277,6 +286,22 @@ absl::StatusOr<std::unique_ptr<DataDir>> OpenDataDir(
                  "clout serve: warning: --recover=skip_corrupt skipped "
                  "what follows the damage: %s\n",
                  log.skipped.c_str());
+  }
+  const SnapshotDir& snapshots = (*data)->snapshots();
+  for (const std::string& skipped : snapshots.skipped()) {
+    std::fprintf(stderr,
+                 "clout serve: warning: --recover=skip_corrupt left out a "
+                 "damaged snapshot segment; its rows are lost: %s\n",
+                 skipped.c_str());
+  }
+  if (!snapshots.kept_earlier().empty()) {
+    std::fprintf(stderr,
+                 "clout serve: note: %zu damaged snapshot file(s) that "
+                 "earlier starts set aside are still in [%s]: %s (kept for "
+                 "inspection; clout never deletes them)\n",
+                 snapshots.kept_earlier().size(),
+                 JoinPath(dir, "snapshots").c_str(),
+                 absl::StrJoin(snapshots.kept_earlier(), ", ").c_str());
   }
   if (!log.kept_earlier.empty()) {
     std::fprintf(stderr,

@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(DataDirOptions options) {
     return s;
   }
   absl::StatusOr<std::unique_ptr<SnapshotDir>> snapshots =
-      SnapshotDir::Open(env, snapshot_dir);
+      SnapshotDir::Open(env, snapshot_dir, options.skip_corrupt);
   if (!snapshots.ok()) return snapshots.status();
   data->snapshots_ = *std::move(snapshots);
   std::shared_ptr<const StoreVersion> base = data->snapshots_->opened();

@@ -34,8 +34,9 @@ struct DataDirOptions {
   Env* env = Env::Default();
   std::string dir;  // created if missing (not its parents)
   Durability durability = Durability::kRequest;
-  // Start despite a corrupt log: replay what precedes the damage, set the
-  // rest aside (wal.h).
+  // Start despite damage: replay the log up to a corrupt record and set
+  // the rest aside (wal.h); leave a corrupt or missing snapshot segment
+  // out, losing its rows, and set its file aside (SnapshotDir::Open).
   bool skip_corrupt = false;
   // SnapshotDue() once the log holds more than this.
   uint64_t snapshot_log_bytes = uint64_t{256} << 20;
@@ -57,6 +58,9 @@ class DataDir {
   const LogScan& recovered_log() const { return durable_.scan; }
   // The snapshot's generation recovery started from (0: none).
   uint64_t recovered_snapshot() const { return recovered_snapshot_; }
+  // The snapshot segments recovery left out (skip_corrupt), and the files
+  // earlier starts set aside; SnapshotDir::skipped/kept_earlier.
+  const SnapshotDir& snapshots() const { return *snapshots_; }
 
   // Writes the store's current version as the newest snapshot, then drops
   // the log segments it covers. On error (disk full, say) the previous

@@ -508,7 +508,8 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   return std::shared_ptr<const JobResults>(std::move(job));
 }
 
-// A version from a manifest, whose segments `segment(file)` gives.
+// A version from a manifest, whose segments `segment(file)` gives (null:
+// the segment is left out of its job, as lost).
 template <typename SegmentOf>
 absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadManifest(
     absl::string_view bytes, absl::string_view name, SegmentOf segment_of) {
@@ -537,6 +538,13 @@ absl::StatusOr<std::shared_ptr<const StoreVersion>> ReadManifest(
       }
       absl::StatusOr<std::shared_ptr<const JobResults>> rows = segment_of(file);
       if (!rows.ok()) return rows.status();
+      if (*rows == nullptr) {  // lost: its deleted rows go with it
+        uint32_t row;
+        for (uint64_t i = 0; i < deleted; ++i) {
+          if (!r.Get(&row)) return r.Error("truncated deleted rows");
+        }
+        continue;
+      }
       if ((*rows)->job_id != job_id || !used.insert(rows->get()).second) {
         return r.Error(absl::StrCat("segment [", file, "] does not belong to job [",
                                     job_id, "] alone"));
@@ -821,6 +829,8 @@ namespace {
 
 constexpr absl::string_view kManifestPrefix = "MANIFEST-";
 constexpr absl::string_view kSegmentPrefix = "seg-";
+// Segments that skip_corrupt set aside: `seg-N.seg.corrupt` (`.1`, ...).
+constexpr absl::string_view kCorruptSuffix = ".corrupt";
 
 bool ParseManifestName(absl::string_view name, uint64_t* generation) {
   return absl::ConsumePrefix(&name, kManifestPrefix) && name.size() == 20 &&
@@ -830,10 +840,26 @@ bool ParseManifestName(absl::string_view name, uint64_t* generation) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SnapshotDir>> SnapshotDir::Open(
-    Env* env, std::string dir) {
+    Env* env, std::string dir, bool skip_corrupt) {
   std::unique_ptr<SnapshotDir> snapshots(new SnapshotDir(env, std::move(dir)));
   absl::StatusOr<std::vector<std::string>> names = env->ListDir(snapshots->dir_);
   if (!names.ok()) return names.status();
+  // A name for a file set aside that replaces no earlier one.
+  absl::flat_hash_set<std::string> taken(names->begin(), names->end());
+  auto aside = [&taken](const std::string& name) {
+    std::string candidate = absl::StrCat(name, kCorruptSuffix);
+    for (int n = 1; taken.contains(candidate); ++n) {
+      candidate = absl::StrCat(name, kCorruptSuffix, ".", n);
+    }
+    taken.insert(candidate);
+    return candidate;
+  };
+  for (const std::string& name : *names) {
+    if (absl::StrContains(name, kCorruptSuffix)) {
+      snapshots->kept_earlier_.push_back(name);
+    }
+  }
+  std::sort(snapshots->kept_earlier_.begin(), snapshots->kept_earlier_.end());
   uint64_t newest = 0;
   bool any = false;
   for (const std::string& name : *names) {
@@ -865,19 +891,37 @@ absl::StatusOr<std::unique_ptr<SnapshotDir>> SnapshotDir::Open(
         const std::string segment_path = JoinPath(snapshots->dir_, file);
         absl::StatusOr<std::unique_ptr<MappedFile>> mapped =
             env->MapFile(segment_path);
-        if (!mapped.ok()) {
-          return Corrupt(path, absl::StrCat("its segment [", file,
-                                            "] cannot be read: ",
-                                            mapped.status().message()));
-        }
         absl::StatusOr<std::shared_ptr<const JobResults>> segment =
-            ReadSegment(**mapped, (*mapped)->data(), segment_path);
+            mapped.ok()
+                ? ReadSegment(**mapped, (*mapped)->data(), segment_path)
+                : Corrupt(path, absl::StrCat("its segment [", file,
+                                             "] cannot be read: ",
+                                             mapped.status().message()));
+        if (!segment.ok() && skip_corrupt) {
+          // Its rows are lost: the job goes on without them, and the file
+          // (if there is one) is kept aside as evidence.
+          std::string skipped = std::string(segment.status().message());
+          if (mapped.ok()) {
+            mapped->reset();
+            const std::string to = aside(std::string(file));
+            absl::Status moved =
+                env->Rename(segment_path, JoinPath(snapshots->dir_, to));
+            if (!moved.ok()) return moved;
+            absl::StrAppend(&skipped, "; set aside as [", to, "]");
+          }
+          snapshots->skipped_.push_back(std::move(skipped));
+          return std::shared_ptr<const JobResults>();
+        }
         if (!segment.ok()) return segment.status();
         snapshots->written_[segment->get()] = {
             *segment, std::string(file), (*mapped)->data().size()};
         return segment;
       });
   if (!version.ok()) return version.status();
+  if (!snapshots->skipped_.empty()) {
+    // The renames, durable before anything relies on them.
+    if (absl::Status s = env->SyncDir(snapshots->dir_); !s.ok()) return s;
+  }
   snapshots->opened_ = *std::move(version);
   return snapshots;
 }
@@ -953,8 +997,9 @@ absl::StatusOr<SnapshotStats> SnapshotDir::Write(const StoreVersion& version) {
     uint64_t generation;
     const bool old_manifest =
         ParseManifestName(name, &generation) && name != manifest_;
-    const bool unused_segment =
-        absl::StartsWith(name, kSegmentPrefix) && !used.contains(name);
+    const bool unused_segment = absl::StartsWith(name, kSegmentPrefix) &&
+                                !absl::StrContains(name, kCorruptSuffix) &&
+                                !used.contains(name);
     if (old_manifest || unused_segment || absl::EndsWith(name, ".tmp")) {
       removed = env_->Remove(JoinPath(dir_, name)).ok() || removed;
     }

@@ -89,11 +89,25 @@ class SnapshotDir {
   // Opens `dir`: reads its newest manifest and the segments it names, if
   // there is one. Returns the directory, or the first error (a corrupt
   // manifest or segment, an I/O error).
-  static absl::StatusOr<std::unique_ptr<SnapshotDir>> Open(Env* env,
-                                                           std::string dir);
+  //
+  // With `skip_corrupt`, a segment file that is corrupt, missing or
+  // unreadable is left out of its job instead: its rows (and the deletes
+  // the manifest records against them) are lost, the file is renamed
+  // aside to `<name>.corrupt` (`.corrupt.1`, ... : never over an earlier
+  // one), and skipped() says so. A corrupt manifest is still an error: it
+  // alone says which rows of the other segments are deleted.
+  static absl::StatusOr<std::unique_ptr<SnapshotDir>> Open(
+      Env* env, std::string dir, bool skip_corrupt = false);
 
   // The version the newest snapshot holds, or null if there is none.
   std::shared_ptr<const StoreVersion> opened() const { return opened_; }
+
+  // What Open skipped (skip_corrupt): one line per segment, naming the
+  // file, the damage and where the file was set aside. Empty if nothing.
+  const std::vector<std::string>& skipped() const { return skipped_; }
+  // Files that earlier opens set aside (`*.corrupt*`), sorted: evidence
+  // of damage, never deleted by Clout.
+  const std::vector<std::string>& kept_earlier() const { return kept_earlier_; }
 
   // Writes `version` as the newest snapshot: the segments not written yet,
   // then its manifest, then removes older manifests and unused segments.
@@ -114,6 +128,8 @@ class SnapshotDir {
   };
   absl::flat_hash_map<const void*, Written> written_;  // by view id
   std::string manifest_;  // the newest manifest's file name
+  std::vector<std::string> skipped_;
+  std::vector<std::string> kept_earlier_;
   uint64_t next_file_ = 0;
 };
 

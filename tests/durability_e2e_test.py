@@ -381,6 +381,48 @@ def test_snapshot_endpoint_and_restart_from_it(tmp_path):
     assert sum(name.startswith("MANIFEST-") for name in snapshots) == 1
 
 
+def test_a_damaged_snapshot_segment_is_refused_or_left_out(tmp_path):
+    data = tmp_path / "data"
+    server = Server(f"--data_dir={data}")  # seeded, then a snapshot
+    post_bulk(server.port, "snap_job",
+              [("index", f"s{i}", 1000 * i, float(i)) for i in range(20)])
+    status, _, body = http(server.port, "POST", "/_clout/snapshot")
+    assert status == 200, body
+    kill(server)
+    segments = [p for p in (data / "snapshots").iterdir()
+                if p.name.startswith("seg-")]
+    [damaged] = [p for p in segments if b"snap_job" in p.read_bytes()]
+    raw = bytearray(damaged.read_bytes())
+    raw[len(raw) // 2] ^= 0x04
+    damaged.write_bytes(bytes(raw))
+    refused = subprocess.run(
+        [CLOUT, "serve", "--port=0", f"--data_dir={data}"],
+        capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    error = json.loads(refused.stderr.strip().splitlines()[-1])
+    assert error["error"]["type"] == "snapshot_corrupted_exception"
+    assert damaged.name in error["error"]["reason"]
+    assert "--recover=skip_corrupt" in error["error"]["reason"]
+    server = Server(f"--data_dir={data}", "--recover=skip_corrupt", dumps=())
+    # The other job is whole; the damaged segment's rows are lost, and
+    # the start says so.
+    assert len(stored(server.port, "it_ops_new_kpi")) == 28
+    assert stored(server.port, "snap_job") == {}
+    assert any("left out a damaged snapshot segment" in line and
+               damaged.name in line for line in server.first_lines), \
+        server.first_lines
+    assert server.stop() == 0  # a clean stop: a snapshot without it
+    aside = damaged.parent / (damaged.name + ".corrupt")
+    assert aside.exists() and not damaged.exists()
+    # A plain start now: nothing damaged is named; the evidence is kept.
+    server = Server(f"--data_dir={data}", dumps=())
+    assert len(stored(server.port, "it_ops_new_kpi")) == 28
+    assert any("damaged snapshot file(s)" in line and aside.name in line
+               for line in server.first_lines), server.first_lines
+    assert server.stop() == 0
+    assert aside.exists()
+
+
 def test_snapshot_files_load_like_dumps(tmp_path):
     snap = tmp_path / "kpi.clout"
     made = subprocess.run([CLOUT, "snapshot", f"--output={snap}", DATA],

@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/columns.h"
 #include "engine/error.h"
@@ -303,6 +304,91 @@ TEST(SnapshotTest, ASnapshotWritesOnlyWhatChangedAndDropsTheLog) {
       env.ListDir("/data/snapshots");
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(names->size(), 4u) << testing::PrintToString(*names);
+}
+
+// A damaged or missing segment file stops the start, unless skip_corrupt:
+// then its rows are lost (and said to be), the rest is served, the file
+// is kept aside, and later snapshots and starts go on without it.
+TEST(SnapshotTest, ADamagedSegmentIsLeftOutOnlyWithSkipCorrupt) {
+  FaultEnv env;
+  std::map<std::string, std::vector<std::string>> before;
+  {
+    absl::StatusOr<std::unique_ptr<DataDir>> data =
+        DataDir::Open(Options(&env));
+    ASSERT_TRUE(data.ok()) << data.status();
+    GeneratorOptions generator;
+    generator.records = 500;
+    generator.jobs = 2;
+    ASSERT_TRUE(
+        LoadString((*data)->store(), GenerateDumpString(generator), {}).ok());
+    ASSERT_TRUE((*data)->Snapshot().ok());  // seg 0: job-0, seg 1: job-1
+    MutationBatch batch(MutationMode::kBulk);
+    batch.AddInfluencer("job-0", Row("a", 5, 1));
+    batch.AddInfluencer("job-1", Row("b", 5, 1));
+    ASSERT_TRUE((*data)->store().Apply(std::move(batch)).ok());
+    ASSERT_TRUE((*data)->Snapshot().ok());  // seg 2 and 3: the deltas
+    MutationBatch logged(MutationMode::kBulk);
+    logged.AddInfluencer("job-1", Row("c", 5, 1));
+    ASSERT_TRUE((*data)->store().Apply(std::move(logged)).ok());
+    before = Rows(*(*data)->store().Current());
+  }
+  const std::string seg1 = "/data/snapshots/seg-00000000000000000001.seg";
+  const std::string seg2 = "/data/snapshots/seg-00000000000000000002.seg";
+  env.FlipBit(seg1, env.Contents(seg1).size() / 2, 3);
+  absl::StatusOr<std::unique_ptr<DataDir>> refused =
+      DataDir::Open(Options(&env));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ErrorTypeOf(refused.status()), "snapshot_corrupted_exception");
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr(seg1));
+
+  // job-1 keeps its delta and the logged write; its base's rows are lost.
+  std::map<std::string, std::vector<std::string>> expected = before;
+  std::vector<std::string>& job1 = expected["job-1"];
+  job1.erase(std::remove_if(job1.begin(), job1.end(),
+                            [](const std::string& row) {
+                              return !absl::StartsWith(row, "host=b@") &&
+                                     !absl::StartsWith(row, "host=c@");
+                            }),
+             job1.end());
+  ASSERT_EQ(job1.size(), 2u);
+  {
+    DataDirOptions options = Options(&env);
+    options.skip_corrupt = true;
+    absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(options);
+    ASSERT_TRUE(data.ok()) << data.status();
+    ASSERT_EQ((*data)->snapshots().skipped().size(), 1u);
+    EXPECT_THAT((*data)->snapshots().skipped()[0],
+                HasSubstr("seg-00000000000000000001.seg.corrupt"));
+    EXPECT_EQ(Rows(*(*data)->store().Current()), expected);
+    EXPECT_EQ((*data)->recovered_log().records, 1u);
+    // The next snapshot names what is left, and keeps the damaged file.
+    ASSERT_TRUE((*data)->Snapshot().ok());
+  }
+  EXPECT_TRUE(env.ReadFile(seg1 + ".corrupt").ok());
+  EXPECT_FALSE(env.ReadFile(seg1).ok());
+  {
+    absl::StatusOr<std::unique_ptr<DataDir>> data =
+        DataDir::Open(Options(&env));
+    ASSERT_TRUE(data.ok()) << data.status();
+    EXPECT_TRUE((*data)->snapshots().skipped().empty());
+    EXPECT_EQ((*data)->snapshots().kept_earlier(),
+              std::vector<std::string>{"seg-00000000000000000001.seg.corrupt"});
+    EXPECT_EQ(Rows(*(*data)->store().Current()), expected);
+  }
+  // A segment file gone altogether: job-0's delta (row "a") is lost.
+  ASSERT_TRUE(env.Remove(seg2).ok());
+  ASSERT_TRUE(env.SyncDir("/data/snapshots").ok());
+  ASSERT_FALSE(DataDir::Open(Options(&env)).ok());
+  DataDirOptions options = Options(&env);
+  options.skip_corrupt = true;
+  absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(options);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ((*data)->snapshots().skipped().size(), 1u);
+  EXPECT_THAT((*data)->snapshots().skipped()[0], HasSubstr("cannot be read"));
+  std::vector<std::string>& job0 = expected["job-0"];
+  ASSERT_TRUE(absl::StartsWith(job0.back(), "host=a@"));
+  job0.pop_back();
+  EXPECT_EQ(Rows(*(*data)->store().Current()), expected);
 }
 
 TEST(SnapshotTest, AcknowledgedWritesSurviveCrashesDuringSnapshots) {
