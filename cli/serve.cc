@@ -462,10 +462,6 @@ int RunServe(const ServeArgs& args) {
         code != kOk) {
       return code;
     }
-    if (data != nullptr) {
-      // The seed is in the log; a snapshot makes the next start fast.
-      if (!TakeSnapshot(*data, "after seeding").ok()) return kLoadFailure;
-    }
   }
   if (store == nullptr) {
     if (loaded.store == nullptr) {
@@ -475,8 +471,14 @@ int RunServe(const ServeArgs& args) {
   }
   const std::shared_ptr<const StoreVersion> current = store->Current();
   for (const auto& [job, results] : current->jobs) {
-    // Build each job's indexes before taking traffic.
+    // Build each job's indexes before taking traffic (a snapshot's score
+    // orders are already there).
     (void)store->WarmIndexes(job);
+  }
+  if (data != nullptr && !args.dumps.empty()) {
+    // The seed is in the log; a snapshot (with the indexes just built)
+    // makes the next start fast.
+    if (!TakeSnapshot(*data, "after seeding").ok()) return kLoadFailure;
   }
 
   ServerMetrics metrics;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/columns.h"
+#include "engine/executor.h"
 
 namespace clout {
 
@@ -43,6 +44,10 @@ std::optional<JobColumnView> JobColumnView::Of(const StoreVersion& version,
     s.min_timestamp = j.min_timestamp;
     s.max_timestamp = j.max_timestamp;
     s.deleted_rows = deleted == nullptr ? 0 : deleted->size();
+    if (std::shared_ptr<const RowOrder> order = BuiltScoreOrder(rows)) {
+      s.score_order = absl::MakeConstSpan(order->data(), order->size());
+      s.score_order_ = std::move(order);
+    }
     s.id = rows.get();
     s.handle = rows;
     s.deleted_ = deleted;

@@ -57,6 +57,11 @@ struct SegmentColumnView {
   // Rows replaced or removed since the segment was built (they are not
   // the job's results any more).
   size_t deleted_rows = 0;
+  // Every row (deleted ones included) in influencer_score-descending page
+  // order, ties in ingest order, if the engine had built that index when
+  // the view was made (WarmIndexes, or a query); else empty. Valid while
+  // the view is held.
+  absl::Span<const uint32_t> score_order;
   // The segment's identity: the same for as long as any version holds
   // this segment, unlike in any other segment alive meanwhile. Snapshot
   // files write a segment once and name it by this.
@@ -75,6 +80,7 @@ struct SegmentColumnView {
  private:
   friend class JobColumnView;
   std::shared_ptr<const DeletedRows> deleted_;  // null: none
+  std::shared_ptr<const void> score_order_;  // keeps score_order alive
 };
 
 // One job of a version. Copies share the handle; thread-safe (the version

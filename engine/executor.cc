@@ -1736,7 +1736,51 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
   return out;
 }
 
+ResolvedQuery ScoreQuery(const std::shared_ptr<const JobResults>& rows) {
+  ResolvedQuery query;
+  query.job = rows;
+  query.sort = SortField::kInfluencerScore;
+  query.desc = true;
+  return query;
+}
+
 }  // namespace
+
+std::shared_ptr<const RowOrder> BuiltScoreOrder(
+    const std::shared_ptr<const JobResults>& rows) {
+  SortOrderCache& cache = *rows->sort_orders;
+  const std::string name = OrderName(ScoreQuery(rows));
+  std::lock_guard<std::mutex> lock(cache.mu);
+  auto it = cache.orders.find(name);
+  return it == cache.orders.end() ? nullptr : it->second;
+}
+
+bool AdoptScoreOrder(const std::shared_ptr<const JobResults>& rows,
+                     std::shared_ptr<const RowOrder> order) {
+  if (!rows->segments.empty() || order == nullptr) return false;
+  const size_t n = rows->size();
+  if (order->size() != n) return false;
+  const ResolvedQuery query = ScoreQuery(rows);
+  const RowKeys keys(query);
+  std::vector<uint64_t> seen((n + 63) / 64, 0);
+  uint64_t last_key = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t row = (*order)[i];
+    if (row >= n || (seen[row / 64] >> (row % 64) & 1) != 0) return false;
+    seen[row / 64] |= uint64_t{1} << (row % 64);
+    const uint64_t key = keys(row);
+    if (i > 0 && (key < last_key ||
+                  (key == last_key && row < (*order)[i - 1]))) {
+      return false;
+    }
+    last_key = key;
+  }
+  SortOrderCache& cache = *rows->sort_orders;
+  std::lock_guard<std::mutex> lock(cache.mu);
+  cache.orders.try_emplace(OrderName(query), std::move(order));
+  return true;
+}
+
 
 InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
   if (!query.job->segments.empty()) return ExecuteSegments(query, index_use);

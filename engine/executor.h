@@ -158,6 +158,21 @@ InfluencersPage ExecuteQuery(const ResolvedQuery& query,
 // the same indexes lazily otherwise. Thread-safe.
 void WarmIndexes(const std::shared_ptr<const JobResults>& job);
 
+// The influencer_score-descending page order of `rows` (a plain segment:
+// a JobResults without segments of its own) if a query or WarmIndexes has
+// built it, else null. For snapshot files, which keep it. Thread-safe.
+std::shared_ptr<const RowOrder> BuiltScoreOrder(
+    const std::shared_ptr<const JobResults>& rows);
+
+// Makes `order` the influencer_score-descending page order of `rows` (a
+// plain segment), so that queries and WarmIndexes need not build it, if it
+// is that order: each row once, sorted as the executor sorts (ties in
+// ingest order). Returns whether it was; if not (or `rows` has segments),
+// nothing changes. O(rows), reading each row's score at random; an order
+// already built stays. Thread-safe.
+bool AdoptScoreOrder(const std::shared_ptr<const JobResults>& rows,
+                     std::shared_ptr<const RowOrder> order);
+
 // Calls on_match(segment, row) for every live row of `query.job` that
 // passes its filters (the time window, the score threshold,
 // exclude_interim; the sort and the page are ignored), in ingest order:

@@ -20,6 +20,7 @@
 #include "engine/column_view.h"
 #include "engine/dates.h"
 #include "engine/error.h"
+#include "engine/executor.h"
 #include "engine/mutation.h"
 
 namespace clout {
@@ -29,7 +30,9 @@ static_assert(std::endian::native == std::endian::little,
               "snapshots are little-endian and read in place");
 
 constexpr absl::string_view kMagic = "CLOUTSNP";
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 added a segment's score order; version 1 files are still read.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestFormatVersion = 1;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kAlign = 64;
 enum Kind : uint32_t { kSegment = 1, kManifest = 2, kBundle = 3 };
@@ -121,6 +124,8 @@ Pieces SegmentFile(absl::string_view job_id, const SegmentColumnView& c) {
   Put<uint8_t>(&head, c.time_ordered ? 1 : 0);
   Put<uint32_t>(&head, static_cast<uint32_t>(c.field_names.size()));
   for (absl::string_view name : c.field_names) PutString(&head, name);
+  const bool has_order = c.score_order.size() == rows && rows > 0;
+  Put<uint8_t>(&head, has_order ? 1 : 0);
   // The dictionary: offsets, then bytes.
   std::string offsets;
   std::string bytes;
@@ -159,6 +164,10 @@ Pieces SegmentFile(absl::string_view job_id, const SegmentColumnView& c) {
   payload.AddCopy(std::move(bytes));
   payload.Pad();
   payload.AddArray(c.bucket_spans.data(), c.bucket_spans.size());
+  if (has_order) {
+    payload.Pad();
+    payload.AddArray(c.score_order.data(), rows);
+  }
   return File(kSegment, std::move(payload));
 }
 
@@ -256,7 +265,8 @@ class Reader {
 absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
                                            Kind kind, absl::string_view name,
                                            bool hash_payload = true,
-                                           uint64_t* expected_hash = nullptr) {
+                                           uint64_t* expected_hash = nullptr,
+                                           uint32_t* format_version = nullptr) {
   if (bytes.size() < kHeaderBytes || bytes.substr(0, kMagic.size()) != kMagic) {
     return Corrupt(name, "not a clout snapshot file (bad magic bytes)");
   }
@@ -268,14 +278,16 @@ absl::StatusOr<absl::string_view> OpenFile(absl::string_view bytes,
   std::memcpy(&payload_hash, bytes.data() + 24, 8);
   std::memcpy(&header_hash, bytes.data() + 32, 8);
   // The version first: another version's header may differ past it.
-  if (version != kFormatVersion) {
+  if (version < kOldestFormatVersion || version > kFormatVersion) {
     return EsError(
         400, "illegal_argument_exception",
         absl::StrCat("snapshot file [", name, "] has format version ", version,
-                     "; this build reads version ", kFormatVersion,
+                     "; this build reads versions ", kOldestFormatVersion,
+                     " to ", kFormatVersion,
                      " only: write it again from its dumps with this build's "
                      "`clout snapshot`"));
   }
+  if (format_version != nullptr) *format_version = version;
   if (XXH3_64bits(bytes.data(), 32) != header_hash ||
       bytes.substr(40, kHeaderBytes - 40).find_first_not_of('\0') !=
           absl::string_view::npos) {
@@ -340,8 +352,10 @@ class BytesFile : public MappedFile {
 absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
     const MappedFile& file, absl::string_view bytes, absl::string_view name) {
   uint64_t expected_hash = 0;
+  uint32_t format_version = 0;
   absl::StatusOr<absl::string_view> payload =
-      OpenFile(bytes, kSegment, name, /*hash_payload=*/false, &expected_hash);
+      OpenFile(bytes, kSegment, name, /*hash_payload=*/false, &expected_hash,
+               &format_version);
   if (!payload.ok()) return payload.status();
   Reader r(*payload, name);
   auto job = std::make_shared<JobResults>();
@@ -368,6 +382,10 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
     if (!r.GetString(&field)) return r.Error("truncated field names");
     names.push_back(field);
   }
+  uint8_t has_order = 0;  // version 2 on
+  if (format_version >= 2 && (!r.Get(&has_order) || has_order > 1)) {
+    return r.Error("truncated segment header");
+  }
   const int64_t* timestamp;
   const double *score, *initial, *probability;
   const uint32_t *span_code, *name_code, *value_code, *version;
@@ -387,10 +405,15 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
       !r.GetArray(spans, &span_values)) {
     return r.Error("truncated dictionary");
   }
+  const uint32_t* score_order = nullptr;
+  if (has_order == 1 && !r.GetArray(rows, &score_order)) {
+    return r.Error("truncated score order");
+  }
   if (!r.done()) return r.Error("bytes after the last section");
   // The columns, read into the job's own memory, then the payload's
   // checksum in file order: the columns from there, the rest from the map.
   InfluencerColumns& c = job->columns;
+  RowOrder order;  // the score order, if the file has one
   {
     absl::Status read = ReadColumn(file, timestamp, rows, &c.timestamp);
     if (read.ok()) read = ReadColumn(file, score, rows, &c.influencer_score);
@@ -405,6 +428,9 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
     }
     if (read.ok()) read = ReadColumn(file, version, rows, &c.version);
     if (read.ok()) read = ReadColumn(file, interim, rows, &c.is_interim);
+    if (read.ok() && score_order != nullptr) {
+      read = ReadColumn(file, score_order, rows, &order);
+    }
     if (!read.ok()) return read;
   }
   {
@@ -417,7 +443,11 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
         {name_code, ColumnBytes(c.field_name_code)},
         {value_code, ColumnBytes(c.field_value_code)},
         {version, ColumnBytes(c.version)},
-        {interim, ColumnBytes(c.is_interim)}};
+        {interim, ColumnBytes(c.is_interim)},
+        // Last in the file; none: nothing (at the end, hashing nothing).
+        {score_order != nullptr ? static_cast<const void*>(score_order)
+                                : payload->data() + payload->size(),
+         ColumnBytes(order)}};
     XXH3_state_t* state = XXH3_createState();
     XXH3_64bits_reset(state);
     const char* at = payload->data();
@@ -505,7 +535,16 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   job->time_ordered = time_ordered == 1;
   job->min_timestamp = min_ts;
   job->max_timestamp = max_ts;
-  return std::shared_ptr<const JobResults>(std::move(job));
+  std::shared_ptr<const JobResults> segment(std::move(job));
+  // The score order spares a reopened store its costliest index; it is
+  // checked to be the order the executor would build (each row once, in
+  // score order): never trusted blindly.
+  if (score_order != nullptr &&
+      !AdoptScoreOrder(segment,
+                       std::make_shared<const RowOrder>(std::move(order)))) {
+    return Corrupt(name, "the score order does not match the rows");
+  }
+  return segment;
 }
 
 // A version from a manifest, whose segments `segment(file)` gives (null:

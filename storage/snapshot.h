@@ -7,7 +7,8 @@
 //   u64 XXH3-64 of the payload | u64 XXH3-64 of the 32 bytes before it |
 //   zeros
 // kind 1 is a segment (one plain segment of a job: its columns, its
-// dictionary, its bucket spans, each 64-byte aligned), kind 2 a manifest
+// dictionary, its bucket spans and, from format version 2, its score order
+// if the engine had built it, each 64-byte aligned), kind 2 a manifest
 // (the store's generation and _seq_no, and for each job its segments with
 // their deleted rows and its field names), kind 3 a bundle (one file
 // holding segments and a manifest: `clout snapshot`'s output).
@@ -19,10 +20,14 @@
 // directory synced; then older manifests and segments no manifest uses are
 // removed.
 //
-// A file of another format version, a bad checksum, or contents that do
-// not hold together (a code outside its dictionary, a deleted row past the
-// segment's end) is refused with 500 snapshot_corrupted_exception naming
-// the file: never misread.
+// This build writes format version 2 and reads versions 1 (no score
+// orders) and 2. A file of another format version is refused with 400
+// illegal_argument_exception; a bad checksum, or contents that do not hold
+// together (a code outside its dictionary, a deleted row past the
+// segment's end, a score order that is not the rows' order) with 500
+// snapshot_corrupted_exception naming the file: never misread. A score
+// order read is adopted as the segment's index (AdoptScoreOrder), so that
+// WarmIndexes and queries need not sort.
 #ifndef CLOUT_STORAGE_SNAPSHOT_H_
 #define CLOUT_STORAGE_SNAPSHOT_H_
 

@@ -4,8 +4,10 @@
 #include "storage/snapshot.h"
 
 #include <bit>
+#include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -16,6 +18,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/columns.h"
+#include "engine/executor.h"
+#include "engine/column_view.h"
 #include "engine/error.h"
 #include "engine/loader.h"
 #include "engine/mutation.h"
@@ -137,6 +141,95 @@ TEST(SnapshotTest, BundlesRoundTrip) {
   }
 }
 
+// The score order of every segment that has one is written and read back
+// (no sort on open); a segment without one is written without.
+TEST(SnapshotTest, ScoreOrdersRoundTrip) {
+  size_t cold_orders = 0;
+  size_t warm_orders = 0;
+  for (bool warm : {false, true}) {
+    std::unique_ptr<InfluencerStore> store = SampleStore(11);
+    if (warm) WarmIndexes(*store->Current());
+    FaultEnv env;
+    ASSERT_TRUE(WriteSnapshotBundle(&env, "/s", *store->Current()).ok());
+    absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
+        ReadSnapshotBundle(&env, "/s");
+    ASSERT_TRUE(read.ok()) << read.status();
+    size_t orders = 0;
+    for (const auto& [id, job] : store->Current()->jobs) {
+      std::optional<JobColumnView> a = JobColumnView::Of(*store->Current(), id);
+      std::optional<JobColumnView> b = JobColumnView::Of(**read, id);
+      ASSERT_TRUE(a && b);
+      ASSERT_EQ(a->segments().size(), b->segments().size()) << id;
+      for (size_t s = 0; s < a->segments().size(); ++s) {
+        const SegmentColumnView& x = a->segments()[s];
+        const SegmentColumnView& y = b->segments()[s];
+        EXPECT_EQ(std::vector<uint32_t>(x.score_order.begin(),
+                                        x.score_order.end()),
+                  std::vector<uint32_t>(y.score_order.begin(),
+                                        y.score_order.end()))
+            << id << " segment " << s;
+        orders += y.score_order.empty() ? 0 : 1;
+      }
+    }
+    // Unwarmed, only the segments a commit warmed have one.
+    (warm ? warm_orders : cold_orders) = orders;
+    EXPECT_EQ(Rows(**read), Rows(*store->Current()));
+  }
+  EXPECT_GT(warm_orders, cold_orders + 2);
+}
+
+// An order is adopted only if it is the one the executor would build:
+// each row once, scores descending, ties in ingest order.
+TEST(SnapshotTest, OnlyTheTrueScoreOrderIsAdopted) {
+  auto fresh = [] {
+    InfluencerStore store;
+    MutationBatch batch;
+    std::deque<std::string> values{"a", "b", "c", "d"};
+    const double scores[] = {5, 7, 5, 1};
+    for (int i = 0; i < 4; ++i) {
+      batch.AddInfluencer("j", Row(values[i], 1000 * i, scores[i]));
+    }
+    EXPECT_TRUE(store.Apply(std::move(batch)).ok());
+    std::shared_ptr<const JobResults> job = store.Current()->jobs.at("j");
+    EXPECT_TRUE(job->segments.empty());
+    return job;
+  };
+  auto order = [](std::vector<uint32_t> rows) {
+    auto o = std::make_shared<RowOrder>(rows.size());
+    std::copy(rows.begin(), rows.end(), o->begin());
+    return std::shared_ptr<const RowOrder>(std::move(o));
+  };
+  for (const std::vector<uint32_t>& wrong :
+       std::vector<std::vector<uint32_t>>{{0, 1, 2, 3},   // not by score
+                                          {1, 2, 0, 3},   // tie reversed
+                                          {1, 0, 0, 3},   // a row twice
+                                          {1, 0, 2, 4},   // past the end
+                                          {1, 0, 2},      // too short
+                                          {1, 0, 2, 3, 3}}) {
+    std::shared_ptr<const JobResults> job = fresh();
+    EXPECT_FALSE(AdoptScoreOrder(job, order(wrong)))
+        << testing::PrintToString(wrong);
+    EXPECT_EQ(BuiltScoreOrder(job), nullptr);
+  }
+  std::shared_ptr<const JobResults> job = fresh();
+  ASSERT_TRUE(AdoptScoreOrder(job, order({1, 0, 2, 3})));
+  ASSERT_NE(BuiltScoreOrder(job), nullptr);
+  EXPECT_EQ(std::vector<uint32_t>(BuiltScoreOrder(job)->begin(),
+                                  BuiltScoreOrder(job)->end()),
+            (std::vector<uint32_t>{1, 0, 2, 3}));
+}
+
+// Files of format version 1 (before score orders) are still read.
+TEST(SnapshotTest, VersionOneFilesStillRead) {
+  absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
+      ReadSnapshotBundle(Env::Default(), "tests/data/it_ops_new_kpi.v1.clout");
+  ASSERT_TRUE(read.ok()) << read.status();
+  InfluencerStore store;
+  ASSERT_TRUE(LoadFile(store, "data/it_ops_new_kpi.ndjson", {}).ok());
+  EXPECT_EQ(Rows(**read), Rows(*store.Current()));
+  EXPECT_EQ(Rows(**read).at("it_ops_new_kpi").size(), 28u);
+}
+
 TEST(SnapshotTest, AWrittenBundleSurvivesACrash) {
   std::unique_ptr<InfluencerStore> store = SampleStore(5);
   FaultEnv env;
@@ -155,6 +248,7 @@ TEST(SnapshotTest, AWrittenBundleSurvivesACrash) {
 
 TEST(SnapshotTest, DamageIsRefusedNeverMisread) {
   std::unique_ptr<InfluencerStore> store = SampleStore(7);
+  WarmIndexes(*store->Current());  // the score orders are checked too
   FaultEnv env;
   ASSERT_TRUE(WriteSnapshotBundle(&env, "/s", *store->Current()).ok());
   const std::string good = env.Contents("/s");
@@ -178,12 +272,12 @@ TEST(SnapshotTest, DamageIsRefusedNeverMisread) {
   }
   // Another format version: refused with a clear message.
   std::string other = good;
-  other[8] = 2;
+  other[8] = 3;
   absl::StatusOr<std::shared_ptr<const StoreVersion>> refused =
       ParseSnapshotBundle(other, "old.clout");
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()),
-              HasSubstr("has format version 2; this build reads version 1"));
+              HasSubstr("has format version 3; this build reads versions 1 to 2"));
 }
 
 // A missing double is stored as any NaN a writer left (a negative,
