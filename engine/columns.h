@@ -197,6 +197,10 @@ struct SortOrderCache {
   // The byte-order rank of each dictionary string (code -> rank), once
   // built.
   std::shared_ptr<const std::vector<uint32_t>> string_ranks;
+  // A score order read from a snapshot file and not checked yet
+  // (OfferScoreOrder, executor.h): the executor checks it instead of
+  // sorting the first time it needs that order, then drops it.
+  std::shared_ptr<const RowOrder> stored_score_order;
   // The job's TimeIndex, once built.
   std::shared_ptr<const TimeIndex> time_index;
   // The job's rows by identity, once a commit needed them.

@@ -368,8 +368,24 @@ std::shared_ptr<const RowOrder> PageOrder(
     }
   }
   // Built outside the lock; if two threads race, both orders are equal and
-  // the first stored wins.
-  auto order = std::make_shared<const RowOrder>(BuildPageOrder(query));
+  // the first stored wins. A score order read from a snapshot file is
+  // checked instead (a pass with random reads, cheaper than the sort), and
+  // used if it is the order.
+  std::shared_ptr<const RowOrder> order;
+  if (query.sort == SortField::kInfluencerScore && query.desc) {
+    std::shared_ptr<const RowOrder> stored;
+    {
+      std::lock_guard<std::mutex> lock(cache.mu);
+      stored = std::move(cache.stored_score_order);
+      cache.stored_score_order = nullptr;
+    }
+    if (stored != nullptr && IsScoreOrder(query.job, *stored)) {
+      order = std::move(stored);
+    }
+  }
+  if (order == nullptr) {
+    order = std::make_shared<const RowOrder>(BuildPageOrder(query));
+  }
   std::lock_guard<std::mutex> lock(cache.mu);
   return cache.orders.try_emplace(name, std::move(order)).first->second;
 }
@@ -1752,35 +1768,48 @@ std::shared_ptr<const RowOrder> BuiltScoreOrder(
   const std::string name = OrderName(ScoreQuery(rows));
   std::lock_guard<std::mutex> lock(cache.mu);
   auto it = cache.orders.find(name);
-  return it == cache.orders.end() ? nullptr : it->second;
+  if (it != cache.orders.end()) return it->second;
+  return cache.stored_score_order;
 }
 
-bool AdoptScoreOrder(const std::shared_ptr<const JobResults>& rows,
+void OfferScoreOrder(const std::shared_ptr<const JobResults>& rows,
                      std::shared_ptr<const RowOrder> order) {
-  if (!rows->segments.empty() || order == nullptr) return false;
+  if (!rows->segments.empty() || order == nullptr ||
+      order->size() != rows->size()) {
+    return;
+  }
+  SortOrderCache& cache = *rows->sort_orders;
+  std::lock_guard<std::mutex> lock(cache.mu);
+  cache.stored_score_order = std::move(order);
+}
+
+bool IsScoreOrder(const std::shared_ptr<const JobResults>& rows,
+                  const RowOrder& order) {
+  if (!rows->segments.empty()) return false;
   const size_t n = rows->size();
-  if (order->size() != n) return false;
-  const ResolvedQuery query = ScoreQuery(rows);
-  const RowKeys keys(query);
+  if (order.size() != n) return false;
+  const RowKeys keys(ScoreQuery(rows));
+  const double* score = rows->columns.influencer_score.data();
   std::vector<uint64_t> seen((n + 63) / 64, 0);
   uint64_t last_key = 0;
+  // The scores are read in the order's order, at random: prefetched a few
+  // dozen rows ahead, so that the misses overlap.
+  constexpr size_t kAhead = 32;
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t row = (*order)[i];
+    if (i + kAhead < n && order[i + kAhead] < n) {
+      __builtin_prefetch(score + order[i + kAhead]);
+    }
+    const uint32_t row = order[i];
     if (row >= n || (seen[row / 64] >> (row % 64) & 1) != 0) return false;
     seen[row / 64] |= uint64_t{1} << (row % 64);
     const uint64_t key = keys(row);
-    if (i > 0 && (key < last_key ||
-                  (key == last_key && row < (*order)[i - 1]))) {
+    if (i > 0 && (key < last_key || (key == last_key && row < order[i - 1]))) {
       return false;
     }
     last_key = key;
   }
-  SortOrderCache& cache = *rows->sort_orders;
-  std::lock_guard<std::mutex> lock(cache.mu);
-  cache.orders.try_emplace(OrderName(query), std::move(order));
   return true;
 }
-
 
 InfluencersPage ExecuteQuery(const ResolvedQuery& query, IndexUse index_use) {
   if (!query.job->segments.empty()) return ExecuteSegments(query, index_use);

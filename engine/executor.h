@@ -160,18 +160,26 @@ void WarmIndexes(const std::shared_ptr<const JobResults>& job);
 
 // The influencer_score-descending page order of `rows` (a plain segment:
 // a JobResults without segments of its own) if a query or WarmIndexes has
-// built it, else null. For snapshot files, which keep it. Thread-safe.
+// built it, else the one offered by OfferScoreOrder and not yet checked,
+// else null. For snapshot files, which keep it. Thread-safe.
 std::shared_ptr<const RowOrder> BuiltScoreOrder(
     const std::shared_ptr<const JobResults>& rows);
 
-// Makes `order` the influencer_score-descending page order of `rows` (a
-// plain segment), so that queries and WarmIndexes need not build it, if it
-// is that order: each row once, sorted as the executor sorts (ties in
-// ingest order). Returns whether it was; if not (or `rows` has segments),
-// nothing changes. O(rows), reading each row's score at random; an order
-// already built stays. Thread-safe.
-bool AdoptScoreOrder(const std::shared_ptr<const JobResults>& rows,
+// Offers `order` (read from a snapshot file) as the influencer_score-
+// descending page order of `rows` (a plain segment; else, or if its size
+// is not the rows', nothing happens). It is not trusted: the first time a
+// query or WarmIndexes needs that order, it is checked (IsScoreOrder: a
+// pass, cheaper than the sort) and used if it is the order, else the order
+// is built as if none had been offered. O(1); thread-safe.
+void OfferScoreOrder(const std::shared_ptr<const JobResults>& rows,
                      std::shared_ptr<const RowOrder> order);
+
+// Whether `order` is the influencer_score-descending page order of `rows`
+// (a plain segment): each row once, sorted as the executor sorts, ties in
+// ingest order. O(rows), reading each row's score at random (prefetched).
+// Pure; thread-safe.
+bool IsScoreOrder(const std::shared_ptr<const JobResults>& rows,
+                  const RowOrder& order);
 
 // Calls on_match(segment, row) for every live row of `query.job` that
 // passes its filters (the time window, the score threshold,

@@ -536,13 +536,12 @@ absl::StatusOr<std::shared_ptr<const JobResults>> ReadSegment(
   job->min_timestamp = min_ts;
   job->max_timestamp = max_ts;
   std::shared_ptr<const JobResults> segment(std::move(job));
-  // The score order spares a reopened store its costliest index; it is
-  // checked to be the order the executor would build (each row once, in
-  // score order): never trusted blindly.
-  if (score_order != nullptr &&
-      !AdoptScoreOrder(segment,
-                       std::make_shared<const RowOrder>(std::move(order)))) {
-    return Corrupt(name, "the score order does not match the rows");
+  // The score order spares a reopened store its costliest sort. It is not
+  // trusted: the executor checks it the first time it needs it (a pass
+  // with random reads, cheaper than the sort but not free, so a one-off
+  // query that never needs it does not pay).
+  if (score_order != nullptr) {
+    OfferScoreOrder(segment, std::make_shared<const RowOrder>(std::move(order)));
   }
   return segment;
 }

@@ -24,10 +24,10 @@
 // orders) and 2. A file of another format version is refused with 400
 // illegal_argument_exception; a bad checksum, or contents that do not hold
 // together (a code outside its dictionary, a deleted row past the
-// segment's end, a score order that is not the rows' order) with 500
-// snapshot_corrupted_exception naming the file: never misread. A score
-// order read is adopted as the segment's index (AdoptScoreOrder), so that
-// WarmIndexes and queries need not sort.
+// segment's end) with 500 snapshot_corrupted_exception naming the file:
+// never misread. A score order read is offered to the engine
+// (OfferScoreOrder), which checks it instead of sorting the first time a
+// query or WarmIndexes needs it, and sorts if it is not the rows' order.
 #ifndef CLOUT_STORAGE_SNAPSHOT_H_
 #define CLOUT_STORAGE_SNAPSHOT_H_
 

@@ -178,9 +178,10 @@ TEST(SnapshotTest, ScoreOrdersRoundTrip) {
   EXPECT_GT(warm_orders, cold_orders + 2);
 }
 
-// An order is adopted only if it is the one the executor would build:
-// each row once, scores descending, ties in ingest order.
-TEST(SnapshotTest, OnlyTheTrueScoreOrderIsAdopted) {
+// An offered order is used only if it is the one the executor would
+// build: each row once, scores descending, ties in ingest order. Else the
+// order is built as if none had been offered.
+TEST(SnapshotTest, OnlyTheTrueScoreOrderIsUsed) {
   auto fresh = [] {
     InfluencerStore store;
     MutationBatch batch;
@@ -199,24 +200,31 @@ TEST(SnapshotTest, OnlyTheTrueScoreOrderIsAdopted) {
     std::copy(rows.begin(), rows.end(), o->begin());
     return std::shared_ptr<const RowOrder>(std::move(o));
   };
+  auto rows_of = [](const std::shared_ptr<const RowOrder>& o) {
+    return o == nullptr ? std::vector<uint32_t>{}
+                        : std::vector<uint32_t>(o->begin(), o->end());
+  };
+  const std::vector<uint32_t> truth{1, 0, 2, 3};
   for (const std::vector<uint32_t>& wrong :
-       std::vector<std::vector<uint32_t>>{{0, 1, 2, 3},   // not by score
-                                          {1, 2, 0, 3},   // tie reversed
-                                          {1, 0, 0, 3},   // a row twice
-                                          {1, 0, 2, 4},   // past the end
-                                          {1, 0, 2},      // too short
-                                          {1, 0, 2, 3, 3}}) {
+       std::vector<std::vector<uint32_t>>{{0, 1, 2, 3},  // not by score
+                                          {1, 2, 0, 3},  // tie reversed
+                                          {1, 0, 0, 3},  // a row twice
+                                          {1, 0, 2, 4},  // past the end
+                                          {1, 0, 2}}) {  // too short
+    SCOPED_TRACE(testing::PrintToString(wrong));
     std::shared_ptr<const JobResults> job = fresh();
-    EXPECT_FALSE(AdoptScoreOrder(job, order(wrong)))
-        << testing::PrintToString(wrong);
-    EXPECT_EQ(BuiltScoreOrder(job), nullptr);
+    EXPECT_FALSE(IsScoreOrder(job, *order(wrong)));
+    OfferScoreOrder(job, order(wrong));
+    WarmIndexes(job);
+    EXPECT_EQ(rows_of(BuiltScoreOrder(job)), truth);
   }
   std::shared_ptr<const JobResults> job = fresh();
-  ASSERT_TRUE(AdoptScoreOrder(job, order({1, 0, 2, 3})));
-  ASSERT_NE(BuiltScoreOrder(job), nullptr);
-  EXPECT_EQ(std::vector<uint32_t>(BuiltScoreOrder(job)->begin(),
-                                  BuiltScoreOrder(job)->end()),
-            (std::vector<uint32_t>{1, 0, 2, 3}));
+  EXPECT_TRUE(IsScoreOrder(job, *order(truth)));
+  std::shared_ptr<const RowOrder> offered = order(truth);
+  OfferScoreOrder(job, offered);
+  EXPECT_EQ(BuiltScoreOrder(job), offered);  // not checked yet
+  WarmIndexes(job);
+  EXPECT_EQ(BuiltScoreOrder(job), offered);  // checked and used, not built
 }
 
 // Files of format version 1 (before score orders) are still read.
