@@ -928,8 +928,10 @@ struct MergeInProgress {
 // threads: windows of deltas, or a window beside a merge of the whole job
 // (asked for only while no other merge runs). A window is half of
 // max_delta_segments wide and is asked for only while the deltas are
-// within it, so two windows fill the limit. The bound on deltas does not
-// rest on this number.
+// within it, so two windows fill the limit. A pair of growing deltas
+// (StoreOptions::merge_growing_deltas) takes a slot as a window does, and
+// while one is asked for in a commit no window is. The bound on deltas
+// does not rest on this number.
 constexpr size_t kMergesPerJob = 2;
 
 // Segments [from, to) of a job, to merge in the background; none if empty.
@@ -978,7 +980,10 @@ size_t SmallestWindow(const std::vector<JobResults::Segment>& segments,
 // whose segments stay as they are and which learn of the rows deleted
 // from them; meanwhile only neighbouring deltas that none of them holds
 // are merged, here or by one more background merge (up to kMergesPerJob
-// at a time), and the whole job is not.
+// at a time), and the whole job is not. Before those rules, with
+// merge_growing_deltas, neighbouring deltas of which the newer is as large
+// as the older are merged (here while small, else by a background merge
+// of the pair; with no `request`, by the rules above only).
 std::shared_ptr<const JobResults> AddToSegments(
     const std::shared_ptr<const JobResults>& old,
     const std::vector<StoredRow>& removed, std::shared_ptr<JobResults> added,

@@ -95,7 +95,8 @@ struct StoreOptions {
   // newest such pair is merged (on the commit path up to
   // inline_merge_rows rows in all per commit, the rest at the next one;
   // a larger pair in the background, while the job has a merge slot and
-  // is within max_delta_segments). Deltas then shrink from
+  // is within max_delta_segments; in a replay, which merges
+  // on the commit path, large pairs are left to the rules above). Deltas then shrink from
   // the oldest to the newest, like a binary counter's bits, so a job
   // written in equal batches holds about log2(its deltas' rows / a
   // batch's rows) of them, half that on average, for about twice the

@@ -1063,6 +1063,60 @@ TEST(MutationTest, GrowingDeltasCarryAtMostInlineRowsPerCommit) {
   EXPECT_EQ(tasks.RunAll(), 0u);
 }
 
+// A pair too large for the commit path is merged in the background: that
+// pair, not its neighbours.
+TEST(MutationTest, GrowingDeltasAskForTheirPairInTheBackground) {
+  MergeTasks tasks;
+  StoreOptions options;
+  options.merge_ratio = 1e9;
+  options.inline_merge_rows = 7;  // 4 + 4 rows go to the background
+  options.merge_executor = tasks.Executor();
+  InfluencerStore store(options);
+  std::deque<std::string> values;
+  auto write = [&](int k) {
+    MutationBatch batch(MutationMode::kBulk);
+    for (int r = 0; r < 4; ++r) {
+      values.push_back(absl::StrCat("v", k, "-", r));
+      batch.AddInfluencer("j", Row(values.back()));
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  };
+  auto rows = [&] {
+    const std::shared_ptr<const StoreVersion> current = store.Current();
+    const JobResults& job = *current->jobs.at("j");
+    std::vector<size_t> out;
+    for (size_t s = 0; s < job.segments.size(); ++s) {
+      out.push_back(job.segments[s].rows->size());
+    }
+    return out;
+  };
+  auto settle = [&] {
+    const size_t ran = tasks.RunAll();
+    store.WaitForMerges();
+    return ran;
+  };
+  using Rows = std::vector<size_t>;
+  write(0);
+  write(1);
+  write(2);  // the pair of two 4-row deltas: asked for, not merged yet
+  EXPECT_EQ(rows(), Rows({4, 4, 4}));
+  EXPECT_EQ(tasks.Waiting(), 1u);
+  write(3);  // the pair's deltas are held: no free pair
+  EXPECT_EQ(tasks.Waiting(), 1u);
+  EXPECT_EQ(rows(), Rows({4, 4, 4, 4}));
+  EXPECT_EQ(settle(), 1u);
+  EXPECT_EQ(rows(), Rows({4, 8, 4}));  // the pair, not the base with one
+  write(4);  // 8 + 4 is no pair; 4 + 4 is
+  EXPECT_EQ(tasks.Waiting(), 1u);
+  EXPECT_EQ(settle(), 1u);
+  EXPECT_EQ(rows(), Rows({4, 8, 8}));
+  write(5);  // 8 + 8: the older pair, the newest delta left alone
+  EXPECT_EQ(settle(), 1u);
+  EXPECT_EQ(rows(), Rows({4, 16, 4}));
+  std::vector<std::string> expected(values.begin(), values.end());
+  EXPECT_EQ(ValuesOf(store), expected);
+}
+
 // Pairs too large for the commit path go to the background, one slot of
 // the job's two at a time, and still keep the deltas few.
 TEST(MutationTest, GrowingDeltasMergeInTheBackgroundTooAndStayFew) {
@@ -1153,6 +1207,7 @@ TEST(MutationTest, DeltasStayWithinOneOfTheLimitWhileMergesRun) {
           << options.max_delta_segments;
       at_limit_plus_one += deltas == options.max_delta_segments + 1;
       two_waiting += tasks.Waiting() >= 2;
+      ASSERT_LE(tasks.Waiting(), 2u) << "seed " << seed << " batch " << b;
       if (random() % 5 == 0) {
         background += tasks.RunAll(&random);
         store.WaitForMerges();
