@@ -21,17 +21,18 @@ const char kSnapshotHelp[] =
 Loads the dumps (any format `clout query` reads, and snapshot files) and
 writes every result to FILE as one snapshot: a checksummed binary file of
 the store's columns, dictionaries and each job's score order (the index
-that serving and repeated queries use; 4 bytes a result). `clout query`, `stats`, `bench` and
-`serve` take it wherever they take a dump (it is told by its first bytes,
-not its name) and open it without parsing: in a small fraction of the
-time the dumps take to load. It may be mixed with dumps: given first, it
-becomes the store's content; after other sources, its results are upserted
-as a dump's.
+that serving and repeated queries use; 4 bytes a result). `clout query`,
+`stats`, `bench` and `serve` take it wherever they take a dump (it is
+told by its first bytes, not its name) and open it without parsing: in a
+small fraction of the time the dumps take to load. It may be mixed with
+dumps: given first, it becomes the store's content; after other sources,
+its results are upserted as a dump's.
 
 FILE is written under a temporary name, synced and renamed: an existing
-FILE is replaced only by a complete snapshot. A snapshot written by
-another version of clout with another format is refused with a clear
-error, never misread; write it again from its dumps.
+FILE is replaced only by a complete snapshot. This build writes format
+version 2 and reads versions 1 and 2; a snapshot of another format is
+refused with a clear error, never misread: write it again from its
+dumps.
 
 Prints one line to stderr: results, bytes, seconds writing (and seconds
 sorting before).
