@@ -991,6 +991,20 @@ TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   EXPECT_EQ(ValuesOf(store), expected);
 }
 
+// A batch of four new results for job "j" at batch number `k`, their
+// values kept in `values` (the rows view them) and appended to
+// `expected` if given.
+MutationBatch FourNewRows(int k, std::deque<std::string>& values,
+                          std::vector<std::string>* expected = nullptr) {
+  MutationBatch batch(MutationMode::kBulk);
+  for (int r = 0; r < 4; ++r) {
+    values.push_back(absl::StrCat("v", k, "-", r));
+    batch.AddInfluencer("j", Row(values.back()));
+    if (expected != nullptr) expected->push_back(values.back());
+  }
+  return batch;
+}
+
 // StoreOptions::merge_growing_deltas: equal batches merged on the commit
 // path count in binary, each delta a set bit: after k batches past the
 // base, popcount(k) deltas, shrinking from the oldest to the newest.
@@ -1002,14 +1016,8 @@ TEST(MutationTest, GrowingDeltasCountInBinary) {
   InfluencerStore store(options);
   std::vector<std::string> expected;
   for (int k = 0; k <= 100; ++k) {
-    MutationBatch batch(MutationMode::kBulk);
     std::deque<std::string> values;
-    for (int r = 0; r < 4; ++r) {
-      values.push_back(absl::StrCat("v", k, "-", r));
-      batch.AddInfluencer("j", Row(values.back()));
-      expected.push_back(values.back());
-    }
-    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    ASSERT_TRUE(store.Apply(FourNewRows(k, values, &expected)).ok());
     const std::shared_ptr<const StoreVersion> current = store.Current();
     const JobResults& job = *current->jobs.at("j");
     const size_t deltas = job.segments.empty() ? 0 : job.segments.size() - 1;
@@ -1045,12 +1053,7 @@ TEST(MutationTest, GrowingDeltasCarryAtMostInlineRowsPerCommit) {
   std::deque<std::string> values;
   std::vector<std::vector<size_t>> seen;
   for (int k = 0; k <= 5; ++k) {
-    MutationBatch batch(MutationMode::kBulk);
-    for (int r = 0; r < 4; ++r) {
-      values.push_back(absl::StrCat("v", k, "-", r));
-      batch.AddInfluencer("j", Row(values.back()));
-    }
-    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    ASSERT_TRUE(store.Apply(FourNewRows(k, values)).ok());
     seen.push_back(delta_rows());
   }
   using Rows = std::vector<size_t>;
@@ -1074,12 +1077,7 @@ TEST(MutationTest, GrowingDeltasAskForTheirPairInTheBackground) {
   InfluencerStore store(options);
   std::deque<std::string> values;
   auto write = [&](int k) {
-    MutationBatch batch(MutationMode::kBulk);
-    for (int r = 0; r < 4; ++r) {
-      values.push_back(absl::StrCat("v", k, "-", r));
-      batch.AddInfluencer("j", Row(values.back()));
-    }
-    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    ASSERT_TRUE(store.Apply(FourNewRows(k, values)).ok());
   };
   auto rows = [&] {
     const std::shared_ptr<const StoreVersion> current = store.Current();
@@ -1130,14 +1128,8 @@ TEST(MutationTest, GrowingDeltasMergeInTheBackgroundTooAndStayFew) {
   size_t ran = 0;
   size_t most = 0;
   for (int k = 0; k <= 200; ++k) {
-    MutationBatch batch(MutationMode::kBulk);
     std::deque<std::string> values;
-    for (int r = 0; r < 4; ++r) {
-      values.push_back(absl::StrCat("v", k, "-", r));
-      batch.AddInfluencer("j", Row(values.back()));
-      expected.push_back(values.back());
-    }
-    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    ASSERT_TRUE(store.Apply(FourNewRows(k, values, &expected)).ok());
     most = std::max(most, DeltasOf(store));
     if (k % 3 == 0) {  // merges finish a while after they start
       ran += tasks.RunAll();
