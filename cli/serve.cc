@@ -255,6 +255,21 @@ absl::StatusOr<std::unique_ptr<DataDir>> OpenDataDir(
     const std::string type = ErrorTypeOf(data.status());
     if (type == "translog_corrupted_exception" ||
         type == "snapshot_corrupted_exception") {
+      if (options.skip_corrupt) {
+        // The damage is past what skip_corrupt can leave out (a MANIFEST
+        // alone says which rows are deleted): guessing would serve wrong
+        // data.
+        return EsError(
+            500, type,
+            absl::StrCat(data.status().message(),
+                         "; nothing was served. --recover=skip_corrupt "
+                         "leaves out damaged log records and snapshot "
+                         "segment files, ",
+                         type == "snapshot_corrupted_exception"
+                             ? "but not a damaged MANIFEST"
+                             : "but not this damage",
+                         ". Restore the data directory from a backup"));
+      }
       return EsError(
           500, type,
           absl::StrCat(

@@ -421,6 +421,24 @@ def test_a_damaged_snapshot_segment_is_refused_or_left_out(tmp_path):
                for line in server.first_lines), server.first_lines
     assert server.stop() == 0
     assert aside.exists()
+    # A damaged MANIFEST is refused even with skip_corrupt: it alone says
+    # which rows of the other segments are deleted.
+    [manifest] = [p for p in (data / "snapshots").iterdir()
+                  if p.name.startswith("MANIFEST-")]
+    raw = bytearray(manifest.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    manifest.write_bytes(bytes(raw))
+    for recover in ((), ("--recover=skip_corrupt",)):
+        refused = subprocess.run(
+            [CLOUT, "serve", "--port=0", f"--data_dir={data}", *recover],
+            capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1, refused.stderr
+        error = json.loads(refused.stderr.strip().splitlines()[-1])
+        assert error["error"]["type"] == "snapshot_corrupted_exception"
+        assert manifest.name in error["error"]["reason"]
+        assert "damaged MANIFEST" in error["error"]["reason"]
+        assert ("Restore the data directory from a backup"
+                in error["error"]["reason"])
 
 
 def test_snapshot_files_load_like_dumps(tmp_path):

@@ -493,6 +493,75 @@ TEST(SnapshotTest, ADamagedSegmentIsLeftOutOnlyWithSkipCorrupt) {
   EXPECT_EQ(Rows(*(*data)->store().Current()), expected);
 }
 
+// What skip_corrupt cannot do: leave out a damaged MANIFEST (it alone says
+// which rows of the other segments are deleted), or set a damaged segment
+// aside when the rename fails. Both refuse to start and change nothing.
+TEST(SnapshotTest, SkipCorruptRefusesADamagedManifestOrAFailedSetAside) {
+  FaultEnv env;
+  std::map<std::string, std::vector<std::string>> before;
+  {
+    absl::StatusOr<std::unique_ptr<DataDir>> data =
+        DataDir::Open(Options(&env));
+    ASSERT_TRUE(data.ok()) << data.status();
+    GeneratorOptions generator;
+    generator.records = 300;
+    generator.jobs = 2;
+    ASSERT_TRUE(
+        LoadString((*data)->store(), GenerateDumpString(generator), {}).ok());
+    ASSERT_TRUE((*data)->Snapshot().ok());  // seg 0: job-0, seg 1: job-1
+    before = Rows(*(*data)->store().Current());
+  }
+  DataDirOptions skip = Options(&env);
+  skip.skip_corrupt = true;
+  const std::string seg1 = "/data/snapshots/seg-00000000000000000001.seg";
+  const std::string seg1_bytes = env.Contents(seg1);
+  env.FlipBit(seg1, seg1_bytes.size() / 2, 5);
+  const std::string damaged = env.Contents(seg1);
+
+  // The rename fails: no start, the damaged file keeps its name and bytes,
+  // and nothing is set aside.
+  env.SetRenameFails(true);
+  absl::StatusOr<std::unique_ptr<DataDir>> failed = DataDir::Open(skip);
+  env.SetRenameFails(false);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(env.Contents(seg1), damaged);
+  EXPECT_FALSE(env.ReadFile(seg1 + ".corrupt").ok());
+  {
+    // Once the disk takes renames again, the same start succeeds.
+    absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(skip);
+    ASSERT_TRUE(data.ok()) << data.status();
+    EXPECT_EQ((*data)->snapshots().skipped().size(), 1u);
+    std::map<std::string, std::vector<std::string>> rows =
+        Rows(*(*data)->store().Current());
+    EXPECT_TRUE(rows["job-1"].empty());  // its only segment was left out
+    EXPECT_EQ(rows["job-0"], before.at("job-0"));
+  }
+  EXPECT_EQ(env.Contents(seg1 + ".corrupt"), damaged);
+
+  // A bit flipped in the manifest: refused even with skip_corrupt, naming
+  // the manifest; no segment is set aside on its account.
+  absl::StatusOr<std::vector<std::string>> names =
+      env.ListDir("/data/snapshots");
+  ASSERT_TRUE(names.ok());
+  std::string manifest;
+  for (const std::string& name : *names) {
+    if (absl::StartsWith(name, "MANIFEST-")) manifest = name;
+  }
+  ASSERT_FALSE(manifest.empty());
+  const std::string path = "/data/snapshots/" + manifest;
+  env.FlipBit(path, env.Contents(path).size() / 2, 1);
+  for (const DataDirOptions& options : {Options(&env), skip}) {
+    absl::StatusOr<std::unique_ptr<DataDir>> refused = DataDir::Open(options);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(ErrorTypeOf(refused.status()), "snapshot_corrupted_exception");
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr(path));
+  }
+  absl::StatusOr<std::vector<std::string>> after =
+      env.ListDir("/data/snapshots");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, *names);
+}
+
 TEST(SnapshotTest, AcknowledgedWritesSurviveCrashesDuringSnapshots) {
   for (int seed = 0; seed < 60; ++seed) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
