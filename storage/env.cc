@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -67,6 +68,112 @@ class PosixWritableFile : public WritableFile {
   uint64_t size_;
 };
 
+// A file written once, front to back, around the page cache: appends
+// gather in an aligned buffer, whole blocks of which are written with
+// O_DIRECT. What is not a whole block at Sync (the tail) is written
+// through the cache after O_DIRECT is turned off. A file system that
+// refuses O_DIRECT (EINVAL) gets every byte through the cache instead.
+class PosixDirectWritableFile : public WritableFile {
+ public:
+  // O_DIRECT's alignment of memory, offsets and lengths: the logical block
+  // size of every common disk, and a multiple of the rest.
+  static constexpr size_t kBlock = 4096;
+  static constexpr size_t kBuffer = 2 << 20;
+
+  PosixDirectWritableFile(std::string path, int fd, bool direct)
+      : path_(std::move(path)),
+        fd_(fd),
+        direct_(direct),
+        buffer_(static_cast<char*>(std::aligned_alloc(kBlock, kBuffer))) {}
+  ~PosixDirectWritableFile() override {
+    // Appended bytes reach the file, as with an unbuffered one.
+    Flush(/*all=*/true).IgnoreError();
+    close(fd_);
+    std::free(buffer_);
+  }
+
+  absl::Status Append(absl::string_view data) override {
+    if (buffer_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+    while (!data.empty()) {
+      const size_t n = std::min(data.size(), kBuffer - used_);
+      std::memcpy(buffer_ + used_, data.data(), n);
+      used_ += n;
+      data.remove_prefix(n);
+      if (used_ == kBuffer) {
+        if (absl::Status s = Flush(/*all=*/false); !s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Sync() override {
+    if (absl::Status s = Flush(/*all=*/true); !s.ok()) return s;
+    if (fdatasync(fd_) != 0) return ErrnoError(errno, "cannot sync", path_);
+    return absl::OkStatus();
+  }
+  absl::Status Truncate(uint64_t size) override {
+    if (absl::Status s = Flush(/*all=*/true); !s.ok()) return s;
+    if (ftruncate(fd_, static_cast<off_t>(size)) != 0 ||
+        lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0 ||
+        (direct_ && size % kBlock != 0 && !Buffered())) {
+      return ErrnoError(errno, "cannot truncate", path_);
+    }
+    written_ = size;
+    return absl::OkStatus();
+  }
+  uint64_t size() const override { return written_ + used_; }
+
+ private:
+  // Writes the buffer's whole blocks (all: every byte) and keeps the rest
+  // at its front. On error the buffer keeps what was not written.
+  absl::Status Flush(bool all) {
+    if (buffer_ == nullptr) return absl::OkStatus();
+    size_t at = 0;
+    absl::Status s = WriteOut(&at, direct_ ? used_ / kBlock * kBlock : used_);
+    if (s.ok() && all) s = WriteOut(&at, used_);  // the tail
+    Keep(at);
+    return s;
+  }
+  // Writes the buffer from *at to `end`, advancing *at past what was
+  // written. A length that is not whole blocks goes through the cache.
+  absl::Status WriteOut(size_t* at, size_t end) {
+    while (*at < end) {
+      if (direct_ && (end - *at) % kBlock != 0 && !Buffered()) {
+        return ErrnoError(errno, "cannot write", path_);
+      }
+      const ssize_t n = write(fd_, buffer_ + *at, end - *at);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        // O_DIRECT refused after all (an alignment this file system does
+        // not take): the rest through the cache.
+        if (errno == EINVAL && direct_ && Buffered()) continue;
+        return ErrnoError(errno, "cannot write", path_);
+      }
+      *at += static_cast<size_t>(n);
+      written_ += static_cast<uint64_t>(n);
+    }
+    return absl::OkStatus();
+  }
+  // Turns O_DIRECT off. Returns false (errno set) if it cannot.
+  bool Buffered() {
+    const int flags = fcntl(fd_, F_GETFL);
+    if (flags < 0 || fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) return false;
+    direct_ = false;
+    return true;
+  }
+  // Drops the buffer's first `n` bytes (written).
+  void Keep(size_t n) {
+    std::memmove(buffer_, buffer_ + n, used_ - n);
+    used_ -= n;
+  }
+
+  const std::string path_;
+  const int fd_;
+  bool direct_;
+  char* const buffer_;
+  size_t used_ = 0;
+  uint64_t written_ = 0;
+};
+
 class PosixMappedFile : public MappedFile {
  public:
   PosixMappedFile(void* base, size_t size, int fd, std::string path)
@@ -123,6 +230,19 @@ class PosixEnv : public Env {
     }
     return std::make_unique<PosixWritableFile>(path, fd,
                                                static_cast<uint64_t>(st.st_size));
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> CreateForLargeWrite(
+      const std::string& path) override {
+    constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    bool direct = true;
+    int fd = open(path.c_str(), kFlags | O_DIRECT, 0644);
+    if (fd < 0 && errno == EINVAL) {  // a file system without O_DIRECT
+      direct = false;
+      fd = open(path.c_str(), kFlags, 0644);
+    }
+    if (fd < 0) return ErrnoError(errno, "cannot create", path);
+    return std::make_unique<PosixDirectWritableFile>(path, fd, direct);
   }
 
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
@@ -250,6 +370,12 @@ class PosixEnv : public Env {
 };
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<WritableFile>> Env::CreateForLargeWrite(
+    const std::string& path) {
+  if (absl::Status s = Remove(path); !s.ok() && !absl::IsNotFound(s)) return s;
+  return OpenAppendable(path);
+}
 
 Env* Env::Default() {
   static Env* env = new PosixEnv();

@@ -76,6 +76,22 @@ class Env {
   // (the creation is durable after SyncDir of its directory).
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppendable(
       const std::string& path) = 0;
+  // Creates `path` empty (replacing a file there) for one large write,
+  // front to back: a snapshot file. The bytes appended are durable after
+  // Sync, as with OpenAppendable, and the creation after SyncDir. Append
+  // may hold up to a few MiB in memory until the next Append, Sync or
+  // Truncate (or the destructor) writes them, so an I/O error can surface
+  // one call late; size() counts them.
+  //
+  // The POSIX Env writes such a file around the page cache (O_DIRECT, in
+  // aligned blocks through a buffer of its own) where the file system
+  // allows it, and through the cache otherwise: writing a snapshot then
+  // neither evicts what the cache holds nor pays for fresh cache pages,
+  // which on virtual machines that hand freed memory back to their host
+  // costs more than the disk (bench/README.md). Default: OpenAppendable
+  // on an emptied file.
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> CreateForLargeWrite(
+      const std::string& path);
   // The whole content of `path`. kNotFound if it does not exist.
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
   // The whole content of `path` without copying it (mmap). The file must

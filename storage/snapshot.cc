@@ -654,16 +654,24 @@ std::string DirOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// Files from this size on are written with Env::CreateForLargeWrite.
+constexpr size_t kLargeFile = 1 << 20;
+
 // Writes `pieces` to `path` through `path`.tmp: synced and renamed (the
 // caller syncs the directory).
 absl::Status WriteDurably(Env* env, const std::string& path,
                           const Pieces& pieces) {
   const std::string tmp = path + ".tmp";
   {
-    // A left-over temporary file from a crash is replaced.
-    env->Remove(tmp).IgnoreError();
-    absl::StatusOr<std::unique_ptr<WritableFile>> file =
-        env->OpenAppendable(tmp);
+    // A left-over temporary file from a crash is replaced. A large file
+    // goes around the page cache where the Env can (env.h).
+    absl::StatusOr<std::unique_ptr<WritableFile>> file;
+    if (pieces.size() >= kLargeFile) {
+      file = env->CreateForLargeWrite(tmp);
+    } else {
+      env->Remove(tmp).IgnoreError();
+      file = env->OpenAppendable(tmp);
+    }
     if (!file.ok()) return file.status();
     absl::Status s = WritePieces(**file, pieces);
     if (s.ok()) s = (*file)->Sync();
