@@ -527,7 +527,19 @@ TEST(SnapshotTest, SkipCorruptRefusesADamagedManifestOrAFailedSetAside) {
   EXPECT_EQ(env.Contents(seg1), damaged);
   EXPECT_FALSE(env.ReadFile(seg1 + ".corrupt").ok());
   {
-    // Once the disk takes renames again, the same start succeeds.
+    // Once the disk takes renames again, the set-aside succeeds, and it
+    // is durable as soon as the open reports it: a power cut keeps it.
+    absl::StatusOr<std::unique_ptr<SnapshotDir>> snapshots =
+        SnapshotDir::Open(&env, "/data/snapshots", /*skip_corrupt=*/true);
+    ASSERT_TRUE(snapshots.ok()) << snapshots.status();
+    ASSERT_EQ((*snapshots)->skipped().size(), 1u);
+    EXPECT_THAT((*snapshots)->skipped()[0], HasSubstr(".seg.corrupt"));
+  }
+  env.Crash(/*torn=*/false, 0);
+  EXPECT_EQ(env.Contents(seg1 + ".corrupt"), damaged);
+  EXPECT_FALSE(env.ReadFile(seg1).ok());
+  {
+    // A start after it leaves out the segment the manifest still names.
     absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(skip);
     ASSERT_TRUE(data.ok()) << data.status();
     EXPECT_EQ((*data)->snapshots().skipped().size(), 1u);
