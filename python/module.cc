@@ -110,7 +110,8 @@ struct StringColumn {
 // Maps each segment's dictionary codes to one code space as rows come.
 class StringCoder {
  public:
-  explicit StringCoder(const JobColumnView& job) : job_(job) {}
+  explicit StringCoder(const JobColumnView& job)
+      : job_(job), remaps_(job.segments().size()) {}
 
   int32_t Code(size_t segment, uint32_t code) {
     if (segment != current_) {
@@ -152,7 +153,7 @@ class StringCoder {
   const JobColumnView& job_;
   size_t current_ = SIZE_MAX;
   std::vector<int32_t>* remap_ = nullptr;
-  absl::flat_hash_map<size_t, std::vector<int32_t>> remaps_;
+  std::vector<std::vector<int32_t>> remaps_;  // per segment, filled lazily
   absl::flat_hash_map<absl::string_view, int32_t> ids_;
   std::vector<absl::string_view> strings_;
 };
@@ -392,6 +393,8 @@ class Store {
         if (!query.ok()) return query.status();
         // The view holds the job's segments till the strings are copied.
         view = JobColumnView::Of(*version, job_id);
+        // Cannot fail: ResolveQuery found the job in this same version.
+        // Kept as an error rather than a crash should that ever change.
         if (!view.has_value()) return absl::InternalError("job vanished");
         StringCoder name_coder(*view), value_coder(*view);
         // Without a filter every row matches: size the columns once.
