@@ -71,8 +71,10 @@ class PosixWritableFile : public WritableFile {
 // A file written once, front to back, around the page cache: appends
 // gather in an aligned buffer, whole blocks of which are written with
 // O_DIRECT. What is not a whole block at Sync (the tail) is written
-// through the cache after O_DIRECT is turned off. A file system that
-// refuses O_DIRECT (EINVAL) gets every byte through the cache instead.
+// through the cache after O_DIRECT is turned off, and so is everything
+// after it. A file system that refuses O_DIRECT (EINVAL at open or at a
+// write) gets every byte from then on through the cache instead.
+// One thread at a time: Append and Sync share the buffer.
 class PosixDirectWritableFile : public WritableFile {
  public:
   // O_DIRECT's alignment of memory, offsets and lengths: the logical block
@@ -80,11 +82,10 @@ class PosixDirectWritableFile : public WritableFile {
   static constexpr size_t kBlock = 4096;
   static constexpr size_t kBuffer = 2 << 20;
 
-  PosixDirectWritableFile(std::string path, int fd, bool direct)
-      : path_(std::move(path)),
-        fd_(fd),
-        direct_(direct),
-        buffer_(static_cast<char*>(std::aligned_alloc(kBlock, kBuffer))) {}
+  // Takes `fd` and `buffer` (kBuffer bytes, kBlock-aligned, from
+  // std::aligned_alloc).
+  PosixDirectWritableFile(std::string path, int fd, bool direct, char* buffer)
+      : path_(std::move(path)), fd_(fd), direct_(direct), buffer_(buffer) {}
   ~PosixDirectWritableFile() override {
     // Appended bytes reach the file, as with an unbuffered one.
     Flush(/*all=*/true).IgnoreError();
@@ -93,7 +94,6 @@ class PosixDirectWritableFile : public WritableFile {
   }
 
   absl::Status Append(absl::string_view data) override {
-    if (buffer_ == nullptr) return absl::ResourceExhaustedError("out of memory");
     while (!data.empty()) {
       const size_t n = std::min(data.size(), kBuffer - used_);
       std::memcpy(buffer_ + used_, data.data(), n);
@@ -111,13 +111,21 @@ class PosixDirectWritableFile : public WritableFile {
     return absl::OkStatus();
   }
   absl::Status Truncate(uint64_t size) override {
-    if (absl::Status s = Flush(/*all=*/true); !s.ok()) return s;
-    if (ftruncate(fd_, static_cast<off_t>(size)) != 0 ||
-        lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0 ||
-        (direct_ && size % kBlock != 0 && !Buffered())) {
+    if (size >= written_) {
+      // Within the buffer (maybe bytes a failed write left there): drop
+      // its end, with no I/O, so that undoing works on a full disk too.
+      used_ = std::min<size_t>(used_, static_cast<size_t>(size - written_));
+      return absl::OkStatus();
+    }
+    used_ = 0;
+    if (ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return ErrnoError(errno, "cannot truncate", path_);
     }
     written_ = size;
+    if (lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0 ||
+        (direct_ && size % kBlock != 0 && !Buffered())) {
+      return ErrnoError(errno, "cannot truncate", path_);
+    }
     return absl::OkStatus();
   }
   uint64_t size() const override { return written_ + used_; }
@@ -126,7 +134,6 @@ class PosixDirectWritableFile : public WritableFile {
   // Writes the buffer's whole blocks (all: every byte) and keeps the rest
   // at its front. On error the buffer keeps what was not written.
   absl::Status Flush(bool all) {
-    if (buffer_ == nullptr) return absl::OkStatus();
     size_t at = 0;
     absl::Status s = WriteOut(&at, direct_ ? used_ / kBlock * kBlock : used_);
     if (s.ok() && all) s = WriteOut(&at, used_);  // the tail
@@ -148,6 +155,7 @@ class PosixDirectWritableFile : public WritableFile {
         if (errno == EINVAL && direct_ && Buffered()) continue;
         return ErrnoError(errno, "cannot write", path_);
       }
+      if (n == 0) return ErrnoError(EIO, "cannot write", path_);
       *at += static_cast<size_t>(n);
       written_ += static_cast<uint64_t>(n);
     }
@@ -234,6 +242,10 @@ class PosixEnv : public Env {
 
   absl::StatusOr<std::unique_ptr<WritableFile>> CreateForLargeWrite(
       const std::string& path) override {
+    using File = PosixDirectWritableFile;
+    char* buffer =
+        static_cast<char*>(std::aligned_alloc(File::kBlock, File::kBuffer));
+    if (buffer == nullptr) return ErrnoError(ENOMEM, "cannot write", path);
     constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
     bool direct = true;
     int fd = open(path.c_str(), kFlags | O_DIRECT, 0644);
@@ -241,8 +253,12 @@ class PosixEnv : public Env {
       direct = false;
       fd = open(path.c_str(), kFlags, 0644);
     }
-    if (fd < 0) return ErrnoError(errno, "cannot create", path);
-    return std::make_unique<PosixDirectWritableFile>(path, fd, direct);
+    if (fd < 0) {
+      const int error = errno;
+      std::free(buffer);
+      return ErrnoError(error, "cannot create", path);
+    }
+    return std::make_unique<File>(path, fd, direct, buffer);
   }
 
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {

@@ -76,12 +76,15 @@ class Env {
   // (the creation is durable after SyncDir of its directory).
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> OpenAppendable(
       const std::string& path) = 0;
-  // Creates `path` empty (replacing a file there) for one large write,
-  // front to back: a snapshot file. The bytes appended are durable after
-  // Sync, as with OpenAppendable, and the creation after SyncDir. Append
-  // may hold up to a few MiB in memory until the next Append, Sync or
-  // Truncate (or the destructor) writes them, so an I/O error can surface
-  // one call late; size() counts them.
+  // Creates `path` empty (replacing a file there, truncated in place: map
+  // no file that may be replaced) for one large write, front to back: a
+  // snapshot file. The bytes appended are durable after Sync, as with
+  // OpenAppendable, and the creation after SyncDir. Unlike OpenAppendable's
+  // files, the file is for one thread at a time, and Append may hold up to
+  // 2 MiB in memory until the buffer fills or Sync (or the destructor)
+  // writes them: an I/O error can surface at a later Append or at Sync,
+  // a crash loses them as it loses any unsynced bytes, and size() counts
+  // them as the file's. Truncate within them does no I/O.
   //
   // The POSIX Env writes such a file around the page cache (O_DIRECT, in
   // aligned blocks through a buffer of its own) where the file system

@@ -639,6 +639,48 @@ TEST(SnapshotTest, SnapshotFilesLoadIntoStores) {
 
 // A mapped file that shrank under the reader: ReadAt reports the read
 // error, naming the file, instead of faulting or returning stale bytes.
+// Files of a MiB and more go through Env::CreateForLargeWrite, which only
+// the real Env implements apart (O_DIRECT): a bundle and a data
+// directory's segments written on the real file system read back whole.
+TEST(SnapshotTest, LargeFilesRoundTripOnTheRealFileSystem) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = JoinPath(tmp != nullptr ? tmp : "/tmp", "large");
+  Env* env = Env::Default();
+  ASSERT_TRUE(env->CreateDir(dir).ok());
+  GeneratorOptions generator;
+  generator.records = 60000;
+  generator.jobs = 2;  // a segment file of about 1.5 MiB each
+  const std::string dump = GenerateDumpString(generator);
+  InfluencerStore store;
+  ASSERT_TRUE(LoadString(store, dump, {}).ok());
+  WarmIndexes(*store.Current());  // score orders in the files too
+  const std::string bundle = JoinPath(dir, "s.clout");
+  absl::StatusOr<uint64_t> bytes =
+      WriteSnapshotBundle(env, bundle, *store.Current());
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  ASSERT_GT(*bytes, 2u << 20);
+  absl::StatusOr<std::shared_ptr<const StoreVersion>> read =
+      ReadSnapshotBundle(env, bundle);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(Rows(**read), Rows(*store.Current()));
+
+  DataDirOptions options;
+  options.env = env;
+  options.dir = JoinPath(dir, "data");
+  {
+    absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(options);
+    ASSERT_TRUE(data.ok()) << data.status();
+    ASSERT_TRUE(LoadString((*data)->store(), dump, {}).ok());
+    absl::StatusOr<SnapshotStats> stats = (*data)->Snapshot();
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats->segments_written, 2u);
+    EXPECT_GT(stats->bytes_written, 5u << 19);  // each of about 1.5 MiB
+  }
+  absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(options);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(Rows(*(*data)->store().Current()), Rows(*store.Current()));
+}
+
 TEST(SnapshotTest, ReadingAFileThatShrankIsAnError) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::string path =
