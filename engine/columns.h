@@ -203,6 +203,10 @@ struct SortOrderCache {
   std::shared_ptr<const RowOrder> stored_score_order;
   // The job's TimeIndex, once built.
   std::shared_ptr<const TimeIndex> time_index;
+  // Per numeric sort and direction (key: 2 * sort + desc), the least page
+  // order key of the rows: the earliest any of them can place (executor.cc
+  // skips a segment none of whose rows can reach a page). Once asked for.
+  absl::flat_hash_map<int, uint64_t> best_keys;
   // The job's rows by identity, once a commit needed them.
   std::shared_ptr<const IdentityIndex> identity_index;
   // Which identities a plain job's rows may have (store.cc says which

@@ -1691,6 +1691,26 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
 // earlier segment, whose rows were ingested first. The count is every
 // segment's count less its deleted matches. Queries whose matches are runs
 // of the segments' orders take ExecuteSegmentRuns instead.
+// The least NumericKey of `rows`' rows for a numeric sort: no row of
+// them, deleted or not, matching or not, places before it. UINT64_MAX
+// for no rows. Computed once per segment and sort, then cached.
+uint64_t BestKey(const JobResults& rows, SortField sort, bool desc) {
+  SortOrderCache& cache = *rows.sort_orders;
+  const int slot = 2 * static_cast<int>(sort) + (desc ? 1 : 0);
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto it = cache.best_keys.find(slot);
+    if (it != cache.best_keys.end()) return it->second;
+  }
+  uint64_t best = std::numeric_limits<uint64_t>::max();
+  const uint32_t n = static_cast<uint32_t>(rows.size());
+  for (uint32_t row = 0; row < n; ++row) {
+    best = std::min(best, NumericKey(rows, sort, desc, row));
+  }
+  std::lock_guard<std::mutex> lock(cache.mu);
+  return cache.best_keys.try_emplace(slot, best).first->second;
+}
+
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
   if (std::optional<InfluencersPage> page =
@@ -1699,16 +1719,45 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
   }
   const JobResults& job = *query.job;
   const size_t limit = static_cast<size_t>(query.from + query.size);
-  std::vector<Part> parts;
-  parts.reserve(job.segments.size());
+  const size_t segments = job.segments.size();
+  // Under a numeric sort the page order is (key, segment, row). The
+  // segments are visited best first, by the least key any of their rows
+  // has, and the page's last row so far (the limit-th best live match
+  // seen) is kept: a segment that cannot place before it gives only its
+  // count. With fresh writes scoring above older rows, the page comes
+  // from a delta or two and the base is counted, not paged.
+  const bool numeric = IsNumericSort(query.sort);
+  std::vector<size_t> visit(segments);
+  std::vector<uint64_t> best(segments, 0);
+  for (size_t s = 0; s < segments; ++s) visit[s] = s;
+  if (numeric && limit > 0 && segments > 1) {
+    for (size_t s = 0; s < segments; ++s) {
+      best[s] = BestKey(*job.segments[s].rows, query.sort, query.desc);
+    }
+    std::stable_sort(visit.begin(), visit.end(),
+                     [&](size_t a, size_t b) { return best[a] < best[b]; });
+  }
+  using Placed = std::tuple<uint64_t, size_t, uint32_t>;  // key, segment, row
+  std::vector<Placed> last;  // a max-heap of the best `limit` live matches
+  std::vector<Part> parts(segments);
   InfluencersPage out;
-  for (const JobResults::Segment& segment : job.segments) {
+  for (size_t s : visit) {
+    const JobResults::Segment& segment = job.segments[s];
     ResolvedQuery sub = query;
     sub.job = segment.rows;
     sub.from = 0;
     const DeletedRows* deleted = segment.deleted.get();
     DeletedRowCache* cache = segment.deleted_cache.get();
     const int64_t deleted_matches = DeletedMatches(segment, RowFilter(sub));
+    if (numeric && limit > 0 && last.size() == limit &&
+        std::make_pair(best[s], s) >
+            std::make_pair(std::get<0>(last.front()),
+                           std::get<1>(last.front()))) {
+      sub.size = 0;
+      out.count += ExecuteRows(sub, index_use).count - deleted_matches;
+      parts[s] = Part{segment.rows.get(), {}, {}};
+      continue;
+    }
     // Ask for `limit` rows, and again for more while deleted rows among
     // them leave fewer than `limit` live ones and the segment has more:
     // deleted rows are seldom near the top, so one round is the rule.
@@ -1745,7 +1794,25 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
       ask = std::max(2 * ask, static_cast<int64_t>(limit) + 2 * dropped);
     }
     out.count += segment_count - deleted_matches;
-    parts.push_back(std::move(part));
+    if (numeric && limit > 0 && segments > 1) {
+      // The page is in page order: once a row does not beat the heap's
+      // worst, none after it does.
+      for (uint32_t row : part.page) {
+        const Placed placed{
+            NumericKey(*segment.rows, query.sort, query.desc, row), s, row};
+        if (last.size() < limit) {
+          last.push_back(placed);
+          std::push_heap(last.begin(), last.end());
+        } else if (placed < last.front()) {
+          std::pop_heap(last.begin(), last.end());
+          last.back() = placed;
+          std::push_heap(last.begin(), last.end());
+        } else {
+          break;
+        }
+      }
+    }
+    parts[s] = std::move(part);
   }
   MergeParts(query, parts, static_cast<size_t>(query.from), limit, &out);
   if (!out.influencers.empty()) out.job = query.job;
