@@ -1686,14 +1686,10 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   return out;
 }
 
-// A job of segments: each segment's first from + size live matches (its
-// page without its deleted rows), merged in page order; ties go to the
-// earlier segment, whose rows were ingested first. The count is every
-// segment's count less its deleted matches. Queries whose matches are runs
-// of the segments' orders take ExecuteSegmentRuns instead.
 // The least NumericKey of `rows`' rows for a numeric sort: no row of
 // them, deleted or not, matching or not, places before it. UINT64_MAX
-// for no rows. Computed once per segment and sort, then cached.
+// for no rows. Computed once per segment and sort (one pass over a
+// column, on the query that first needs it), then cached.
 uint64_t BestKey(const JobResults& rows, SortField sort, bool desc) {
   SortOrderCache& cache = *rows.sort_orders;
   const int slot = 2 * static_cast<int>(sort) + (desc ? 1 : 0);
@@ -1702,15 +1698,42 @@ uint64_t BestKey(const JobResults& rows, SortField sort, bool desc) {
     auto it = cache.best_keys.find(slot);
     if (it != cache.best_keys.end()) return it->second;
   }
-  uint64_t best = std::numeric_limits<uint64_t>::max();
   const uint32_t n = static_cast<uint32_t>(rows.size());
-  for (uint32_t row = 0; row < n; ++row) {
-    best = std::min(best, NumericKey(rows, sort, desc, row));
+  auto least = [n](auto key_of) {
+    uint64_t best = std::numeric_limits<uint64_t>::max();
+    for (uint32_t row = 0; row < n; ++row) best = std::min(best, key_of(row));
+    return best;
+  };
+  const InfluencerColumns& c = rows.columns;
+  const uint64_t flip = desc ? ~uint64_t{0} : 0;
+  auto of_double = [&](const auto& column) {
+    return least([&](uint32_t row) { return DoubleOrderKey(column[row], flip); });
+  };
+  uint64_t best;
+  switch (sort) {
+    case SortField::kInfluencerScore:
+      best = of_double(c.influencer_score);
+      break;
+    case SortField::kInitialInfluencerScore:
+      best = of_double(c.initial_influencer_score);
+      break;
+    case SortField::kProbability:
+      best = of_double(c.probability);
+      break;
+    default:
+      best = least(
+          [&](uint32_t row) { return NumericKey(rows, sort, desc, row); });
+      break;
   }
   std::lock_guard<std::mutex> lock(cache.mu);
   return cache.best_keys.try_emplace(slot, best).first->second;
 }
 
+// A job of segments: each segment's first from + size live matches (its
+// page without its deleted rows), merged in page order; ties go to the
+// earlier segment, whose rows were ingested first. The count is every
+// segment's count less its deleted matches. Queries whose matches are runs
+// of the segments' orders take ExecuteSegmentRuns instead.
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
   if (std::optional<InfluencersPage> page =
@@ -1739,6 +1762,7 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
   }
   using Placed = std::tuple<uint64_t, size_t, uint32_t>;  // key, segment, row
   std::vector<Placed> last;  // a max-heap of the best `limit` live matches
+  if (numeric && segments > 1) last.reserve(std::min<size_t>(limit, 1 << 16));
   std::vector<Part> parts(segments);
   InfluencersPage out;
   for (size_t s : visit) {
