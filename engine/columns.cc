@@ -100,9 +100,24 @@ DeletedRows::DeletedRows(std::vector<uint32_t> sorted) : size_(sorted.size()) {
 }
 
 void DeletedRows::AddLevel(std::vector<uint32_t> level) {
-  bitmaps_.push_back(level.size() >= kBitmapLevelRows
-                         ? std::make_shared<const LevelBitmap>()
-                         : nullptr);
+  const bool large = level.size() >= kBitmapLevelRows;
+  bitmaps_.push_back(large ? std::make_shared<const LevelBitmap>() : nullptr);
+  std::shared_ptr<LevelFilter> filter;
+  if (!large) {
+    filter = std::make_shared<LevelFilter>();
+    // 16 bits a row or more (at least 64 in all): about 1.4% false hits.
+    filter->bits_log2 = 6;
+    while ((uint64_t{1} << filter->bits_log2) < 16 * level.size()) {
+      ++filter->bits_log2;
+    }
+    filter->bits.assign((uint64_t{1} << filter->bits_log2) / 64, 0);
+    for (uint32_t row : level) {
+      const auto [a, b] = filter->Probes(row);
+      filter->bits[a / 64] |= uint64_t{1} << (a % 64);
+      filter->bits[b / 64] |= uint64_t{1} << (b % 64);
+    }
+  }
+  filters_.push_back(std::move(filter));
   levels_.push_back(
       std::make_shared<const std::vector<uint32_t>>(std::move(level)));
 }
@@ -129,6 +144,7 @@ bool DeletedRows::Contains(uint32_t row) const {
       }
       continue;
     }
+    if (!filters_[i]->MayContain(row)) continue;
     const std::vector<uint32_t>& level = *levels_[i];
     if (std::binary_search(level.begin(), level.end(), row)) return true;
   }
@@ -140,6 +156,7 @@ size_t DeletedRows::bytes() const {
   for (size_t i = 0; i < levels_.size(); ++i) {
     bytes += levels_[i]->capacity() * sizeof(uint32_t);
     if (bitmaps_[i] != nullptr) bytes += bitmaps_[i]->bytes();
+    if (filters_[i] != nullptr) bytes += filters_[i]->bits.capacity() * 8;
   }
   return bytes;
 }
@@ -158,6 +175,7 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
   auto next = std::shared_ptr<DeletedRows>(new DeletedRows());
   next->levels_ = levels_;
   next->bitmaps_ = bitmaps_;
+  next->filters_ = filters_;
   next->size_ = size_ + added.size();
   if (added.empty()) return next;
   std::vector<uint32_t> level = std::move(added);
@@ -173,6 +191,7 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
     level = std::move(folded);
     next->levels_.pop_back();
     next->bitmaps_.pop_back();
+    next->filters_.pop_back();
   }
   next->AddLevel(std::move(level));
   return next;

@@ -265,7 +265,10 @@ class DeletedRows {
   size_t size() const { return size_; }
   // Whether `row` is in the set: O(levels * log n), a bit test for levels
   // of at least kBitmapLevelRows rows (a bitmap of each such level, built
-  // on first use and shared, like the level, by every set holding it).
+  // on first use and shared, like the level, by every set holding it), and
+  // for smaller levels two probes of a Bloom filter (16 bits a row, built
+  // with the level) before a binary search, which about 1.4% of rows not
+  // in the level then still pay.
   bool Contains(uint32_t row) const;
   static constexpr size_t kBitmapLevelRows = size_t{1} << 15;
   // Heap bytes: the levels, and the bitmaps built so far.
@@ -328,10 +331,28 @@ class DeletedRows {
     mutable std::vector<uint64_t> bits_;  // written once, under mu_
     mutable std::atomic<bool> built_{false};
   };
+  // A Bloom filter of a small level's rows: bit h(row) and bit g(row)
+  // set for each, of 2^bits_log2 bits.
+  struct LevelFilter {
+    std::vector<uint64_t> bits;
+    int bits_log2 = 0;
+    // The two bit positions of `row`.
+    std::pair<uint64_t, uint64_t> Probes(uint32_t row) const {
+      const uint64_t h = (uint64_t{row} + 1) * 0x9E3779B97F4A7C15ull;
+      return {h >> (64 - bits_log2), (h >> (64 - 2 * bits_log2)) &
+                                         ((uint64_t{1} << bits_log2) - 1)};
+    }
+    bool MayContain(uint32_t row) const {
+      const auto [a, b] = Probes(row);
+      return (bits[a / 64] >> (a % 64) & (bits[b / 64] >> (b % 64)) & 1) != 0;
+    }
+  };
   void AddLevel(std::vector<uint32_t> level);
   std::vector<std::shared_ptr<const std::vector<uint32_t>>> levels_;
   // One per level: null for levels under kBitmapLevelRows.
   std::vector<std::shared_ptr<const LevelBitmap>> bitmaps_;
+  // One per level: null for levels of kBitmapLevelRows rows or more.
+  std::vector<std::shared_ptr<const LevelFilter>> filters_;
   size_t size_ = 0;
 };
 
