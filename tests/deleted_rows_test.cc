@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/columns.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace clout {
@@ -173,6 +174,36 @@ TEST(DeletedRowsTest, TheEmptySetAndANullCursor) {
   EXPECT_FALSE(cursor.Contains(5));
   EXPECT_TRUE(cursor.Contains(UINT32_MAX - 1));
   EXPECT_TRUE(cursor.Contains(UINT32_MAX));
+  // The filters of small levels hash row + 1: the last row too.
+  EXPECT_TRUE(top.Contains(UINT32_MAX));
+  EXPECT_TRUE(top.Contains(UINT32_MAX - 1));
+  EXPECT_FALSE(top.Contains(UINT32_MAX - 2));
+}
+
+// Levels under kBitmapLevelRows answer through a Bloom filter first, up
+// to its largest size (2^19 bits): runs of neighbouring rows, as a
+// rewritten bucket deletes them, and scattered rows, each row around
+// them answered exactly.
+TEST(DeletedRowsTest, SmallLevelFiltersNeverMissARow) {
+  for (uint32_t size : {1u, 63u, 3000u, 9000u,
+                        uint32_t{DeletedRows::kBitmapLevelRows} - 1}) {
+    for (uint32_t stride : {1u, 7u}) {
+      SCOPED_TRACE(absl::StrCat("size ", size, " stride ", stride));
+      std::vector<uint32_t> rows;
+      for (uint32_t i = 0; i < size; ++i) rows.push_back(1000 + i * stride);
+      DeletedRows set(rows);
+      ASSERT_EQ(set.levels(), 1u);
+      const uint32_t end = 1000 + size * stride + 1000;
+      size_t found = 0;
+      for (uint32_t row = 0; row < end; ++row) {
+        const bool in = row >= 1000 && (row - 1000) % stride == 0 &&
+                        (row - 1000) / stride < size;
+        ASSERT_EQ(set.Contains(row), in) << "row " << row;
+        found += in;
+      }
+      EXPECT_EQ(found, size);
+    }
+  }
 }
 
 }  // namespace
