@@ -408,6 +408,29 @@ TEST(SnapshotTest, ASnapshotWritesOnlyWhatChangedAndDropsTheLog) {
   EXPECT_EQ(names->size(), 4u) << testing::PrintToString(*names);
 }
 
+// A data directory on `env` holding a generated dump of two jobs
+// (`records` results) and a snapshot of it: segment file 0 holds job-0,
+// file 1 job-1. Null (and a test failure) if any step fails.
+std::unique_ptr<DataDir> TwoJobsSnapshotted(FaultEnv* env, uint64_t records) {
+  absl::StatusOr<std::unique_ptr<DataDir>> data = DataDir::Open(Options(env));
+  if (!data.ok()) {
+    ADD_FAILURE() << data.status();
+    return nullptr;
+  }
+  GeneratorOptions generator;
+  generator.records = records;
+  generator.jobs = 2;
+  absl::Status loaded =
+      LoadString((*data)->store(), GenerateDumpString(generator), {}).status();
+  absl::Status snapshot =
+      loaded.ok() ? (*data)->Snapshot().status() : absl::OkStatus();
+  if (!loaded.ok() || !snapshot.ok()) {
+    ADD_FAILURE() << loaded << " " << snapshot;
+    return nullptr;
+  }
+  return *std::move(data);
+}
+
 // A damaged or missing segment file stops the start, unless skip_corrupt:
 // then its rows are lost (and said to be), the rest is served, the file
 // is kept aside, and later snapshots and starts go on without it.
@@ -415,24 +438,17 @@ TEST(SnapshotTest, ADamagedSegmentIsLeftOutOnlyWithSkipCorrupt) {
   FaultEnv env;
   std::map<std::string, std::vector<std::string>> before;
   {
-    absl::StatusOr<std::unique_ptr<DataDir>> data =
-        DataDir::Open(Options(&env));
-    ASSERT_TRUE(data.ok()) << data.status();
-    GeneratorOptions generator;
-    generator.records = 500;
-    generator.jobs = 2;
-    ASSERT_TRUE(
-        LoadString((*data)->store(), GenerateDumpString(generator), {}).ok());
-    ASSERT_TRUE((*data)->Snapshot().ok());  // seg 0: job-0, seg 1: job-1
+    std::unique_ptr<DataDir> data = TwoJobsSnapshotted(&env, 500);
+    ASSERT_NE(data, nullptr);
     MutationBatch batch(MutationMode::kBulk);
     batch.AddInfluencer("job-0", Row("a", 5, 1));
     batch.AddInfluencer("job-1", Row("b", 5, 1));
-    ASSERT_TRUE((*data)->store().Apply(std::move(batch)).ok());
-    ASSERT_TRUE((*data)->Snapshot().ok());  // seg 2 and 3: the deltas
+    ASSERT_TRUE(data->store().Apply(std::move(batch)).ok());
+    ASSERT_TRUE(data->Snapshot().ok());  // seg 2 and 3: the deltas
     MutationBatch logged(MutationMode::kBulk);
     logged.AddInfluencer("job-1", Row("c", 5, 1));
-    ASSERT_TRUE((*data)->store().Apply(std::move(logged)).ok());
-    before = Rows(*(*data)->store().Current());
+    ASSERT_TRUE(data->store().Apply(std::move(logged)).ok());
+    before = Rows(*data->store().Current());
   }
   const std::string seg1 = "/data/snapshots/seg-00000000000000000001.seg";
   const std::string seg2 = "/data/snapshots/seg-00000000000000000002.seg";
@@ -500,16 +516,9 @@ TEST(SnapshotTest, SkipCorruptRefusesADamagedManifestOrAFailedSetAside) {
   FaultEnv env;
   std::map<std::string, std::vector<std::string>> before;
   {
-    absl::StatusOr<std::unique_ptr<DataDir>> data =
-        DataDir::Open(Options(&env));
-    ASSERT_TRUE(data.ok()) << data.status();
-    GeneratorOptions generator;
-    generator.records = 300;
-    generator.jobs = 2;
-    ASSERT_TRUE(
-        LoadString((*data)->store(), GenerateDumpString(generator), {}).ok());
-    ASSERT_TRUE((*data)->Snapshot().ok());  // seg 0: job-0, seg 1: job-1
-    before = Rows(*(*data)->store().Current());
+    std::unique_ptr<DataDir> data = TwoJobsSnapshotted(&env, 300);
+    ASSERT_NE(data, nullptr);
+    before = Rows(*data->store().Current());
   }
   DataDirOptions skip = Options(&env);
   skip.skip_corrupt = true;
