@@ -842,6 +842,15 @@ class PageOrderView {
     return time_->RowAt(group_first + (i - (n_ - group_last)));
   }
 
+  // A row whose sort key (under the view's own sort) equals that of the
+  // row at page position i: that row itself, except in a descending time
+  // order, whose position i holds a row of the same timestamp as time
+  // position n - 1 - i. O(1): no search of the group (operator[]'s cost).
+  uint32_t SameKeyRowAt(size_t i) const {
+    if (rows_ != nullptr) return (*rows_)[i];
+    return time_->RowAt(desc_ ? n_ - 1 - i : i);
+  }
+
   // Reads the rows from page position i on, one at a time: O(1) amortised
   // per row (a descending time order finds its first group once, then
   // walks back group by group). The view must outlive the reader.
@@ -1537,10 +1546,16 @@ constexpr size_t kMergedPass = 64;
 // over the runs.
 size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
                 size_t need) {
+  // Under a numeric sort only the key and run order rows across runs
+  // (RunRowBefore), so any row of the position's key will do.
+  const bool numeric = IsNumericSort(query.sort);
   return PassInStrides(
       runs, need, kMergedPass,
       [&](size_t s, size_t position) {
-        return MakeRunRow(query, runs, s, (*runs[s].view)[position]);
+        const PageOrderView& view = *runs[s].view;
+        return MakeRunRow(query, runs, s,
+                          numeric ? view.SameKeyRowAt(position)
+                                  : view[position]);
       },
       [&](const RunRow& a, const RunRow& b) {
         return RunRowBefore(query, runs, a, b);
