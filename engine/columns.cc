@@ -97,11 +97,28 @@ void SetTimestampRange(JobResults& job) {
 
 DeletedRows::DeletedRows(std::vector<uint32_t> sorted) : size_(sorted.size()) {
   if (!sorted.empty()) AddLevel(std::move(sorted));
+  SetLargeLevels(nullptr, 0);
+}
+
+void DeletedRows::SetLargeLevels(std::shared_ptr<const LevelBitmap> kept,
+                                 size_t kept_levels) {
+  size_t large = 0;
+  while (large < levels_.size() &&
+         levels_[large]->size() >= kBitmapLevelRows) {
+    ++large;
+  }
+  large_levels_ = large;
+  if (large == 0) {
+    large_bitmap_ = nullptr;
+  } else if (kept != nullptr && kept_levels == large) {
+    large_bitmap_ = std::move(kept);  // the same levels: With keeps them
+  } else {
+    large_bitmap_ = std::make_shared<const LevelBitmap>();
+  }
 }
 
 void DeletedRows::AddLevel(std::vector<uint32_t> level) {
   const bool large = level.size() >= kBitmapLevelRows;
-  bitmaps_.push_back(large ? std::make_shared<const LevelBitmap>() : nullptr);
   std::shared_ptr<LevelFilter> filter;
   if (!large) {
     filter = std::make_shared<LevelFilter>();
@@ -123,12 +140,21 @@ void DeletedRows::AddLevel(std::vector<uint32_t> level) {
 }
 
 const std::vector<uint64_t>& DeletedRows::LevelBitmap::Get(
-    const std::vector<uint32_t>& level) const {
+    const std::vector<std::shared_ptr<const std::vector<uint32_t>>>& levels,
+    size_t count) const {
   if (built_.load(std::memory_order_acquire)) return bits_;
   std::lock_guard<std::mutex> lock(mu_);
   if (!built_.load(std::memory_order_relaxed)) {
-    std::vector<uint64_t> bits(level.empty() ? 0 : level.back() / 64 + 1, 0);
-    for (uint32_t row : level) bits[row / 64] |= uint64_t{1} << (row % 64);
+    uint32_t last = 0;
+    for (size_t i = 0; i < count; ++i) {
+      if (!levels[i]->empty()) last = std::max(last, levels[i]->back());
+    }
+    std::vector<uint64_t> bits(size_t{last} / 64 + 1, 0);
+    for (size_t i = 0; i < count; ++i) {
+      for (uint32_t row : *levels[i]) {
+        bits[row / 64] |= uint64_t{1} << (row % 64);
+      }
+    }
     bits_ = std::move(bits);
     built_.store(true, std::memory_order_release);
   }
@@ -136,14 +162,13 @@ const std::vector<uint64_t>& DeletedRows::LevelBitmap::Get(
 }
 
 bool DeletedRows::Contains(uint32_t row) const {
-  for (size_t i = 0; i < levels_.size(); ++i) {
-    if (bitmaps_[i] != nullptr) {
-      const std::vector<uint64_t>& bits = bitmaps_[i]->Get(*levels_[i]);
-      if (row / 64 < bits.size() && ((bits[row / 64] >> (row % 64)) & 1)) {
-        return true;
-      }
-      continue;
+  if (large_bitmap_ != nullptr) {
+    const std::vector<uint64_t>& bits = large_bitmap_->Get(levels_, large_levels_);
+    if (row / 64 < bits.size() && ((bits[row / 64] >> (row % 64)) & 1)) {
+      return true;
     }
+  }
+  for (size_t i = large_levels_; i < levels_.size(); ++i) {
     if (!filters_[i]->MayContain(row)) continue;
     const std::vector<uint32_t>& level = *levels_[i];
     if (std::binary_search(level.begin(), level.end(), row)) return true;
@@ -152,10 +177,9 @@ bool DeletedRows::Contains(uint32_t row) const {
 }
 
 size_t DeletedRows::bytes() const {
-  size_t bytes = 0;
+  size_t bytes = large_bitmap_ != nullptr ? large_bitmap_->bytes() : 0;
   for (size_t i = 0; i < levels_.size(); ++i) {
     bytes += levels_[i]->capacity() * sizeof(uint32_t);
-    if (bitmaps_[i] != nullptr) bytes += bitmaps_[i]->bytes();
     if (filters_[i] != nullptr) bytes += filters_[i]->bits.capacity() * 8;
   }
   return bytes;
@@ -174,8 +198,9 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
     std::vector<uint32_t> added) const {
   auto next = std::shared_ptr<DeletedRows>(new DeletedRows());
   next->levels_ = levels_;
-  next->bitmaps_ = bitmaps_;
   next->filters_ = filters_;
+  next->large_levels_ = large_levels_;
+  next->large_bitmap_ = large_bitmap_;
   next->size_ = size_ + added.size();
   if (added.empty()) return next;
   std::vector<uint32_t> level = std::move(added);
@@ -190,10 +215,14 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
                std::back_inserter(folded));
     level = std::move(folded);
     next->levels_.pop_back();
-    next->bitmaps_.pop_back();
     next->filters_.pop_back();
   }
+  // The large levels' bitmap is kept while no fold reached them: the
+  // levels before the first one folded are this set's own.
+  const size_t untouched = std::min(next->levels_.size(), large_levels_);
   next->AddLevel(std::move(level));
+  next->SetLargeLevels(untouched == large_levels_ ? large_bitmap_ : nullptr,
+                       large_levels_);
   return next;
 }
 

@@ -254,8 +254,8 @@ struct RowPredicate {
 // than twice the size of the next; a new level is folded into the one
 // before it while that one is at most twice its size. A set of n rows
 // added b at a time thus has at most log2(n / b) + 1 levels, and each row
-// is copied O(log n) times over its life. Immutable but for the bitmaps of
-// large levels, built once under a lock: thread-safe.
+// is copied O(log n) times over its life. Immutable but for the bitmap of
+// the large levels, built once under a lock: thread-safe.
 class DeletedRows {
  public:
   // A set of `sorted` (ascending, no repeats).
@@ -263,16 +263,17 @@ class DeletedRows {
 
   // Number of rows in the set.
   size_t size() const { return size_; }
-  // Whether `row` is in the set: O(levels * log n), a bit test for levels
-  // of at least kBitmapLevelRows rows (a bitmap of each such level, built
-  // on first use and shared, like the level, by every set holding it), and
-  // for smaller levels two probes of a Bloom filter (16-32 bits a row,
-  // built with the level) before a binary search, which 0.4-1.4% of rows
-  // not in the level then still pay.
+  // Whether `row` is in the set: O(levels * log n). One bit test for all
+  // the levels of at least kBitmapLevelRows rows (the oldest ones): a
+  // bitmap of their rows together, built on first use and shared by every
+  // set holding the same large levels, so that a write which adds only a
+  // small level keeps it. For each smaller level two probes of a Bloom
+  // filter (16-32 bits a row, built with the level) before a binary
+  // search, which 0.4-1.4% of rows not in the level then still pay.
   bool Contains(uint32_t row) const;
   static constexpr size_t kBitmapLevelRows = size_t{1} << 15;
-  // Heap bytes: the levels, their Bloom filters, and the bitmaps built so
-  // far.
+  // Heap bytes: the levels, their Bloom filters, and the large levels'
+  // bitmap if built.
   size_t bytes() const;
   // Number of rows of the set less than `row`. O(levels * log n).
   size_t Rank(uint32_t row) const;
@@ -317,12 +318,16 @@ class DeletedRows {
 
  private:
   DeletedRows() = default;
-  // A bitmap of one level's rows (bit r set: row r is in the level), built
-  // once on first use (a lock only until then; if the build runs out of
-  // memory, the next use tries again); thread-safe.
+  // A bitmap of the rows of levels [0, count) of a set (bit r set: row r
+  // is in one of them), built once on first use (a lock only until then;
+  // if the build runs out of memory, the next use tries again) from the
+  // levels of whichever set asks first: every set sharing it holds the same
+  // first `count` levels. Thread-safe.
   class LevelBitmap {
    public:
-    const std::vector<uint64_t>& Get(const std::vector<uint32_t>& level) const;
+    const std::vector<uint64_t>& Get(
+        const std::vector<std::shared_ptr<const std::vector<uint32_t>>>& levels,
+        size_t count) const;
     size_t bytes() const {
       return built_.load(std::memory_order_acquire) ? bits_.capacity() * 8 : 0;
     }
@@ -361,9 +366,16 @@ class DeletedRows {
   // level under kBitmapLevelRows stays within 2^32 bits.
   static_assert(16 * kBitmapLevelRows <= (uint64_t{1} << 32));
   void AddLevel(std::vector<uint32_t> level);
+  // Sets large_levels_ and large_bitmap_ from levels_: the bitmap of
+  // `kept` (null for none) when its set had the same large levels.
+  void SetLargeLevels(std::shared_ptr<const LevelBitmap> kept,
+                      size_t kept_levels);
   std::vector<std::shared_ptr<const std::vector<uint32_t>>> levels_;
-  // One per level: null for levels under kBitmapLevelRows.
-  std::vector<std::shared_ptr<const LevelBitmap>> bitmaps_;
+  // Levels [0, large_levels_) have kBitmapLevelRows rows or more (levels
+  // shrink from oldest to newest); large_bitmap_ is their bitmap, null
+  // when there are none.
+  size_t large_levels_ = 0;
+  std::shared_ptr<const LevelBitmap> large_bitmap_;
   // One per level: null for levels of kBitmapLevelRows rows or more.
   std::vector<std::shared_ptr<const LevelFilter>> filters_;
   size_t size_ = 0;

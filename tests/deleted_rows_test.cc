@@ -206,5 +206,79 @@ TEST(DeletedRowsTest, SmallLevelFiltersNeverMissARow) {
   }
 }
 
+// The large levels share one bitmap, which a write keeps while it folds
+// none of them. Random histories of small and large batches, branching
+// from older sets, with bitmaps built (by Contains) at random points:
+// a kept bitmap must hold exactly the new set's large levels.
+TEST(DeletedRowsTest, LargeLevelsBitmapIsKeptOnlyWhileTheyStay) {
+  constexpr uint32_t kLarge = DeletedRows::kBitmapLevelRows;
+  std::mt19937 rng(20261207);
+  for (int history = 0; history < 6; ++history) {
+    SCOPED_TRACE(absl::StrCat("history ", history));
+    const uint32_t universe = 8 * kLarge + rng() % kLarge;
+    std::vector<uint32_t> order(universe);
+    for (uint32_t i = 0; i < universe; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<std::pair<std::shared_ptr<const DeletedRows>,
+                          std::set<uint32_t>>> versions;
+    versions.push_back(
+        {std::make_shared<const DeletedRows>(std::vector<uint32_t>{}), {}});
+    size_t used = 0;
+    while (used < universe * 3 / 4) {
+      const uint32_t pick = rng() % 8;
+      const size_t batch = std::min<size_t>(
+          universe - used, pick == 0   ? kLarge + rng() % kLarge
+                           : pick == 1 ? kLarge / 2 + rng() % kLarge
+                                       : 1 + rng() % 2000);
+      std::vector<uint32_t> added(order.begin() + used,
+                                  order.begin() + used + batch);
+      used += batch;
+      std::sort(added.begin(), added.end());
+      const size_t from = rng() % 4 == 0 ? rng() % versions.size()
+                                         : versions.size() - 1;
+      // Build the bitmap of the set written to, or of a random one, first.
+      for (uint32_t probe = 0; probe < 16; ++probe) {
+        const auto& [rows, model] =
+            versions[rng() % 2 == 0 ? from : rng() % versions.size()];
+        const uint32_t row = order[rng() % used];
+        ASSERT_EQ(rows->Contains(row), model.contains(row)) << row;
+      }
+      auto next = versions[from].first->With(added);
+      std::set<uint32_t> model = versions[from].second;
+      model.insert(added.begin(), added.end());
+      versions.push_back({next, std::move(model)});
+    }
+    for (const auto& [rows, model] : versions) {
+      size_t wrong = 0;
+      for (uint32_t row = 0; row < universe; ++row) {
+        wrong += rows->Contains(row) != model.contains(row);
+      }
+      ASSERT_EQ(wrong, 0u) << rows->levels() << " levels";
+    }
+    ExpectSame(*versions.back().first, versions.back().second, universe);
+  }
+  // A small write after a built bitmap keeps it: the new set holds the
+  // bitmap's bytes before any query of its own.
+  std::vector<uint32_t> big;
+  for (uint32_t row = 0; row < 4 * kLarge; row += 2) big.push_back(row);
+  auto rows = std::make_shared<const DeletedRows>(big);
+  ASSERT_TRUE(rows->Contains(0));
+  const size_t bitmap_bytes = 4 * kLarge / 8;
+  auto kept = rows->With({1, 3, 5});
+  EXPECT_GE(kept->bytes(), big.size() * 4 + bitmap_bytes);
+  EXPECT_TRUE(kept->Contains(3));
+  EXPECT_FALSE(kept->Contains(7));
+  EXPECT_TRUE(kept->Contains(4 * kLarge - 2));
+  // A write folded into the large level gets a bitmap of its own, built
+  // on first use: none yet.
+  std::vector<uint32_t> many;
+  for (uint32_t row = 1; row < 4 * kLarge; row += 2) many.push_back(row);
+  auto folded = rows->With(many);
+  EXPECT_EQ(folded->levels(), 1u);
+  EXPECT_LT(folded->bytes(), (big.size() + many.size()) * 4 + bitmap_bytes);
+  EXPECT_TRUE(folded->Contains(7));
+  EXPECT_FALSE(folded->Contains(4 * kLarge + 1));
+}
+
 }  // namespace
 }  // namespace clout
