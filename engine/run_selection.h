@@ -27,19 +27,75 @@ namespace clout {
 // positions are all among the `left`. A heap keeps the candidates; each
 // stride starts at half the largest allowed, so that it serves until about
 // half the rows left are passed. About 2m log2(need / keep) values read,
-// each O(log m) heap steps. Not thread-safe on the same runs.
+// each O(log m) heap steps.
+//
+// Before the strides, blocks: while the run with the least next position
+// (its head) has a block of at least a stride's worth of positions before
+// every other run's head, found by a doubling then binary search, the
+// block is passed whole: those are exactly the union's next positions.
+// Runs that hold the first rows one after another (fresh writes in their
+// own range of keys) then cost O(log block) values a block, not a stride
+// each. The first block shorter than a stride hands over to the strides.
+// Not thread-safe on the same runs.
 template <typename Runs, typename At, typename Before>
 size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
                      Before before) {
   using Value = decltype(at(size_t{0}, size_t{0}));
   const size_t m = runs.size();
   size_t left = need;
-  size_t stride = 0;  // 0: choose one and take the candidates
-  std::vector<std::pair<Value, size_t>> heap;  // (candidate, run)
+  std::vector<std::pair<Value, size_t>> heap;  // (candidate or head, run)
   auto after = [&](const std::pair<Value, size_t>& a,
                    const std::pair<Value, size_t>& b) {
     return before(b.first, a.first);
   };
+  // Blocks: the heap holds each run's head.
+  for (size_t s = 0; s < m && left > keep; ++s) {
+    if (runs[s].lo < runs[s].last) heap.emplace_back(at(s, runs[s].lo), s);
+  }
+  std::make_heap(heap.begin(), heap.end(), after);
+  while (left > keep && !heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), after);
+    const size_t u = heap.back().second;
+    heap.pop_back();
+    const size_t cap = std::min(runs[u].last - runs[u].lo, left);
+    // good: positions [lo, lo + good) of u all come before the least other
+    // head (the head itself does); bad: lo + bad - 1 does not.
+    size_t good = 1;
+    if (heap.empty()) {
+      good = cap;
+    } else {
+      const Value& second = heap.front().first;
+      auto fits = [&](size_t count) {
+        return before(at(u, runs[u].lo + count - 1), second);
+      };
+      size_t bad = 0;
+      while (good < cap) {
+        const size_t probe = std::min(2 * good, cap);
+        if (!fits(probe)) {
+          bad = probe;
+          break;
+        }
+        good = probe;
+      }
+      while (bad != 0 && bad - good > 1) {
+        const size_t mid = good + (bad - good) / 2;
+        (fits(mid) ? good : bad) = mid;
+      }
+    }
+    // A block shorter than the stride the strides would start with: the
+    // strides pass more a step from here on.
+    if (good < cap && good < std::max<size_t>(1, ((left - 1) / m + 1) / 2)) {
+      break;
+    }
+    runs[u].lo += good;
+    left -= good;
+    if (runs[u].lo < runs[u].last) {
+      heap.emplace_back(at(u, runs[u].lo), u);
+      std::push_heap(heap.begin(), heap.end(), after);
+    }
+  }
+  heap.clear();
+  size_t stride = 0;  // 0: choose one and take the candidates
   auto offer = [&](size_t s) {
     if (runs[s].last - runs[s].lo < stride) return;
     heap.emplace_back(at(s, runs[s].lo + stride - 1), s);
