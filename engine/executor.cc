@@ -1467,6 +1467,8 @@ struct SegmentRun {
 // of any segment: its NumericKey under a numeric sort; under a string sort
 // (each segment has its own dictionary) its string's first 8 bytes, which
 // order rows whose keys differ, the strings deciding between equal keys.
+// The RunRows PassRows compares under a numeric sort may hold another row
+// of the same key (SameKeyRowAt): only their key and run are meaningful.
 struct RunRow {
   uint64_t key = 0;
   uint32_t row = 0;

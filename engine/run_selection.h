@@ -29,13 +29,15 @@ namespace clout {
 // half the rows left are passed. About 2m log2(need / keep) values read,
 // each O(log m) heap steps.
 //
-// Before the strides, blocks: while the run with the least next position
-// (its head) has a block of at least a stride's worth of positions before
-// every other run's head, found by a doubling then binary search, the
-// block is passed whole: those are exactly the union's next positions.
-// Runs that hold the first rows one after another (fresh writes in their
-// own range of keys) then cost O(log block) values a block, not a stride
-// each. The first block shorter than a stride hands over to the strides.
+// Before the strides, blocks: the run with the least next position (its
+// head) has a block of positions before every other run's head, found by
+// a doubling then binary search; those are exactly the union's next
+// positions, and the block is passed whole (up to the `left`) while it is
+// at least a stride long, or ends its run or the `left`. Runs that hold
+// the first rows one after another (fresh writes in their own range of
+// keys) then cost O(log block) values a block, not a stride each. The
+// first shorter block hands over to the strides; the m heads read then
+// are the blocks' cost when runs interleave.
 // Not thread-safe on the same runs.
 template <typename Runs, typename At, typename Before>
 size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
@@ -59,7 +61,8 @@ size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
     heap.pop_back();
     const size_t cap = std::min(runs[u].last - runs[u].lo, left);
     // good: positions [lo, lo + good) of u all come before the least other
-    // head (the head itself does); bad: lo + bad - 1 does not.
+    // head (the head itself does); bad: lo + bad - 1 does not (0: no
+    // such position found yet).
     size_t good = 1;
     if (heap.empty()) {
       good = cap;

@@ -257,6 +257,13 @@ TEST(DeletedRowsTest, LargeLevelsBitmapIsKeptOnlyWhileTheyStay) {
     }
     ExpectSame(*versions.back().first, versions.back().second, universe);
   }
+}
+
+// The three cases of a write to a set whose large levels' bitmap is
+// built: a small level keeps the bitmap, a fold into the large levels and
+// a new large level each get a new one.
+TEST(DeletedRowsTest, LargeLevelsBitmapAfterEachKindOfWrite) {
+  constexpr uint32_t kLarge = DeletedRows::kBitmapLevelRows;
   // A small write after a built bitmap keeps it: the new set holds the
   // bitmap's bytes before any query of its own.
   std::vector<uint32_t> big;
@@ -278,6 +285,21 @@ TEST(DeletedRowsTest, LargeLevelsBitmapIsKeptOnlyWhileTheyStay) {
   EXPECT_LT(folded->bytes(), (big.size() + many.size()) * 4 + bitmap_bytes);
   EXPECT_TRUE(folded->Contains(7));
   EXPECT_FALSE(folded->Contains(4 * kLarge + 1));
+  // A large write that folds nothing (the level before is more than twice
+  // its size) adds a large level: the bitmap then must cover it too.
+  std::vector<uint32_t> wide;
+  for (uint32_t row = 0; row < 6 * kLarge; row += 2) wide.push_back(row);
+  auto three = std::make_shared<const DeletedRows>(wide);
+  ASSERT_TRUE(three->Contains(0));  // its bitmap built
+  std::vector<uint32_t> beyond;
+  for (uint32_t row = 0; row < kLarge; ++row) beyond.push_back(8 * kLarge + row);
+  auto added = three->With(beyond);
+  ASSERT_EQ(added->levels(), 2u);
+  EXPECT_TRUE(added->Contains(8 * kLarge));
+  EXPECT_TRUE(added->Contains(9 * kLarge - 1));
+  EXPECT_TRUE(added->Contains(2));
+  EXPECT_FALSE(added->Contains(3));
+  EXPECT_FALSE(three->Contains(8 * kLarge));
 }
 
 }  // namespace
