@@ -97,11 +97,11 @@ void SetTimestampRange(JobResults& job) {
 
 DeletedRows::DeletedRows(std::vector<uint32_t> sorted) : size_(sorted.size()) {
   if (!sorted.empty()) AddLevel(std::move(sorted));
-  SetLargeLevels(nullptr, 0);
+  SetLargeLevels(nullptr, 0, 0);
 }
 
-void DeletedRows::SetLargeLevels(std::shared_ptr<const LevelBitmap> kept,
-                                 size_t kept_levels) {
+void DeletedRows::SetLargeLevels(std::shared_ptr<const LevelBitmap> before,
+                                 size_t before_levels, size_t untouched) {
   size_t large = 0;
   while (large < levels_.size() &&
          levels_[large]->size() >= kBitmapLevelRows) {
@@ -110,8 +110,14 @@ void DeletedRows::SetLargeLevels(std::shared_ptr<const LevelBitmap> kept,
   large_levels_ = large;
   if (large == 0) {
     large_bitmap_ = nullptr;
-  } else if (kept != nullptr && kept_levels == large) {
-    large_bitmap_ = std::move(kept);  // the same levels: With keeps them
+  } else if (before != nullptr && untouched == before_levels &&
+             before_levels == large) {
+    large_bitmap_ = std::move(before);  // the same levels: With keeps them
+  } else if (before != nullptr && before->IfBuilt() != nullptr) {
+    // The levels folded away are in this set's newest level, which they
+    // made large: `before`'s rows are all in this set's large levels.
+    large_bitmap_ = std::make_shared<const LevelBitmap>(std::move(before),
+                                                        untouched);
   } else {
     large_bitmap_ = std::make_shared<const LevelBitmap>();
   }
@@ -145,18 +151,24 @@ const std::vector<uint64_t>& DeletedRows::LevelBitmap::Get(
   if (built_.load(std::memory_order_acquire)) return bits_;
   std::lock_guard<std::mutex> lock(mu_);
   if (!built_.load(std::memory_order_relaxed)) {
+    const std::vector<uint64_t>* base =
+        base_ != nullptr ? base_->IfBuilt() : nullptr;
+    const size_t first = base != nullptr ? base_levels_ : 0;
     uint32_t last = 0;
-    for (size_t i = 0; i < count; ++i) {
+    for (size_t i = first; i < count; ++i) {
       if (!levels[i]->empty()) last = std::max(last, levels[i]->back());
     }
-    std::vector<uint64_t> bits(size_t{last} / 64 + 1, 0);
-    for (size_t i = 0; i < count; ++i) {
+    std::vector<uint64_t> bits;
+    if (base != nullptr) bits = *base;
+    bits.resize(std::max(bits.size(), size_t{last} / 64 + 1), 0);
+    for (size_t i = first; i < count; ++i) {
       for (uint32_t row : *levels[i]) {
         bits[row / 64] |= uint64_t{1} << (row % 64);
       }
     }
     bits_ = std::move(bits);
     built_.store(true, std::memory_order_release);
+    base_.reset();
   }
   return bits_;
 }
@@ -221,8 +233,7 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
   // levels before the first one folded are this set's own.
   const size_t untouched = std::min(next->levels_.size(), large_levels_);
   next->AddLevel(std::move(level));
-  next->SetLargeLevels(untouched == large_levels_ ? large_bitmap_ : nullptr,
-                       large_levels_);
+  next->SetLargeLevels(large_bitmap_, large_levels_, untouched);
   return next;
 }
 

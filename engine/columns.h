@@ -325,9 +325,21 @@ class DeletedRows {
   // first `count` levels. Thread-safe.
   class LevelBitmap {
    public:
+    LevelBitmap() = default;
+    // A bitmap built from `base`'s bits (built, of a set whose rows are all
+    // in this one's large levels, and whose levels [0, base_levels) this
+    // one's are) plus the rows of levels [base_levels, count): a write
+    // that folds into the large levels then costs the new level, not
+    // every large row. Holds `base` until built.
+    LevelBitmap(std::shared_ptr<const LevelBitmap> base, size_t base_levels)
+        : base_(std::move(base)), base_levels_(base_levels) {}
     const std::vector<uint64_t>& Get(
         const std::vector<std::shared_ptr<const std::vector<uint32_t>>>& levels,
         size_t count) const;
+    // The bits if built, else null (no lock).
+    const std::vector<uint64_t>* IfBuilt() const {
+      return built_.load(std::memory_order_acquire) ? &bits_ : nullptr;
+    }
     size_t bytes() const {
       return built_.load(std::memory_order_acquire) ? bits_.capacity() * 8 : 0;
     }
@@ -336,6 +348,8 @@ class DeletedRows {
     mutable std::mutex mu_;
     mutable std::vector<uint64_t> bits_;  // written once, under mu_
     mutable std::atomic<bool> built_{false};
+    mutable std::shared_ptr<const LevelBitmap> base_;  // until built
+    size_t base_levels_ = 0;
   };
   // A Bloom filter of a small level's rows: bit h(row) and bit g(row)
   // set for each, of 2^bits_log2 bits.
@@ -366,10 +380,13 @@ class DeletedRows {
   // level under kBitmapLevelRows stays within 2^32 bits.
   static_assert(16 * kBitmapLevelRows <= (uint64_t{1} << 32));
   void AddLevel(std::vector<uint32_t> level);
-  // Sets large_levels_ and large_bitmap_ from levels_: the bitmap of
-  // `kept` (null for none) when its set had the same large levels.
-  void SetLargeLevels(std::shared_ptr<const LevelBitmap> kept,
-                      size_t kept_levels);
+  // Sets large_levels_ and large_bitmap_ from levels_, for a set made
+  // from one (null: none) whose bitmap `before` covered its first
+  // `before_levels` levels, of which this set holds the first `untouched`:
+  // that bitmap itself when the large levels are the same, else one built
+  // from it if it is built.
+  void SetLargeLevels(std::shared_ptr<const LevelBitmap> before,
+                      size_t before_levels, size_t untouched);
   std::vector<std::shared_ptr<const std::vector<uint32_t>>> levels_;
   // Levels [0, large_levels_) have kBitmapLevelRows rows or more (levels
   // shrink from oldest to newest); large_bitmap_ is their bitmap, null
