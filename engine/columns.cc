@@ -97,11 +97,12 @@ void SetTimestampRange(JobResults& job) {
 
 DeletedRows::DeletedRows(std::vector<uint32_t> sorted) : size_(sorted.size()) {
   if (!sorted.empty()) AddLevel(std::move(sorted));
-  SetLargeLevels(nullptr, 0, 0);
+  SetLargeLevels(nullptr, 0, 0, {});
 }
 
 void DeletedRows::SetLargeLevels(std::shared_ptr<const LevelBitmap> before,
-                                 size_t before_levels, size_t untouched) {
+                                 size_t before_levels, size_t untouched,
+                                 std::vector<LevelBitmap::Rows> extra) {
   size_t large = 0;
   while (large < levels_.size() &&
          levels_[large]->size() >= kBitmapLevelRows) {
@@ -114,10 +115,11 @@ void DeletedRows::SetLargeLevels(std::shared_ptr<const LevelBitmap> before,
              before_levels == large) {
     large_bitmap_ = std::move(before);  // the same levels: With keeps them
   } else if (before != nullptr && before->IfBuilt() != nullptr) {
-    // The levels folded away are in this set's newest level, which they
-    // made large: `before`'s rows are all in this set's large levels.
+    // `before`'s rows are all in this set's large levels: its levels
+    // [0, untouched) are this set's, and a large level it folded away
+    // made this set's newest level large.
     large_bitmap_ = std::make_shared<const LevelBitmap>(std::move(before),
-                                                        untouched);
+                                                        std::move(extra));
   } else {
     large_bitmap_ = std::make_shared<const LevelBitmap>();
   }
@@ -153,22 +155,27 @@ const std::vector<uint64_t>& DeletedRows::LevelBitmap::Get(
   if (!built_.load(std::memory_order_relaxed)) {
     const std::vector<uint64_t>* base =
         base_ != nullptr ? base_->IfBuilt() : nullptr;
-    const size_t first = base != nullptr ? base_levels_ : 0;
-    uint32_t last = 0;
-    for (size_t i = first; i < count; ++i) {
-      if (!levels[i]->empty()) last = std::max(last, levels[i]->back());
+    // The rows to set: `extra` over a copy of the base, or every level.
+    std::vector<const std::vector<uint32_t>*> sets;
+    if (base != nullptr) {
+      for (const Rows& rows : extra_) sets.push_back(rows.get());
+    } else {
+      for (size_t i = 0; i < count; ++i) sets.push_back(levels[i].get());
     }
-    std::vector<uint64_t> bits;
-    if (base != nullptr) bits = *base;
-    bits.resize(std::max(bits.size(), size_t{last} / 64 + 1), 0);
-    for (size_t i = first; i < count; ++i) {
-      for (uint32_t row : *levels[i]) {
-        bits[row / 64] |= uint64_t{1} << (row % 64);
-      }
+    uint32_t last = 0;
+    for (const std::vector<uint32_t>* rows : sets) {
+      if (!rows->empty()) last = std::max(last, rows->back());
+    }
+    const size_t base_words = base != nullptr ? base->size() : 0;
+    std::vector<uint64_t> bits(std::max(base_words, size_t{last} / 64 + 1), 0);
+    if (base != nullptr) std::copy(base->begin(), base->end(), bits.begin());
+    for (const std::vector<uint32_t>* rows : sets) {
+      for (uint32_t row : *rows) bits[row / 64] |= uint64_t{1} << (row % 64);
     }
     bits_ = std::move(bits);
     built_.store(true, std::memory_order_release);
     base_.reset();
+    extra_ = {};
   }
   return bits_;
 }
@@ -215,6 +222,14 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
   next->large_bitmap_ = large_bitmap_;
   next->size_ = size_ + added.size();
   if (added.empty()) return next;
+  // With this set's bitmap built, a new one starts from it and sets the
+  // rows it lacks: the small levels folded away and the added rows.
+  const bool derive =
+      large_bitmap_ != nullptr && large_bitmap_->IfBuilt() != nullptr;
+  std::vector<LevelBitmap::Rows> extra;
+  if (derive) {
+    extra.push_back(std::make_shared<const std::vector<uint32_t>>(added));
+  }
   std::vector<uint32_t> level = std::move(added);
   // Fold while the level before is at most twice this one: levels then
   // shrink by more than half from oldest to newest.
@@ -226,6 +241,9 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
     std::merge(before.begin(), before.end(), level.begin(), level.end(),
                std::back_inserter(folded));
     level = std::move(folded);
+    if (derive && next->levels_.size() > large_levels_) {
+      extra.push_back(next->levels_.back());  // a small level
+    }
     next->levels_.pop_back();
     next->filters_.pop_back();
   }
@@ -233,7 +251,8 @@ std::shared_ptr<const DeletedRows> DeletedRows::With(
   // levels before the first one folded are this set's own.
   const size_t untouched = std::min(next->levels_.size(), large_levels_);
   next->AddLevel(std::move(level));
-  next->SetLargeLevels(large_bitmap_, large_levels_, untouched);
+  next->SetLargeLevels(large_bitmap_, large_levels_, untouched,
+                       std::move(extra));
   return next;
 }
 

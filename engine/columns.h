@@ -325,14 +325,16 @@ class DeletedRows {
   // first `count` levels. Thread-safe.
   class LevelBitmap {
    public:
+    using Rows = std::shared_ptr<const std::vector<uint32_t>>;
     LevelBitmap() = default;
-    // A bitmap built from `base`'s bits (built, of a set whose rows are all
-    // in this one's large levels, and whose levels [0, base_levels) this
-    // one's are) plus the rows of levels [base_levels, count): a write
-    // that folds into the large levels then costs the new level, not
-    // every large row. Holds `base` until built.
-    LevelBitmap(std::shared_ptr<const LevelBitmap> base, size_t base_levels)
-        : base_(std::move(base)), base_levels_(base_levels) {}
+    // A bitmap built from a copy of `base`'s bits (built; every row in it
+    // is in this one's levels) plus the rows of `extra` (the rest of this
+    // one's rows): a write that folds into the large levels then costs a
+    // copy and the small levels and rows it adds, not every large row.
+    // Holds `base` and `extra` until built.
+    LevelBitmap(std::shared_ptr<const LevelBitmap> base,
+                std::vector<Rows> extra)
+        : base_(std::move(base)), extra_(std::move(extra)) {}
     const std::vector<uint64_t>& Get(
         const std::vector<std::shared_ptr<const std::vector<uint32_t>>>& levels,
         size_t count) const;
@@ -349,7 +351,7 @@ class DeletedRows {
     mutable std::vector<uint64_t> bits_;  // written once, under mu_
     mutable std::atomic<bool> built_{false};
     mutable std::shared_ptr<const LevelBitmap> base_;  // until built
-    size_t base_levels_ = 0;
+    mutable std::vector<Rows> extra_;                  // until built
   };
   // A Bloom filter of a small level's rows: bit h(row) and bit g(row)
   // set for each, of 2^bits_log2 bits.
@@ -383,10 +385,12 @@ class DeletedRows {
   // Sets large_levels_ and large_bitmap_ from levels_, for a set made
   // from one (null: none) whose bitmap `before` covered its first
   // `before_levels` levels, of which this set holds the first `untouched`:
-  // that bitmap itself when the large levels are the same, else one built
-  // from it if it is built.
+  // that bitmap itself when the large levels are the same, else, if it is
+  // built, one built from it and `extra` (the rows of this set's large
+  // levels that were in none of the other's).
   void SetLargeLevels(std::shared_ptr<const LevelBitmap> before,
-                      size_t before_levels, size_t untouched);
+                      size_t before_levels, size_t untouched,
+                      std::vector<LevelBitmap::Rows> extra);
   std::vector<std::shared_ptr<const std::vector<uint32_t>>> levels_;
   // Levels [0, large_levels_) have kBitmapLevelRows rows or more (levels
   // shrink from oldest to newest); large_bitmap_ is their bitmap, null

@@ -300,6 +300,48 @@ TEST(DeletedRowsTest, LargeLevelsBitmapAfterEachKindOfWrite) {
   EXPECT_TRUE(added->Contains(2));
   EXPECT_FALSE(added->Contains(3));
   EXPECT_FALSE(three->Contains(8 * kLarge));
+  // Exactly sized: the derived bitmap's words, not a grown vector's.
+  EXPECT_LE(added->bytes(), (wide.size() + beyond.size()) * 4 +
+                                (9 * kLarge / 64 + 1) * 8 +
+                                wide.size() / 8);
+
+  // A fold into the newer of two large levels, the older one staying,
+  // with a small level folded in too: the new bitmap starts from the old
+  // one and adds the small level and the batch. Threads ask at once.
+  std::vector<uint32_t> oldest;  // 12 x kLarge rows: 0, 2, 4, ...
+  for (uint32_t row = 0; row < 24 * kLarge; row += 2) oldest.push_back(row);
+  std::set<uint32_t> model(oldest.begin(), oldest.end());
+  auto two = std::make_shared<const DeletedRows>(oldest);
+  std::vector<uint32_t> newer;  // 2 x kLarge rows: 1, 5, 9, ...
+  for (uint32_t row = 1; row < 16 * kLarge; row += 8) newer.push_back(row);
+  model.insert(newer.begin(), newer.end());
+  two = two->With(newer);
+  std::vector<uint32_t> small;  // under kLarge / 2 rows: 3, 35, ...
+  for (uint32_t row = 3; row < 16 * kLarge * 2 / 3; row += 32) {
+    small.push_back(row);
+  }
+  model.insert(small.begin(), small.end());
+  two = two->With(small);
+  ASSERT_EQ(two->levels(), 3u);
+  ASSERT_TRUE(two->Contains(0));  // its bitmap built
+  std::vector<uint32_t> batch;  // 2 x kLarge rows past every other
+  for (uint32_t row = 0; row < 2 * kLarge; ++row) {
+    batch.push_back(24 * kLarge + 1 + 2 * row);
+  }
+  model.insert(batch.begin(), batch.end());
+  auto folded_newer = two->With(batch);
+  ASSERT_EQ(folded_newer->levels(), 2u);
+  std::vector<size_t> wrong(4, 0);
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint32_t row = t; row < 30 * kLarge; row += 4) {
+        wrong[t] += folded_newer->Contains(row) != model.contains(row);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(wrong, std::vector<size_t>(4, 0));
 }
 
 }  // namespace
