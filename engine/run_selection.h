@@ -50,6 +50,11 @@ size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
                    const std::pair<Value, size_t>& b) {
     return before(b.first, a.first);
   };
+  // The stride chosen for `left` positions still to pass: half the largest
+  // the bound allows.
+  auto first_stride = [m](size_t left) {
+    return std::max<size_t>(1, ((left - 1) / m + 1) / 2);
+  };
   // Blocks: the heap holds each run's head.
   for (size_t s = 0; s < m && left > keep; ++s) {
     if (runs[s].lo < runs[s].last) heap.emplace_back(at(s, runs[s].lo), s);
@@ -87,9 +92,7 @@ size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
     }
     // A block shorter than the stride the strides would start with: the
     // strides pass more a step from here on.
-    if (good < cap && good < std::max<size_t>(1, ((left - 1) / m + 1) / 2)) {
-      break;
-    }
+    if (good < cap && good < first_stride(left)) break;
     runs[u].lo += good;
     left -= good;
     if (runs[u].lo < runs[u].last) {
@@ -106,7 +109,7 @@ size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
   };
   while (left > keep) {
     if (stride == 0 || m * (stride - 1) >= left) {
-      stride = std::max<size_t>(1, ((left - 1) / m + 1) / 2);
+      stride = first_stride(left);
       size_t most = 0;  // the most positions any run has left
       for (size_t s = 0; s < m; ++s) {
         most = std::max(most, runs[s].last - runs[s].lo);

@@ -15,6 +15,17 @@
 namespace clout {
 namespace {
 
+// The next `batch` rows of `order` from `used` on, sorted (as With takes
+// them); advances `used`.
+std::vector<uint32_t> TakeSorted(const std::vector<uint32_t>& order,
+                                 size_t& used, size_t batch) {
+  std::vector<uint32_t> rows(order.begin() + used,
+                             order.begin() + used + batch);
+  used += batch;
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
 // Checks every query of `rows` against `model` over rows [0, universe).
 void ExpectSame(const DeletedRows& rows, const std::set<uint32_t>& model,
                 uint32_t universe) {
@@ -55,10 +66,7 @@ TEST(DeletedRowsTest, RandomHistoriesMatchASet) {
     while (used < universe) {
       const size_t batch = std::min<size_t>(
           universe - used, 1 + rng() % (rng() % 4 == 0 ? 400 : 20));
-      std::vector<uint32_t> added(order.begin() + used,
-                                  order.begin() + used + batch);
-      used += batch;
-      std::sort(added.begin(), added.end());
+      std::vector<uint32_t> added = TakeSorted(order, used, batch);
       // Usually the newest version, sometimes an older one (rows it lacks:
       // any not used yet are fresh for every version).
       const size_t from = rng() % 5 == 0 ? rng() % versions.size()
@@ -230,10 +238,7 @@ TEST(DeletedRowsTest, LargeLevelsBitmapIsKeptOnlyWhileTheyStay) {
           universe - used, pick == 0   ? kLarge + rng() % kLarge
                            : pick == 1 ? kLarge / 2 + rng() % kLarge
                                        : 1 + rng() % 2000);
-      std::vector<uint32_t> added(order.begin() + used,
-                                  order.begin() + used + batch);
-      used += batch;
-      std::sort(added.begin(), added.end());
+      std::vector<uint32_t> added = TakeSorted(order, used, batch);
       const size_t from = rng() % 4 == 0 ? rng() % versions.size()
                                          : versions.size() - 1;
       // Build the bitmap of the set written to, or of a random one, first.
