@@ -390,9 +390,6 @@ std::shared_ptr<const RowOrder> PageOrder(
   return cache.orders.try_emplace(name, std::move(order)).first->second;
 }
 
-// The `limit` smallest (key, row) pairs offered, kept in a buffer of at
-// most 2 * limit: once it fills, it is cut back to its `limit` smallest and
-// later offers not below the cut are dropped with one comparison.
 // A page as row numbers of the query's job, before it is materialised.
 struct RowPage {
   int64_t count = 0;  // matches before paging
@@ -401,6 +398,9 @@ struct RowPage {
   absl::InlinedVector<uint32_t, 128> rows;
 };
 
+// The `limit` smallest (key, row) pairs offered, kept in a buffer of at
+// most 2 * limit: once it fills, it is cut back to its `limit` smallest and
+// later offers not below the cut are dropped with one comparison.
 class TopK {
  public:
   explicit TopK(size_t limit)
@@ -983,6 +983,18 @@ struct OrderRun {
   size_t last = 0;
 };
 
+// Whether a job's matches of `query` can be one run of its page order
+// (MatchesAsRun): no filter but exclude_interim; only a score threshold on
+// a score order; only a window on a timestamp order.
+bool MatchesCanBeRun(const ResolvedQuery& query) {
+  const bool window = query.start.has_value() || query.end.has_value();
+  const bool score = query.min_score.has_value();
+  if (window && score) return false;
+  if (window) return query.sort == SortField::kTimestamp;
+  if (score) return query.sort == SortField::kInfluencerScore;
+  return true;
+}
+
 // The run of `order` holding exactly the query's matches, if they form one:
 // no filter; only a score threshold on a score order; only a window on a
 // timestamp order. An exclude_interim on a job without interim rows filters
@@ -992,6 +1004,7 @@ std::optional<OrderRun> MatchesAsRun(const ResolvedQuery& query,
                                      const PageOrderView& order) {
   const InfluencerColumns& c = job.columns;
   const size_t n = order.size();
+  if (!MatchesCanBeRun(query)) return std::nullopt;
   if (query.exclude_interim && job.interim_rows > 0) return std::nullopt;
   const bool window = query.start.has_value() || query.end.has_value();
   const bool score = query.min_score.has_value();
@@ -1573,7 +1586,9 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
 std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
                                                   IndexUse index_use) {
   const JobResults& job = *query.job;
-  if (index_use == IndexUse::kNever) return std::nullopt;
+  if (index_use == IndexUse::kNever || !MatchesCanBeRun(query)) {
+    return std::nullopt;
+  }
   // The sort's cache key, the same in every segment (built once: a
   // string per segment would cost as much as a small segment's page).
   const std::string order_name =
@@ -1703,6 +1718,28 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   return out;
 }
 
+// ExecuteRows(query with size 0).count: the number of `query`'s matches in
+// its job (one segment, deleted rows included). A window or score threshold
+// is counted by the job's TimeIndex when it is built, without the page
+// order's lookup.
+int64_t CountRows(const ResolvedQuery& query, IndexUse index_use) {
+  const bool window = query.start.has_value() || query.end.has_value();
+  if ((window || query.min_score.has_value()) &&
+      index_use != IndexUse::kNever) {
+    std::shared_ptr<const TimeIndex> index;
+    {
+      SortOrderCache& cache = *query.job->sort_orders;
+      std::lock_guard<std::mutex> lock(cache.mu);
+      index = cache.time_index;
+    }
+    if (index != nullptr) return CountWithIndex(query, *index).count;
+  }
+  ResolvedQuery count_query = query;
+  count_query.from = 0;
+  count_query.size = 0;
+  return ExecuteRows(count_query, index_use).count;
+}
+
 // The least NumericKey of `rows`' rows for a numeric sort: no row of
 // them, deleted or not, matching or not, places before it. UINT64_MAX
 // for no rows. Computed once per segment and sort (one pass over a
@@ -1751,6 +1788,11 @@ uint64_t BestKey(const JobResults& rows, SortField sort, bool desc) {
 // earlier segment, whose rows were ingested first. The count is every
 // segment's count less its deleted matches. Queries whose matches are runs
 // of the segments' orders take ExecuteSegmentRuns instead.
+//
+// Under a numeric sort the segments' pages are merged, as they are paged,
+// into the best from + size live matches seen (`best_rows`), which also
+// decides which segments need paging; the page is their last `size` rows.
+// Other sorts merge the segments' pages at the end (MergeParts).
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
   if (std::optional<InfluencersPage> page =
@@ -1774,12 +1816,24 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     for (size_t s = 0; s < segments; ++s) {
       best[s] = BestKey(*job.segments[s].rows, query.sort, query.desc);
     }
-    std::stable_sort(visit.begin(), visit.end(),
-                     [&](size_t a, size_t b) { return best[a] < best[b]; });
+    // (A stable_sort would allocate its buffer on every query.)
+    std::sort(visit.begin(), visit.end(), [&](size_t a, size_t b) {
+      return best[a] != best[b] ? best[a] < best[b] : a < b;
+    });
   }
-  using Placed = std::tuple<uint64_t, size_t, uint32_t>;  // key, segment, row
-  std::vector<Placed> last;  // a max-heap of the best `limit` live matches
-  if (numeric && segments > 1) last.reserve(std::min<size_t>(limit, 1 << 16));
+  // A live match's place in the page order of a numeric sort: (key,
+  // segment, row), as one 128-bit integer (a tuple of them made each
+  // comparison wait on a store-to-load forward).
+  using Placed = unsigned __int128;
+  auto place = [](uint64_t key, size_t s, uint32_t row) {
+    return static_cast<Placed>(key) << 64 | static_cast<Placed>(s) << 32 | row;
+  };
+  const bool sorted_merge = numeric && segments > 1;
+  // The best `limit` live matches of the segments paged so far, sorted.
+  std::vector<Placed> best_rows;
+  std::vector<Placed> incoming;  // a segment's rows that may enter it
+  std::vector<Placed> merged;    // best_rows' tail merged with them
+  if (sorted_merge) best_rows.reserve(std::min<size_t>(limit, 1 << 16));
   std::vector<Part> parts(segments);
   InfluencersPage out;
   for (size_t s : visit) {
@@ -1790,12 +1844,9 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     const DeletedRows* deleted = segment.deleted.get();
     DeletedRowCache* cache = segment.deleted_cache.get();
     const int64_t deleted_matches = DeletedMatches(segment, RowFilter(sub));
-    if (numeric && limit > 0 && last.size() == limit &&
-        std::make_pair(best[s], s) >
-            std::make_pair(std::get<0>(last.front()),
-                           std::get<1>(last.front()))) {
-      sub.size = 0;
-      out.count += ExecuteRows(sub, index_use).count - deleted_matches;
+    if (sorted_merge && limit > 0 && best_rows.size() == limit &&
+        place(best[s], s, 0) > best_rows.back()) {
+      out.count += CountRows(sub, index_use) - deleted_matches;
       parts[s] = Part{segment.rows.get(), {}, {}};
       continue;
     }
@@ -1835,27 +1886,49 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
       ask = std::max(2 * ask, static_cast<int64_t>(limit) + 2 * dropped);
     }
     out.count += segment_count - deleted_matches;
-    if (numeric && limit > 0 && segments > 1) {
-      // The page is in page order: once a row does not beat the heap's
-      // worst, none after it does.
+    if (sorted_merge) {
+      // The page is in page order, (key, row): once a row does not beat
+      // the worst of full best_rows, none after it does.
+      incoming.clear();
       for (uint32_t row : part.page) {
-        const Placed placed{
-            NumericKey(*segment.rows, query.sort, query.desc, row), s, row};
-        if (last.size() < limit) {
-          last.push_back(placed);
-          std::push_heap(last.begin(), last.end());
-        } else if (placed < last.front()) {
-          std::pop_heap(last.begin(), last.end());
-          last.back() = placed;
-          std::push_heap(last.begin(), last.end());
-        } else {
-          break;
-        }
+        const Placed placed = place(
+            NumericKey(*segment.rows, query.sort, query.desc, row), s, row);
+        if (best_rows.size() == limit && !(placed < best_rows.back())) break;
+        incoming.push_back(placed);
       }
+      if (incoming.empty()) continue;
+      // Rows of best_rows before the first incoming one keep their places;
+      // the rest merge with the incoming rows, up to `limit` in all.
+      const size_t kept = static_cast<size_t>(
+          std::upper_bound(best_rows.begin(), best_rows.end(),
+                           incoming.front()) -
+          best_rows.begin());
+      merged.clear();
+      size_t i = kept;
+      size_t j = 0;
+      while (merged.size() < limit - kept &&
+             (i < best_rows.size() || j < incoming.size())) {
+        const bool old_first = j == incoming.size() ||
+                               (i < best_rows.size() && best_rows[i] < incoming[j]);
+        merged.push_back(old_first ? best_rows[i++] : incoming[j++]);
+      }
+      best_rows.resize(kept);
+      best_rows.insert(best_rows.end(), merged.begin(), merged.end());
+      continue;
     }
     parts[s] = std::move(part);
   }
-  MergeParts(query, parts, static_cast<size_t>(query.from), limit, &out);
+  const size_t from = static_cast<size_t>(query.from);
+  if (!sorted_merge) {
+    MergeParts(query, parts, from, limit, &out);
+  } else if (best_rows.size() > from) {
+    out.influencers.reserve(best_rows.size() - from);
+    for (size_t i = from; i < best_rows.size(); ++i) {
+      const uint32_t row = static_cast<uint32_t>(best_rows[i]);
+      const size_t s = static_cast<size_t>(best_rows[i] >> 32) & 0xffffffffu;
+      out.influencers.push_back(ViewOf(*job.segments[s].rows, row));
+    }
+  }
   if (!out.influencers.empty()) out.job = query.job;
   return out;
 }
