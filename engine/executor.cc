@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "engine/dates.h"
@@ -1577,6 +1578,37 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
       });
 }
 
+// Reads run s of a merge on over its next positions (at most `cap`) that
+// come before `front`, the least next row of the other runs, and calls
+// take(s, row) for the live ones: found by a galloping search (LongestFit),
+// so a long block costs O(log block) comparisons, not one a row. `reader`
+// and `left` are the run's reader and the positions it has left. Out of
+// line: inlined, it made the merge's per-row loop slower.
+template <typename Take>
+ABSL_ATTRIBUTE_NOINLINE void TakeBlock(const ResolvedQuery& query,
+                                       const std::vector<SegmentRun>& runs,
+                                       size_t s, const RunRow& front,
+                                       size_t cap,
+                                       PageOrderView::Reader& reader,
+                                       size_t& left, Take& take) {
+  const size_t first = runs[s].last - left;
+  const PageOrderView& view = *runs[s].view;
+  const bool numeric = IsNumericSort(query.sort);
+  const size_t block = LongestFit(0, cap, [&](size_t count) {
+    const size_t position = first + count - 1;
+    // Under a numeric sort any row of the position's key will do.
+    const uint32_t row =
+        numeric ? view.SameKeyRowAt(position) : view[position];
+    return RunRowBefore(query, runs, MakeRunRow(query, runs, s, row), front);
+  });
+  const DeletedRows* deleted = runs[s].segment->deleted.get();
+  for (size_t i = 0; i < block; ++i) {
+    --left;
+    const uint32_t row = reader.Next();
+    if (!IsDeleted(deleted, runs[s].bitmap.get(), row)) take(s, row);
+  }
+}
+
 // A job of segments whose matches are one run of each segment's page order
 // (see MatchesAsRun): the rows before `from` are
 // passed over in strides (PassRows) instead of being merged, and
@@ -1688,24 +1720,44 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   std::make_heap(heap.begin(), heap.end(), after);
   const size_t limit = to_pass + static_cast<size_t>(query.size);
   out.influencers.reserve(static_cast<size_t>(query.size));
+  size_t taken = 0;
+  auto take = [&](size_t s, uint32_t row) {
+    if (taken++ >= to_pass) {
+      out.influencers.push_back(ViewOf(runs[s].rows(), row));
+    }
+  };
   // The row taken next, out of the heap: while its run's next row still
   // comes before the heap's first, that row is taken next with one
-  // comparison (a page mostly comes from one segment, the base).
+  // comparison (a page mostly comes from one segment, the base). Once a
+  // run has led kLeadsBeforeBlock rows in a row, its next positions that
+  // come before the heap's first are found by a galloping search
+  // (LongestFit) and taken without comparisons: a page of the base's rows
+  // costs O(log page) comparisons, not one a row.
+  constexpr size_t kLeadsBeforeBlock = 4;
   if (heap.empty()) return out;
   std::pop_heap(heap.begin(), heap.end(), after);
   RunRow leader = heap.back();
   heap.pop_back();
-  for (size_t taken = 0; taken < limit; ++taken) {
+  size_t leads = 0;  // rows in a row taken from the leader's run
+  while (true) {
     const size_t s = leader.run;
-    if (taken >= to_pass) {
-      out.influencers.push_back(ViewOf(runs[s].rows(), leader.row));
+    take(s, leader.row);
+    if (taken == limit) break;
+    Head& head = heads[s];
+    if (++leads >= kLeadsBeforeBlock && !heap.empty() &&
+        head.left > 0) {
+      TakeBlock(query, runs, s, heap.front(),
+                std::min(head.left, limit - taken), *head.reader, head.left,
+                take);
+      if (taken == limit) break;
+      leads = 0;
     }
     if (advance(s)) {
-      if (heap.empty() || !after(heads[s].next, heap.front())) {
-        leader = heads[s].next;
+      if (heap.empty() || !after(head.next, heap.front())) {
+        leader = head.next;
         continue;
       }
-      heap.push_back(heads[s].next);
+      heap.push_back(head.next);
       std::push_heap(heap.begin(), heap.end(), after);
     } else if (heap.empty()) {
       break;
@@ -1713,6 +1765,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     std::pop_heap(heap.begin(), heap.end(), after);
     leader = heap.back();
     heap.pop_back();
+    leads = 0;
   }
   if (!out.influencers.empty()) out.job = query.job;
   return out;

@@ -1,6 +1,7 @@
 // PassInStrides: passes over the first rows of several sorted runs taken
-// together, without merging them (internal to the engine: the executor
-// pages a job of segments with it; tests check it against a brute force).
+// together, without merging them; LongestFit, the galloping search it and
+// the executor's merge use (internal to the engine: the executor pages a
+// job of segments with them; tests check them against a brute force).
 #ifndef CLOUT_ENGINE_RUN_SELECTION_H_
 #define CLOUT_ENGINE_RUN_SELECTION_H_
 
@@ -10,6 +11,27 @@
 #include <vector>
 
 namespace clout {
+
+// For `fits(count)` true for counts 1..k and false past k (k <= cap, and
+// fits(good) true unless good is 0): returns k, by a doubling from `good`
+// then a binary search, in O(log k) calls of fits.
+template <typename Fits>
+size_t LongestFit(size_t good, size_t cap, Fits fits) {
+  size_t bad = 0;  // a count that does not fit (0: none found yet)
+  while (good < cap) {
+    const size_t probe = std::min(std::max<size_t>(2 * good, 1), cap);
+    if (!fits(probe)) {
+      bad = probe;
+      break;
+    }
+    good = probe;
+  }
+  while (bad != 0 && bad - good > 1) {
+    const size_t mid = good + (bad - good) / 2;
+    (fits(mid) ? good : bad) = mid;
+  }
+  return good;
+}
 
 // `runs` are m sorted runs: run s holds the positions [runs[s].lo,
 // runs[s].last), in order. Their union is ordered by `before(a, b)` over
@@ -68,27 +90,12 @@ size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
     // good: positions [lo, lo + good) of u all come before the least other
     // head (the head itself does); bad: lo + bad - 1 does not (0: no
     // such position found yet).
-    size_t good = 1;
-    if (heap.empty()) {
-      good = cap;
-    } else {
+    size_t good = cap;
+    if (!heap.empty()) {
       const Value& second = heap.front().first;
-      auto fits = [&](size_t count) {
+      good = LongestFit(1, cap, [&](size_t count) {
         return before(at(u, runs[u].lo + count - 1), second);
-      };
-      size_t bad = 0;
-      while (good < cap) {
-        const size_t probe = std::min(2 * good, cap);
-        if (!fits(probe)) {
-          bad = probe;
-          break;
-        }
-        good = probe;
-      }
-      while (bad != 0 && bad - good > 1) {
-        const size_t mid = good + (bad - good) / 2;
-        (fits(mid) ? good : bad) = mid;
-      }
+      });
     }
     // A block shorter than the stride the strides would start with: the
     // strides pass more a step from here on.
