@@ -794,6 +794,13 @@ std::shared_ptr<const TimeIndex> TimeIndexOf(const ResolvedQuery& query) {
   return cache.time_index;
 }
 
+// The job's TimeIndex if it is built (never builds it). Thread-safe.
+std::shared_ptr<const TimeIndex> CachedTimeIndex(const JobResults& job) {
+  SortOrderCache& cache = *job.sort_orders;
+  std::lock_guard<std::mutex> lock(cache.mu);
+  return cache.time_index;
+}
+
 // The TimeIndex for a timestamp sort's page order, building it if
 // `index_use` allows (under kAuto, on the second timestamp-sorted query);
 // null if the query should scan instead.
@@ -1063,7 +1070,10 @@ IndexedCount CountWithIndex(const ResolvedQuery& query, const TimeIndex& index) 
   if (query.min_score.has_value()) {
     t = *query.min_score;
     size_t rank_limit = RowsScoringAtLeast(job, *ScoreOrder(query.job), t);
-    count = index.CountTopRanks(job, first, last, rank_limit, t);
+    // The whole job's count is the prefix itself (no pass over blocks).
+    count = first == 0 && last == job.size()
+                ? rank_limit
+                : index.CountTopRanks(job, first, last, rank_limit, t);
   }
   if (query.exclude_interim) {
     auto [begin, end] = index.InterimPositions(first, last);
@@ -1257,12 +1267,27 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
   const bool blocks_apply = index && window &&
                             query.sort == SortField::kInfluencerScore &&
                             query.desc;
+  // A walk chosen over the window's scan gets a budget too: the estimate
+  // assumes matches spread evenly over the order, and an order that
+  // follows time (probability, often) meets a late window only after every
+  // row before it. A walk that runs out of its budget hands over to the
+  // scan, so it costs at most the budget more than the scan.
+  const bool scan_after_walk =
+      index && (index_use == IndexUse::kAuto ||
+                index_use == IndexUse::kAlways ||
+                index_use == IndexUse::kAlwaysBlocks ||
+                index_use == IndexUse::kAlwaysShortWalk);
+  size_t scan_walk_budget = 0;
+  if (index && index_use == IndexUse::kAlwaysShortWalk) {
+    scan_walk_budget = job.size() / 4;  // tests: both outcomes, often
+  }
   if (index && (index_use == IndexUse::kAuto || index_use == IndexUse::kAlways ||
                 index_use == IndexUse::kAlwaysBlocks)) {
     const double n = static_cast<double>(job.size());
     const double limit = static_cast<double>(query.from + query.size);
     const double count = static_cast<double>(page.count);
     const double walk_rows = limit >= count ? n : limit * n / count;
+    scan_walk_budget = static_cast<size_t>(std::min(n, 4 * walk_rows + 1024));
     const double scan_rows = static_cast<double>(window_last - window_first);
     const double scan_cost = index->identity() ? 1.0 : 3.0;
     scan_window = scan_rows * scan_cost < walk_rows * 3.0;
@@ -1299,7 +1324,7 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
                    window_last, rank_limit, &page);
     return page;
   }
-  if (scan_window) {
+  auto scan = [&] {
     const TimeIndex& time = *index;
     RowPage scanned =
         time.identity()
@@ -1308,6 +1333,11 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
                        [&](size_t position) { return time.RowAt(position); });
     scanned.count = page.count;
     return scanned;
+  };
+  if (scan_window) return scan();
+  if (scan_after_walk) {
+    if (PageFromWalk(query, order, &page, scan_walk_budget)) return page;
+    return scan();
   }
   PageFromWalk(query, order, &page);
   return page;
@@ -1481,8 +1511,9 @@ struct SegmentRun {
 // of any segment: its NumericKey under a numeric sort; under a string sort
 // (each segment has its own dictionary) its string's first 8 bytes, which
 // order rows whose keys differ, the strings deciding between equal keys.
-// The RunRows PassRows compares under a numeric sort may hold another row
-// of the same key (SameKeyRowAt): only their key and run are meaningful.
+// The RunRows PassRows and TakeBlock compare (RunRowAt) under a numeric
+// sort may hold another row of the same key (SameKeyRowAt): only their key
+// and run are meaningful.
 struct RunRow {
   uint64_t key = 0;
   uint32_t row = 0;
@@ -1532,6 +1563,17 @@ RunRow MakeRunRow(const ResolvedQuery& query,
   return out;
 }
 
+// Run s's row at page position `position` as a RunRow, for comparisons
+// only: under a numeric sort any row of the position's key will do, found
+// in O(1) (a descending time order's exact row is a search).
+RunRow RunRowAt(const ResolvedQuery& query, const std::vector<SegmentRun>& runs,
+                size_t s, size_t position) {
+  const PageOrderView& view = *runs[s].view;
+  return MakeRunRow(query, runs, s,
+                    IsNumericSort(query.sort) ? view.SameKeyRowAt(position)
+                                              : view[position]);
+}
+
 // The deleted rows of `run` at positions [from, to) of its order.
 size_t DeletedIn(SegmentRun& run, size_t from, size_t to) {
   const DeletedRows* deleted = run.segment->deleted.get();
@@ -1562,16 +1604,10 @@ constexpr size_t kMergedPass = 64;
 // over the runs.
 size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
                 size_t need) {
-  // Under a numeric sort only the key and run order rows across runs
-  // (RunRowBefore), so any row of the position's key will do.
-  const bool numeric = IsNumericSort(query.sort);
   return PassInStrides(
       runs, need, kMergedPass,
       [&](size_t s, size_t position) {
-        const PageOrderView& view = *runs[s].view;
-        return MakeRunRow(query, runs, s,
-                          numeric ? view.SameKeyRowAt(position)
-                                  : view[position]);
+        return RunRowAt(query, runs, s, position);
       },
       [&](const RunRow& a, const RunRow& b) {
         return RunRowBefore(query, runs, a, b);
@@ -1592,14 +1628,9 @@ ABSL_ATTRIBUTE_NOINLINE void TakeBlock(const ResolvedQuery& query,
                                        PageOrderView::Reader& reader,
                                        size_t& left, Take& take) {
   const size_t first = runs[s].last - left;
-  const PageOrderView& view = *runs[s].view;
-  const bool numeric = IsNumericSort(query.sort);
   const size_t block = LongestFit(0, cap, [&](size_t count) {
-    const size_t position = first + count - 1;
-    // Under a numeric sort any row of the position's key will do.
-    const uint32_t row =
-        numeric ? view.SameKeyRowAt(position) : view[position];
-    return RunRowBefore(query, runs, MakeRunRow(query, runs, s, row), front);
+    return RunRowBefore(query, runs, RunRowAt(query, runs, s, first + count - 1),
+                        front);
   });
   const DeletedRows* deleted = runs[s].segment->deleted.get();
   for (size_t i = 0; i < block; ++i) {
@@ -1638,8 +1669,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     SortOrderCache& cache = *rows.sort_orders;
     if (query.sort == SortField::kTimestamp) {
       if (index_use == IndexUse::kAuto) {
-        std::lock_guard<std::mutex> lock(cache.mu);
-        run.time = cache.time_index;
+        run.time = CachedTimeIndex(rows);
       } else {
         ResolvedQuery sub = query;
         sub.job = run.segment->rows;
@@ -1773,19 +1803,15 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
 
 // ExecuteRows(query with size 0).count: the number of `query`'s matches in
 // its job (one segment, deleted rows included). A window or score threshold
-// is counted by the job's TimeIndex when it is built, without the page
-// order's lookup.
+// is counted by the job's TimeIndex when it is built, without the sort's
+// page order (a threshold looks up the score order).
 int64_t CountRows(const ResolvedQuery& query, IndexUse index_use) {
   const bool window = query.start.has_value() || query.end.has_value();
   if ((window || query.min_score.has_value()) &&
       index_use != IndexUse::kNever) {
-    std::shared_ptr<const TimeIndex> index;
-    {
-      SortOrderCache& cache = *query.job->sort_orders;
-      std::lock_guard<std::mutex> lock(cache.mu);
-      index = cache.time_index;
+    if (std::shared_ptr<const TimeIndex> index = CachedTimeIndex(*query.job)) {
+      return CountWithIndex(query, *index).count;
     }
-    if (index != nullptr) return CountWithIndex(query, *index).count;
   }
   ResolvedQuery count_query = query;
   count_query.from = 0;
@@ -1844,7 +1870,7 @@ uint64_t BestKey(const JobResults& rows, SortField sort, bool desc) {
 //
 // Under a numeric sort the segments' pages are merged, as they are paged,
 // into the best from + size live matches seen (`best_rows`), which also
-// decides which segments need paging; the page is their last `size` rows.
+// decides which segments need paging; the page is best_rows[from, end).
 // Other sorts merge the segments' pages at the end (MergeParts).
 InfluencersPage ExecuteSegments(const ResolvedQuery& query,
                                 IndexUse index_use) {
@@ -1881,13 +1907,14 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
   auto place = [](uint64_t key, size_t s, uint32_t row) {
     return static_cast<Placed>(key) << 64 | static_cast<Placed>(s) << 32 | row;
   };
-  const bool sorted_merge = numeric && segments > 1;
+  const bool sorted_merge =
+      numeric && segments > 1 && segments <= UINT32_MAX;  // (place's bits)
   // The best `limit` live matches of the segments paged so far, sorted.
   std::vector<Placed> best_rows;
   std::vector<Placed> incoming;  // a segment's rows that may enter it
   std::vector<Placed> merged;    // best_rows' tail merged with them
   if (sorted_merge) best_rows.reserve(std::min<size_t>(limit, 1 << 16));
-  std::vector<Part> parts(segments);
+  std::vector<Part> parts(sorted_merge ? 0 : segments);  // MergeParts'
   InfluencersPage out;
   for (size_t s : visit) {
     const JobResults::Segment& segment = job.segments[s];
@@ -1900,7 +1927,6 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
     if (sorted_merge && limit > 0 && best_rows.size() == limit &&
         place(best[s], s, 0) > best_rows.back()) {
       out.count += CountRows(sub, index_use) - deleted_matches;
-      parts[s] = Part{segment.rows.get(), {}, {}};
       continue;
     }
     // Ask for `limit` rows, and again for more while deleted rows among
@@ -1943,6 +1969,7 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
       // The page is in page order, (key, row): once a row does not beat
       // the worst of full best_rows, none after it does.
       incoming.clear();
+      if (limit == 0) continue;  // (best_rows.back() needs a row)
       for (uint32_t row : part.page) {
         const Placed placed = place(
             NumericKey(*segment.rows, query.sort, query.desc, row), s, row);

@@ -115,6 +115,10 @@ enum class IndexUse {
   // A score-descending sort with a time window: merge the TimeIndex's
   // blocks of the window (other queries choose as kAlways does).
   kAlwaysBlocks,
+  // A filtered page walks the order with a budget of a quarter of the
+  // job's rows, then scans the window if the walk runs out of it (kAuto's
+  // fallback, with a budget that tests meet often).
+  kAlwaysShortWalk,
 };
 
 // Runs a resolved query and returns the page (never fails). Ties keep
@@ -138,7 +142,9 @@ enum class IndexUse {
 //     can also merge the TimeIndex's blocks of the window (their rows'
 //     score ranks, sorted per block), whose cost does not depend on how
 //     scores follow time; a walk estimated close to it is tried first with
-//     a budget of rows, and the blocks finish a walk that runs out.
+//     a budget of rows, and the blocks finish a walk that runs out. Other
+//     walks chosen over the window's scan also get a budget (about four
+//     times their estimate), and the scan finishes one that runs out.
 //
 // A job of segments (a base plus deltas) runs the query on each segment
 // and merges the pages, ties to the earlier segment, skipping deleted rows.
@@ -146,9 +152,11 @@ enum class IndexUse {
 // a threshold on an influencer_score sort, a window on a timestamp sort),
 // the rows before `from` are passed over in strides across the segments
 // (about 2 * segments * log2(from / 64) rows compared, plus a check of each
-// passed row of a segment with deleted rows) and only the page is merged,
-// row by row; otherwise each segment gives its first from + size live
-// matches to the merge.
+// passed row of a segment with deleted rows) and only the page is merged
+// (a run that leads it takes its block before the other runs' next rows
+// in O(log block) comparisons); otherwise each segment gives its first
+// from + size live matches to the merge, and under a numeric sort a
+// segment whose least key cannot reach the page is only counted.
 InfluencersPage ExecuteQuery(const ResolvedQuery& query,
                              IndexUse index_use = IndexUse::kAuto);
 

@@ -88,8 +88,7 @@ size_t PassInStrides(Runs& runs, size_t need, size_t keep, At at,
     heap.pop_back();
     const size_t cap = std::min(runs[u].last - runs[u].lo, left);
     // good: positions [lo, lo + good) of u all come before the least other
-    // head (the head itself does); bad: lo + bad - 1 does not (0: no
-    // such position found yet).
+    // head (the head itself does).
     size_t good = cap;
     if (!heap.empty()) {
       const Value& second = heap.front().first;

@@ -216,6 +216,7 @@ std::optional<Outcome> RunBoth(const InfluencerStore& store,
       {IndexUse::kAlwaysWalk, "walk:         "},
       {IndexUse::kAlwaysScanWindow, "window scan:  "},
       {IndexUse::kAlwaysBlocks, "blocks:       "},
+      {IndexUse::kAlwaysShortWalk, "short walk:   "},
   };
   // Report the first strategy that differs.
   for (const auto& [use, name] : kStrategies) {
@@ -769,29 +770,33 @@ TEST(ExecutorDifferentialTest, SegmentsThatCannotReachThePageAreCountedOnly) {
         for (int size : {1, 7, 30, 60}) {
           for (bool window : {false, true}) {
             for (bool exclude_interim : {false, true}) {
-              InfluencersRequest request;
-              request.job_id = "segmented";
-              request.sort = sort;
-              request.desc = desc;
-              request.from = from;
-              request.size = size;
-              request.exclude_interim = exclude_interim;
-              if (window) {
-                request.start = absl::StrCat(kBase + 5 * 3600000);
-                request.end = absl::StrCat(kBase + 40 * 3600000);
+              // A threshold: skipped segments are counted with it too.
+              for (double min_score : {0.0, 9.0, 9.5}) {
+                InfluencersRequest request;
+                request.job_id = "segmented";
+                request.sort = sort;
+                request.desc = desc;
+                request.from = from;
+                request.size = size;
+                request.exclude_interim = exclude_interim;
+                request.influencer_score = min_score;
+                if (window) {
+                  request.start = absl::StrCat(kBase + 5 * 3600000);
+                  request.end = absl::StrCat(kBase + 40 * 3600000);
+                }
+                std::optional<Outcome> outcome = RunBoth(store, request);
+                if (!outcome.has_value()) continue;
+                ++compared;
+                ASSERT_EQ(outcome->fast, outcome->reference)
+                    << RequestToJson(request);
               }
-              std::optional<Outcome> outcome = RunBoth(store, request);
-              if (!outcome.has_value()) continue;
-              ++compared;
-              ASSERT_EQ(outcome->fast, outcome->reference)
-                  << RequestToJson(request);
             }
           }
         }
       }
     }
   }
-  EXPECT_GT(compared, 400);
+  EXPECT_GT(compared, 1200);
 }
 
 TEST(ExecutorDifferentialTest, StringSortCutsThroughRepeatedValues) {

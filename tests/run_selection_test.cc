@@ -152,5 +152,29 @@ TEST(RunSelectionTest, RunsInTurnArePassedABlockAtATime) {
   EXPECT_LT(comparisons, 400u);
 }
 
+// LongestFit against every answer k <= cap and every known start good <= k
+// (good 0 as the merge uses it, 1 as PassInStrides does): it finds k, asks
+// only counts in [1, cap], and asks O(log k) of them.
+TEST(RunSelectionTest, LongestFitFindsEveryPrefixInLogarithmicCalls) {
+  for (size_t cap = 0; cap <= 70; ++cap) {
+    for (size_t k = 0; k <= cap; ++k) {
+      for (size_t good = 0; good <= k; ++good) {
+        size_t calls = 0;
+        bool out_of_range = false;
+        const size_t found = LongestFit(good, cap, [&](size_t count) {
+          ++calls;
+          if (count == 0 || count > cap) out_of_range = true;
+          return count <= k;
+        });
+        ASSERT_EQ(found, k) << "cap " << cap << " good " << good;
+        ASSERT_FALSE(out_of_range) << "cap " << cap << " k " << k;
+        size_t log2 = 0;
+        while ((size_t{1} << log2) < k + 1) ++log2;
+        ASSERT_LE(calls, 2 * log2 + 2) << "cap " << cap << " k " << k;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace clout
