@@ -1262,6 +1262,12 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
   // with a budget of twice its estimated rows, and the blocks finish a walk
   // that runs out of it.
   bool scan_window = index_use == IndexUse::kAlwaysScanWindow;
+  // The window's rows are read in row order when the job is stored in time
+  // order, or when the window is the whole job (a threshold alone): the
+  // top-k does not depend on the order it is offered rows in.
+  const bool sequential_scan =
+      index && (index->identity() ||
+                (window_first == 0 && window_last == job.size()));
   bool blocks = false;
   size_t walk_budget = std::numeric_limits<size_t>::max();
   const bool blocks_apply = index && window &&
@@ -1287,9 +1293,14 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
     const double limit = static_cast<double>(query.from + query.size);
     const double count = static_cast<double>(page.count);
     const double walk_rows = limit >= count ? n : limit * n / count;
-    scan_walk_budget = static_cast<size_t>(std::min(n, 4 * walk_rows + 1024));
     const double scan_rows = static_cast<double>(window_last - window_first);
-    const double scan_cost = index->identity() ? 1.0 : 3.0;
+    const double scan_cost = sequential_scan ? 1.0 : 3.0;
+    // At least a sixth of the scan's cost (a walk visit costs about 3),
+    // so that a walk that would have ended just past the budget pays at
+    // most about 3x for the scan after it.
+    scan_walk_budget = static_cast<size_t>(
+        std::min(n, std::max(4 * walk_rows + 1024,
+                             scan_rows * scan_cost / (3.0 * 2))));
     scan_window = scan_rows * scan_cost < walk_rows * 3.0;
     if (blocks_apply) {
       const double block_count =
@@ -1327,7 +1338,7 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
   auto scan = [&] {
     const TimeIndex& time = *index;
     RowPage scanned =
-        time.identity()
+        sequential_scan
             ? ScanRowsPage(query, window_first, window_last)
             : ScanPage(query, window_first, window_last,
                        [&](size_t position) { return time.RowAt(position); });

@@ -115,9 +115,11 @@ enum class IndexUse {
   // A score-descending sort with a time window: merge the TimeIndex's
   // blocks of the window (other queries choose as kAlways does).
   kAlwaysBlocks,
-  // A filtered page walks the order with a budget of a quarter of the
-  // job's rows, then scans the window if the walk runs out of it (kAuto's
-  // fallback, with a budget that tests meet often).
+  // A page whose count comes from the TimeIndex (a window or threshold)
+  // walks the order with a budget of a quarter of the job's rows, then
+  // scans the window afresh if the walk runs out (kAuto's fallback, with a
+  // budget tests meet often); no blocks, no scan chosen up front. Other
+  // queries as kAlways.
   kAlwaysShortWalk,
 };
 
@@ -143,8 +145,10 @@ enum class IndexUse {
 //     score ranks, sorted per block), whose cost does not depend on how
 //     scores follow time; a walk estimated close to it is tried first with
 //     a budget of rows, and the blocks finish a walk that runs out. Other
-//     walks chosen over the window's scan also get a budget (about four
-//     times their estimate), and the scan finishes one that runs out.
+//     walks chosen over the window's scan also get a budget (four times
+//     their estimate plus 1,024 rows, and at least a sixth of the scan's
+//     cost, at most the job), and the scan starts afresh after one that
+//     runs out: at most about 3x the walk it replaces.
 //
 // A job of segments (a base plus deltas) runs the query on each segment
 // and merges the pages, ties to the earlier segment, skipping deleted rows.

@@ -162,6 +162,11 @@ inline void RunQuery(const clout::InfluencerStore& store,
   CheckSamePage(clout::ExecuteQuery(*query, clout::IndexUse::kAlwaysScanWindow),
                 reference,
                 "ExecuteQuery(kAlwaysScanWindow) vs ReferenceExecuteQuery");
+  CheckSamePage(clout::ExecuteQuery(*query, clout::IndexUse::kAlwaysBlocks),
+                reference, "ExecuteQuery(kAlwaysBlocks) vs ReferenceExecuteQuery");
+  CheckSamePage(clout::ExecuteQuery(*query, clout::IndexUse::kAlwaysShortWalk),
+                reference,
+                "ExecuteQuery(kAlwaysShortWalk) vs ReferenceExecuteQuery");
 
   // The page is the requested slice of the matches, and every row matches.
   const int64_t expected_rows = std::max<int64_t>(
