@@ -1457,6 +1457,22 @@ struct Part {
 // `limit` to `out`.
 void MergeParts(const ResolvedQuery& query, std::vector<Part>& parts,
                 size_t from, size_t limit, InfluencersPage* out) {
+  out->influencers.reserve(limit > from ? limit - from : 0);
+  const Part* only = nullptr;  // the one part with rows, if only one has
+  size_t with_rows = 0;
+  for (const Part& part : parts) {
+    if (part.next < part.page.size()) {
+      only = &part;
+      ++with_rows;
+    }
+  }
+  if (with_rows == 1) {  // its page is the page: no keys, no heap
+    const size_t end = std::min(limit, only->page.size() - only->next);
+    for (size_t i = from; i < end; ++i) {
+      out->influencers.push_back(ViewOf(*only->rows, only->page[only->next + i]));
+    }
+    return;
+  }
   const bool numeric = IsNumericSort(query.sort);
   if (numeric) {
     for (Part& part : parts) {
@@ -1486,8 +1502,8 @@ void MergeParts(const ResolvedQuery& query, std::vector<Part>& parts,
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].next < parts[i].page.size()) heap.push_back(i);
   }
-  std::make_heap(heap.begin(), heap.end(), after);
   out->influencers.reserve(limit > from ? limit - from : 0);
+  std::make_heap(heap.begin(), heap.end(), after);
   for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
     std::pop_heap(heap.begin(), heap.end(), after);
     Part& best = parts[heap.back()];
@@ -1625,6 +1641,16 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
       });
 }
 
+// Reads the next position of a merge's run (whose reader and positions
+// left are `reader` and `left`, at least 1) into `row`; true if that row is
+// live.
+inline bool ReadRunRow(const SegmentRun& run, PageOrderView::Reader& reader,
+                       size_t& left, uint32_t& row) {
+  --left;
+  row = reader.Next();
+  return !IsDeleted(run.segment->deleted.get(), run.bitmap.get(), row);
+}
+
 // Reads run s of a merge on over its next positions (at most `cap`) that
 // come before `front`, the least next row of the other runs, and calls
 // take(s, row) for the live ones: found by a galloping search (LongestFit),
@@ -1643,11 +1669,9 @@ ABSL_ATTRIBUTE_NOINLINE void TakeBlock(const ResolvedQuery& query,
     return RunRowBefore(query, runs, RunRowAt(query, runs, s, first + count - 1),
                         front);
   });
-  const DeletedRows* deleted = runs[s].segment->deleted.get();
+  uint32_t row;
   for (size_t i = 0; i < block; ++i) {
-    --left;
-    const uint32_t row = reader.Next();
-    if (!IsDeleted(deleted, runs[s].bitmap.get(), row)) take(s, row);
+    if (ReadRunRow(runs[s], reader, left, row)) take(s, row);
   }
 }
 
@@ -1735,12 +1759,9 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   // Reads run s on to its next live row; false if it has none.
   auto advance = [&](size_t s) {
     Head& head = heads[s];
-    const SegmentRun& run = runs[s];
-    const DeletedRows* deleted = run.segment->deleted.get();
+    uint32_t row;
     while (head.left > 0) {
-      --head.left;
-      const uint32_t row = head.reader->Next();
-      if (IsDeleted(deleted, run.bitmap.get(), row)) continue;
+      if (!ReadRunRow(runs[s], *head.reader, head.left, row)) continue;
       head.next = MakeRunRow(query, runs, s, row);
       return true;
     }
