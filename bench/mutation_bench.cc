@@ -16,6 +16,8 @@
 //   bazel run --config=opt //bench:mutation_bench -- [--records=N]
 //       [--max_deltas=N]  (StoreOptions::max_delta_segments of the store
 //                          BM_Apply* and BM_Query{Quiet,UnderWrites} use)
+//       [--merge_ratio=X] (its StoreOptions::merge_ratio; 0.01 merges the
+//                          whole job within BM_ApplyBulk1000)
 //       --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <algorithm>
 #include <atomic>
@@ -43,6 +45,10 @@ namespace {
 uint64_t g_records = 10'000'000;
 // StoreOptions::max_delta_segments of the written-to store (--max_deltas).
 size_t g_max_deltas = StoreOptions().max_delta_segments;
+// StoreOptions::merge_ratio of the written-to store (--merge_ratio): a small
+// one merges the whole job within BM_ApplyBulk1000, as a long run of writes
+// does at the default.
+double g_merge_ratio = StoreOptions().merge_ratio;
 constexpr int64_t kBase = 1454943600000;
 constexpr int64_t kBucketMs = 3'600'000;
 constexpr int kValuesPerBucket = 100;
@@ -82,6 +88,7 @@ InfluencerStore& Store() {
   static InfluencerStore* store = [] {
     StoreOptions options;
     options.max_delta_segments = g_max_deltas;
+    options.merge_ratio = g_merge_ratio;
     return NewStore(options);
   }();
   return *store;
@@ -271,6 +278,26 @@ void QueryStore(benchmark::State& state, bool writes) {
   if (writes) {
     state.counters["batches"] = batches.load();
     state.counters["max_deltas"] = static_cast<double>(max_deltas.load());
+    // The base segment after the writes: once a long run of writes has
+    // merged the whole job, it holds the updated rows at its end and is
+    // no longer in time order (window scans read its TimeIndex).
+    std::shared_ptr<const JobResults> after = store.Current()->jobs.at("job-0");
+    // The same query once the writer has stopped: what the job's state
+    // costs, apart from sharing the cores with the writer and its merges.
+    std::vector<double> quiet_after;
+    for (int i = 0; i < 21; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      absl::StatusOr<InfluencersPage> page = store.GetInfluencers(request);
+      quiet_after.push_back(MicrosSince(start));
+      benchmark::DoNotOptimize(page->influencers.data());
+    }
+    std::sort(quiet_after.begin(), quiet_after.end());
+    state.counters["after_p50_us"] = quiet_after[quiet_after.size() / 2];
+    if (!after->segments.empty()) {
+      const JobResults::Segment& base = after->segments.front();
+      state.counters["base_rows"] = static_cast<double>(base.rows->columns.size());
+      state.counters["base_time_ordered"] = base.rows->time_ordered ? 1 : 0;
+    }
   }
 }
 
@@ -325,8 +352,21 @@ BENCHMARK(BM_Memory)->Iterations(1)->Repetitions(1);
 }  // namespace clout
 
 int main(int argc, char** argv) {
-  // --records=N and --max_deltas=N before Google Benchmark's own flags.
+  // --records=N, --max_deltas=N and --merge_ratio=X before Google
+  // Benchmark's own flags.
   for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--merge_ratio=", 14) == 0) {
+      double ratio = 0;
+      if (!absl::SimpleAtod(argv[i] + 14, &ratio) || !(ratio > 0)) {
+        std::fprintf(stderr, "--merge_ratio wants a positive number\n");
+        return 2;
+      }
+      clout::g_merge_ratio = ratio;
+      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+      --argc;
+      --i;
+      continue;
+    }
     const bool records = std::strncmp(argv[i], "--records=", 10) == 0;
     const bool deltas = std::strncmp(argv[i], "--max_deltas=", 13) == 0;
     if (!records && !deltas) continue;
