@@ -414,6 +414,10 @@ class TopK {
     if (buffer_.size() == capacity_) Cut();
   }
 
+  // Whether the buffer has been cut; then only offers below cut() enter.
+  bool full() const { return full_; }
+  const KeyedRow& cut() const { return cut_; }
+
   // The kept pairs in ascending order.
   std::vector<KeyedRow> Take() {
     if (buffer_.size() > limit_) Cut();
@@ -436,33 +440,6 @@ class TopK {
   KeyedRow cut_{};
   std::vector<KeyedRow> buffer_;
 };
-
-// The page and count of the matches among row_at(first..last-1): a filter
-// pass feeding a bounded top-k selection (never a sort of all matches).
-template <typename RowAt>
-RowPage ScanPage(const ResolvedQuery& query, size_t first, size_t last,
-                         RowAt row_at) {
-  RowPage page;
-  const size_t limit = static_cast<size_t>(query.from + query.size);
-  int64_t count = 0;
-  if (query.size == 0) {
-    ForEachMatch(query, first, last, row_at, [&](uint32_t) { ++count; });
-    page.count = count;
-    return page;
-  }
-  RowKeys keys(query);
-  TopK top(limit);
-  ForEachMatch(query, first, last, row_at, [&](uint32_t row) {
-    ++count;
-    top.Offer(keys(row), row);
-  });
-  page.count = count;
-  std::vector<KeyedRow> best = top.Take();
-  for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
-    page.rows.push_back(best[i].row);
-  }
-  return page;
-}
 
 // Key functors for the sequential scan: each computes the page-order key
 // of a row (as RowKeys does) without a per-row switch. `flip` is all ones
@@ -572,8 +549,10 @@ void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
   }
 }
 
-// ScanPage for rows first..last-1 in ascending row order, the common case
-// (a whole job, or a window of a job stored in time order). Rows arrive in
+// The page and count of the matches among rows first..last-1, in
+// ascending row order, the common case (a whole job, or a window of a job
+// stored in time order): a filter pass feeding a bounded top-k selection
+// (never a sort of all matches). Rows arrive in
 // ascending order, so once the buffer has been cut at (key, row) a later
 // row can only enter with a smaller key: one integer comparison per row.
 RowPage ScanRowsPage(const ResolvedQuery& query, size_t first,
@@ -765,6 +744,158 @@ RowPage ScanRowsPage(const ResolvedQuery& query, size_t first,
   std::sort(buffer.begin(), buffer.end());
   for (size_t i = static_cast<size_t>(query.from); i < buffer.size(); ++i) {
     page.rows.push_back(buffer[i].row);
+  }
+  return page;
+}
+
+// The page and count of the matches among rows[0, n) that are >= min_row:
+// rows of the query's window (the window is not tested again) in any
+// order, as a job not stored in time order lists them. As ScanRowsPage,
+// but rows may come in any order, so each match below the cut is offered
+// to the top-k by (key, row).
+RowPage ScanRowListPage(const ResolvedQuery& query, const uint32_t* rows,
+                        size_t n, uint32_t min_row) {
+  RowPage page;
+  const size_t limit = static_cast<size_t>(query.from + query.size);
+  RowPredicate predicate = PredicateOf(query);
+  predicate.has_window = false;  // the positions are the window's
+  const RowFilter filter(predicate, *query.job);
+  int64_t count = 0;
+  if (limit == 0 || query.size == 0) {
+    for (size_t i = 0; i < n; ++i) {
+      count += rows[i] >= min_row && filter.Passes(rows[i]);
+    }
+    page.count = count;
+    return page;
+  }
+  TopK top(limit);
+  std::vector<uint64_t> table;
+  const double* score = filter.c.influencer_score.data();
+  const uint8_t* interim = filter.c.is_interim.data();
+  const bool has_score = predicate.has_score;
+  const double min_score = predicate.min_score;
+  const bool exclude_interim = predicate.exclude_interim;
+  WithKeyOf(query, &table, [&](auto key_of) {
+    // Blocks of 64 positions: the filters become a bit mask computed in
+    // straight-line loops (independent loads, no branch per row), and
+    // only the matches are keyed and offered.
+    constexpr size_t kBlock = 64;
+    constexpr int kSparse = 16;
+    uint32_t block[kBlock];
+    size_t i = 0;
+    for (; n - i >= kBlock; i += kBlock) {
+      uint64_t matched = 0;
+      for (size_t j = 0; j < kBlock; ++j) {
+        block[j] = rows[i + j];
+        matched |= static_cast<uint64_t>(block[j] >= min_row) << j;
+      }
+      if (std::popcount(matched) <= kSparse) {
+        // Few of the block's rows are from min_row on (the rest are
+        // another scan's): test them one by one.
+        for (; matched != 0; matched &= matched - 1) {
+          const uint32_t row = block[std::countr_zero(matched)];
+          if (!filter.Passes(row)) continue;
+          ++count;
+          top.Offer(key_of(row), row);
+        }
+        continue;
+      }
+      if (has_score) {
+        uint64_t m = 0;
+        for (size_t j = 0; j < kBlock; ++j) {
+          m |= static_cast<uint64_t>(score[block[j]] >= min_score) << j;
+        }
+        matched &= m;
+      }
+      if (exclude_interim) {
+        uint64_t m = 0;
+        for (size_t j = 0; j < kBlock; ++j) {
+          m |= static_cast<uint64_t>(interim[block[j]] == 0) << j;
+        }
+        matched &= m;
+      }
+      count += std::popcount(matched);
+      if (top.full()) {
+        // Only the rows below the cut can enter: one more mask (the cut
+        // moves during the block at most down, and Offer tests again).
+        const KeyedRow cut = top.cut();
+        uint64_t below = 0;
+        for (size_t j = 0; j < kBlock; ++j) {
+          const uint64_t key = key_of(block[j]);
+          below |= static_cast<uint64_t>((key < cut.key) |
+                                         ((key == cut.key) & (block[j] < cut.row)))
+                   << j;
+        }
+        matched &= below;
+      }
+      for (; matched != 0; matched &= matched - 1) {
+        const uint32_t row = block[std::countr_zero(matched)];
+        top.Offer(key_of(row), row);
+      }
+    }
+    for (; i < n; ++i) {
+      const uint32_t row = rows[i];
+      if (row < min_row || !filter.Passes(row)) continue;
+      ++count;
+      top.Offer(key_of(row), row);
+    }
+  });
+  page.count = count;
+  std::vector<KeyedRow> best = top.Take();
+  for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
+    page.rows.push_back(best[i].row);
+  }
+  return page;
+}
+
+// The page and count of the matches in the window of a job not stored in
+// time order, whose positions in `time` are [first, last) (`time` is not
+// the identity: those windows take ScanRowsPage). The job's leading rows
+// that are in time order (TimeIndex::ordered_rows: a job merged after
+// updates keeps its older rows in order, the rewritten ones after them)
+// hold their part of the window in one stretch, scanned in row order
+// (ScanRowsPage). The other rows' part is read through the time order
+// (sorting those rows into row order first, for fewer cache misses, cost
+// more than it saved: measured). The two pages are merged.
+RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
+                       size_t first, size_t last) {
+  const uint32_t* positions = time.order().data() + first;
+  const size_t n = last - first;
+  const size_t ordered = time.ordered_rows();
+  if (ordered == 0 || query.size <= 0) {
+    return ScanRowListPage(query, positions, n, 0);
+  }
+  const Column<int64_t>& ts = query.job->columns.timestamp;
+  const auto ordered_end = ts.begin() + static_cast<ptrdiff_t>(ordered);
+  const size_t head_first =
+      query.start.has_value()
+          ? static_cast<size_t>(
+                std::lower_bound(ts.begin(), ordered_end, *query.start) -
+                ts.begin())
+          : 0;
+  const size_t head_last = std::max(
+      head_first,
+      query.end.has_value()
+          ? static_cast<size_t>(
+                std::lower_bound(ts.begin(), ordered_end, *query.end) -
+                ts.begin())
+          : ordered);
+  // Both parts' best from + size, merged, then paged.
+  ResolvedQuery whole = query;
+  whole.from = 0;
+  whole.size = query.from + query.size;
+  const RowPage head = ScanRowsPage(whole, head_first, head_last);
+  const RowPage tail =
+      ScanRowListPage(whole, positions, n, static_cast<uint32_t>(ordered));
+  RowPage page;
+  page.count = head.count + tail.count;
+  const RowKeys keys(query);
+  TopK top(static_cast<size_t>(whole.size));
+  for (uint32_t row : head.rows) top.Offer(keys(row), row);
+  for (uint32_t row : tail.rows) top.Offer(keys(row), row);
+  std::vector<KeyedRow> best = top.Take();
+  for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
+    page.rows.push_back(best[i].row);
   }
   return page;
 }
@@ -1294,7 +1425,9 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
     const double count = static_cast<double>(page.count);
     const double walk_rows = limit >= count ? n : limit * n / count;
     const double scan_rows = static_cast<double>(window_last - window_first);
-    const double scan_cost = sequential_scan ? 1.0 : 3.0;
+    // Per row, ScanWindowPage reads the time order and gathers the
+    // columns: up to about twice ScanRowsPage's cost (measured).
+    const double scan_cost = sequential_scan ? 1.0 : 2.0;
     // At least a sixth of the scan's cost (a walk visit costs about 3),
     // so that a walk that would have ended just past the budget pays at
     // most about 3x for the scan after it.
@@ -1340,8 +1473,7 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
     RowPage scanned =
         sequential_scan
             ? ScanRowsPage(query, window_first, window_last)
-            : ScanPage(query, window_first, window_last,
-                       [&](size_t position) { return time.RowAt(position); });
+            : ScanWindowPage(query, time, window_first, window_last);
     scanned.count = page.count;
     return scanned;
   };
@@ -1961,11 +2093,19 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
       out.count += CountRows(sub, index_use) - deleted_matches;
       continue;
     }
-    // Ask for `limit` rows, and again for more while deleted rows among
-    // them leave fewer than `limit` live ones and the segment has more:
-    // deleted rows are seldom near the top, so one round is the rule.
+    // Ask for `limit` rows and, for a segment with deleted rows, twice as
+    // many more as its share of deleted rows predicts (plus 1/16): another
+    // round repeats the segment's scan or walk. Ask again for more while
+    // deleted rows among them leave fewer than `limit` live ones and the
+    // segment has more.
     Part part{segment.rows.get(), {}, {}};
     int64_t ask = static_cast<int64_t>(limit);
+    if (deleted != nullptr && segment.rows->columns.size() > 0) {
+      const double share = static_cast<double>(deleted->size()) /
+                           static_cast<double>(segment.rows->columns.size());
+      ask += static_cast<int64_t>(2 * share * static_cast<double>(limit)) +
+             static_cast<int64_t>(limit / 16);
+    }
     int64_t segment_count = 0;
     for (;;) {
       sub.size = ask;

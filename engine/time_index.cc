@@ -25,7 +25,9 @@ TimeIndex::TimeIndex(const JobResults& job,
     : size_(job.size()), block_rows_(BlockRowsFor(job.size())) {
   const Column<int64_t>& ts = job.columns.timestamp;
   const size_t n = size_;
-  const bool sorted = std::is_sorted(ts.begin(), ts.end());
+  ordered_rows_ = static_cast<size_t>(
+      std::is_sorted_until(ts.begin(), ts.end()) - ts.begin());
+  const bool sorted = ordered_rows_ == n;
   RowOrder position_of;  // row -> time position (if permuted)
   if (!sorted) {
     KeyedRows keyed(n);

@@ -48,6 +48,16 @@ class TimeIndex {
   // True when the job's rows are already in (timestamp, row) order.
   bool identity() const { return order_.empty(); }
 
+  // The rows in time order (the row at each position); empty when
+  // identity().
+  const RowOrder& order() const { return order_; }
+
+  // The number of leading rows already in time order: rows [0,
+  // ordered_rows()) have non-decreasing timestamps (size() when
+  // identity()). A job merged after updates keeps its older rows in order
+  // and the rewritten ones after them.
+  size_t ordered_rows() const { return ordered_rows_; }
+
   // The row at `position` of the time order.
   uint32_t RowAt(size_t position) const {
     return order_.empty() ? static_cast<uint32_t>(position) : order_[position];
@@ -91,6 +101,7 @@ class TimeIndex {
  private:
   size_t size_ = 0;
   size_t block_rows_ = 0;
+  size_t ordered_rows_ = 0;
   RowOrder order_;        // empty: identity
   RowOrder block_ranks_;  // size_ entries, sorted per block
   std::vector<uint32_t> block_first_ranks_;  // one per block

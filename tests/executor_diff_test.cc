@@ -874,5 +874,61 @@ TEST(ExecutorDifferentialTest, EightCodesBelowTheCutAllReachThePage) {
   }
 }
 
+// A job whose first rows are in time order and whose last ones (as a merge
+// after updates leaves them) fall anywhere in time: a window's scan reads
+// the ordered rows' stretch in row order and the others through the time
+// order (ScanWindowPage). Few of the others per block of 64 positions take
+// the row-by-row path, many the bit-mask path: both, with every filter.
+TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
+  std::mt19937_64 random(20261207);
+  constexpr int kOrdered = 6000;
+  for (int tail : {400, 6000}) {
+    InfluencerStore store;
+    MutationBatch batch;
+    std::vector<std::string> values;  // InfluencerFields holds views
+    for (int v = 0; v < kOrdered + tail; ++v) {
+      values.push_back(absl::StrCat("h", v));
+    }
+    for (int r = 0; r < kOrdered + tail; ++r) {
+      InfluencerFields row;
+      row.field_name = "host";
+      row.field_value = values[r];
+      const int64_t minute =
+          r < kOrdered ? r : static_cast<int64_t>(random() % kOrdered);
+      row.timestamp = kBase + minute * 60000;
+      row.influencer_score = static_cast<double>(random() % 100);
+      row.probability = static_cast<double>(random() % 50) / 100;
+      row.is_interim = random() % 3 == 0;
+      batch.AddInfluencer("partly", row);
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    for (const char* sort : {"probability", "influencer_score", "timestamp"}) {
+      for (double threshold : {0.0, 30.0, 70.0}) {
+        for (bool exclude_interim : {false, true}) {
+          for (int64_t from : {0, 7, 150}) {
+            const int64_t first = static_cast<int64_t>(random() % 3000);
+            InfluencersRequest request;
+            request.job_id = "partly";
+            request.sort = sort;
+            request.desc = random() % 2 == 0;
+            request.start = absl::StrCat(kBase + first * 60000);
+            request.end = absl::StrCat(
+                kBase + (first + 500 + static_cast<int64_t>(random() % 2500)) *
+                            60000);
+            request.influencer_score = threshold;
+            request.exclude_interim = exclude_interim;
+            request.from = from;
+            request.size = 100;
+            std::optional<Outcome> outcome = RunBoth(store, request);
+            ASSERT_TRUE(outcome.has_value());
+            ASSERT_EQ(outcome->fast, outcome->reference)
+                << RequestToJson(request);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace clout

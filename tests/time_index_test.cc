@@ -117,6 +117,20 @@ TEST(TimeIndexTest, IdentityTakesNoOrderMemory) {
   EXPECT_GE(b.bytes(), 4096 * 8);  // plus the time order
 }
 
+TEST(TimeIndexTest, OrderedRowsIsTheLongestPrefixInTimeOrder) {
+  std::mt19937_64 random(2);
+  for (bool time_ordered : {true, false}) {
+    std::shared_ptr<const JobResults> job = MakeJob(random, 3000, time_ordered);
+    const TimeIndex index(*job, ScoreDescOrder(*job));
+    const auto& ts = job->columns.timestamp;
+    size_t prefix = 1;
+    while (prefix < ts.size() && ts[prefix - 1] <= ts[prefix]) ++prefix;
+    EXPECT_EQ(index.ordered_rows(), prefix);
+    EXPECT_EQ(index.identity(), prefix == ts.size());
+    if (!time_ordered) EXPECT_LT(prefix, ts.size());
+  }
+}
+
 TEST(TimeIndexTest, WarmIndexesBuildsOnceAndReportsBytes) {
   std::mt19937_64 random(2);
   std::shared_ptr<const JobResults> job = MakeJob(random, 3000, true);
