@@ -550,8 +550,9 @@ void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
 }
 
 // The page and count of the matches among rows first..last-1, in
-// ascending row order, the common case (a whole job, or a window of a job
-// stored in time order): a filter pass feeding a bounded top-k selection
+// ascending row order, the common case (a whole job, a window of a job
+// stored in time order, or of its rows that are: ScanWindowPage): a filter
+// pass feeding a bounded top-k selection
 // (never a sort of all matches). Rows arrive in
 // ascending order, so once the buffer has been cut at (key, row) a later
 // row can only enter with a smaller key: one integer comparison per row.
@@ -880,15 +881,21 @@ RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
                 std::lower_bound(ts.begin(), ordered_end, *query.end) -
                 ts.begin())
           : ordered);
-  // Both parts' best from + size, merged, then paged.
+  // Both parts' best from + size, merged, then paged. Their rows are the
+  // window's (the head's stretch is exactly its ordered rows), so the
+  // window is not tested again.
   ResolvedQuery whole = query;
   whole.from = 0;
   whole.size = query.from + query.size;
+  whole.start.reset();
+  whole.end.reset();
   const RowPage head = ScanRowsPage(whole, head_first, head_last);
   const RowPage tail =
       ScanRowListPage(whole, positions, n, static_cast<uint32_t>(ordered));
   RowPage page;
   page.count = head.count + tail.count;
+  // RowKeys gives every row the key the scans' functors (WithKeyOf) gave
+  // it: the same page order.
   const RowKeys keys(query);
   TopK top(static_cast<size_t>(whole.size));
   for (uint32_t row : head.rows) top.Offer(keys(row), row);
@@ -1634,7 +1641,6 @@ void MergeParts(const ResolvedQuery& query, std::vector<Part>& parts,
   for (size_t i = 0; i < parts.size(); ++i) {
     if (parts[i].next < parts[i].page.size()) heap.push_back(i);
   }
-  out->influencers.reserve(limit > from ? limit - from : 0);
   std::make_heap(heap.begin(), heap.end(), after);
   for (size_t taken = 0; taken < limit && !heap.empty(); ++taken) {
     std::pop_heap(heap.begin(), heap.end(), after);
@@ -2094,13 +2100,14 @@ InfluencersPage ExecuteSegments(const ResolvedQuery& query,
       continue;
     }
     // Ask for `limit` rows and, for a segment with deleted rows, twice as
-    // many more as its share of deleted rows predicts (plus 1/16): another
+    // many more as its share of deleted rows predicts, plus limit / 16: another
     // round repeats the segment's scan or walk. Ask again for more while
     // deleted rows among them leave fewer than `limit` live ones and the
     // segment has more.
     Part part{segment.rows.get(), {}, {}};
     int64_t ask = static_cast<int64_t>(limit);
-    if (deleted != nullptr && segment.rows->columns.size() > 0) {
+    if (deleted != nullptr && deleted->size() > 0 &&
+        segment.rows->columns.size() > 0) {
       const double share = static_cast<double>(deleted->size()) /
                            static_cast<double>(segment.rows->columns.size());
       ask += static_cast<int64_t>(2 * share * static_cast<double>(limit)) +

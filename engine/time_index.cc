@@ -26,7 +26,8 @@ TimeIndex::TimeIndex(const JobResults& job,
   const Column<int64_t>& ts = job.columns.timestamp;
   const size_t n = size_;
   ordered_rows_ = static_cast<size_t>(
-      std::is_sorted_until(ts.begin(), ts.end()) - ts.begin());
+      std::is_sorted_until(ts.begin(), ts.begin() + static_cast<ptrdiff_t>(n)) -
+      ts.begin());
   const bool sorted = ordered_rows_ == n;
   RowOrder position_of;  // row -> time position (if permuted)
   if (!sorted) {

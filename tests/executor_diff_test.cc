@@ -891,8 +891,9 @@ TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
     }
     for (int r = 0; r < kOrdered + tail; ++r) {
       InfluencerFields row;
-      row.field_name = "host";
-      row.field_value = values[r];
+      // Some rows of another field: a "host" sort finds no value there.
+      row.field_name = random() % 5 == 0 ? "user" : "host";
+      row.field_value = values[random() % values.size()];
       const int64_t minute =
           r < kOrdered ? r : static_cast<int64_t>(random() % kOrdered);
       row.timestamp = kBase + minute * 60000;
@@ -902,7 +903,9 @@ TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
       batch.AddInfluencer("partly", row);
     }
     ASSERT_TRUE(store.Apply(std::move(batch)).ok());
-    for (const char* sort : {"probability", "influencer_score", "timestamp"}) {
+    for (const char* sort :
+         {"probability", "influencer_score", "timestamp",
+          "influencer_field_value", "influencer_field_name", "host"}) {
       for (double threshold : {0.0, 30.0, 70.0}) {
         for (bool exclude_interim : {false, true}) {
           for (int64_t from : {0, 7, 150}) {
@@ -911,14 +914,19 @@ TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
             request.job_id = "partly";
             request.sort = sort;
             request.desc = random() % 2 == 0;
-            request.start = absl::StrCat(kBase + first * 60000);
-            request.end = absl::StrCat(
-                kBase + (first + 500 + static_cast<int64_t>(random() % 2500)) *
-                            60000);
+            // Both bounds, or only one.
+            const int bounds = static_cast<int>(random() % 4);
+            if (bounds != 1) request.start = absl::StrCat(kBase + first * 60000);
+            if (bounds != 2) {
+              request.end = absl::StrCat(
+                  kBase +
+                  (first + 500 + static_cast<int64_t>(random() % 2500)) * 60000);
+            }
             request.influencer_score = threshold;
             request.exclude_interim = exclude_interim;
             request.from = from;
-            request.size = 100;
+            request.size = random() % 3 == 0 ? 1 + static_cast<int64_t>(random() % 3)
+                                             : 100;
             std::optional<Outcome> outcome = RunBoth(store, request);
             ASSERT_TRUE(outcome.has_value());
             ASSERT_EQ(outcome->fast, outcome->reference)

@@ -129,6 +129,26 @@ TEST(TimeIndexTest, OrderedRowsIsTheLongestPrefixInTimeOrder) {
     EXPECT_EQ(index.identity(), prefix == ts.size());
     if (!time_ordered) EXPECT_LT(prefix, ts.size());
   }
+  // A long ordered prefix, equal timestamps where it ends, then a row
+  // that goes back in time: the prefix ends before that row.
+  InfluencerStore store;
+  MutationBatch batch;
+  std::vector<std::string> values;
+  for (int r = 0; r < 1000; ++r) values.push_back("h" + std::to_string(r));
+  for (int r = 0; r < 1000; ++r) {
+    InfluencerFields row;
+    row.field_name = "host";
+    row.field_value = values[r];
+    row.timestamp = r < 900 ? 1000 * static_cast<int64_t>(std::min(r, 800))
+                            : 1000 * static_cast<int64_t>(r % 50);
+    row.bucket_span = 600;
+    batch.AddInfluencer("j", row);
+  }
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  std::shared_ptr<const JobResults> job = store.Current()->jobs.at("j");
+  const TimeIndex index(*job, ScoreDescOrder(*job));
+  EXPECT_EQ(index.ordered_rows(), 900u);
+  EXPECT_FALSE(index.identity());
 }
 
 TEST(TimeIndexTest, WarmIndexesBuildsOnceAndReportsBytes) {
