@@ -552,10 +552,10 @@ void WithKeyOf(const ResolvedQuery& query, std::vector<uint64_t>* table,
 // The page and count of the matches among rows first..last-1, in
 // ascending row order, the common case (a whole job, a window of a job
 // stored in time order, or of its rows that are: ScanWindowPage): a filter
-// pass feeding a bounded top-k selection
-// (never a sort of all matches). Rows arrive in
-// ascending order, so once the buffer has been cut at (key, row) a later
-// row can only enter with a smaller key: one integer comparison per row.
+// pass feeding a bounded top-k selection (never a sort of all matches).
+// Rows arrive in ascending order, so once the buffer has been cut at (key,
+// row) a later row can only enter with a smaller key: one integer
+// comparison per row.
 RowPage ScanRowsPage(const ResolvedQuery& query, size_t first,
                              size_t last) {
   RowPage page;
@@ -749,6 +749,14 @@ RowPage ScanRowsPage(const ResolvedQuery& query, size_t first,
   return page;
 }
 
+// Appends the rows `top` kept, from its `from`-th on, to page->rows.
+void TakePage(TopK& top, int64_t from, RowPage* page) {
+  std::vector<KeyedRow> best = top.Take();
+  for (size_t i = static_cast<size_t>(from); i < best.size(); ++i) {
+    page->rows.push_back(best[i].row);
+  }
+}
+
 // The page and count of the matches among rows[0, n) that are >= min_row:
 // rows of the query's window (the window is not tested again) in any
 // order, as a job not stored in time order lists them. As ScanRowsPage,
@@ -842,10 +850,7 @@ RowPage ScanRowListPage(const ResolvedQuery& query, const uint32_t* rows,
     }
   });
   page.count = count;
-  std::vector<KeyedRow> best = top.Take();
-  for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
-    page.rows.push_back(best[i].row);
-  }
+  TakePage(top, query.from, &page);
   return page;
 }
 
@@ -900,10 +905,7 @@ RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
   TopK top(static_cast<size_t>(whole.size));
   for (uint32_t row : head.rows) top.Offer(keys(row), row);
   for (uint32_t row : tail.rows) top.Offer(keys(row), row);
-  std::vector<KeyedRow> best = top.Take();
-  for (size_t i = static_cast<size_t>(query.from); i < best.size(); ++i) {
-    page.rows.push_back(best[i].row);
-  }
+  TakePage(top, query.from, &page);
   return page;
 }
 
