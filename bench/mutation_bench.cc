@@ -8,6 +8,9 @@
 //   BM_QueryMerged       the Q1-Q7 shapes on the job as one segment
 //   BM_QuerySegmented    the same rows as the base plus 16 delta segments
 //                        of such batches (unmerged), same shapes
+//   BM_QueryRewritten    the job as a whole-job merge leaves it (the
+//                        base plus 64 batches in one segment), after 16
+//                        batches that rewrite rows the 64 rewrote
 //   BM_QueryQuiet        the shapes through InfluencerStore, p50 per
 //                        query, before any write (one plain segment)
 //   BM_QueryUnderWrites  the same while another thread applies a batch
@@ -27,6 +30,7 @@
 #include <thread>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -208,6 +212,42 @@ const SegmentedJob& Segmented() {
   return *pair;
 }
 
+// The job as a whole-job merge leaves it after a long run of writes, and
+// as writes then change it: the base plus 64 batches merged into one
+// segment (the updated rows, scored 100-106, at the top of the score
+// order), then the first 16 batches written again, which deletes the
+// merged versions of their rows.
+const StoreVersion& Rewritten() {
+  static StoreVersion* out = [] {
+    StoreOptions options;
+    options.max_delta_segments = 64;
+    options.merge_ratio = 1e9;
+    options.merge_growing_deltas = false;
+    auto merged = std::make_shared<StoreVersion>();
+    {
+      std::unique_ptr<InfluencerStore> store(NewStore(options));
+      for (uint64_t round = 0; round < 64; ++round) {
+        if (!store->Apply(Batch(MutationMode::kBulk, round)).ok()) std::abort();
+      }
+      *merged = *store->Current();
+      merged->jobs["job-0"] = MaterializeJob(merged->jobs.at("job-0"));
+    }
+    InfluencerStore store(options);
+    if (!store.Restore(merged).ok()) std::abort();
+    for (uint64_t round = 0; round < 16; ++round) {
+      if (!store.Apply(Batch(MutationMode::kBulk, round)).ok()) std::abort();
+    }
+    auto* version = new StoreVersion(*store.Current());
+    WarmIndexes(*version);
+    const JobResults::Segment& base = version->jobs.at("job-0")->segments[0];
+    std::fprintf(stderr, "rewritten job-0: %zu segments, base %zu rows, %zu deleted\n",
+                 version->jobs.at("job-0")->segments.size(), base.rows->size(),
+                 base.deleted_rows());
+    return version;
+  }();
+  return *out;
+}
+
 void QueryOn(benchmark::State& state, const StoreVersion& snapshot) {
   const int shape = static_cast<int>(state.range(0));
   const SegmentedJob& pair = Segmented();
@@ -231,6 +271,9 @@ void BM_QueryMerged(benchmark::State& state) {
 }
 void BM_QuerySegmented(benchmark::State& state) {
   QueryOn(state, Segmented().segmented);
+}
+void BM_QueryRewritten(benchmark::State& state) {
+  QueryOn(state, Rewritten());
 }
 
 // Queries through the store, p50 per query, with or without a writer
@@ -346,6 +389,7 @@ BENCHMARK(BM_ApplyLoad1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_QueryUnderWrites)->DenseRange(0, kLastShape)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 BENCHMARK(BM_QueryMerged)->DenseRange(0, kLastShape)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_QuerySegmented)->DenseRange(0, kLastShape)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QueryRewritten)->DenseRange(0, kLastShape)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Memory)->Iterations(1)->Repetitions(1);
 
 }  // namespace

@@ -320,6 +320,66 @@ std::shared_ptr<const std::vector<uint64_t>> DeletedRowCache::Bitmap(
   return bitmap_;
 }
 
+void DeletedRowCache::CarryKeys(const DeletedRowCache& before,
+                                const std::vector<uint32_t>& added) {
+  // `before`'s mu_ is held by Extend; this cache is not shared yet.
+  for (const auto& [order, keys] : before.keys_) {
+    if (added.size() <= kCarriedRows) carried_.push_back({order, keys, added});
+  }
+  for (const CarriedKeys& c : before.carried_) {
+    if (c.added.size() + added.size() > kCarriedRows) continue;
+    CarriedKeys next{c.order, c.base, c.added};
+    next.added.insert(next.added.end(), added.begin(), added.end());
+    carried_.push_back(std::move(next));
+  }
+}
+
+std::shared_ptr<const DeletedRowCache::OrderKeys> DeletedRowCache::KeysInOrder(
+    const std::string& order, const DeletedRows& deleted,
+    absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit) const {
+  std::shared_ptr<const OrderKeys> base;
+  std::vector<uint32_t> added;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, keys] : keys_) {
+      if (name == order) return keys;
+    }
+    for (const CarriedKeys& c : carried_) {
+      if (c.order == order) {
+        base = c.base;
+        added = c.added;
+        break;
+      }
+    }
+  }
+  auto keys = std::make_shared<OrderKeys>();
+  if (base != nullptr) {
+    OrderKeys more;
+    more.reserve(added.size());
+    for (uint32_t row : added) more.push_back({key_of(row), row});
+    std::sort(more.begin(), more.end());
+    keys->resize(base->size() + more.size());
+    std::merge(base->begin(), base->end(), more.begin(), more.end(),
+               keys->begin());
+  } else if (deleted.size() <= build_limit) {
+    keys->reserve(deleted.size());
+    deleted.ForEachUnordered(
+        [&](uint32_t row) { keys->push_back({key_of(row), row}); });
+    std::sort(keys->begin(), keys->end());
+  } else {
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, built] : keys_) {
+    if (name == order) return built;  // built meanwhile by another query
+  }
+  if (keys_.size() == kOrders) keys_.erase(keys_.begin());
+  keys_.push_back({order, keys});
+  std::erase_if(carried_,
+                [&](const CarriedKeys& c) { return c.order == order; });
+  return keys;
+}
+
 std::shared_ptr<const JobResults> MaterializeJob(
     const std::shared_ptr<const JobResults>& job) {
   if (job->segments.empty()) return job;

@@ -27,6 +27,7 @@
 #include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 
 namespace clout {
@@ -411,9 +412,21 @@ class DeletedRows {
 //    batch's deleted rows, not all of them.
 //  - A bitmap of them, for pages deep enough that a binary search per row
 //    costs more than building it.
+//  - Their keys in a sort order (KeysInOrder), for counting the deleted
+//    rows among a range of that order's positions by two binary searches
+//    instead of reading each position (a page deep in an order whose first
+//    rows were rewritten). Carried over by Extend as the keys built for the
+//    list it extends plus the rows added since.
 class DeletedRowCache {
  public:
   static constexpr size_t kEntries = 16;
+  // Sort orders whose keys a cache keeps.
+  static constexpr size_t kOrders = 4;
+  // Rows added since a list whose keys were built, past which Extend stops
+  // carrying those keys (the next use builds them from all the rows).
+  static constexpr size_t kCarriedRows = size_t{1} << 16;
+  // One sort order's keys of deleted rows: (key, row), ascending.
+  using OrderKeys = std::vector<std::pair<uint64_t, uint32_t>>;
 
   // The count of `predicate`'s matches, if known.
   std::optional<int64_t> Find(const RowPredicate& predicate) const;
@@ -423,6 +436,16 @@ class DeletedRowCache {
   // rows: bit r set when row r is deleted. Built on first use.
   std::shared_ptr<const std::vector<uint64_t>> Bitmap(
       const DeletedRows& deleted, size_t rows) const;
+  // The rows of `deleted` (this cache's list) as sorted keys of the sort
+  // order named `order`, whose key of row r is key_of(r) (the same for a
+  // name as long as the segment lives), if they are built, or can be
+  // built from the keys built for the list this cache's extends (the rows
+  // added since keyed and merged in), or from scratch when `deleted` holds
+  // at most `build_limit` rows; else null. Thread-safe; key_of is called
+  // without the cache's lock held.
+  std::shared_ptr<const OrderKeys> KeysInOrder(
+      const std::string& order, const DeletedRows& deleted,
+      absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit) const;
   // Counts for a list holding this one's rows plus `added` (rows of
   // `columns`, none of them in this list): every known count extended.
   template <typename Columns>
@@ -436,13 +459,29 @@ class DeletedRowCache {
       for (uint32_t row : added) more += predicate.Passes(columns, row);
       next->entries_.push_back({predicate, count + more});
     }
+    next->CarryKeys(*this, added);
     return next;
   }
 
  private:
+  // Keys built for a list this one's list extends, and the rows added
+  // since (unsorted).
+  struct CarriedKeys {
+    std::string order;
+    std::shared_ptr<const OrderKeys> base;
+    std::vector<uint32_t> added;
+  };
+  // Sets carried_ from `before`'s keys (mu_ of `before` held) and `added`.
+  void CarryKeys(const DeletedRowCache& before,
+                 const std::vector<uint32_t>& added);
+
   mutable std::mutex mu_;
   std::vector<std::pair<RowPredicate, int64_t>> entries_;  // oldest first
   mutable std::shared_ptr<const std::vector<uint64_t>> bitmap_;
+  // Built keys, oldest first, at most kOrders.
+  mutable std::vector<std::pair<std::string, std::shared_ptr<const OrderKeys>>>
+      keys_;
+  mutable std::vector<CarriedKeys> carried_;  // dropped once built
 };
 
 // One job's influencer results. Rows are in ingest order: row i was loaded

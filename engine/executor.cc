@@ -1670,6 +1670,11 @@ struct SegmentRun {
   size_t last = 0;
   size_t lo = 0;
   std::shared_ptr<const std::vector<uint64_t>> bitmap;  // of deleted rows
+  // The deleted rows' keys in `order` (DeletedRowCache::KeysInOrder), once
+  // asked for; null if not to be had.
+  std::shared_ptr<const DeletedRowCache::OrderKeys> deleted_keys;
+  bool deleted_keys_asked = false;
+  size_t deleted_read = 0;  // deleted rows a merge read (ReadRunRow)
 
   const JobResults& rows() const { return *segment->rows; }
 };
@@ -1741,13 +1746,49 @@ RunRow RunRowAt(const ResolvedQuery& query, const std::vector<SegmentRun>& runs,
                                               : view[position]);
 }
 
-// The deleted rows of `run` at positions [from, to) of its order.
-size_t DeletedIn(SegmentRun& run, size_t from, size_t to) {
+// Ranges of positions shorter than this are read, not searched for.
+constexpr size_t kShortRange = 256;
+
+// The deleted rows of `run` at positions [from, to) of its order, named
+// `order_name`. Under a numeric sort, whose positions are in
+// (NumericKey, row) order (a time order's too), the count of the deleted
+// rows' keys (DeletedRowCache::KeysInOrder) between the range's ends,
+// found by two binary searches: a page deep in an order whose first rows were rewritten
+// (deleted rows crowd its start) costs O(log deleted), not a read per
+// position. The keys are built from scratch only when the segment has at
+// most 4x the range's rows deleted; else the positions are read.
+size_t DeletedIn(const ResolvedQuery& query, const std::string& order_name,
+                 SegmentRun& run, size_t from, size_t to) {
   const DeletedRows* deleted = run.segment->deleted.get();
   if (deleted == nullptr || from >= to) return 0;
+  if (!run.deleted_keys_asked && to - from > kShortRange &&
+      IsNumericSort(query.sort) && run.segment->deleted_cache != nullptr) {
+    run.deleted_keys_asked = true;
+    const JobResults& rows = run.rows();
+    // (A time order has no cached order's name.)
+    run.deleted_keys = run.segment->deleted_cache->KeysInOrder(
+        order_name.empty() ? OrderName(query) : order_name, *deleted,
+        [&](uint32_t row) {
+          return NumericKey(rows, query.sort, query.desc, row);
+        },
+        4 * (to - from));
+  }
+  if (run.deleted_keys != nullptr) {
+    const DeletedRowCache::OrderKeys& keys = *run.deleted_keys;
+    const PageOrderView& view = *run.view;
+    auto at = [&](size_t position) -> DeletedRowCache::OrderKeys::const_iterator {
+      if (position >= view.size()) return keys.end();
+      const uint32_t row = view[position];
+      return std::lower_bound(
+          keys.begin(), keys.end(),
+          std::pair<uint64_t, uint32_t>{
+              NumericKey(run.rows(), query.sort, query.desc, row), row});
+    };
+    return static_cast<size_t>(at(to) - at(from));
+  }
   // A bitmap (built once per list, cached) beats a search of each level
   // per row for all but short ranges.
-  if (run.bitmap == nullptr && to - from > 256 &&
+  if (run.bitmap == nullptr && to - from > kShortRange &&
       run.segment->deleted_cache != nullptr) {
     run.bitmap =
         run.segment->deleted_cache->Bitmap(*deleted, run.rows().size());
@@ -1781,14 +1822,27 @@ size_t PassRows(const ResolvedQuery& query, std::vector<SegmentRun>& runs,
       });
 }
 
+// Deleted rows a merge reads from a run before it asks for the bitmap of
+// the run's deleted rows (DeletedRowCache::Bitmap, built once per list):
+// a bit test costs a few ns, a search of the list's levels about 20, and
+// a page whose order starts with rewritten rows reads many deleted ones.
+constexpr size_t kDeletedReadBeforeBitmap = 128;
+
 // Reads the next position of a merge's run (whose reader and positions
 // left are `reader` and `left`, at least 1) into `row`; true if that row is
 // live.
-inline bool ReadRunRow(const SegmentRun& run, PageOrderView::Reader& reader,
+inline bool ReadRunRow(SegmentRun& run, PageOrderView::Reader& reader,
                        size_t& left, uint32_t& row) {
   --left;
   row = reader.Next();
-  return !IsDeleted(run.segment->deleted.get(), run.bitmap.get(), row);
+  const DeletedRows* deleted = run.segment->deleted.get();
+  if (!IsDeleted(deleted, run.bitmap.get(), row)) return true;
+  if (run.bitmap == nullptr &&
+      ++run.deleted_read == kDeletedReadBeforeBitmap &&
+      run.segment->deleted_cache != nullptr) {
+    run.bitmap = run.segment->deleted_cache->Bitmap(*deleted, run.rows().size());
+  }
+  return false;
 }
 
 // Reads run s of a merge on over its next positions (at most `cap`) that
@@ -1799,7 +1853,7 @@ inline bool ReadRunRow(const SegmentRun& run, PageOrderView::Reader& reader,
 // line: inlined, it made the merge's per-row loop slower.
 template <typename Take>
 ABSL_ATTRIBUTE_NOINLINE void TakeBlock(const ResolvedQuery& query,
-                                       const std::vector<SegmentRun>& runs,
+                                       std::vector<SegmentRun>& runs,
                                        size_t s, const RunRow& front,
                                        size_t cap,
                                        PageOrderView::Reader& reader,
@@ -1884,7 +1938,7 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     if (passed == 0) break;
     size_t deleted = 0;
     for (size_t s = 0; s < runs.size(); ++s) {
-      deleted += DeletedIn(runs[s], before[s], runs[s].lo);
+      deleted += DeletedIn(query, order_name, runs[s], before[s], runs[s].lo);
     }
     to_pass -= passed - deleted;
   }

@@ -349,5 +349,65 @@ TEST(DeletedRowsTest, LargeLevelsBitmapAfterEachKindOfWrite) {
   EXPECT_EQ(wrong, std::vector<size_t>(4, 0));
 }
 
+// DeletedRowCache::KeysInOrder: built from scratch only within the limit,
+// kept per order, carried by Extend as the built keys plus the rows added
+// since (keying only those), and dropped past kCarriedRows.
+TEST(DeletedRowCacheTest, KeysInOrderAreBuiltCarriedAndBounded) {
+  size_t calls = 0;
+  auto key_of = [&](uint32_t row) -> uint64_t {
+    ++calls;
+    return (uint64_t{row} * 2654435761u) % 97;  // many ties, broken by row
+  };
+  auto expected = [&](const DeletedRows& rows) {
+    DeletedRowCache::OrderKeys keys;
+    for (uint32_t row : rows.Sorted()) {
+      keys.push_back({(uint64_t{row} * 2654435761u) % 97, row});
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  std::vector<uint32_t> order(200000);
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  size_t used = 0;
+  InfluencerColumns columns;  // Extend reads it only for predicate counts
+  auto cache = std::make_shared<DeletedRowCache>();
+  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 100));
+
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 99), nullptr);
+  EXPECT_EQ(calls, 0u);
+  std::shared_ptr<const DeletedRowCache::OrderKeys> a =
+      cache->KeysInOrder("a", *rows, key_of, 100);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(*a, expected(*rows));
+  EXPECT_EQ(calls, 100u);
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), a);  // kept
+  EXPECT_EQ(calls, 100u);
+  EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 0), nullptr);
+
+  // Two writes with no query between: the second carries the first's rows.
+  std::vector<uint32_t> added = TakeSorted(order, used, 30);
+  cache = cache->Extend(columns, added);
+  rows = rows->With(added);
+  added = TakeSorted(order, used, 20);
+  cache = cache->Extend(columns, added);
+  rows = rows->With(added);
+  calls = 0;
+  a = cache->KeysInOrder("a", *rows, key_of, 0);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(*a, expected(*rows));
+  EXPECT_EQ(calls, 50u);  // only the added rows keyed
+  EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 0), nullptr);
+
+  // Past kCarriedRows added rows, the keys are built from scratch or not.
+  added = TakeSorted(order, used, DeletedRowCache::kCarriedRows + 1);
+  cache = cache->Extend(columns, added);
+  rows = rows->With(added);
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), nullptr);
+  a = cache->KeysInOrder("a", *rows, key_of, rows->size());
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(*a, expected(*rows));
+}
+
 }  // namespace
 }  // namespace clout
