@@ -895,8 +895,18 @@ RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
   whole.start.reset();
   whole.end.reset();
   const RowPage head = ScanRowsPage(whole, head_first, head_last);
-  const RowPage tail =
-      ScanRowListPage(whole, positions, n, static_cast<uint32_t>(ordered));
+  // The tail's rows in the window: from its own time order if the index
+  // keeps one, else every window position, the ordered rows skipped.
+  RowPage tail;
+  if (!time.tail_order().empty()) {
+    const auto [tail_first, tail_last] =
+        time.TailWindow(*query.job, query.start, query.end);
+    tail = ScanRowListPage(whole, tail_first,
+                           static_cast<size_t>(tail_last - tail_first),
+                           static_cast<uint32_t>(ordered));
+  } else {
+    tail = ScanRowListPage(whole, positions, n, static_cast<uint32_t>(ordered));
+  }
   RowPage page;
   page.count = head.count + tail.count;
   // RowKeys gives every row the key the scans' functors (WithKeyOf) gave
@@ -1435,8 +1445,15 @@ RowPage ExecuteWithOrder(const ResolvedQuery& query,
     const double walk_rows = limit >= count ? n : limit * n / count;
     const double scan_rows = static_cast<double>(window_last - window_first);
     // Per row, ScanWindowPage reads the time order and gathers the
-    // columns: up to about twice ScanRowsPage's cost (measured).
-    const double scan_cost = sequential_scan ? 1.0 : 2.0;
+    // columns: up to about twice ScanRowsPage's cost (measured). With the
+    // index's tail order, it reads the ordered rows as one stretch, at
+    // ScanRowsPage's cost, and only the tail's through a list.
+    double scan_cost = sequential_scan ? 1.0 : 2.0;
+    if (!sequential_scan && !index->tail_order().empty() && scan_rows > 0) {
+      const auto [tail_first, tail_last] =
+          index->TailWindow(job, query.start, query.end);
+      scan_cost = 1.0 + static_cast<double>(tail_last - tail_first) / scan_rows;
+    }
     // At least a sixth of the scan's cost (a walk visit costs about 3),
     // so that a walk that would have ended just past the budget pays at
     // most about 3x for the scan after it.

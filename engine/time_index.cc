@@ -41,6 +41,12 @@ TimeIndex::TimeIndex(const JobResults& job,
     for (size_t p = 0; p < n; ++p) order_[p] = keyed[p].row;
     position_of.resize(n);
     for (size_t p = 0; p < n; ++p) position_of[order_[p]] = static_cast<uint32_t>(p);
+    if (ordered_rows_ > 0 && n - ordered_rows_ <= n / 4) {
+      tail_order_.reserve(n - ordered_rows_);
+      for (uint32_t row : order_) {
+        if (row >= ordered_rows_) tail_order_.push_back(row);
+      }
+    }
   }
   // Walking ranks upwards appends to each block in ascending rank order, so
   // every block comes out sorted without sorting it.
@@ -88,6 +94,23 @@ std::pair<size_t, size_t> TimeIndex::Window(const JobResults& job,
   return {first, last};
 }
 
+std::pair<const uint32_t*, const uint32_t*> TimeIndex::TailWindow(
+    const JobResults& job, std::optional<int64_t> start,
+    std::optional<int64_t> end) const {
+  const Column<int64_t>& ts = job.columns.timestamp;
+  const uint32_t* begin = tail_order_.data();
+  const uint32_t* finish = begin + tail_order_.size();
+  auto first_not_below = [&](const uint32_t* from, int64_t bound) {
+    return std::partition_point(
+        from, finish, [&](uint32_t row) { return ts[row] < bound; });
+  };
+  const uint32_t* first = start.has_value() ? first_not_below(begin, *start)
+                                            : begin;
+  const uint32_t* last = end.has_value() ? first_not_below(first, *end)
+                                         : finish;
+  return {first, std::max(first, last)};
+}
+
 size_t TimeIndex::CountTopRanks(const JobResults& job, size_t first,
                                 size_t last, size_t rank_limit,
                                 double min_score) const {
@@ -124,7 +147,7 @@ std::pair<const uint32_t*, const uint32_t*> TimeIndex::InterimPositions(
 }
 
 size_t TimeIndex::bytes() const {
-  return (order_.capacity() + block_ranks_.capacity() +
+  return (order_.capacity() + tail_order_.capacity() + block_ranks_.capacity() +
           block_first_ranks_.capacity() + interim_positions_.capacity()) *
          sizeof(uint32_t);
 }

@@ -58,6 +58,18 @@ class TimeIndex {
   // and the rewritten ones after them.
   size_t ordered_rows() const { return ordered_rows_; }
 
+  // The rows after the ordered ones (ordered_rows() on), in (timestamp,
+  // row) order, when they are at most a quarter of the job and follow at
+  // least one ordered row; else empty. A window's scan reads its ordered
+  // rows as one stretch and these through TailWindow, not the whole time
+  // order.
+  const RowOrder& tail_order() const { return tail_order_; }
+  // The rows of tail_order() with start <= timestamp < end (an absent
+  // bound is open), as a range of it; empty if tail_order() is.
+  std::pair<const uint32_t*, const uint32_t*> TailWindow(
+      const JobResults& job, std::optional<int64_t> start,
+      std::optional<int64_t> end) const;
+
   // The row at `position` of the time order.
   uint32_t RowAt(size_t position) const {
     return order_.empty() ? static_cast<uint32_t>(position) : order_[position];
@@ -103,6 +115,7 @@ class TimeIndex {
   size_t block_rows_ = 0;
   size_t ordered_rows_ = 0;
   RowOrder order_;        // empty: identity
+  RowOrder tail_order_;   // see tail_order()
   RowOrder block_ranks_;  // size_ entries, sorted per block
   std::vector<uint32_t> block_first_ranks_;  // one per block
   std::vector<uint32_t> interim_positions_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -149,6 +150,67 @@ TEST(TimeIndexTest, OrderedRowsIsTheLongestPrefixInTimeOrder) {
   const TimeIndex index(*job, ScoreDescOrder(*job));
   EXPECT_EQ(index.ordered_rows(), 900u);
   EXPECT_FALSE(index.identity());
+}
+
+// tail_order() lists the rows after the ordered prefix in (timestamp, row)
+// order when they are at most a quarter of the job, and TailWindow finds a
+// window's among them; against a brute force.
+TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
+  for (int tail : {0, 1, 100, 250, 251}) {
+    InfluencerStore store;
+    MutationBatch batch;
+    std::vector<std::string> values;
+    for (int r = 0; r < 1000; ++r) values.push_back("h" + std::to_string(r));
+    const int ordered = 1000 - tail;
+    for (int r = 0; r < 1000; ++r) {
+      InfluencerFields row;
+      row.field_name = "host";
+      row.field_value = values[r];
+      // The ordered rows' timestamps repeat in pairs; the tail's go back
+      // to any of them, or past them.
+      row.timestamp = r < ordered ? 1000 * static_cast<int64_t>(r / 2)
+                                  : 1000 * static_cast<int64_t>((r * 37) % 520);
+      row.bucket_span = 600;
+      batch.AddInfluencer("j", row);
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    std::shared_ptr<const JobResults> job = store.Current()->jobs.at("j");
+    const TimeIndex index(*job, ScoreDescOrder(*job));
+    const auto& ts = job->columns.timestamp;
+    std::vector<uint32_t> expected;
+    if (index.ordered_rows() < 1000 && 1000 - index.ordered_rows() <= 250) {
+      for (uint32_t r = static_cast<uint32_t>(index.ordered_rows()); r < 1000;
+           ++r) {
+        expected.push_back(r);
+      }
+      std::stable_sort(expected.begin(), expected.end(),
+                       [&](uint32_t a, uint32_t b) { return ts[a] < ts[b]; });
+    }
+    EXPECT_EQ(std::vector<uint32_t>(index.tail_order().begin(),
+                                    index.tail_order().end()),
+              expected)
+        << tail;
+    EXPECT_EQ(!expected.empty(), tail > 0 && tail <= 250) << tail;
+    for (std::optional<int64_t> start :
+         {std::optional<int64_t>(), std::optional<int64_t>(0),
+          std::optional<int64_t>(37000), std::optional<int64_t>(37001),
+          std::optional<int64_t>(600000)}) {
+      for (std::optional<int64_t> end :
+           {std::optional<int64_t>(), std::optional<int64_t>(0),
+            std::optional<int64_t>(37000), std::optional<int64_t>(200000),
+            std::optional<int64_t>(519000)}) {
+        std::vector<uint32_t> want;
+        for (uint32_t r : expected) {
+          if ((!start || ts[r] >= *start) && (!end || ts[r] < *end)) {
+            want.push_back(r);
+          }
+        }
+        const auto [first, last] = index.TailWindow(*job, start, end);
+        EXPECT_EQ(std::vector<uint32_t>(first, last), want)
+            << tail << " " << start.value_or(-1) << " " << end.value_or(-1);
+      }
+    }
+  }
 }
 
 TEST(TimeIndexTest, WarmIndexesBuildsOnceAndReportsBytes) {
