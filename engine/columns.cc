@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -320,64 +321,117 @@ std::shared_ptr<const std::vector<uint64_t>> DeletedRowCache::Bitmap(
   return bitmap_;
 }
 
-void DeletedRowCache::CarryKeys(const DeletedRowCache& before,
-                                const std::vector<uint32_t>& added) {
-  // `before`'s mu_ is held by Extend; this cache is not shared yet.
-  for (const auto& [order, keys] : before.keys_) {
-    if (added.size() <= kCarriedRows) carried_.push_back({order, keys, added});
+size_t DeletedRowCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t bytes = bitmap_ != nullptr ? bitmap_->capacity() * sizeof(uint64_t) : 0;
+  for (const OrderEntry& entry : orders_) {
+    for (const LevelKeys& k : entry.levels) {
+      bytes += k.keys->capacity() * sizeof(OrderKeys::value_type);
+    }
   }
-  for (const CarriedKeys& c : before.carried_) {
-    if (c.added.size() + added.size() > kCarriedRows) continue;
-    CarriedKeys next{c.order, c.base, c.added};
-    next.added.insert(next.added.end(), added.begin(), added.end());
-    carried_.push_back(std::move(next));
-  }
+  return bytes;
 }
 
-std::shared_ptr<const DeletedRowCache::OrderKeys> DeletedRowCache::KeysInOrder(
+std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     const std::string& order, const DeletedRows& deleted,
     absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit) const {
-  std::shared_ptr<const OrderKeys> base;
-  std::vector<uint32_t> added;
+  // Moves orders_[i] to the back (most recently used); returns it.
+  auto touch = [&](size_t i) -> OrderEntry& {
+    std::rotate(orders_.begin() + static_cast<ptrdiff_t>(i),
+                orders_.begin() + static_cast<ptrdiff_t>(i) + 1, orders_.end());
+    return orders_.back();
+  };
+  std::vector<LevelKeys> known;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [name, keys] : keys_) {
-      if (name == order) return keys;
+    for (size_t i = 0; i < orders_.size(); ++i) {
+      if (orders_[i].order != order) continue;
+      OrderEntry& entry = touch(i);
+      if (entry.runs != nullptr) return entry.runs;
+      known = entry.levels;
+      break;
     }
-    for (const CarriedKeys& c : carried_) {
-      if (c.order == order) {
-        base = c.base;
-        added = c.added;
-        break;
+  }
+  const std::vector<DeletedRows::Level>& levels = deleted.level_rows();
+  std::vector<LevelKeys> now(levels.size());
+  for (size_t i = 0; i < levels.size(); ++i) {
+    now[i].level = levels[i];
+    for (const LevelKeys& k : known) {
+      if (k.level == levels[i]) now[i].keys = k.keys;
+    }
+  }
+  // Keyed levels this list no longer holds: a level of this list folded
+  // from them (DeletedRows::With) reuses their keys, and keys only its
+  // other rows (the writes' since).
+  std::vector<const LevelKeys*> gone;
+  for (const LevelKeys& k : known) {
+    if (std::find(levels.begin(), levels.end(), k.level) == levels.end()) {
+      gone.push_back(&k);
+    }
+  }
+  // The newest levels are the smallest.
+  size_t budget = build_limit;
+  bool complete = true;
+  std::vector<const LevelKeys*> keep;  // gone, held by a level not keyed
+  for (size_t i = now.size(); i-- > 0;) {
+    if (now[i].keys != nullptr) continue;
+    const std::vector<uint32_t>& rows = *now[i].level;
+    std::vector<const LevelKeys*> parts;  // the gone levels it holds
+    std::vector<uint32_t> rest = rows;    // its other rows, ascending
+    for (const LevelKeys* g : gone) {
+      const std::vector<uint32_t>& held = *g->level;
+      if (held.empty() || held.size() > rest.size() ||
+          !std::includes(rest.begin(), rest.end(), held.begin(), held.end())) {
+        continue;
       }
+      parts.push_back(g);
+      std::vector<uint32_t> other;
+      other.reserve(rest.size() - held.size());
+      std::set_difference(rest.begin(), rest.end(), held.begin(), held.end(),
+                          std::back_inserter(other));
+      rest = std::move(other);
     }
-  }
-  auto keys = std::make_shared<OrderKeys>();
-  if (base != nullptr) {
-    OrderKeys more;
-    more.reserve(added.size());
-    for (uint32_t row : added) more.push_back({key_of(row), row});
-    std::sort(more.begin(), more.end());
-    keys->resize(base->size() + more.size());
-    std::merge(base->begin(), base->end(), more.begin(), more.end(),
-               keys->begin());
-  } else if (deleted.size() <= build_limit) {
-    keys->reserve(deleted.size());
-    deleted.ForEachUnordered(
-        [&](uint32_t row) { keys->push_back({key_of(row), row}); });
+    if (rest.size() > budget) {
+      complete = false;
+      keep.insert(keep.end(), parts.begin(), parts.end());
+      continue;
+    }
+    budget -= rest.size();
+    auto keys = std::make_shared<OrderKeys>();
+    keys->reserve(rows.size());
+    for (uint32_t row : rest) keys->push_back({key_of(row), row});
     std::sort(keys->begin(), keys->end());
-  } else {
-    return nullptr;
+    for (const LevelKeys* part : parts) {
+      const OrderKeys& more = *part->keys;
+      OrderKeys merged(keys->size() + more.size());
+      std::merge(keys->begin(), keys->end(), more.begin(), more.end(),
+                 merged.begin());
+      *keys = std::move(merged);
+    }
+    now[i].keys = std::move(keys);
   }
+  std::shared_ptr<const OrderRuns> runs;
+  if (complete) {
+    auto all = std::make_shared<OrderRuns>();
+    for (const LevelKeys& k : now) all->push_back(k.keys);
+    runs = std::move(all);
+  }
+  std::erase_if(now, [](const LevelKeys& k) { return k.keys == nullptr; });
+  // Kept for the levels not keyed that hold them.
+  for (const LevelKeys* g : keep) now.push_back(*g);
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [name, built] : keys_) {
-    if (name == order) return built;  // built meanwhile by another query
+  size_t i = 0;
+  while (i < orders_.size() && orders_[i].order != order) ++i;
+  if (i == orders_.size()) {
+    if (orders_.size() == kOrders) orders_.erase(orders_.begin());
+    orders_.push_back({order, {}, nullptr});
+    i = orders_.size() - 1;
   }
-  if (keys_.size() == kOrders) keys_.erase(keys_.begin());
-  keys_.push_back({order, keys});
-  std::erase_if(carried_,
-                [&](const CarriedKeys& c) { return c.order == order; });
-  return keys;
+  OrderEntry& entry = touch(i);
+  if (entry.runs != nullptr) return entry.runs;  // built meanwhile
+  entry.levels = std::move(now);
+  entry.runs = runs;
+  return runs;
 }
 
 std::shared_ptr<const JobResults> MaterializeJob(

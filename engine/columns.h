@@ -292,6 +292,11 @@ class DeletedRows {
   }
   // Number of levels (for tests and memory figures).
   size_t levels() const { return levels_.size(); }
+  // The levels' rows, oldest (largest) first, each ascending. A level is
+  // immutable and shared by the sets made from this one while they hold
+  // it: its address identifies it while a pointer to it is held.
+  using Level = std::shared_ptr<const std::vector<uint32_t>>;
+  const std::vector<Level>& level_rows() const { return levels_; }
 
   // Answers Contains for rows asked about in ascending order, in O(1)
   // amortised per row plus O(levels) per deleted row passed. Holds
@@ -413,20 +418,19 @@ class DeletedRows {
 //  - A bitmap of them, for pages deep enough that a binary search per row
 //    costs more than building it.
 //  - Their keys in a sort order (KeysInOrder), for counting the deleted
-//    rows among a range of that order's positions by two binary searches
+//    rows among a range of that order's positions by binary searches
 //    instead of reading each position (a page deep in an order whose first
-//    rows were rewritten). Carried over by Extend as the keys built for the
-//    list it extends plus the rows added since.
+//    rows were rewritten). Kept per level of the list and carried over by
+//    Extend, so that a write's rows are keyed once.
 class DeletedRowCache {
  public:
   static constexpr size_t kEntries = 16;
-  // Sort orders whose keys a cache keeps.
+  // Sort orders whose keys a cache keeps (the least recently used goes).
   static constexpr size_t kOrders = 4;
-  // Rows added since a list whose keys were built, past which Extend stops
-  // carrying those keys (the next use builds them from all the rows).
-  static constexpr size_t kCarriedRows = size_t{1} << 16;
-  // One sort order's keys of deleted rows: (key, row), ascending.
+  // One level's rows as keys of a sort order: (key, row), ascending.
   using OrderKeys = std::vector<std::pair<uint64_t, uint32_t>>;
+  // A list's keys in one sort order: one sorted run per level of the list.
+  using OrderRuns = std::vector<std::shared_ptr<const OrderKeys>>;
 
   // The count of `predicate`'s matches, if known.
   std::optional<int64_t> Find(const RowPredicate& predicate) const;
@@ -436,14 +440,23 @@ class DeletedRowCache {
   // rows: bit r set when row r is deleted. Built on first use.
   std::shared_ptr<const std::vector<uint64_t>> Bitmap(
       const DeletedRows& deleted, size_t rows) const;
-  // The rows of `deleted` (this cache's list) as sorted keys of the sort
-  // order named `order`, whose key of row r is key_of(r) (the same for a
-  // name as long as the segment lives), if they are built, or can be
-  // built from the keys built for the list this cache's extends (the rows
-  // added since keyed and merged in), or from scratch when `deleted` holds
-  // at most `build_limit` rows; else null. Thread-safe; key_of is called
-  // without the cache's lock held.
-  std::shared_ptr<const OrderKeys> KeysInOrder(
+  // Heap bytes of the bitmap and the keys (the keys of levels shared
+  // with other caches counted in each). Thread-safe.
+  size_t bytes() const;
+  // The rows of `deleted` (this cache's list) as keys of the sort order
+  // named `order`, whose key of row r is key_of(r) (the same for a name as
+  // long as the segment lives): one sorted run per level of the list, so
+  // that the deleted rows in a range of the order's positions are counted
+  // by two binary searches a level. A level's run is kept, and carried to
+  // the caches of the lists that extend this one (Extend) while they hold
+  // the level: a write's rows are keyed once, when a query first needs
+  // them, and a level folded from keyed levels merges their runs and keys
+  // only its other rows. Levels not keyed yet are keyed now, the smallest
+  // first, while the rows they need keyed come to at most `build_limit`;
+  // null if any is left (the runs keyed, and the older runs a level left
+  // holds, are kept for the next call). Thread-safe; key_of is called without the
+  // cache's lock held.
+  std::shared_ptr<const OrderRuns> KeysInOrder(
       const std::string& order, const DeletedRows& deleted,
       absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit) const;
   // Counts for a list holding this one's rows plus `added` (rows of
@@ -459,29 +472,30 @@ class DeletedRowCache {
       for (uint32_t row : added) more += predicate.Passes(columns, row);
       next->entries_.push_back({predicate, count + more});
     }
-    next->CarryKeys(*this, added);
+    // The levels' keys carry over (a level's rows never change); which
+    // levels the next list holds is known only once it is built.
+    next->orders_ = orders_;
+    for (OrderEntry& entry : next->orders_) entry.runs = nullptr;
     return next;
   }
 
  private:
-  // Keys built for a list this one's list extends, and the rows added
-  // since (unsorted).
-  struct CarriedKeys {
-    std::string order;
-    std::shared_ptr<const OrderKeys> base;
-    std::vector<uint32_t> added;
+  // One level's keys; holds the level, whose address identifies it.
+  struct LevelKeys {
+    DeletedRows::Level level;
+    std::shared_ptr<const OrderKeys> keys;
   };
-  // Sets carried_ from `before`'s keys (mu_ of `before` held) and `added`.
-  void CarryKeys(const DeletedRowCache& before,
-                 const std::vector<uint32_t>& added);
+  struct OrderEntry {
+    std::string order;
+    std::vector<LevelKeys> levels;  // keyed levels of this or an older list
+    std::shared_ptr<const OrderRuns> runs;  // this list's, once all keyed
+  };
 
   mutable std::mutex mu_;
   std::vector<std::pair<RowPredicate, int64_t>> entries_;  // oldest first
   mutable std::shared_ptr<const std::vector<uint64_t>> bitmap_;
-  // Built keys, oldest first, at most kOrders.
-  mutable std::vector<std::pair<std::string, std::shared_ptr<const OrderKeys>>>
-      keys_;
-  mutable std::vector<CarriedKeys> carried_;  // dropped once built
+  // Least recently used first, at most kOrders.
+  mutable std::vector<OrderEntry> orders_;
 };
 
 // One job's influencer results. Rows are in ingest order: row i was loaded

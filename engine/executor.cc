@@ -860,9 +860,11 @@ RowPage ScanRowListPage(const ResolvedQuery& query, const uint32_t* rows,
 // that are in time order (TimeIndex::ordered_rows: a job merged after
 // updates keeps its older rows in order, the rewritten ones after them)
 // hold their part of the window in one stretch, scanned in row order
-// (ScanRowsPage). The other rows' part is read through the time order
-// (sorting those rows into row order first, for fewer cache misses, cost
-// more than it saved: measured). The two pages are merged.
+// (ScanRowsPage). The other rows' part is read from the index's time order
+// of them (TimeIndex::tail_order) when it keeps one, else from every
+// window position of the time order, the ordered rows skipped (sorting
+// those rows into row order first, for fewer cache misses, cost more than
+// it saved: measured). The two pages are merged.
 RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
                        size_t first, size_t last) {
   const uint32_t* positions = time.order().data() + first;
@@ -1689,7 +1691,7 @@ struct SegmentRun {
   std::shared_ptr<const std::vector<uint64_t>> bitmap;  // of deleted rows
   // The deleted rows' keys in `order` (DeletedRowCache::KeysInOrder), once
   // asked for; null if not to be had.
-  std::shared_ptr<const DeletedRowCache::OrderKeys> deleted_keys;
+  std::shared_ptr<const DeletedRowCache::OrderRuns> deleted_keys;
   bool deleted_keys_asked = false;
   size_t deleted_read = 0;  // deleted rows a merge read (ReadRunRow)
 
@@ -1766,14 +1768,23 @@ RunRow RunRowAt(const ResolvedQuery& query, const std::vector<SegmentRun>& runs,
 // Ranges of positions shorter than this are read, not searched for.
 constexpr size_t kShortRange = 256;
 
+// A range's deleted rows are counted by keys (DeletedIn) only if the
+// levels of the list not keyed yet hold at most this many times the
+// range's rows: keying a row costs about as much as reading a few
+// positions, and the keys serve every later query of the list and of the
+// lists after it.
+constexpr size_t kKeyedRowsPerRangeRow = 16;
+
 // The deleted rows of `run` at positions [from, to) of its order, named
 // `order_name`. Under a numeric sort, whose positions are in
 // (NumericKey, row) order (a time order's too), the count of the deleted
-// rows' keys (DeletedRowCache::KeysInOrder) between the range's ends,
-// found by two binary searches: a page deep in an order whose first rows were rewritten
-// (deleted rows crowd its start) costs O(log deleted), not a read per
-// position. The keys are built from scratch only when the segment has at
-// most 4x the range's rows deleted; else the positions are read.
+// rows' keys (DeletedRowCache::KeysInOrder, a sorted run per level of the
+// list) between the range's ends, found by two binary searches a level: a
+// page deep in an order whose first rows were rewritten (deleted rows crowd
+// its start) costs O(levels x log deleted), not a read per position, once
+// the levels are keyed. The first query after a write keys the write's
+// rows (and a level they folded into); the positions are read instead
+// while more than kKeyedRowsPerRangeRow x the range's rows are left to key.
 size_t DeletedIn(const ResolvedQuery& query, const std::string& order_name,
                  SegmentRun& run, size_t from, size_t to) {
   const DeletedRows* deleted = run.segment->deleted.get();
@@ -1788,20 +1799,30 @@ size_t DeletedIn(const ResolvedQuery& query, const std::string& order_name,
         [&](uint32_t row) {
           return NumericKey(rows, query.sort, query.desc, row);
         },
-        4 * (to - from));
+        kKeyedRowsPerRangeRow * (to - from));
   }
   if (run.deleted_keys != nullptr) {
-    const DeletedRowCache::OrderKeys& keys = *run.deleted_keys;
     const PageOrderView& view = *run.view;
-    auto at = [&](size_t position) -> DeletedRowCache::OrderKeys::const_iterator {
-      if (position >= view.size()) return keys.end();
+    // A position's (key, row); past the end, one after every key.
+    auto key_at = [&](size_t position) {
+      if (position >= view.size()) {
+        return std::pair<uint64_t, uint32_t>{UINT64_MAX, UINT32_MAX};
+      }
       const uint32_t row = view[position];
-      return std::lower_bound(
-          keys.begin(), keys.end(),
-          std::pair<uint64_t, uint32_t>{
-              NumericKey(run.rows(), query.sort, query.desc, row), row});
+      return std::pair<uint64_t, uint32_t>{
+          NumericKey(run.rows(), query.sort, query.desc, row), row};
     };
-    return static_cast<size_t>(at(to) - at(from));
+    const auto lo = key_at(from);
+    const auto hi = key_at(to);
+    size_t count = 0;
+    for (const auto& keys : *run.deleted_keys) {
+      const auto first = std::lower_bound(keys->begin(), keys->end(), lo);
+      count += static_cast<size_t>(
+          (to >= view.size() ? keys->end()
+                             : std::lower_bound(first, keys->end(), hi)) -
+          first);
+    }
+    return count;
   }
   // A bitmap (built once per list, cached) beats a search of each level
   // per row for all but short ranges.
@@ -2422,6 +2443,9 @@ IndexMemory IndexMemoryOf(const JobResults& job) {
       memory.identity += part.identity;
       memory.other_orders += part.other_orders;
       if (segment.deleted != nullptr) memory.deleted += segment.deleted->bytes();
+      if (segment.deleted_cache != nullptr) {
+        memory.deleted += segment.deleted_cache->bytes();
+      }
     }
     return memory;
   }

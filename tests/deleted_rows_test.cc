@@ -349,22 +349,28 @@ TEST(DeletedRowsTest, LargeLevelsBitmapAfterEachKindOfWrite) {
   EXPECT_EQ(wrong, std::vector<size_t>(4, 0));
 }
 
-// DeletedRowCache::KeysInOrder: built from scratch only within the limit,
-// kept per order, carried by Extend as the built keys plus the rows added
-// since (keying only those), and dropped past kCarriedRows.
-TEST(DeletedRowCacheTest, KeysInOrderAreBuiltCarriedAndBounded) {
+// DeletedRowCache::KeysInOrder: one sorted run of keys per level of the
+// list; levels are keyed within the limit, smallest first, kept per order,
+// and carried by Extend, so that a write's rows are keyed once.
+TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   size_t calls = 0;
-  auto key_of = [&](uint32_t row) -> uint64_t {
-    ++calls;
+  auto key = [](uint32_t row) -> uint64_t {
     return (uint64_t{row} * 2654435761u) % 97;  // many ties, broken by row
   };
-  auto expected = [&](const DeletedRows& rows) {
-    DeletedRowCache::OrderKeys keys;
-    for (uint32_t row : rows.Sorted()) {
-      keys.push_back({(uint64_t{row} * 2654435761u) % 97, row});
+  auto key_of = [&](uint32_t row) {
+    ++calls;
+    return key(row);
+  };
+  // The runs' keys, one per level, each as the level's rows keyed.
+  auto expect_runs = [&](const DeletedRowCache::OrderRuns& runs,
+                         const DeletedRows& rows) {
+    ASSERT_EQ(runs.size(), rows.levels());
+    for (size_t i = 0; i < runs.size(); ++i) {
+      DeletedRowCache::OrderKeys want;
+      for (uint32_t row : *rows.level_rows()[i]) want.push_back({key(row), row});
+      std::sort(want.begin(), want.end());
+      EXPECT_EQ(*runs[i], want) << i;
     }
-    std::sort(keys.begin(), keys.end());
-    return keys;
   };
   std::vector<uint32_t> order(200000);
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -376,37 +382,51 @@ TEST(DeletedRowCacheTest, KeysInOrderAreBuiltCarriedAndBounded) {
 
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 99), nullptr);
   EXPECT_EQ(calls, 0u);
-  std::shared_ptr<const DeletedRowCache::OrderKeys> a =
-      cache->KeysInOrder("a", *rows, key_of, 100);
+  auto a = cache->KeysInOrder("a", *rows, key_of, 100);
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(*a, expected(*rows));
+  expect_runs(*a, *rows);
   EXPECT_EQ(calls, 100u);
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), a);  // kept
   EXPECT_EQ(calls, 100u);
   EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 0), nullptr);
 
-  // Two writes with no query between: the second carries the first's rows.
-  std::vector<uint32_t> added = TakeSorted(order, used, 30);
-  cache = cache->Extend(columns, added);
-  rows = rows->With(added);
-  added = TakeSorted(order, used, 20);
-  cache = cache->Extend(columns, added);
-  rows = rows->With(added);
+  // Writes of 30 rows, then 10 (a level of its own each: the 100-row level
+  // is more than twice as large), with no query between: only their rows
+  // are keyed.
+  for (size_t batch : {30, 10}) {
+    std::vector<uint32_t> added = TakeSorted(order, used, batch);
+    cache = cache->Extend(columns, added);
+    rows = rows->With(added);
+  }
+  ASSERT_EQ(rows->levels(), 3u);
   calls = 0;
-  a = cache->KeysInOrder("a", *rows, key_of, 0);
+  a = cache->KeysInOrder("a", *rows, key_of, 40);
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(*a, expected(*rows));
-  EXPECT_EQ(calls, 50u);  // only the added rows keyed
-  EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 0), nullptr);
+  expect_runs(*a, *rows);
+  EXPECT_EQ(calls, 40u);
 
-  // Past kCarriedRows added rows, the keys are built from scratch or not.
-  added = TakeSorted(order, used, DeletedRowCache::kCarriedRows + 1);
+  // A write that folds levels: the level they fold into reuses their keys
+  // and keys only the write's rows; a limit too small for those leaves the
+  // keys unbuilt.
+  std::vector<uint32_t> added = TakeSorted(order, used, 40);
   cache = cache->Extend(columns, added);
   rows = rows->With(added);
-  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), nullptr);
+  ASSERT_LT(rows->levels(), 4u);
+  calls = 0;
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 39), nullptr);
   a = cache->KeysInOrder("a", *rows, key_of, rows->size());
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(*a, expected(*rows));
+  expect_runs(*a, *rows);
+  EXPECT_EQ(calls, 40u);
+
+  // Past kOrders orders, the least recently used one is dropped.
+  for (const char* name : {"b", "c", "d"}) {
+    ASSERT_NE(cache->KeysInOrder(name, *rows, key_of, rows->size()), nullptr);
+  }
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), a);  // used: kept
+  ASSERT_NE(cache->KeysInOrder("e", *rows, key_of, rows->size()), nullptr);
+  EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 0), nullptr);  // dropped
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), a);
 }
 
 }  // namespace
