@@ -181,6 +181,22 @@ const std::vector<uint64_t>& DeletedRows::LevelBitmap::Get(
   return bits_;
 }
 
+std::vector<uint64_t> DeletedRows::Bitmap(size_t rows) const {
+  std::vector<uint64_t> bits((rows + 63) / 64, 0);
+  size_t first_small = 0;
+  if (large_bitmap_ != nullptr) {
+    const std::vector<uint64_t>& large =
+        large_bitmap_->Get(levels_, large_levels_);
+    std::copy_n(large.begin(), std::min(large.size(), bits.size()),
+                bits.begin());
+    first_small = large_levels_;
+  }
+  for (size_t i = first_small; i < levels_.size(); ++i) {
+    for (uint32_t row : *levels_[i]) bits[row / 64] |= uint64_t{1} << (row % 64);
+  }
+  return bits;
+}
+
 bool DeletedRows::Contains(uint32_t row) const {
   if (large_bitmap_ != nullptr) {
     const std::vector<uint64_t>& bits = large_bitmap_->Get(levels_, large_levels_);
@@ -312,13 +328,26 @@ std::shared_ptr<const std::vector<uint64_t>> DeletedRowCache::Bitmap(
     std::lock_guard<std::mutex> lock(mu_);
     if (bitmap_ != nullptr) return bitmap_;
   }
-  auto bitmap = std::make_shared<std::vector<uint64_t>>((rows + 63) / 64, 0);
-  deleted.ForEachUnordered([&](uint32_t row) {
-    (*bitmap)[row / 64] |= uint64_t{1} << (row % 64);
-  });
+  auto bitmap = std::make_shared<std::vector<uint64_t>>(deleted.Bitmap(rows));
   std::lock_guard<std::mutex> lock(mu_);
   if (bitmap_ == nullptr) bitmap_ = std::move(bitmap);
   return bitmap_;
+}
+
+void DeletedRowCache::CarryKeys(const std::vector<OrderEntry>& before,
+                                const DeletedRows& list) {
+  const std::vector<DeletedRows::Level>& levels = list.level_rows();
+  const size_t newest = levels.empty() ? 0 : levels.back()->size();
+  for (const OrderEntry& entry : before) {
+    OrderEntry next{entry.order, {}, nullptr};
+    for (const LevelKeys& k : entry.levels) {
+      if (k.level->size() <= newest ||
+          std::find(levels.begin(), levels.end(), k.level) != levels.end()) {
+        next.levels.push_back(k);
+      }
+    }
+    orders_.push_back(std::move(next));
+  }
 }
 
 size_t DeletedRowCache::bytes() const {
@@ -376,6 +405,19 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
   for (size_t i = now.size(); i-- > 0;) {
     if (now[i].keys != nullptr) continue;
     const std::vector<uint32_t>& rows = *now[i].level;
+    // At most the gone levels no larger than it can be reused: past the
+    // budget even so, it is skipped before any copy.
+    size_t reusable = 0;
+    for (const LevelKeys* g : gone) {
+      if (g->level->size() <= rows.size()) reusable += g->level->size();
+    }
+    if (rows.size() > budget + reusable) {
+      complete = false;
+      for (const LevelKeys* g : gone) {
+        if (g->level->size() <= rows.size()) keep.push_back(g);
+      }
+      continue;
+    }
     std::vector<const LevelKeys*> parts;  // the gone levels it holds
     std::vector<uint32_t> rest = rows;    // its other rows, ascending
     for (const LevelKeys* g : gone) {
@@ -401,8 +443,10 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     keys->reserve(rows.size());
     for (uint32_t row : rest) keys->push_back({key_of(row), row});
     std::sort(keys->begin(), keys->end());
-    for (const LevelKeys* part : parts) {
-      const OrderKeys& more = *part->keys;
+    // Smallest first (gone levels are oldest, so largest, first): the
+    // copies add up to about twice the level, not once per part.
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+      const OrderKeys& more = *(*it)->keys;
       OrderKeys merged(keys->size() + more.size());
       std::merge(keys->begin(), keys->end(), more.begin(), more.end(),
                  merged.begin());
@@ -418,7 +462,13 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
   }
   std::erase_if(now, [](const LevelKeys& k) { return k.keys == nullptr; });
   // Kept for the levels not keyed that hold them.
-  for (const LevelKeys* g : keep) now.push_back(*g);
+  for (const LevelKeys* g : keep) {
+    if (std::none_of(now.begin(), now.end(), [&](const LevelKeys& k) {
+          return k.level == g->level;
+        })) {
+      now.push_back(*g);
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   size_t i = 0;
   while (i < orders_.size() && orders_[i].order != order) ++i;

@@ -283,6 +283,12 @@ class DeletedRows {
   std::shared_ptr<const DeletedRows> With(std::vector<uint32_t> added) const;
   // The rows, ascending (a copy). O(n log n).
   std::vector<uint32_t> Sorted() const;
+  // A bitmap of the set over rows [0, rows) (bit r set when row r is in
+  // it; every row of the set must be less than `rows`): a copy of the
+  // large levels' shared bitmap (built if it is not) plus the small
+  // levels' rows, so that it costs O(rows / 64 + small levels' rows), not
+  // a random write per row of the set.
+  std::vector<uint64_t> Bitmap(size_t rows) const;
   // Calls f(row) for every row, in no particular order.
   template <typename F>
   void ForEachUnordered(F&& f) const {
@@ -449,21 +455,25 @@ class DeletedRowCache {
   // that the deleted rows in a range of the order's positions are counted
   // by two binary searches a level. A level's run is kept, and carried to
   // the caches of the lists that extend this one (Extend) while they hold
-  // the level: a write's rows are keyed once, when a query first needs
-  // them, and a level folded from keyed levels merges their runs and keys
-  // only its other rows. Levels not keyed yet are keyed now, the smallest
-  // first, while the rows they need keyed come to at most `build_limit`;
-  // null if any is left (the runs keyed, and the older runs a level left
-  // holds, are kept for the next call). Thread-safe; key_of is called without the
+  // the level or may have folded it: a write's rows are keyed once, when a
+  // query first needs them, and a level folded from keyed levels merges
+  // their runs and keys only its other rows. Each level not keyed yet is
+  // keyed now, from the newest (smallest), if the rows it needs keyed fit
+  // in what is left of `build_limit` (a level that does not fit is
+  // skipped); null if any is left (the runs keyed, and the older runs a
+  // level left holds, are kept for the next call). Thread-safe; key_of is called without the
   // cache's lock held.
   std::shared_ptr<const OrderRuns> KeysInOrder(
       const std::string& order, const DeletedRows& deleted,
       absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit) const;
-  // Counts for a list holding this one's rows plus `added` (rows of
-  // `columns`, none of them in this list): every known count extended.
+  // The cache of `list`, which holds this one's rows plus `added` (rows of
+  // `columns`, none of them in this list): every known count extended, and
+  // the keys of the levels `list` holds or may have folded into its newest
+  // one (KeysInOrder reuses those). Leaves this cache unchanged.
   template <typename Columns>
-  std::shared_ptr<DeletedRowCache> Extend(
-      const Columns& columns, const std::vector<uint32_t>& added) const {
+  std::shared_ptr<DeletedRowCache> Extend(const Columns& columns,
+                                          const std::vector<uint32_t>& added,
+                                          const DeletedRows& list) const {
     auto next = std::make_shared<DeletedRowCache>();
     std::lock_guard<std::mutex> lock(mu_);
     next->entries_.reserve(entries_.size());
@@ -472,10 +482,8 @@ class DeletedRowCache {
       for (uint32_t row : added) more += predicate.Passes(columns, row);
       next->entries_.push_back({predicate, count + more});
     }
-    // The levels' keys carry over (a level's rows never change); which
-    // levels the next list holds is known only once it is built.
-    next->orders_ = orders_;
-    for (OrderEntry& entry : next->orders_) entry.runs = nullptr;
+    // The levels' keys carry over (a level's rows never change).
+    next->CarryKeys(orders_, list);
     return next;
   }
 
@@ -490,6 +498,12 @@ class DeletedRowCache {
     std::vector<LevelKeys> levels;  // keyed levels of this or an older list
     std::shared_ptr<const OrderRuns> runs;  // this list's, once all keyed
   };
+
+  // Sets orders_ from `before` (the cache's that this one extends, under
+  // its lock): the keyed levels `list` holds, and those no larger than its
+  // newest level (a write folds levels into it).
+  void CarryKeys(const std::vector<OrderEntry>& before,
+                 const DeletedRows& list);
 
   mutable std::mutex mu_;
   std::vector<std::pair<RowPredicate, int64_t>> entries_;  // oldest first

@@ -1768,11 +1768,13 @@ RunRow RunRowAt(const ResolvedQuery& query, const std::vector<SegmentRun>& runs,
 // Ranges of positions shorter than this are read, not searched for.
 constexpr size_t kShortRange = 256;
 
-// A range's deleted rows are counted by keys (DeletedIn) only if the
-// levels of the list not keyed yet hold at most this many times the
-// range's rows: keying a row costs about as much as reading a few
+// A range's deleted rows are counted by keys (DeletedIn) only if the rows
+// left to key (those of levels not keyed yet, less the keyed levels they
+// were folded from) are at most this many times the range's rows: keying
+// a row (a random read, then a sort) costs about as much as reading a few
 // positions, and the keys serve every later query of the list and of the
-// lists after it.
+// lists after it. (A level folded from keyed ones also merges their runs:
+// a copy, not counted here.)
 constexpr size_t kKeyedRowsPerRangeRow = 16;
 
 // The deleted rows of `run` at positions [from, to) of its order, named
@@ -1783,8 +1785,9 @@ constexpr size_t kKeyedRowsPerRangeRow = 16;
 // page deep in an order whose first rows were rewritten (deleted rows crowd
 // its start) costs O(levels x log deleted), not a read per position, once
 // the levels are keyed. The first query after a write keys the write's
-// rows (and a level they folded into); the positions are read instead
-// while more than kKeyedRowsPerRangeRow x the range's rows are left to key.
+// rows (merging the runs of the levels they were folded with); the
+// positions are read instead while more than kKeyedRowsPerRangeRow x the
+// range's rows are left to key.
 size_t DeletedIn(const ResolvedQuery& query, const std::string& order_name,
                  SegmentRun& run, size_t from, size_t to) {
   const DeletedRows* deleted = run.segment->deleted.get();

@@ -227,7 +227,8 @@ struct IndexMemory {
                             // TimeIndex
   size_t identity = 0;      // identity indexes and filters (for writes)
   size_t other_orders = 0;  // sort orders and string ranks queries built
-  size_t deleted = 0;       // deleted-row sets of a job of segments
+  size_t deleted = 0;       // deleted-row sets of a job of segments, and
+                            // their caches' bitmaps and keys
   size_t total() const { return warm + identity + other_orders + deleted; }
 };
 // The parts of IndexBytes(job); total() equals it. Thread-safe.

@@ -1008,17 +1008,18 @@ std::shared_ptr<const JobResults> AddToSegments(
         for (uint32_t row : rows) merge->deleted.push_back({it->second, row});
       }
     }
-    // The counts queries keep of the deleted rows, carried over.
-    segments[s].deleted_cache =
-        segments[s].deleted_cache != nullptr
-            ? segments[s].deleted_cache->Extend(segments[s].rows->columns, rows)
-            : std::make_shared<DeletedRowCache>();
     // Shares the rows deleted before (DeletedRows): O(batch), not O(job).
     const DeletedRows* before = segments[s].deleted.get();
-    segments[s].deleted =
-        before != nullptr
-            ? before->With(std::move(rows))
-            : std::make_shared<const DeletedRows>(std::move(rows));
+    std::shared_ptr<const DeletedRows> list =
+        before != nullptr ? before->With(rows)
+                          : std::make_shared<const DeletedRows>(rows);
+    // What queries learned of the deleted rows, carried over.
+    segments[s].deleted_cache =
+        segments[s].deleted_cache != nullptr
+            ? segments[s].deleted_cache->Extend(segments[s].rows->columns,
+                                                rows, *list)
+            : std::make_shared<DeletedRowCache>();
+    segments[s].deleted = std::move(list);
   }
   std::vector<absl::string_view> field_names = old->field_names;
   size_t live_rows = old->size() - removed.size();

@@ -36,10 +36,13 @@ void ExpectSame(const DeletedRows& rows, const std::set<uint32_t>& model,
   std::sort(unordered.begin(), unordered.end());
   EXPECT_EQ(unordered, std::vector<uint32_t>(model.begin(), model.end()));
   DeletedRows::Cursor cursor(&rows);
+  const std::vector<uint64_t> bitmap = rows.Bitmap(universe);
+  ASSERT_EQ(bitmap.size(), (universe + 63) / 64);
   size_t rank = 0;
   for (uint32_t row = 0; row < universe; ++row) {
     const bool in = model.contains(row);
     ASSERT_EQ(rows.Contains(row), in) << row;
+    ASSERT_EQ((bitmap[row / 64] >> (row % 64)) & 1, in ? 1u : 0u) << row;
     ASSERT_EQ(rows.Rank(row), rank) << row;
     ASSERT_EQ(cursor.Contains(row), in) << row;
     rank += in;
@@ -395,8 +398,8 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   // are keyed.
   for (size_t batch : {30, 10}) {
     std::vector<uint32_t> added = TakeSorted(order, used, batch);
-    cache = cache->Extend(columns, added);
     rows = rows->With(added);
+    cache = cache->Extend(columns, added, *rows);
   }
   ASSERT_EQ(rows->levels(), 3u);
   calls = 0;
@@ -409,9 +412,9 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   // and keys only the write's rows; a limit too small for those leaves the
   // keys unbuilt.
   std::vector<uint32_t> added = TakeSorted(order, used, 40);
-  cache = cache->Extend(columns, added);
   rows = rows->With(added);
-  ASSERT_LT(rows->levels(), 4u);
+  cache = cache->Extend(columns, added, *rows);
+  ASSERT_EQ(rows->levels(), 1u);
   calls = 0;
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 39), nullptr);
   a = cache->KeysInOrder("a", *rows, key_of, rows->size());
