@@ -432,5 +432,62 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), a);
 }
 
+// Two writes made from one list (versions that diverge, as a replaced
+// batch's does): each cache keys only its own write's rows, reuses the
+// shared list's keys, and leaves the first cache's keys as they were;
+// bytes() counts the keys and the bitmap.
+TEST(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
+  size_t calls = 0;
+  auto key = [](uint32_t row) -> uint64_t { return row % 13; };
+  auto key_of = [&](uint32_t row) {
+    ++calls;
+    return key(row);
+  };
+  auto expect_runs = [&](const DeletedRowCache::OrderRuns& runs,
+                         const DeletedRows& rows) {
+    ASSERT_EQ(runs.size(), rows.levels());
+    for (size_t i = 0; i < runs.size(); ++i) {
+      DeletedRowCache::OrderKeys want;
+      for (uint32_t row : *rows.level_rows()[i]) want.push_back({key(row), row});
+      std::sort(want.begin(), want.end());
+      EXPECT_EQ(*runs[i], want) << i;
+    }
+  };
+  std::vector<uint32_t> order(10000);
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(11));
+  size_t used = 0;
+  InfluencerColumns columns;
+  auto cache = std::make_shared<DeletedRowCache>();
+  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 100));
+  EXPECT_EQ(cache->bytes(), 0u);
+  auto keys = cache->KeysInOrder("a", *rows, key_of, rows->size());
+  ASSERT_NE(keys, nullptr);
+  EXPECT_GE(cache->bytes(), 100 * sizeof(DeletedRowCache::OrderKeys::value_type));
+  const size_t keys_bytes = cache->bytes();
+  cache->Bitmap(*rows, 10000);
+  EXPECT_GE(cache->bytes(), keys_bytes + 10000 / 8);
+
+  // Each write folds into one level with the shared list's rows.
+  const std::vector<uint32_t> a = TakeSorted(order, used, 60);
+  const std::vector<uint32_t> b = TakeSorted(order, used, 70);
+  auto rows_a = rows->With(a);
+  auto rows_b = rows->With(b);
+  auto cache_a = cache->Extend(columns, a, *rows_a);
+  auto cache_b = cache->Extend(columns, b, *rows_b);
+  calls = 0;
+  auto keys_b = cache_b->KeysInOrder("a", *rows_b, key_of, 70);
+  ASSERT_NE(keys_b, nullptr);
+  expect_runs(*keys_b, *rows_b);
+  EXPECT_EQ(calls, 70u);
+  calls = 0;
+  auto keys_a = cache_a->KeysInOrder("a", *rows_a, key_of, 60);
+  ASSERT_NE(keys_a, nullptr);
+  expect_runs(*keys_a, *rows_a);
+  EXPECT_EQ(calls, 60u);
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), keys);
+  expect_runs(*keys, *rows);
+}
+
 }  // namespace
 }  // namespace clout
