@@ -352,32 +352,40 @@ TEST(DeletedRowsTest, LargeLevelsBitmapAfterEachKindOfWrite) {
   EXPECT_EQ(wrong, std::vector<size_t>(4, 0));
 }
 
+// A sort key for the cache tests: many ties, broken by row.
+uint64_t TestKey(uint32_t row) { return (uint64_t{row} * 2654435761u) % 97; }
+
+// Checks that `runs` hold, per level of `rows`, that level's rows keyed by
+// TestKey, in (key, row) order.
+void ExpectRuns(const DeletedRowCache::OrderRuns& runs,
+                const DeletedRows& rows) {
+  ASSERT_EQ(runs.size(), rows.levels());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    DeletedRowCache::OrderKeys want;
+    for (uint32_t row : *rows.level_rows()[i]) want.push_back({TestKey(row), row});
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(*runs[i], want) << i;
+  }
+}
+
+// Rows [0, n) in a random order.
+std::vector<uint32_t> ShuffledRows(uint32_t n, uint32_t seed) {
+  std::vector<uint32_t> order(n);
+  for (uint32_t i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(seed));
+  return order;
+}
+
 // DeletedRowCache::KeysInOrder: one sorted run of keys per level of the
 // list; levels are keyed within the limit, smallest first, kept per order,
 // and carried by Extend, so that a write's rows are keyed once.
 TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   size_t calls = 0;
-  auto key = [](uint32_t row) -> uint64_t {
-    return (uint64_t{row} * 2654435761u) % 97;  // many ties, broken by row
-  };
   auto key_of = [&](uint32_t row) {
     ++calls;
-    return key(row);
+    return TestKey(row);
   };
-  // The runs' keys, one per level, each as the level's rows keyed.
-  auto expect_runs = [&](const DeletedRowCache::OrderRuns& runs,
-                         const DeletedRows& rows) {
-    ASSERT_EQ(runs.size(), rows.levels());
-    for (size_t i = 0; i < runs.size(); ++i) {
-      DeletedRowCache::OrderKeys want;
-      for (uint32_t row : *rows.level_rows()[i]) want.push_back({key(row), row});
-      std::sort(want.begin(), want.end());
-      EXPECT_EQ(*runs[i], want) << i;
-    }
-  };
-  std::vector<uint32_t> order(200000);
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  const std::vector<uint32_t> order = ShuffledRows(200000, 7);
   size_t used = 0;
   InfluencerColumns columns;  // Extend reads it only for predicate counts
   auto cache = std::make_shared<DeletedRowCache>();
@@ -387,7 +395,7 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   EXPECT_EQ(calls, 0u);
   auto a = cache->KeysInOrder("a", *rows, key_of, 100);
   ASSERT_NE(a, nullptr);
-  expect_runs(*a, *rows);
+  ExpectRuns(*a, *rows);
   EXPECT_EQ(calls, 100u);
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), a);  // kept
   EXPECT_EQ(calls, 100u);
@@ -405,7 +413,7 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   calls = 0;
   a = cache->KeysInOrder("a", *rows, key_of, 40);
   ASSERT_NE(a, nullptr);
-  expect_runs(*a, *rows);
+  ExpectRuns(*a, *rows);
   EXPECT_EQ(calls, 40u);
 
   // A write that folds levels: the level they fold into reuses their keys
@@ -419,7 +427,7 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 39), nullptr);
   a = cache->KeysInOrder("a", *rows, key_of, rows->size());
   ASSERT_NE(a, nullptr);
-  expect_runs(*a, *rows);
+  ExpectRuns(*a, *rows);
   EXPECT_EQ(calls, 40u);
 
   // Past kOrders orders, the least recently used one is dropped.
@@ -438,24 +446,11 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
 // bytes() counts the keys and the bitmap.
 TEST(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
   size_t calls = 0;
-  auto key = [](uint32_t row) -> uint64_t { return row % 13; };
   auto key_of = [&](uint32_t row) {
     ++calls;
-    return key(row);
+    return TestKey(row);
   };
-  auto expect_runs = [&](const DeletedRowCache::OrderRuns& runs,
-                         const DeletedRows& rows) {
-    ASSERT_EQ(runs.size(), rows.levels());
-    for (size_t i = 0; i < runs.size(); ++i) {
-      DeletedRowCache::OrderKeys want;
-      for (uint32_t row : *rows.level_rows()[i]) want.push_back({key(row), row});
-      std::sort(want.begin(), want.end());
-      EXPECT_EQ(*runs[i], want) << i;
-    }
-  };
-  std::vector<uint32_t> order(10000);
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::shuffle(order.begin(), order.end(), std::mt19937(11));
+  const std::vector<uint32_t> order = ShuffledRows(10000, 11);
   size_t used = 0;
   InfluencerColumns columns;
   auto cache = std::make_shared<DeletedRowCache>();
@@ -478,15 +473,15 @@ TEST(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
   calls = 0;
   auto keys_b = cache_b->KeysInOrder("a", *rows_b, key_of, 70);
   ASSERT_NE(keys_b, nullptr);
-  expect_runs(*keys_b, *rows_b);
+  ExpectRuns(*keys_b, *rows_b);
   EXPECT_EQ(calls, 70u);
   calls = 0;
   auto keys_a = cache_a->KeysInOrder("a", *rows_a, key_of, 60);
   ASSERT_NE(keys_a, nullptr);
-  expect_runs(*keys_a, *rows_a);
+  ExpectRuns(*keys_a, *rows_a);
   EXPECT_EQ(calls, 60u);
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), keys);
-  expect_runs(*keys, *rows);
+  ExpectRuns(*keys, *rows);
 }
 
 }  // namespace
