@@ -138,7 +138,7 @@ void DeletedRows::AddLevel(std::vector<uint32_t> level) {
     }
     filter->bits.assign((uint64_t{1} << filter->bits_log2) / 64, 0);
     for (uint32_t row : level) {
-      const auto [a, b] = filter->Probes(row);
+      const auto [a, b] = filter->Probes(LevelFilter::Hash(row));
       filter->bits[a / 64] |= uint64_t{1} << (a % 64);
       filter->bits[b / 64] |= uint64_t{1} << (b % 64);
     }
@@ -199,13 +199,16 @@ std::vector<uint64_t> DeletedRows::Bitmap(size_t rows) const {
 
 bool DeletedRows::Contains(uint32_t row) const {
   if (large_bitmap_ != nullptr) {
-    const std::vector<uint64_t>& bits = large_bitmap_->Get(levels_, large_levels_);
-    if (row / 64 < bits.size() && ((bits[row / 64] >> (row % 64)) & 1)) {
+    const std::vector<uint64_t>* bits = large_bitmap_->IfBuilt();
+    if (bits == nullptr) bits = &large_bitmap_->Get(levels_, large_levels_);
+    if (row / 64 < bits->size() && (((*bits)[row / 64] >> (row % 64)) & 1)) {
       return true;
     }
   }
+  if (large_levels_ == levels_.size()) return false;
+  const uint64_t hash = LevelFilter::Hash(row);  // one for every level
   for (size_t i = large_levels_; i < levels_.size(); ++i) {
-    if (!filters_[i]->MayContain(row)) continue;
+    if (!filters_[i]->MayContain(hash)) continue;
     const std::vector<uint32_t>& level = *levels_[i];
     if (std::binary_search(level.begin(), level.end(), row)) return true;
   }
@@ -334,26 +337,45 @@ std::shared_ptr<const std::vector<uint64_t>> DeletedRowCache::Bitmap(
   return bitmap_;
 }
 
-void DeletedRowCache::CarryKeys(const std::vector<OrderEntry>& before,
-                                const DeletedRows& list) {
+void DeletedRowCache::KeyShelf::Prune(const DeletedRows& list) {
   const std::vector<DeletedRows::Level>& levels = list.level_rows();
   const size_t newest = levels.empty() ? 0 : levels.back()->size();
-  for (const OrderEntry& entry : before) {
-    OrderEntry next{entry.order, {}, nullptr};
-    for (const LevelKeys& k : entry.levels) {
-      if (k.level->size() <= newest ||
-          std::find(levels.begin(), levels.end(), k.level) != levels.end()) {
-        next.levels.push_back(k);
-      }
+  std::lock_guard<std::mutex> lock(mu);
+  for (OrderEntry& entry : orders) {
+    std::erase_if(entry.levels, [&](const LevelKeys& k) {
+      return k.level->size() > newest &&
+             std::find(levels.begin(), levels.end(), k.level) == levels.end();
+    });
+    if (entry.runs_of != levels) {
+      entry.runs_of.clear();
+      entry.runs = nullptr;
     }
-    orders_.push_back(std::move(next));
   }
 }
 
+DeletedRowCache::OrderEntry* DeletedRowCache::KeyShelf::Touch(
+    const std::string& order, bool make) {
+  size_t i = 0;
+  while (i < orders.size() && orders[i].order != order) ++i;
+  if (i == orders.size()) {
+    if (!make) return nullptr;
+    if (orders.size() == kOrders) orders.erase(orders.begin());
+    orders.push_back({order, {}, 0, {}, nullptr});
+    return &orders.back();
+  }
+  std::rotate(orders.begin() + static_cast<ptrdiff_t>(i),
+              orders.begin() + static_cast<ptrdiff_t>(i) + 1, orders.end());
+  return &orders.back();
+}
+
 size_t DeletedRowCache::bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t bytes = bitmap_ != nullptr ? bitmap_->capacity() * sizeof(uint64_t) : 0;
-  for (const OrderEntry& entry : orders_) {
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (bitmap_ != nullptr) bytes += bitmap_->capacity() * sizeof(uint64_t);
+  }
+  std::lock_guard<std::mutex> lock(shelf_->mu);
+  for (const OrderEntry& entry : shelf_->orders) {
     for (const LevelKeys& k : entry.levels) {
       bytes += k.keys->capacity() * sizeof(OrderKeys::value_type);
     }
@@ -363,25 +385,19 @@ size_t DeletedRowCache::bytes() const {
 
 std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     const std::string& order, const DeletedRows& deleted,
-    absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit) const {
-  // Moves orders_[i] to the back (most recently used); returns it.
-  auto touch = [&](size_t i) -> OrderEntry& {
-    std::rotate(orders_.begin() + static_cast<ptrdiff_t>(i),
-                orders_.begin() + static_cast<ptrdiff_t>(i) + 1, orders_.end());
-    return orders_.back();
-  };
+    absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit,
+    size_t positions_instead) const {
+  const std::vector<DeletedRows::Level>& levels = deleted.level_rows();
   std::vector<LevelKeys> known;
+  size_t credit = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < orders_.size(); ++i) {
-      if (orders_[i].order != order) continue;
-      OrderEntry& entry = touch(i);
-      if (entry.runs != nullptr) return entry.runs;
-      known = entry.levels;
-      break;
+    std::lock_guard<std::mutex> lock(shelf_->mu);
+    if (OrderEntry* entry = shelf_->Touch(order, false)) {
+      if (entry->runs != nullptr && entry->runs_of == levels) return entry->runs;
+      known = entry->levels;
+      credit = entry->credit;
     }
   }
-  const std::vector<DeletedRows::Level>& levels = deleted.level_rows();
   std::vector<LevelKeys> now(levels.size());
   for (size_t i = 0; i < levels.size(); ++i) {
     now[i].level = levels[i];
@@ -389,7 +405,7 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
       if (k.level == levels[i]) now[i].keys = k.keys;
     }
   }
-  // Keyed levels this list no longer holds: a level of this list folded
+  // Keyed levels this list does not hold: a level of this list folded
   // from them (DeletedRows::With) reuses their keys, and keys only its
   // other rows (the writes' since).
   std::vector<const LevelKeys*> gone;
@@ -399,9 +415,9 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     }
   }
   // The newest levels are the smallest.
-  size_t budget = build_limit;
+  const size_t limit = build_limit + credit;
+  size_t budget = limit;
   bool complete = true;
-  std::vector<const LevelKeys*> keep;  // gone, held by a level not keyed
   for (size_t i = now.size(); i-- > 0;) {
     if (now[i].keys != nullptr) continue;
     const std::vector<uint32_t>& rows = *now[i].level;
@@ -413,9 +429,6 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     }
     if (rows.size() > budget + reusable) {
       complete = false;
-      for (const LevelKeys* g : gone) {
-        if (g->level->size() <= rows.size()) keep.push_back(g);
-      }
       continue;
     }
     std::vector<const LevelKeys*> parts;  // the gone levels it holds
@@ -435,7 +448,6 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     }
     if (rest.size() > budget) {
       complete = false;
-      keep.insert(keep.end(), parts.begin(), parts.end());
       continue;
     }
     budget -= rest.size();
@@ -460,27 +472,28 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     for (const LevelKeys& k : now) all->push_back(k.keys);
     runs = std::move(all);
   }
-  std::erase_if(now, [](const LevelKeys& k) { return k.keys == nullptr; });
-  // Kept for the levels not keyed that hold them.
-  for (const LevelKeys* g : keep) {
-    if (std::none_of(now.begin(), now.end(), [&](const LevelKeys& k) {
-          return k.level == g->level;
-        })) {
-      now.push_back(*g);
+  std::lock_guard<std::mutex> lock(shelf_->mu);
+  OrderEntry& entry = *shelf_->Touch(order, true);
+  if (entry.runs != nullptr && entry.runs_of == levels) {
+    return entry.runs;  // built meanwhile
+  }
+  // What this call keyed joins the shelf (levels kept for other lists
+  // stay: only Prune drops any).
+  for (LevelKeys& k : now) {
+    if (k.keys != nullptr &&
+        std::none_of(entry.levels.begin(), entry.levels.end(),
+                     [&](const LevelKeys& e) { return e.level == k.level; })) {
+      entry.levels.push_back(std::move(k));
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t i = 0;
-  while (i < orders_.size() && orders_[i].order != order) ++i;
-  if (i == orders_.size()) {
-    if (orders_.size() == kOrders) orders_.erase(orders_.begin());
-    orders_.push_back({order, {}, nullptr});
-    i = orders_.size() - 1;
+  const size_t keyed = limit - budget;
+  entry.credit -= std::min(entry.credit, keyed);
+  if (complete) {
+    entry.runs_of = levels;
+    entry.runs = runs;
+  } else {
+    entry.credit += positions_instead / kPositionsPerKey;
   }
-  OrderEntry& entry = touch(i);
-  if (entry.runs != nullptr) return entry.runs;  // built meanwhile
-  entry.levels = std::move(now);
-  entry.runs = runs;
   return runs;
 }
 

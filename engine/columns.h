@@ -370,22 +370,25 @@ class DeletedRows {
   struct LevelFilter {
     std::vector<uint64_t> bits;
     int bits_log2 = 0;
-    // The two bit positions of `row`.
-    // From one fully mixed 64-bit hash (MurmurHash3's finaliser): a bare
-    // multiply left the second probe's bits correlated for runs of
-    // neighbouring rows, 2-4x the false hits.
-    std::pair<uint64_t, uint64_t> Probes(uint32_t row) const {
+    // A fully mixed 64-bit hash of `row` (MurmurHash3's finaliser), one
+    // for every level's filter: a bare multiply left the second probe's
+    // bits correlated for runs of neighbouring rows, 2-4x the false hits.
+    static uint64_t Hash(uint32_t row) {
       uint64_t h = uint64_t{row} + 1;
       h ^= h >> 33;
       h *= 0xff51afd7ed558ccdull;
       h ^= h >> 33;
       h *= 0xc4ceb9fe1a85ec53ull;
       h ^= h >> 33;
+      return h;
+    }
+    // The two bit positions of a row of hash `h`.
+    std::pair<uint64_t, uint64_t> Probes(uint64_t h) const {
       return {h >> (64 - bits_log2), (h >> (64 - 2 * bits_log2)) &
                                          ((uint64_t{1} << bits_log2) - 1)};
     }
-    bool MayContain(uint32_t row) const {
-      const auto [a, b] = Probes(row);
+    bool MayContain(uint64_t h) const {
+      const auto [a, b] = Probes(h);
       return (bits[a / 64] >> (a % 64) & 1) != 0 &&
              (bits[b / 64] >> (b % 64) & 1) != 0;
     }
@@ -426,13 +429,19 @@ class DeletedRows {
 //  - Their keys in a sort order (KeysInOrder), for counting the deleted
 //    rows among a range of that order's positions by binary searches
 //    instead of reading each position (a page deep in an order whose first
-//    rows were rewritten). Kept per level of the list and carried over by
-//    Extend, so that a write's rows are keyed once.
+//    rows were rewritten). Kept per level of the list on a shelf that
+//    every cache Extend makes from this one shares, so that a write's rows
+//    are keyed once, even by a query on a list older than the newest.
 class DeletedRowCache {
  public:
   static constexpr size_t kEntries = 16;
-  // Sort orders whose keys a cache keeps (the least recently used goes).
+  // Sort orders whose keys a shelf keeps (the least recently used goes).
   static constexpr size_t kOrders = 4;
+  // What reading a range's positions costs for each row KeysInOrder would
+  // key instead (a key read from the columns plus its share of a sort,
+  // against a position and a bit test): positions read instead of keys
+  // (positions_instead) earn one row of credit per this many.
+  static constexpr size_t kPositionsPerKey = 32;
   // One level's rows as keys of a sort order: (key, row), ascending.
   using OrderKeys = std::vector<std::pair<uint64_t, uint32_t>>;
   // A list's keys in one sort order: one sorted run per level of the list.
@@ -446,44 +455,56 @@ class DeletedRowCache {
   // rows: bit r set when row r is deleted. Built on first use.
   std::shared_ptr<const std::vector<uint64_t>> Bitmap(
       const DeletedRows& deleted, size_t rows) const;
-  // Heap bytes of the bitmap and the keys (the keys of levels shared
-  // with other caches counted in each). Thread-safe.
+  // Heap bytes of the bitmap and of the keys on the shelf (a shelf shared
+  // with other caches is counted in each). Thread-safe.
   size_t bytes() const;
-  // The rows of `deleted` (this cache's list) as keys of the sort order
-  // named `order`, whose key of row r is key_of(r) (the same for a name as
-  // long as the segment lives): one sorted run per level of the list, so
-  // that the deleted rows in a range of the order's positions are counted
-  // by two binary searches a level. A level's run is kept, and carried to
-  // the caches of the lists that extend this one (Extend) while they hold
-  // the level or may have folded it: a write's rows are keyed once, when a
-  // query first needs them, and a level folded from keyed levels merges
-  // their runs and keys only its other rows. Each level not keyed yet is
-  // keyed now, from the newest (smallest), if the rows it needs keyed fit
-  // in what is left of `build_limit` (a level that does not fit is
-  // skipped); null if any is left (the runs keyed, and the older runs a
-  // level left holds, are kept for the next call). Thread-safe; key_of is called without the
-  // cache's lock held.
+  // The rows of `deleted` (this cache's list, or one Extend made this
+  // cache's from or from) as keys of the sort order named `order`, whose
+  // key of row r is key_of(r) (the same for a name as long as the segment
+  // lives): one sorted run per level of the list, so that the deleted rows
+  // in a range of the order's positions are counted by two binary searches
+  // a level.
+  //  - A level's run is kept on the shelf, which the caches Extend makes
+  //    share; Extend drops the runs of levels its list neither holds nor
+  //    may have folded into its newest one. So a write's rows are keyed
+  //    once, when a query first needs them, whichever list it reads, and a
+  //    level folded from keyed levels merges their runs and keys only its
+  //    other rows.
+  //  - Each level not keyed yet is keyed now, from the newest (smallest),
+  //    if the rows it needs keyed fit in what is left of the budget
+  //    (build_limit plus the credit of earlier calls); a level that does
+  //    not fit is skipped.
+  //  - Null if any level is left unkeyed; then `positions_instead` (the
+  //    positions the caller reads instead) adds positions_instead /
+  //    kPositionsPerKey rows to the order's credit, and the rows keyed
+  //    use it up. So a list too large to key for any one query is keyed
+  //    once the queries have spent about as much reading positions.
+  // Thread-safe; key_of is called without the cache's or shelf's lock.
   std::shared_ptr<const OrderRuns> KeysInOrder(
       const std::string& order, const DeletedRows& deleted,
-      absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit) const;
+      absl::FunctionRef<uint64_t(uint32_t)> key_of, size_t build_limit,
+      size_t positions_instead = 0) const;
   // The cache of `list`, which holds this one's rows plus `added` (rows of
   // `columns`, none of them in this list): every known count extended, and
-  // the keys of the levels `list` holds or may have folded into its newest
-  // one (KeysInOrder reuses those). Leaves this cache unchanged.
+  // the same shelf of keys, less the runs of levels `list` neither holds
+  // nor may have folded into its newest one. Leaves this cache's counts
+  // and bitmap unchanged.
   template <typename Columns>
   std::shared_ptr<DeletedRowCache> Extend(const Columns& columns,
                                           const std::vector<uint32_t>& added,
                                           const DeletedRows& list) const {
     auto next = std::make_shared<DeletedRowCache>();
-    std::lock_guard<std::mutex> lock(mu_);
-    next->entries_.reserve(entries_.size());
-    for (const auto& [predicate, count] : entries_) {
-      int64_t more = 0;
-      for (uint32_t row : added) more += predicate.Passes(columns, row);
-      next->entries_.push_back({predicate, count + more});
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      next->entries_.reserve(entries_.size());
+      for (const auto& [predicate, count] : entries_) {
+        int64_t more = 0;
+        for (uint32_t row : added) more += predicate.Passes(columns, row);
+        next->entries_.push_back({predicate, count + more});
+      }
     }
-    // The levels' keys carry over (a level's rows never change).
-    next->CarryKeys(orders_, list);
+    next->shelf_ = shelf_;
+    shelf_->Prune(list);
     return next;
   }
 
@@ -495,21 +516,30 @@ class DeletedRowCache {
   };
   struct OrderEntry {
     std::string order;
-    std::vector<LevelKeys> levels;  // keyed levels of this or an older list
-    std::shared_ptr<const OrderRuns> runs;  // this list's, once all keyed
+    std::vector<LevelKeys> levels;  // keyed levels, of any list sharing it
+    size_t credit = 0;              // rows (see KeysInOrder)
+    // The runs of the list of levels `runs_of`, once all keyed.
+    std::vector<DeletedRows::Level> runs_of;
+    std::shared_ptr<const OrderRuns> runs;
   };
-
-  // Sets orders_ from `before` (the cache's that this one extends, under
-  // its lock): the keyed levels `list` holds, and those no larger than its
-  // newest level (a write folds levels into it).
-  void CarryKeys(const std::vector<OrderEntry>& before,
-                 const DeletedRows& list);
+  // The keys of a segment's lists, shared by the caches of its lists that
+  // Extend made from one another. Thread-safe.
+  struct KeyShelf {
+    std::mutex mu;
+    std::vector<OrderEntry> orders;  // least recently used first
+    // Drops the keys of levels `list` neither holds nor may have folded
+    // into its newest level (those no larger than it), and the runs of
+    // other lists.
+    void Prune(const DeletedRows& list);
+    // The entry of `order`, made (dropping the least recently used past
+    // kOrders) if `make`, moved to the back; null if none. Under mu.
+    OrderEntry* Touch(const std::string& order, bool make);
+  };
 
   mutable std::mutex mu_;
   std::vector<std::pair<RowPredicate, int64_t>> entries_;  // oldest first
   mutable std::shared_ptr<const std::vector<uint64_t>> bitmap_;
-  // Least recently used first, at most kOrders.
-  mutable std::vector<OrderEntry> orders_;
+  std::shared_ptr<KeyShelf> shelf_ = std::make_shared<KeyShelf>();
 };
 
 // One job's influencer results. Rows are in ingest order: row i was loaded

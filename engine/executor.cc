@@ -1787,7 +1787,10 @@ constexpr size_t kKeyedRowsPerRangeRow = 16;
 // the levels are keyed. The first query after a write keys the write's
 // rows (merging the runs of the levels they were folded with); the
 // positions are read instead while more than kKeyedRowsPerRangeRow x the
-// range's rows are left to key.
+// range's rows, plus the credit the queries that read positions instead
+// earned (DeletedRowCache::kPositionsPerKey), are left to key: a list too
+// large for one query (after a whole-job merge) is keyed once the queries
+// have spent about as much reading positions.
 size_t DeletedIn(const ResolvedQuery& query, const std::string& order_name,
                  SegmentRun& run, size_t from, size_t to) {
   const DeletedRows* deleted = run.segment->deleted.get();
@@ -1802,7 +1805,7 @@ size_t DeletedIn(const ResolvedQuery& query, const std::string& order_name,
         [&](uint32_t row) {
           return NumericKey(rows, query.sort, query.desc, row);
         },
-        kKeyedRowsPerRangeRow * (to - from));
+        kKeyedRowsPerRangeRow * (to - from), to - from);
   }
   if (run.deleted_keys != nullptr) {
     const PageOrderView& view = *run.view;

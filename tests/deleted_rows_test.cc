@@ -480,8 +480,91 @@ TEST(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
   ASSERT_NE(keys_a, nullptr);
   ExpectRuns(*keys_a, *rows_a);
   EXPECT_EQ(calls, 60u);
-  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), keys);
+  // The shared list's keys are still there: none keyed again.
+  calls = 0;
+  auto keys_again = cache->KeysInOrder("a", *rows, key_of, 0);
+  ASSERT_NE(keys_again, nullptr);
+  ExpectRuns(*keys_again, *rows);
+  EXPECT_EQ(calls, 0u);
   ExpectRuns(*keys, *rows);
+}
+
+
+// Keys a query builds on a list's cache after a write has extended it
+// (the query read the version before the write) serve the newer list too:
+// the caches share a shelf, so only the write's rows are keyed again.
+TEST(DeletedRowCacheTest, KeysBuiltOnAnOlderListServeTheNewerOne) {
+  size_t calls = 0;
+  auto key_of = [&](uint32_t row) {
+    ++calls;
+    return TestKey(row);
+  };
+  const std::vector<uint32_t> order = ShuffledRows(10000, 5);
+  size_t used = 0;
+  InfluencerColumns columns;
+  auto cache = std::make_shared<DeletedRowCache>();
+  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 1000));
+  const std::vector<uint32_t> added = TakeSorted(order, used, 30);
+  auto newer_rows = rows->With(added);
+  auto newer = cache->Extend(columns, added, *newer_rows);
+  ASSERT_EQ(newer_rows->levels(), 2u);
+  auto old_keys = cache->KeysInOrder("a", *rows, key_of, rows->size());
+  ASSERT_NE(old_keys, nullptr);
+  ExpectRuns(*old_keys, *rows);
+  EXPECT_EQ(calls, 1000u);
+  calls = 0;
+  auto keys = newer->KeysInOrder("a", *newer_rows, key_of, 30);
+  ASSERT_NE(keys, nullptr);
+  ExpectRuns(*keys, *newer_rows);
+  EXPECT_EQ(calls, 30u);
+
+  // A later write whose list no longer holds a keyed level, nor could have
+  // folded it, drops its keys: the shelf holds the 1,000-row level's keys
+  // while a list holds the level.
+  const size_t with_both = newer->bytes();
+  auto third_rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 5));
+  auto third = newer->Extend(columns, {}, *third_rows);
+  EXPECT_LT(third->bytes() + 1000 * sizeof(DeletedRowCache::OrderKeys::value_type),
+            with_both + 1);
+}
+
+// A list too large for any one call's limit is keyed once the calls that
+// read positions instead have earned the credit (kPositionsPerKey
+// positions a row), and the keying uses the credit up.
+TEST(DeletedRowCacheTest, PositionsReadInsteadEarnTheKeysCredit) {
+  size_t calls = 0;
+  auto key_of = [&](uint32_t row) {
+    ++calls;
+    return TestKey(row);
+  };
+  const std::vector<uint32_t> order = ShuffledRows(10000, 9);
+  size_t used = 0;
+  InfluencerColumns columns;
+  auto cache = std::make_shared<DeletedRowCache>();
+  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 1000));
+  const size_t per_call = 250 * DeletedRowCache::kPositionsPerKey;
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0, per_call), nullptr)
+        << "call " << i;
+  }
+  EXPECT_EQ(calls, 0u);
+  auto keys = cache->KeysInOrder("a", *rows, key_of, 0, per_call);
+  ASSERT_NE(keys, nullptr);
+  ExpectRuns(*keys, *rows);
+  EXPECT_EQ(calls, 1000u);
+  // Each order earns its own credit.
+  EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 999, per_call), nullptr);
+
+  // The credit is used up: the next write's rows need a limit again.
+  const std::vector<uint32_t> added = TakeSorted(order, used, 10);
+  rows = rows->With(added);
+  cache = cache->Extend(columns, added, *rows);
+  calls = 0;
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 9), nullptr);
+  keys = cache->KeysInOrder("a", *rows, key_of, 10);
+  ASSERT_NE(keys, nullptr);
+  ExpectRuns(*keys, *rows);
+  EXPECT_EQ(calls, 10u);
 }
 
 }  // namespace
