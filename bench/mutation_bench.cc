@@ -356,6 +356,7 @@ void BM_Memory(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(job.get());
   const double rows = static_cast<double>(job->size());
   size_t column_bytes = 0;
+  size_t stored_rows = 0;  // deleted ones too, until a merge drops them
   std::vector<std::shared_ptr<const JobResults>> segments;
   if (job->segments.empty()) {
     segments.push_back(job);
@@ -364,6 +365,7 @@ void BM_Memory(benchmark::State& state) {
   }
   for (const auto& segment : segments) {
     column_bytes += segment->columns.size() * InfluencerColumns::kBytesPerRow;
+    stored_rows += segment->columns.size();
   }
   const IndexMemory indexes = IndexMemoryOf(*job);
   auto per_row = [&](size_t bytes) { return static_cast<double>(bytes) / rows; };
@@ -379,6 +381,16 @@ void BM_Memory(benchmark::State& state) {
       column_bytes + indexes.warm + indexes.identity + indexes.deleted);
   state.counters["total_B_per_row"] =
       per_row(column_bytes + indexes.total());
+  // Deleted rows not merged away yet (up to about merge_ratio / 2 of them
+  // under updates): they cost columns and indexes until the whole-job
+  // merge, so the budget per live row rises with them. The same budget per
+  // stored row is the cost of the layout itself.
+  state.counters["deleted_share"] =
+      1.0 - rows / static_cast<double>(std::max<size_t>(stored_rows, 1));
+  state.counters["budget_B_per_stored_row"] =
+      static_cast<double>(column_bytes + indexes.warm + indexes.identity +
+                          indexes.deleted) /
+      static_cast<double>(std::max<size_t>(stored_rows, 1));
 }
 
 // In this order: quiet queries on the job as loaded, then the writes,
