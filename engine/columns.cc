@@ -346,11 +346,19 @@ void DeletedRowCache::KeyShelf::Prune(const DeletedRows& list) {
       return k.level->size() > newest &&
              std::find(levels.begin(), levels.end(), k.level) == levels.end();
     });
-    if (entry.runs_of != levels) {
-      entry.runs_of.clear();
-      entry.runs = nullptr;
-    }
   }
+}
+
+std::shared_ptr<const DeletedRowCache::OrderRuns>
+DeletedRowCache::OrderEntry::RunsOf(
+    const std::vector<DeletedRows::Level>& levels) {
+  for (size_t i = lists.size(); i-- > 0;) {
+    if (lists[i].levels != levels) continue;
+    std::rotate(lists.begin() + static_cast<ptrdiff_t>(i),
+                lists.begin() + static_cast<ptrdiff_t>(i) + 1, lists.end());
+    return lists.back().runs;
+  }
+  return nullptr;
 }
 
 DeletedRowCache::OrderEntry* DeletedRowCache::KeyShelf::Touch(
@@ -360,7 +368,7 @@ DeletedRowCache::OrderEntry* DeletedRowCache::KeyShelf::Touch(
   if (i == orders.size()) {
     if (!make) return nullptr;
     if (orders.size() == kOrders) orders.erase(orders.begin());
-    orders.push_back({order, {}, 0, {}, nullptr});
+    orders.push_back({order, {}, 0, {}});
     return &orders.back();
   }
   std::rotate(orders.begin() + static_cast<ptrdiff_t>(i),
@@ -393,9 +401,11 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
   {
     std::lock_guard<std::mutex> lock(shelf_->mu);
     if (OrderEntry* entry = shelf_->Touch(order, false)) {
-      if (entry->runs != nullptr && entry->runs_of == levels) return entry->runs;
+      if (std::shared_ptr<const OrderRuns> runs = entry->RunsOf(levels)) {
+        return runs;
+      }
       known = entry->levels;
-      credit = entry->credit;
+      credit = std::exchange(entry->credit, 0);  // held while this keys
     }
   }
   std::vector<LevelKeys> now(levels.size());
@@ -407,15 +417,21 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
   }
   // Keyed levels this list does not hold: a level of this list folded
   // from them (DeletedRows::With) reuses their keys, and keys only its
-  // other rows (the writes' since).
+  // other rows (the writes' since). Largest first: a level folded from
+  // folded levels holds the largest whole, and that one holds the others.
   std::vector<const LevelKeys*> gone;
   for (const LevelKeys& k : known) {
     if (std::find(levels.begin(), levels.end(), k.level) == levels.end()) {
       gone.push_back(&k);
     }
   }
+  std::stable_sort(gone.begin(), gone.end(),
+                   [](const LevelKeys* a, const LevelKeys* b) {
+                     return a->level->size() > b->level->size();
+                   });
   // The newest levels are the smallest.
-  const size_t limit = build_limit + credit;
+  const size_t limit =
+      credit > SIZE_MAX - build_limit ? SIZE_MAX : build_limit + credit;
   size_t budget = limit;
   bool complete = true;
   for (size_t i = now.size(); i-- > 0;) {
@@ -455,8 +471,8 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     keys->reserve(rows.size());
     for (uint32_t row : rest) keys->push_back({key_of(row), row});
     std::sort(keys->begin(), keys->end());
-    // Smallest first (gone levels are oldest, so largest, first): the
-    // copies add up to about twice the level, not once per part.
+    // Smallest first (`gone` is largest first): the copies add up to about
+    // twice the level, not once per part.
     for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
       const OrderKeys& more = *(*it)->keys;
       OrderKeys merged(keys->size() + more.size());
@@ -472,10 +488,16 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
     for (const LevelKeys& k : now) all->push_back(k.keys);
     runs = std::move(all);
   }
+  const size_t keyed = limit - budget;
+  // The credit held back, less what keying past build_limit used.
+  const size_t unused = credit - std::min(credit, keyed > build_limit
+                                                      ? keyed - build_limit
+                                                      : size_t{0});
   std::lock_guard<std::mutex> lock(shelf_->mu);
   OrderEntry& entry = *shelf_->Touch(order, true);
-  if (entry.runs != nullptr && entry.runs_of == levels) {
-    return entry.runs;  // built meanwhile
+  entry.credit = std::min(SIZE_MAX - unused, entry.credit) + unused;
+  if (std::shared_ptr<const OrderRuns> built = entry.RunsOf(levels)) {
+    return built;  // built meanwhile
   }
   // What this call keyed joins the shelf (levels kept for other lists
   // stay: only Prune drops any).
@@ -486,13 +508,14 @@ std::shared_ptr<const DeletedRowCache::OrderRuns> DeletedRowCache::KeysInOrder(
       entry.levels.push_back(std::move(k));
     }
   }
-  const size_t keyed = limit - budget;
-  entry.credit -= std::min(entry.credit, keyed);
   if (complete) {
-    entry.runs_of = levels;
-    entry.runs = runs;
+    if (entry.lists.size() == kListsPerOrder) {
+      entry.lists.erase(entry.lists.begin());
+    }
+    entry.lists.push_back({levels, runs});
   } else {
-    entry.credit += positions_instead / kPositionsPerKey;
+    const size_t earned = positions_instead / kPositionsPerKey;
+    entry.credit = std::min(SIZE_MAX - earned, entry.credit) + earned;
   }
   return runs;
 }

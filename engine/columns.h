@@ -442,6 +442,8 @@ class DeletedRowCache {
   // against a position and a bit test): positions read instead of keys
   // (positions_instead) earn one row of credit per this many.
   static constexpr size_t kPositionsPerKey = 32;
+  // Lists whose complete runs a shelf keeps per order (the newest asked).
+  static constexpr size_t kListsPerOrder = 2;
   // One level's rows as keys of a sort order: (key, row), ascending.
   using OrderKeys = std::vector<std::pair<uint64_t, uint32_t>>;
   // A list's keys in one sort order: one sorted run per level of the list.
@@ -458,8 +460,8 @@ class DeletedRowCache {
   // Heap bytes of the bitmap and of the keys on the shelf (a shelf shared
   // with other caches is counted in each). Thread-safe.
   size_t bytes() const;
-  // The rows of `deleted` (this cache's list, or one Extend made this
-  // cache's from or from) as keys of the sort order named `order`, whose
+  // The rows of `deleted` (this cache's list, or another list of the
+  // caches that share its shelf) as keys of the sort order named `order`, whose
   // key of row r is key_of(r) (the same for a name as long as the segment
   // lives): one sorted run per level of the list, so that the deleted rows
   // in a range of the order's positions are counted by two binary searches
@@ -472,13 +474,18 @@ class DeletedRowCache {
   //    other rows.
   //  - Each level not keyed yet is keyed now, from the newest (smallest),
   //    if the rows it needs keyed fit in what is left of the budget
-  //    (build_limit plus the credit of earlier calls); a level that does
-  //    not fit is skipped.
+  //    (build_limit plus the order's credit); a level that does not fit is
+  //    skipped.
   //  - Null if any level is left unkeyed; then `positions_instead` (the
   //    positions the caller reads instead) adds positions_instead /
-  //    kPositionsPerKey rows to the order's credit, and the rows keyed
-  //    use it up. So a list too large to key for any one query is keyed
-  //    once the queries have spent about as much reading positions.
+  //    kPositionsPerKey rows to the order's credit. The rows keyed past
+  //    build_limit use it up. So a list too large to key for any one query
+  //    is keyed once the queries have spent about as much reading
+  //    positions. A call holds the credit while it keys: calls meanwhile
+  //    see none, so that they do not all key the same large level.
+  //  - The complete runs of the last kListsPerOrder lists asked about are
+  //    kept: queries on the version before a write and on the one after
+  //    find theirs.
   // Thread-safe; key_of is called without the cache's or shelf's lock.
   std::shared_ptr<const OrderRuns> KeysInOrder(
       const std::string& order, const DeletedRows& deleted,
@@ -518,9 +525,16 @@ class DeletedRowCache {
     std::string order;
     std::vector<LevelKeys> levels;  // keyed levels, of any list sharing it
     size_t credit = 0;              // rows (see KeysInOrder)
-    // The runs of the list of levels `runs_of`, once all keyed.
-    std::vector<DeletedRows::Level> runs_of;
-    std::shared_ptr<const OrderRuns> runs;
+    // The complete runs of lists (by their levels), newest asked last, at
+    // most kListsPerOrder.
+    struct ListRuns {
+      std::vector<DeletedRows::Level> levels;
+      std::shared_ptr<const OrderRuns> runs;
+    };
+    std::vector<ListRuns> lists;
+    // The runs of the list of `levels`, if kept (moved to the back).
+    std::shared_ptr<const OrderRuns> RunsOf(
+        const std::vector<DeletedRows::Level>& levels);
   };
   // The keys of a segment's lists, shared by the caches of its lists that
   // Extend made from one another. Thread-safe.
@@ -528,8 +542,8 @@ class DeletedRowCache {
     std::mutex mu;
     std::vector<OrderEntry> orders;  // least recently used first
     // Drops the keys of levels `list` neither holds nor may have folded
-    // into its newest level (those no larger than it), and the runs of
-    // other lists.
+    // into its newest level (those no larger than it); the complete runs
+    // of at most kListsPerOrder lists stay.
     void Prune(const DeletedRows& list);
     // The entry of `order`, made (dropping the least recently used past
     // kOrders) if `make`, moved to the back; null if none. Under mu.

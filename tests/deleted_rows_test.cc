@@ -518,14 +518,58 @@ TEST(DeletedRowCacheTest, KeysBuiltOnAnOlderListServeTheNewerOne) {
   ExpectRuns(*keys, *newer_rows);
   EXPECT_EQ(calls, 30u);
 
-  // A later write whose list no longer holds a keyed level, nor could have
-  // folded it, drops its keys: the shelf holds the 1,000-row level's keys
-  // while a list holds the level.
-  const size_t with_both = newer->bytes();
-  auto third_rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 5));
-  auto third = newer->Extend(columns, {}, *third_rows);
-  EXPECT_LT(third->bytes() + 1000 * sizeof(DeletedRowCache::OrderKeys::value_type),
-            with_both + 1);
+  // Both lists' runs are kept: queries on the version before the write
+  // and on the one after take turns without keying or copying.
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), old_keys);
+  EXPECT_EQ(newer->KeysInOrder("a", *newer_rows, key_of, 0), keys);
+  EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0), old_keys);
+  EXPECT_EQ(calls, 30u);
+
+  // A successor made by With keeps the levels it holds keyed ...
+  const size_t key_bytes = sizeof(DeletedRowCache::OrderKeys::value_type);
+  const std::vector<uint32_t> more = TakeSorted(order, used, 5);
+  auto next_rows = newer_rows->With(more);
+  auto next = newer->Extend(columns, more, *next_rows);
+  EXPECT_GE(next->bytes(), 1030 * key_bytes);
+  calls = 0;
+  ASSERT_NE(next->KeysInOrder("a", *next_rows, key_of, 5), nullptr);
+  EXPECT_EQ(calls, 5u);
+  // ... and a list that neither holds a keyed level nor could have folded
+  // it drops its keys (the two lists' kept runs hold them until replaced).
+  const size_t with_all = next->bytes();
+  auto other_rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 5));
+  auto other = next->Extend(columns, {}, *other_rows);
+  EXPECT_LE(other->bytes() + 1030 * key_bytes, with_all);
+}
+
+// A chain of folds: each folded level holds the one keyed before it, which
+// holds the one before that; only each write's rows are keyed.
+TEST(DeletedRowCacheTest, FoldsOfFoldedLevelsKeyOnlyTheWritesRows) {
+  size_t calls = 0;
+  auto key_of = [&](uint32_t row) {
+    ++calls;
+    return TestKey(row);
+  };
+  const std::vector<uint32_t> order = ShuffledRows(20000, 13);
+  size_t used = 0;
+  InfluencerColumns columns;
+  auto cache = std::make_shared<DeletedRowCache>();
+  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 100));
+  ASSERT_NE(cache->KeysInOrder("a", *rows, key_of, 100), nullptr);
+  size_t expected_levels = 1;
+  for (size_t batch : {60, 100, 200, 400, 50, 30}) {
+    std::vector<uint32_t> added = TakeSorted(order, used, batch);
+    rows = rows->With(added);
+    cache = cache->Extend(columns, added, *rows);
+    calls = 0;
+    auto keys = cache->KeysInOrder("a", *rows, key_of, batch);
+    ASSERT_NE(keys, nullptr) << "after the write of " << batch;
+    ExpectRuns(*keys, *rows);
+    EXPECT_EQ(calls, batch);
+    expected_levels = rows->levels();
+    EXPECT_EQ(keys->size(), expected_levels);
+  }
+  EXPECT_GE(expected_levels, 2u);
 }
 
 // A list too large for any one call's limit is keyed once the calls that
@@ -552,8 +596,11 @@ TEST(DeletedRowCacheTest, PositionsReadInsteadEarnTheKeysCredit) {
   ASSERT_NE(keys, nullptr);
   ExpectRuns(*keys, *rows);
   EXPECT_EQ(calls, 1000u);
-  // Each order earns its own credit.
-  EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 999, per_call), nullptr);
+  // Each order earns its own credit: "c" holds some, "b" has none.
+  EXPECT_EQ(cache->KeysInOrder("c", *rows, key_of, 0, 4 * per_call),
+            nullptr);
+  EXPECT_EQ(cache->KeysInOrder("b", *rows, key_of, 0), nullptr);
+  EXPECT_EQ(calls, 1000u);
 
   // The credit is used up: the next write's rows need a limit again.
   const std::vector<uint32_t> added = TakeSorted(order, used, 10);
