@@ -33,6 +33,7 @@
 namespace clout {
 
 class TimeIndex;  // time_index.h
+struct JobResults;  // below
 class IdentityIndex;  // identity_index.h: rows by result identity
 class IdentityFilter;  // identity_index.h: which identities a segment has
 
@@ -204,6 +205,20 @@ struct SortOrderCache {
   std::shared_ptr<const RowOrder> stored_score_order;
   // The job's TimeIndex, once built.
   std::shared_ptr<const TimeIndex> time_index;
+  // For a job of segments: per sort's key in `orders` (the empty string
+  // for the time order), every segment's order (or TimeIndex), in segment
+  // order, once a query found all of them built: later queries look them
+  // up under this one lock, not one per segment. The segments' caches
+  // hold them and never drop one, so the pointers live as long as the
+  // segments; `segments` (held: no other rows can take their address)
+  // must be the job's to be used.
+  struct SegmentOrders {
+    std::vector<std::shared_ptr<const JobResults>> segments;
+    std::vector<const RowOrder*> orders;
+    std::vector<const TimeIndex*> times;
+  };
+  absl::flat_hash_map<std::string, std::shared_ptr<const SegmentOrders>>
+      segment_orders;
   // Per numeric sort and direction (key: 2 * sort + desc), the least page
   // order key of the rows: the earliest any of them can place (executor.cc
   // skips a segment none of whose rows can reach a page). Once asked for.

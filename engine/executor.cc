@@ -1682,8 +1682,9 @@ void MergeParts(const ResolvedQuery& query, std::vector<Part>& parts,
 // over (before the page).
 struct SegmentRun {
   const JobResults::Segment* segment;
-  std::shared_ptr<const RowOrder> order;  // holds the view's order
-  std::shared_ptr<const TimeIndex> time;  // or its time order
+  // The view's order or time order, when this query built or looked it
+  // up alone (else the segment's cache holds it: SegmentOrders).
+  std::shared_ptr<const void> holds;
   std::optional<PageOrderView> view;
   size_t first = 0;
   size_t last = 0;
@@ -1929,39 +1930,77 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   // string per segment would cost as much as a small segment's page).
   const std::string order_name =
       query.sort == SortField::kTimestamp ? std::string() : OrderName(query);
-  // Per segment, only what differs: its cached order (looked up under
-  // the cache's lock), its run and its deleted matches. A short page over
-  // many small segments costs little more than these lookups.
+  // Per segment, only what differs: its cached order, its run and its
+  // deleted matches. A short page over many small segments costs little
+  // more than these lookups. Under kAuto the orders come from the job's
+  // cache under one lock once a query found them all (SegmentOrders);
+  // that query looks each up under its segment's lock.
+  const bool by_time = query.sort == SortField::kTimestamp;
   const RowPredicate predicate = PredicateOf(query);
   std::vector<SegmentRun> runs(job.segments.size());
+  std::shared_ptr<const SortOrderCache::SegmentOrders> known;
+  if (index_use == IndexUse::kAuto) {
+    std::lock_guard<std::mutex> lock(job.sort_orders->mu);
+    auto it = job.sort_orders->segment_orders.find(order_name);
+    if (it != job.sort_orders->segment_orders.end()) known = it->second;
+  }
+  if (known != nullptr) {  // (a copy of the job may share its cache)
+    bool same = known->segments.size() == runs.size();
+    for (size_t s = 0; same && s < runs.size(); ++s) {
+      same = known->segments[s] == job.segments[s].rows;
+    }
+    if (!same) known = nullptr;
+  }
+  auto found = known == nullptr && index_use == IndexUse::kAuto
+                   ? std::make_shared<SortOrderCache::SegmentOrders>()
+                   : nullptr;
   InfluencersPage out;
   for (size_t s = 0; s < runs.size(); ++s) {
     SegmentRun& run = runs[s];
     run.segment = &job.segments[s];
     const JobResults& rows = *run.segment->rows;
     SortOrderCache& cache = *rows.sort_orders;
-    if (query.sort == SortField::kTimestamp) {
-      if (index_use == IndexUse::kAuto) {
-        run.time = CachedTimeIndex(rows);
+    if (found != nullptr) found->segments.push_back(run.segment->rows);
+    if (by_time) {
+      const TimeIndex* time = nullptr;
+      if (known != nullptr) {
+        time = known->times[s];
       } else {
-        ResolvedQuery sub = query;
-        sub.job = run.segment->rows;
-        run.time = TimeIndexOf(sub);
+        std::shared_ptr<const TimeIndex> held;
+        if (index_use == IndexUse::kAuto) {
+          held = CachedTimeIndex(rows);
+        } else {
+          ResolvedQuery sub = query;
+          sub.job = run.segment->rows;
+          held = TimeIndexOf(sub);
+        }
+        if (held == nullptr) return std::nullopt;
+        time = held.get();
+        if (found != nullptr) found->times.push_back(time);
+        run.holds = std::move(held);
       }
-      if (run.time == nullptr) return std::nullopt;
-      run.view.emplace(*run.time, rows, query.desc);
+      run.view.emplace(*time, rows, query.desc);
     } else {
-      if (index_use == IndexUse::kAuto) {
-        std::lock_guard<std::mutex> lock(cache.mu);
-        auto it = cache.orders.find(order_name);
-        if (it != cache.orders.end()) run.order = it->second;
+      const RowOrder* order = nullptr;
+      if (known != nullptr) {
+        order = known->orders[s];
       } else {
-        ResolvedQuery sub = query;
-        sub.job = run.segment->rows;
-        run.order = PageOrder(sub, index_use);
+        std::shared_ptr<const RowOrder> held;
+        if (index_use == IndexUse::kAuto) {
+          std::lock_guard<std::mutex> lock(cache.mu);
+          auto it = cache.orders.find(order_name);
+          if (it != cache.orders.end()) held = it->second;
+        } else {
+          ResolvedQuery sub = query;
+          sub.job = run.segment->rows;
+          held = PageOrder(sub, index_use);
+        }
+        if (held == nullptr) return std::nullopt;
+        order = held.get();
+        if (found != nullptr) found->orders.push_back(order);
+        run.holds = std::move(held);
       }
-      if (run.order == nullptr) return std::nullopt;
-      run.view.emplace(*run.order);
+      run.view.emplace(*order);
     }
     std::optional<OrderRun> matches = MatchesAsRun(query, rows, *run.view);
     if (!matches) return std::nullopt;
@@ -1969,6 +2008,11 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     run.last = matches->last;
     out.count += static_cast<int64_t>(run.last - run.first) -
                  DeletedMatches(*run.segment, RowFilter(predicate, rows));
+  }
+  if (found != nullptr) {
+    std::lock_guard<std::mutex> lock(job.sort_orders->mu);
+    job.sort_orders->segment_orders.insert_or_assign(order_name,
+                                                     std::move(found));
   }
   if (query.size <= 0) return out;  // the count alone
   // Pass live rows: each round passes rows among the next `to_pass`, so at

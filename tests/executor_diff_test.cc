@@ -1014,5 +1014,60 @@ TEST(ExecutorDifferentialTest, RewrittenTopRowsPageDeepAcrossWrites) {
   EXPECT_EQ(compared, 2 * 12 * 6 * 2);
 }
 
+
+// The segments' orders a query records in the job's cache
+// (SortOrderCache::SegmentOrders) are used only for the segments they
+// were recorded for: a job with other segments that shares the cache
+// (a copy) looks its own up.
+TEST(ExecutorDifferentialTest, SegmentOrdersServeOnlyTheirSegments) {
+  int compared = 0;
+  for (int seed = 0; seed < 40; ++seed) {
+    std::mt19937_64 random(7000 + seed);
+    StoreOptions options;
+    options.merge_ratio = 1e9;
+    options.max_delta_segments = 16;
+    InfluencerStore store(options);
+    Scenario scenario;
+    BuildStore(random, store, &scenario);
+    const std::shared_ptr<const StoreVersion> before = store.Current();
+    BuildStore(random, store, &scenario);  // more segments, more deletes
+    const std::shared_ptr<const StoreVersion> after = store.Current();
+    for (int i = 0; i < 12; ++i) {
+      InfluencersRequest request = RandomRequest(random, scenario);
+      auto old_job = before->FindJob(request.job_id);
+      auto new_job = after->FindJob(request.job_id);
+      if (old_job == nullptr || new_job == nullptr ||
+          old_job->segments.empty() || new_job->segments.empty()) {
+        continue;
+      }
+      QueryContext context;
+      context.max_result_window = store.options().max_result_window;
+      context.now_millis = [] { return kBase; };
+      // The old version's job records its segments' orders ...
+      absl::StatusOr<ResolvedQuery> old_query =
+          ResolveQuery(*before, request, context);
+      if (!old_query.ok()) continue;
+      ExecuteQuery(*old_query, IndexUse::kAlways);
+      ExecuteQuery(*old_query, IndexUse::kAuto);
+      // ... and a copy of the new one shares that cache.
+      auto copy = std::make_shared<JobResults>(*new_job);
+      copy->sort_orders = old_job->sort_orders;
+      StoreVersion version = *after;
+      version.jobs[request.job_id] = copy;
+      absl::StatusOr<ResolvedQuery> query =
+          ResolveQuery(version, request, context);
+      ASSERT_TRUE(query.ok());
+      ExecuteQuery(*query, IndexUse::kAlways);  // its own orders built
+      const std::string reference =
+          InfluencersJson(ReferenceExecuteQuery(*query));
+      ASSERT_EQ(InfluencersJson(ExecuteQuery(*query, IndexUse::kAuto)),
+                reference)
+          << "seed " << seed << ": " << RequestToJson(request);
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 50);
+}
+
 }  // namespace
 }  // namespace clout
