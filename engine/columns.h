@@ -208,14 +208,13 @@ struct SortOrderCache {
   // For a job of segments: per sort's key in `orders` (the empty string
   // for the time order), every segment's order (or TimeIndex), in segment
   // order, once a query found all of them built: later queries look them
-  // up under this one lock, not one per segment. The segments' caches
-  // hold them and never drop one, so the pointers live as long as the
-  // segments; `segments` (held: no other rows can take their address)
-  // must be the job's to be used.
+  // up under this one lock, not one per segment. Used only while
+  // `segments` are the job's (no store path shares a job's cache between
+  // jobs, but a copy of a JobResults would).
   struct SegmentOrders {
     std::vector<std::shared_ptr<const JobResults>> segments;
-    std::vector<const RowOrder*> orders;
-    std::vector<const TimeIndex*> times;
+    std::vector<std::shared_ptr<const RowOrder>> orders;
+    std::vector<std::shared_ptr<const TimeIndex>> times;
   };
   absl::flat_hash_map<std::string, std::shared_ptr<const SegmentOrders>>
       segment_orders;

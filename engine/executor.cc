@@ -1682,10 +1682,7 @@ void MergeParts(const ResolvedQuery& query, std::vector<Part>& parts,
 // over (before the page).
 struct SegmentRun {
   const JobResults::Segment* segment;
-  // The view's order or time order, when this query built or looked it
-  // up alone (else the segment's cache holds it: SegmentOrders).
-  std::shared_ptr<const void> holds;
-  std::optional<PageOrderView> view;
+  std::optional<PageOrderView> view;  // over an order ExecuteSegmentRuns holds
   size_t first = 0;
   size_t last = 0;
   size_t lo = 0;
@@ -1938,69 +1935,62 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
   const bool by_time = query.sort == SortField::kTimestamp;
   const RowPredicate predicate = PredicateOf(query);
   std::vector<SegmentRun> runs(job.segments.size());
+  // The segments' orders (or time orders): recorded in the job's cache, or
+  // looked up (or built) one by one.
   std::shared_ptr<const SortOrderCache::SegmentOrders> known;
   if (index_use == IndexUse::kAuto) {
     std::lock_guard<std::mutex> lock(job.sort_orders->mu);
     auto it = job.sort_orders->segment_orders.find(order_name);
     if (it != job.sort_orders->segment_orders.end()) known = it->second;
   }
-  if (known != nullptr) {  // (a copy of the job may share its cache)
+  if (known != nullptr) {
     bool same = known->segments.size() == runs.size();
     for (size_t s = 0; same && s < runs.size(); ++s) {
       same = known->segments[s] == job.segments[s].rows;
     }
     if (!same) known = nullptr;
   }
-  auto found = known == nullptr && index_use == IndexUse::kAuto
-                   ? std::make_shared<SortOrderCache::SegmentOrders>()
-                   : nullptr;
+  std::vector<std::shared_ptr<const RowOrder>> orders;
+  std::vector<std::shared_ptr<const TimeIndex>> times;
+  if (known == nullptr && by_time) times.reserve(runs.size());
+  if (known == nullptr && !by_time) orders.reserve(runs.size());
   InfluencersPage out;
   for (size_t s = 0; s < runs.size(); ++s) {
     SegmentRun& run = runs[s];
     run.segment = &job.segments[s];
     const JobResults& rows = *run.segment->rows;
     SortOrderCache& cache = *rows.sort_orders;
-    if (found != nullptr) found->segments.push_back(run.segment->rows);
     if (by_time) {
-      const TimeIndex* time = nullptr;
-      if (known != nullptr) {
-        time = known->times[s];
-      } else {
-        std::shared_ptr<const TimeIndex> held;
+      if (known == nullptr) {
+        std::shared_ptr<const TimeIndex> time;
         if (index_use == IndexUse::kAuto) {
-          held = CachedTimeIndex(rows);
+          time = CachedTimeIndex(rows);
         } else {
           ResolvedQuery sub = query;
           sub.job = run.segment->rows;
-          held = TimeIndexOf(sub);
+          time = TimeIndexOf(sub);
         }
-        if (held == nullptr) return std::nullopt;
-        time = held.get();
-        if (found != nullptr) found->times.push_back(time);
-        run.holds = std::move(held);
+        if (time == nullptr) return std::nullopt;
+        times.push_back(std::move(time));
       }
-      run.view.emplace(*time, rows, query.desc);
+      run.view.emplace(known != nullptr ? *known->times[s] : *times[s], rows,
+                       query.desc);
     } else {
-      const RowOrder* order = nullptr;
-      if (known != nullptr) {
-        order = known->orders[s];
-      } else {
-        std::shared_ptr<const RowOrder> held;
+      if (known == nullptr) {
+        std::shared_ptr<const RowOrder> order;
         if (index_use == IndexUse::kAuto) {
           std::lock_guard<std::mutex> lock(cache.mu);
           auto it = cache.orders.find(order_name);
-          if (it != cache.orders.end()) held = it->second;
+          if (it != cache.orders.end()) order = it->second;
         } else {
           ResolvedQuery sub = query;
           sub.job = run.segment->rows;
-          held = PageOrder(sub, index_use);
+          order = PageOrder(sub, index_use);
         }
-        if (held == nullptr) return std::nullopt;
-        order = held.get();
-        if (found != nullptr) found->orders.push_back(order);
-        run.holds = std::move(held);
+        if (order == nullptr) return std::nullopt;
+        orders.push_back(std::move(order));
       }
-      run.view.emplace(*order);
+      run.view.emplace(known != nullptr ? *known->orders[s] : *orders[s]);
     }
     std::optional<OrderRun> matches = MatchesAsRun(query, rows, *run.view);
     if (!matches) return std::nullopt;
@@ -2009,7 +1999,15 @@ std::optional<InfluencersPage> ExecuteSegmentRuns(const ResolvedQuery& query,
     out.count += static_cast<int64_t>(run.last - run.first) -
                  DeletedMatches(*run.segment, RowFilter(predicate, rows));
   }
-  if (found != nullptr) {
+  if (known == nullptr && index_use == IndexUse::kAuto) {
+    // Every segment's order was found: recorded for the queries after.
+    auto found = std::make_shared<SortOrderCache::SegmentOrders>();
+    found->segments.reserve(runs.size());
+    for (const JobResults::Segment& segment : job.segments) {
+      found->segments.push_back(segment.rows);
+    }
+    found->orders = orders;
+    found->times = times;
     std::lock_guard<std::mutex> lock(job.sort_orders->mu);
     job.sort_orders->segment_orders.insert_or_assign(order_name,
                                                      std::move(found));

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <mutex>
 #include <utility>
 #include <optional>
 #include <random>
@@ -1067,6 +1069,92 @@ TEST(ExecutorDifferentialTest, SegmentOrdersServeOnlyTheirSegments) {
     }
   }
   EXPECT_GT(compared, 50);
+
+  // Two jobs of as many segments (a base, then deltas of updates), of
+  // different rows: the second, sharing the first's cache, must not use
+  // the first's recorded orders, for the score, probability and time
+  // orders alike.
+  auto build = [](uint64_t seed) {
+    std::mt19937_64 random(seed);
+    StoreOptions options;
+    options.merge_ratio = 1e9;
+    options.max_delta_segments = 64;
+    options.merge_growing_deltas = false;
+    auto store = std::make_unique<InfluencerStore>(options);
+    std::vector<InfluencerFields> rows;
+    for (int batch = 0; batch < 4; ++batch) {
+      MutationBatch mutations(batch == 0 ? MutationMode::kLoad
+                                         : MutationMode::kBulk);
+      for (int r = 0; r < (batch == 0 ? 300 : 40); ++r) {
+        InfluencerFields row;
+        if (batch > 0 && r % 2 == 0) {
+          row = rows[random() % rows.size()];  // an update
+        } else {
+          row.field_name = "host";
+          row.field_value = kFieldValues[random() % std::size(kFieldValues)];
+          row.timestamp = kBase + static_cast<int64_t>(random() % 300) * 60000;
+          row.bucket_span = 60;
+          rows.push_back(row);
+        }
+        row.influencer_score = kScores[random() % std::size(kScores)];
+        row.initial_influencer_score = row.influencer_score;
+        row.probability = kScores[random() % std::size(kScores)] / 100;
+        mutations.AddInfluencer("job", row);
+      }
+      EXPECT_TRUE(store->Apply(std::move(mutations)).ok());
+    }
+    return store;
+  };
+  std::unique_ptr<InfluencerStore> first = build(1);
+  std::unique_ptr<InfluencerStore> second = build(2);
+  const JobResults* first_job = first->Current()->FindJob("job");
+  const JobResults* second_job = second->Current()->FindJob("job");
+  ASSERT_EQ(first_job->segments.size(), 4u);
+  ASSERT_EQ(second_job->segments.size(), 4u);
+  auto copy = std::make_shared<JobResults>(*second_job);
+  copy->sort_orders = first_job->sort_orders;
+  StoreVersion version = *second->Current();
+  version.jobs["job"] = copy;
+  QueryContext context;
+  context.now_millis = [] { return kBase; };
+  for (const char* sort : {"influencer_score", "probability", "timestamp"}) {
+    for (bool desc : {true, false}) {
+      InfluencersRequest request;
+      request.job_id = "job";
+      request.sort = sort;
+      request.desc = desc;
+      request.from = 5;
+      request.size = 30;
+      absl::StatusOr<ResolvedQuery> on_first =
+          ResolveQuery(*first->Current(), request, context);
+      ASSERT_TRUE(on_first.ok());
+      const size_t recorded = [&] {
+        std::lock_guard<std::mutex> lock(first_job->sort_orders->mu);
+        return first_job->sort_orders->segment_orders.size();
+      }();
+      ExecuteQuery(*on_first, IndexUse::kAlways);
+      ExecuteQuery(*on_first, IndexUse::kAuto);
+      {
+        std::lock_guard<std::mutex> lock(first_job->sort_orders->mu);
+        ASSERT_EQ(first_job->sort_orders->segment_orders.size(),
+                  // (both time directions share the time order's entry)
+                  recorded + (std::string(sort) == "timestamp" && !desc ? 0 : 1))
+            << sort << (desc ? " desc" : " asc") << ": recorded";
+      }
+      absl::StatusOr<ResolvedQuery> query =
+          ResolveQuery(version, request, context);
+      ASSERT_TRUE(query.ok());
+      ExecuteQuery(*query, IndexUse::kAlways);
+      EXPECT_EQ(InfluencersJson(ExecuteQuery(*query, IndexUse::kAuto)),
+                InfluencersJson(ReferenceExecuteQuery(*query)))
+          << sort << (desc ? " desc" : " asc");
+      // The copy's query recorded its own segments; the first job's
+      // queries find theirs again (the recorded segments are checked).
+      EXPECT_EQ(InfluencersJson(ExecuteQuery(*on_first, IndexUse::kAuto)),
+                InfluencersJson(ReferenceExecuteQuery(*on_first)))
+          << sort << (desc ? " desc" : " asc");
+    }
+  }
 }
 
 }  // namespace
