@@ -864,15 +864,17 @@ RowPage ScanRowListPage(const ResolvedQuery& query, const uint32_t* rows,
 // of them (TimeIndex::tail_order) when it keeps one, else from every
 // window position of the time order, the ordered rows skipped (sorting
 // those rows into row order first, for fewer cache misses, cost more than
-// it saved: measured). The two pages are merged.
+// it saved: measured). The two pages are merged. Requires query.size > 0
+// (the caller counts alone from the index).
 RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
                        size_t first, size_t last) {
-  const uint32_t* positions = time.order().data() + first;
+  // The index keeps the whole time order as a list (then the tail's is
+  // empty), or (a job merged after updates) only the tail's.
+  const uint32_t* positions =
+      time.order().empty() ? nullptr : time.order().data() + first;
   const size_t n = last - first;
   const size_t ordered = time.ordered_rows();
-  if (ordered == 0 || query.size <= 0) {
-    return ScanRowListPage(query, positions, n, 0);
-  }
+  if (ordered == 0) return ScanRowListPage(query, positions, n, 0);
   const Column<int64_t>& ts = query.job->columns.timestamp;
   const auto ordered_end = ts.begin() + static_cast<ptrdiff_t>(ordered);
   const size_t head_first =

@@ -30,7 +30,37 @@ TimeIndex::TimeIndex(const JobResults& job,
       ts.begin());
   const bool sorted = ordered_rows_ == n;
   RowOrder position_of;  // row -> time position (if permuted)
-  if (!sorted) {
+  if (!sorted && ordered_rows_ > 0 && n - ordered_rows_ <= n / 4) {
+    // The tail sorted alone, then merged with the ordered rows (a tie puts
+    // the ordered row, the earlier one, first): positions, marks and
+    // position_of in one pass.
+    const size_t tail = n - ordered_rows_;
+    KeyedRows keyed(tail);
+    for (size_t i = 0; i < tail; ++i) {
+      const size_t r = ordered_rows_ + i;
+      keyed[i] = {static_cast<uint64_t>(ts[r]) ^ (uint64_t{1} << 63),
+                  static_cast<uint32_t>(r)};
+    }
+    RadixSortByKey(&keyed);
+    tail_order_.resize(tail);
+    for (size_t i = 0; i < tail; ++i) tail_order_[i] = keyed[i].row;
+    tail_marks_.assign((n + 63) / 64, TailMarks{0, 0});
+    position_of.resize(n);
+    size_t head = 0;
+    size_t next = 0;  // of tail_order_
+    for (size_t p = 0; p < n; ++p) {
+      if (p % 64 == 0) tail_marks_[p / 64].tail_before = next;
+      const bool from_tail =
+          next < tail &&
+          (head == ordered_rows_ || ts[tail_order_[next]] < ts[head]);
+      if (from_tail) {
+        tail_marks_[p / 64].bits |= uint64_t{1} << (p % 64);
+        position_of[tail_order_[next++]] = static_cast<uint32_t>(p);
+      } else {
+        position_of[head++] = static_cast<uint32_t>(p);
+      }
+    }
+  } else if (!sorted) {
     KeyedRows keyed(n);
     for (size_t r = 0; r < n; ++r) {
       keyed[r] = {static_cast<uint64_t>(ts[r]) ^ (uint64_t{1} << 63),
@@ -41,12 +71,6 @@ TimeIndex::TimeIndex(const JobResults& job,
     for (size_t p = 0; p < n; ++p) order_[p] = keyed[p].row;
     position_of.resize(n);
     for (size_t p = 0; p < n; ++p) position_of[order_[p]] = static_cast<uint32_t>(p);
-    if (ordered_rows_ > 0 && n - ordered_rows_ <= n / 4) {
-      tail_order_.reserve(n - ordered_rows_);
-      for (uint32_t row : order_) {
-        if (row >= ordered_rows_) tail_order_.push_back(row);
-      }
-    }
   }
   // Walking ranks upwards appends to each block in ascending rank order, so
   // every block comes out sorted without sorting it.
@@ -149,7 +173,8 @@ std::pair<const uint32_t*, const uint32_t*> TimeIndex::InterimPositions(
 size_t TimeIndex::bytes() const {
   return (order_.capacity() + tail_order_.capacity() + block_ranks_.capacity() +
           block_first_ranks_.capacity() + interim_positions_.capacity()) *
-         sizeof(uint32_t);
+             sizeof(uint32_t) +
+         tail_marks_.capacity() * sizeof(TailMarks);
 }
 
 }  // namespace clout

@@ -14,9 +14,15 @@
 // and subtracted.
 //
 // When the rows are already in time order (the usual dump), the time order
-// is the identity and takes no memory. Memory otherwise: 4 bytes per row
-// for the time order; always 4 per row for the block ranks, 4 per block for
-// each block's least rank, 4 per interim row.
+// is the identity and takes no memory. When they are in time order but for
+// a tail of at most a quarter of them (a job merged after updates keeps its
+// older rows in order and the rewritten ones after them), the index keeps
+// the tail's rows in time order (4 bytes per tail row) and a bit per
+// position saying whether it holds a tail row, with a count of the tail
+// rows before every 64 positions (0.25 bytes per row): the ordered rows'
+// positions follow from those counts. Otherwise the time order takes 4
+// bytes per row. Always 4 per row for the block ranks, 4 per block for each
+// block's least rank, 4 per interim row.
 //
 // A TimeIndex is immutable once built: any number of threads may use it.
 // It refers to no job; callers pass the JobResults it was built from.
@@ -24,6 +30,7 @@
 #define CLOUT_ENGINE_TIME_INDEX_H_
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -46,10 +53,11 @@ class TimeIndex {
   size_t size() const { return size_; }
   size_t block_rows() const { return block_rows_; }
   // True when the job's rows are already in (timestamp, row) order.
-  bool identity() const { return order_.empty(); }
+  bool identity() const { return order_.empty() && tail_marks_.empty(); }
 
-  // The rows in time order (the row at each position); empty when
-  // identity().
+  // The rows in time order (the row at each position) when the index keeps
+  // them as a list; empty when identity() or when it keeps only the
+  // tail's (tail_order() is then not empty: use RowAt).
   const RowOrder& order() const { return order_; }
 
   // The number of leading rows already in time order: rows [0,
@@ -70,9 +78,19 @@ class TimeIndex {
       const JobResults& job, std::optional<int64_t> start,
       std::optional<int64_t> end) const;
 
-  // The row at `position` of the time order.
+  // The row at `position` of the time order (O(1): one list read, or a
+  // count read with its bits and a popcount).
   uint32_t RowAt(size_t position) const {
-    return order_.empty() ? static_cast<uint32_t>(position) : order_[position];
+    if (!order_.empty()) return order_[position];
+    if (tail_marks_.empty()) return static_cast<uint32_t>(position);
+    const TailMarks& marks = tail_marks_[position / 64];
+    const uint64_t bit = uint64_t{1} << (position % 64);
+    const uint64_t tail_before =
+        marks.tail_before +
+        static_cast<uint64_t>(std::popcount(marks.bits & (bit - 1)));
+    return (marks.bits & bit) != 0
+               ? tail_order_[tail_before]
+               : static_cast<uint32_t>(position - tail_before);
   }
 
   // The positions [first, last) of the rows with start <= timestamp < end
@@ -114,8 +132,15 @@ class TimeIndex {
   size_t size_ = 0;
   size_t block_rows_ = 0;
   size_t ordered_rows_ = 0;
-  RowOrder order_;        // empty: identity
+  // Positions [64 i, 64 i + 64): which hold a tail row (bit j for 64 i +
+  // j), and how many tail rows the positions before 64 i hold.
+  struct TailMarks {
+    uint64_t bits;
+    uint64_t tail_before;
+  };
+  RowOrder order_;        // empty: identity, or tail_marks_ say
   RowOrder tail_order_;   // see tail_order()
+  std::vector<TailMarks> tail_marks_;  // with tail_order_ when order_ is empty
   RowOrder block_ranks_;  // size_ entries, sorted per block
   std::vector<uint32_t> block_first_ranks_;  // one per block
   std::vector<uint32_t> interim_positions_;

@@ -927,8 +927,11 @@ TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
             request.influencer_score = threshold;
             request.exclude_interim = exclude_interim;
             request.from = from;
-            request.size = random() % 3 == 0 ? 1 + static_cast<int64_t>(random() % 3)
-                                             : 100;
+            // Some counts alone (size 0), some short pages, most full.
+            const int size_kind = static_cast<int>(random() % 6);
+            request.size = size_kind == 0   ? 0
+                           : size_kind <= 2 ? 1 + static_cast<int64_t>(random() % 3)
+                                            : 100;
             std::optional<Outcome> outcome = RunBoth(store, request);
             ASSERT_TRUE(outcome.has_value());
             ASSERT_EQ(outcome->fast, outcome->reference)

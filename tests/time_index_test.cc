@@ -1,6 +1,6 @@
 // TimeIndex against brute force over jobs large enough to have many whole
-// blocks, stored in time order (identity) and shuffled (a permutation),
-// with many equal timestamps and scores so windows and thresholds cut
+// blocks, stored in time order (identity), shuffled (a permutation) and
+// in time order but for a tail (the tail's order and marks), with many equal timestamps and scores so windows and thresholds cut
 // through ties.
 #include "engine/time_index.h"
 
@@ -20,8 +20,13 @@
 namespace clout {
 namespace {
 
+// How MakeJob stores the rows: in time order, shuffled, or in time order
+// but for a tail of up to a quarter of them in any order (as a job merged
+// after updates keeps them).
+enum class Layout { kOrdered, kShuffled, kOrderedWithTail };
+
 std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
-                                          bool time_ordered) {
+                                          Layout layout) {
   std::vector<InfluencerFields> pending;
   std::vector<std::string> values(rows);  // InfluencerFields holds views
   for (int r = 0; r < rows; ++r) {
@@ -35,8 +40,11 @@ std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
     row.is_interim = random() % 10 == 0;
     pending.push_back(row);
   }
-  if (time_ordered) {
-    std::stable_sort(pending.begin(), pending.end(),
+  if (layout != Layout::kShuffled) {
+    const int tail = layout == Layout::kOrderedWithTail
+                         ? static_cast<int>(random() % (rows / 4 + 1))
+                         : 0;
+    std::stable_sort(pending.begin(), pending.end() - tail,
                      [](const auto& a, const auto& b) {
                        return a.timestamp < b.timestamp;
                      });
@@ -58,23 +66,31 @@ RowOrder ScoreDescOrder(const JobResults& job) {
 }
 
 TEST(TimeIndexTest, MatchesBruteForce) {
-  for (int seed = 0; seed < 12; ++seed) {
+  int with_tail_list = 0;  // jobs whose index kept the tail's order alone
+  for (int seed = 0; seed < 18; ++seed) {
     std::mt19937_64 random(seed);
-    const bool time_ordered = seed % 2 == 0;
+    const Layout layout = static_cast<Layout>(seed % 3);
     const int rows = 1 + static_cast<int>(random() % 5000);
-    std::shared_ptr<const JobResults> job = MakeJob(random, rows, time_ordered);
+    std::shared_ptr<const JobResults> job = MakeJob(random, rows, layout);
     const InfluencerColumns& c = job->columns;
     RowOrder score_order = ScoreDescOrder(*job);
     ASSERT_EQ(job->size(), static_cast<size_t>(rows));
     TimeIndex index(*job, score_order);
-    ASSERT_EQ(index.identity(), time_ordered) << seed;
+    const bool sorted = std::is_sorted(c.timestamp.begin(), c.timestamp.end());
+    ASSERT_EQ(index.identity(), sorted) << seed;
     ASSERT_EQ(index.size(), job->size());
-    // The time order is (timestamp, row) order.
+    with_tail_list += !sorted && index.order().empty();
+    // The time order is (timestamp, row) order: strictly ascending pairs
+    // of rows of the job, so every row once.
+    for (size_t p = 0; p < index.size(); ++p) {
+      ASSERT_LT(index.RowAt(p), job->size()) << seed;
+    }
     for (size_t p = 1; p < index.size(); ++p) {
       uint32_t a = index.RowAt(p - 1);
       uint32_t b = index.RowAt(p);
       ASSERT_TRUE(c.timestamp[a] < c.timestamp[b] ||
-                  (c.timestamp[a] == c.timestamp[b] && a < b));
+                  (c.timestamp[a] == c.timestamp[b] && a < b))
+          << seed << " " << p;
     }
     for (int q = 0; q < 200; ++q) {
       std::optional<int64_t> start;
@@ -106,22 +122,60 @@ TEST(TimeIndexTest, MatchesBruteForce) {
       }
     }
   }
+  EXPECT_GE(with_tail_list, 4);  // of the 6 jobs with a tail
 }
 
 TEST(TimeIndexTest, IdentityTakesNoOrderMemory) {
   std::mt19937_64 random(1);
-  std::shared_ptr<const JobResults> ordered = MakeJob(random, 4096, true);
-  std::shared_ptr<const JobResults> shuffled = MakeJob(random, 4096, false);
+  std::shared_ptr<const JobResults> ordered =
+      MakeJob(random, 4096, Layout::kOrdered);
+  std::shared_ptr<const JobResults> shuffled =
+      MakeJob(random, 4096, Layout::kShuffled);
   TimeIndex a(*ordered, ScoreDescOrder(*ordered));
   TimeIndex b(*shuffled, ScoreDescOrder(*shuffled));
   EXPECT_LT(a.bytes(), 4096 * 5);  // block ranks and interim positions
   EXPECT_GE(b.bytes(), 4096 * 8);  // plus the time order
 }
 
+// A job in time order but for a tail keeps the tail's order and a bit per
+// position, not the whole time order: 4 B per tail row and 0.25 per row.
+TEST(TimeIndexTest, ATailTakesOrderMemoryForItsRowsOnly) {
+  std::mt19937_64 random(3);
+  for (int tail : {1, 64, 1000}) {
+    std::vector<InfluencerFields> pending;
+    std::vector<std::string> values(4096);
+    for (int r = 0; r < 4096; ++r) {
+      InfluencerFields row;
+      row.field_name = "host";
+      values[r] = "h" + std::to_string(r);
+      row.field_value = values[r];
+      row.timestamp = r < 4096 - tail
+                          ? 1000 * static_cast<int64_t>(r / 3)
+                          : 1000 * static_cast<int64_t>(random() % 1400);
+      row.influencer_score = static_cast<double>(r % 7);
+      pending.push_back(row);
+    }
+    InfluencerStore store;
+    MutationBatch batch;
+    for (const InfluencerFields& row : pending) batch.AddInfluencer("j", row);
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    std::shared_ptr<const JobResults> job = store.Current()->jobs.at("j");
+    const TimeIndex index(*job, ScoreDescOrder(*job));
+    ASSERT_FALSE(index.identity()) << tail;
+    EXPECT_TRUE(index.order().empty()) << tail;
+    EXPECT_EQ(index.tail_order().size(), 4096 - index.ordered_rows()) << tail;
+    // Block ranks, the tail's order, the marks, the blocks' least ranks.
+    EXPECT_LE(index.bytes(),
+              4096 * 4 + (4096 - index.ordered_rows()) * 4 + 4096 / 4 + 64 * 4)
+        << tail;
+  }
+}
+
 TEST(TimeIndexTest, OrderedRowsIsTheLongestPrefixInTimeOrder) {
   std::mt19937_64 random(2);
   for (bool time_ordered : {true, false}) {
-    std::shared_ptr<const JobResults> job = MakeJob(random, 3000, time_ordered);
+    std::shared_ptr<const JobResults> job = MakeJob(
+        random, 3000, time_ordered ? Layout::kOrdered : Layout::kShuffled);
     const TimeIndex index(*job, ScoreDescOrder(*job));
     const auto& ts = job->columns.timestamp;
     size_t prefix = 1;
@@ -215,7 +269,7 @@ TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
 
 TEST(TimeIndexTest, WarmIndexesBuildsOnceAndReportsBytes) {
   std::mt19937_64 random(2);
-  std::shared_ptr<const JobResults> job = MakeJob(random, 3000, true);
+  std::shared_ptr<const JobResults> job = MakeJob(random, 3000, Layout::kOrdered);
   EXPECT_EQ(IndexBytes(*job), 0u);
   WarmIndexes(job);
   const size_t bytes = IndexBytes(*job);
