@@ -2497,6 +2497,16 @@ IndexMemory IndexMemoryOf(const JobResults& job) {
         memory.deleted += segment.deleted_cache->bytes();
       }
     }
+    // The job's record of its segments' orders (SegmentOrders): pointers
+    // only, a few per segment and sort.
+    std::lock_guard<std::mutex> lock(job.sort_orders->mu);
+    for (const auto& [name, record] : job.sort_orders->segment_orders) {
+      memory.other_orders +=
+          sizeof(*record) +
+          (record->segments.capacity() + record->orders.capacity() +
+           record->times.capacity()) *
+              sizeof(std::shared_ptr<const void>);
+    }
     return memory;
   }
   ResolvedQuery score_query;

@@ -226,7 +226,9 @@ struct IndexMemory {
   size_t warm = 0;          // what WarmIndexes builds: the score order, the
                             // TimeIndex
   size_t identity = 0;      // identity indexes and filters (for writes)
-  size_t other_orders = 0;  // sort orders and string ranks queries built
+  size_t other_orders = 0;  // sort orders, string ranks and (a job of
+                            // segments) records of its segments' orders
+                            // that queries built
   size_t deleted = 0;       // deleted-row sets of a job of segments, and
                             // their caches' bitmaps and keys
   size_t total() const { return warm + identity + other_orders + deleted; }

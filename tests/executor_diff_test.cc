@@ -1158,6 +1158,19 @@ TEST(ExecutorDifferentialTest, SegmentOrdersServeOnlyTheirSegments) {
           << sort << (desc ? " desc" : " asc");
     }
   }
+  // The records count in the job's index memory: at least a segment's and
+  // an order's pointer per segment each, beyond the segments' own.
+  size_t segments_own = 0;
+  for (const JobResults::Segment& segment : first_job->segments) {
+    segments_own += IndexMemoryOf(*segment.rows).other_orders;
+  }
+  const size_t records = [&] {
+    std::lock_guard<std::mutex> lock(first_job->sort_orders->mu);
+    return first_job->sort_orders->segment_orders.size();
+  }();
+  ASSERT_EQ(records, 5u);
+  EXPECT_GE(IndexMemoryOf(*first_job).other_orders,
+            segments_own + records * 4 * 2 * sizeof(std::shared_ptr<const void>));
 }
 
 }  // namespace
