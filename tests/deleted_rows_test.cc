@@ -2,6 +2,7 @@
 // std::set over random histories of writes that share earlier sets.
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
@@ -376,20 +377,40 @@ std::vector<uint32_t> ShuffledRows(uint32_t n, uint32_t seed) {
   return order;
 }
 
-// DeletedRowCache::KeysInOrder: one sorted run of keys per level of the
-// list; levels are keyed within the limit, smallest first, kept per order,
-// and carried by Extend, so that a write's rows are keyed once.
-TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
-  size_t calls = 0;
-  auto key_of = [&](uint32_t row) {
+// The cache tests' state: a key function (TestKey) that counts its calls,
+// rows to take deleted ones from, and a cache with its first list.
+class DeletedRowCacheTest : public ::testing::Test {
+ protected:
+  // Rows [0, universe) to take from, shuffled by `seed`; `rows` the list
+  // of the first `first` of them, and `cache` an empty cache.
+  void Start(uint32_t universe, uint32_t seed, size_t first) {
+    order_ = ShuffledRows(universe, seed);
+    rows = std::make_shared<const DeletedRows>(Take(first));
+  }
+  // The next `count` rows of the shuffled order, sorted.
+  std::vector<uint32_t> Take(size_t count) {
+    return TakeSorted(order_, used_, count);
+  }
+
+  size_t calls = 0;  // of key_of
+  std::function<uint64_t(uint32_t)> key_of = [this](uint32_t row) {
     ++calls;
     return TestKey(row);
   };
-  const std::vector<uint32_t> order = ShuffledRows(200000, 7);
-  size_t used = 0;
   InfluencerColumns columns;  // Extend reads it only for predicate counts
-  auto cache = std::make_shared<DeletedRowCache>();
-  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 100));
+  std::shared_ptr<DeletedRowCache> cache = std::make_shared<DeletedRowCache>();
+  std::shared_ptr<const DeletedRows> rows;
+
+ private:
+  std::vector<uint32_t> order_;
+  size_t used_ = 0;
+};
+
+// DeletedRowCache::KeysInOrder: one sorted run of keys per level of the
+// list; levels are keyed within the limit, smallest first, kept per order,
+// and carried by Extend, so that a write's rows are keyed once.
+TEST_F(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
+  Start(200000, 7, 100);
 
   EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 99), nullptr);
   EXPECT_EQ(calls, 0u);
@@ -405,7 +426,7 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   // is more than twice as large), with no query between: only their rows
   // are keyed.
   for (size_t batch : {30, 10}) {
-    std::vector<uint32_t> added = TakeSorted(order, used, batch);
+    std::vector<uint32_t> added = Take(batch);
     rows = rows->With(added);
     cache = cache->Extend(columns, added, *rows);
   }
@@ -419,7 +440,7 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
   // A write that folds levels: the level they fold into reuses their keys
   // and keys only the write's rows; a limit too small for those leaves the
   // keys unbuilt.
-  std::vector<uint32_t> added = TakeSorted(order, used, 40);
+  std::vector<uint32_t> added = Take(40);
   rows = rows->With(added);
   cache = cache->Extend(columns, added, *rows);
   ASSERT_EQ(rows->levels(), 1u);
@@ -444,17 +465,8 @@ TEST(DeletedRowCacheTest, KeysInOrderAreKeyedPerLevelAndCarried) {
 // batch's does): each cache keys only its own write's rows, reuses the
 // shared list's keys, and leaves the first cache's keys as they were;
 // bytes() counts the keys and the bitmap.
-TEST(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
-  size_t calls = 0;
-  auto key_of = [&](uint32_t row) {
-    ++calls;
-    return TestKey(row);
-  };
-  const std::vector<uint32_t> order = ShuffledRows(10000, 11);
-  size_t used = 0;
-  InfluencerColumns columns;
-  auto cache = std::make_shared<DeletedRowCache>();
-  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 100));
+TEST_F(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
+  Start(10000, 11, 100);
   EXPECT_EQ(cache->bytes(), 0u);
   auto keys = cache->KeysInOrder("a", *rows, key_of, rows->size());
   ASSERT_NE(keys, nullptr);
@@ -464,8 +476,8 @@ TEST(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
   EXPECT_GE(cache->bytes(), keys_bytes + 10000 / 8);
 
   // Each write folds into one level with the shared list's rows.
-  const std::vector<uint32_t> a = TakeSorted(order, used, 60);
-  const std::vector<uint32_t> b = TakeSorted(order, used, 70);
+  const std::vector<uint32_t> a = Take(60);
+  const std::vector<uint32_t> b = Take(70);
   auto rows_a = rows->With(a);
   auto rows_b = rows->With(b);
   auto cache_a = cache->Extend(columns, a, *rows_a);
@@ -493,18 +505,9 @@ TEST(DeletedRowCacheTest, DivergentWritesShareTheKeysOfTheirCommonList) {
 // Keys a query builds on a list's cache after a write has extended it
 // (the query read the version before the write) serve the newer list too:
 // the caches share a shelf, so only the write's rows are keyed again.
-TEST(DeletedRowCacheTest, KeysBuiltOnAnOlderListServeTheNewerOne) {
-  size_t calls = 0;
-  auto key_of = [&](uint32_t row) {
-    ++calls;
-    return TestKey(row);
-  };
-  const std::vector<uint32_t> order = ShuffledRows(10000, 5);
-  size_t used = 0;
-  InfluencerColumns columns;
-  auto cache = std::make_shared<DeletedRowCache>();
-  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 1000));
-  const std::vector<uint32_t> added = TakeSorted(order, used, 30);
+TEST_F(DeletedRowCacheTest, KeysBuiltOnAnOlderListServeTheNewerOne) {
+  Start(10000, 5, 1000);
+  const std::vector<uint32_t> added = Take(30);
   auto newer_rows = rows->With(added);
   auto newer = cache->Extend(columns, added, *newer_rows);
   ASSERT_EQ(newer_rows->levels(), 2u);
@@ -527,7 +530,7 @@ TEST(DeletedRowCacheTest, KeysBuiltOnAnOlderListServeTheNewerOne) {
 
   // A successor made by With keeps the levels it holds keyed ...
   const size_t key_bytes = sizeof(DeletedRowCache::OrderKeys::value_type);
-  const std::vector<uint32_t> more = TakeSorted(order, used, 5);
+  const std::vector<uint32_t> more = Take(5);
   auto next_rows = newer_rows->With(more);
   auto next = newer->Extend(columns, more, *next_rows);
   EXPECT_GE(next->bytes(), 1030 * key_bytes);
@@ -537,28 +540,19 @@ TEST(DeletedRowCacheTest, KeysBuiltOnAnOlderListServeTheNewerOne) {
   // ... and a list that neither holds a keyed level nor could have folded
   // it drops its keys (the two lists' kept runs hold them until replaced).
   const size_t with_all = next->bytes();
-  auto other_rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 5));
+  auto other_rows = std::make_shared<const DeletedRows>(Take(5));
   auto other = next->Extend(columns, {}, *other_rows);
   EXPECT_LE(other->bytes() + 1030 * key_bytes, with_all);
 }
 
 // A chain of folds: each folded level holds the one keyed before it, which
 // holds the one before that; only each write's rows are keyed.
-TEST(DeletedRowCacheTest, FoldsOfFoldedLevelsKeyOnlyTheWritesRows) {
-  size_t calls = 0;
-  auto key_of = [&](uint32_t row) {
-    ++calls;
-    return TestKey(row);
-  };
-  const std::vector<uint32_t> order = ShuffledRows(20000, 13);
-  size_t used = 0;
-  InfluencerColumns columns;
-  auto cache = std::make_shared<DeletedRowCache>();
-  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 100));
+TEST_F(DeletedRowCacheTest, FoldsOfFoldedLevelsKeyOnlyTheWritesRows) {
+  Start(20000, 13, 100);
   ASSERT_NE(cache->KeysInOrder("a", *rows, key_of, 100), nullptr);
   size_t expected_levels = 1;
   for (size_t batch : {60, 100, 200, 400, 50, 30}) {
-    std::vector<uint32_t> added = TakeSorted(order, used, batch);
+    std::vector<uint32_t> added = Take(batch);
     rows = rows->With(added);
     cache = cache->Extend(columns, added, *rows);
     calls = 0;
@@ -575,17 +569,8 @@ TEST(DeletedRowCacheTest, FoldsOfFoldedLevelsKeyOnlyTheWritesRows) {
 // A list too large for any one call's limit is keyed once the calls that
 // read positions instead have earned the credit (kPositionsPerKey
 // positions a row), and the keying uses the credit up.
-TEST(DeletedRowCacheTest, PositionsReadInsteadEarnTheKeysCredit) {
-  size_t calls = 0;
-  auto key_of = [&](uint32_t row) {
-    ++calls;
-    return TestKey(row);
-  };
-  const std::vector<uint32_t> order = ShuffledRows(10000, 9);
-  size_t used = 0;
-  InfluencerColumns columns;
-  auto cache = std::make_shared<DeletedRowCache>();
-  auto rows = std::make_shared<const DeletedRows>(TakeSorted(order, used, 1000));
+TEST_F(DeletedRowCacheTest, PositionsReadInsteadEarnTheKeysCredit) {
+  Start(10000, 9, 1000);
   const size_t per_call = 250 * DeletedRowCache::kPositionsPerKey;
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(cache->KeysInOrder("a", *rows, key_of, 0, per_call), nullptr)
@@ -603,7 +588,7 @@ TEST(DeletedRowCacheTest, PositionsReadInsteadEarnTheKeysCredit) {
   EXPECT_EQ(calls, 1000u);
 
   // The credit is used up: the next write's rows need a limit again.
-  const std::vector<uint32_t> added = TakeSorted(order, used, 10);
+  const std::vector<uint32_t> added = Take(10);
   rows = rows->With(added);
   cache = cache->Extend(columns, added, *rows);
   calls = 0;
