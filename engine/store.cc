@@ -1161,15 +1161,24 @@ std::shared_ptr<const JobResults> AddToSegments(
   if (!job->segments.empty() && in_progress.empty()) {
     const JobResults::Segment& base = job->segments[0];
     size_t churn = base.deleted_rows();
-    for (size_t s = 1; s < job->segments.size(); ++s) {
-      churn += job->segments[s].rows->size();
+    size_t deleted = 0;
+    size_t stored = 0;
+    for (size_t s = 0; s < job->segments.size(); ++s) {
+      if (s > 0) churn += job->segments[s].rows->size();
+      deleted += job->segments[s].deleted_rows();
+      stored += job->segments[s].rows->size();
     }
     // A replay (no query runs meanwhile) merges less often: each merge
     // rebuilds the identity index of the whole job.
     const double ratio =
         warm ? options.merge_ratio : std::max(options.merge_ratio, 1.0);
-    if (static_cast<double>(churn) >
-        ratio * static_cast<double>(base.rows->size())) {
+    // Deleted rows cost their columns and indexes until merged away; under
+    // updates alone the churn rule would let them reach ratio / (2 + ratio)
+    // of the rows stored.
+    const bool crowded = static_cast<double>(deleted) >
+                         ratio / 3 * static_cast<double>(stored);
+    if (crowded || static_cast<double>(churn) >
+                       ratio * static_cast<double>(base.rows->size())) {
       if (request != nullptr) {
         // The whole job; near the most deltas, all but the newest two, so
         // that the deltas written while it runs find two free slots to

@@ -63,9 +63,11 @@ struct StoreOptions {
   // delta segments (max_delta_segments >= 1), the neighbouring deltas holding the
   // fewest rows (half of the most, at least 2) are merged into one; once
   // the deltas' rows plus the base segment's deleted rows exceed
-  // `merge_ratio` times the base's rows, the whole job is merged into one
-  // segment again (> 0). Queries answer the same either way; each segment
-  // and deleted row costs them a little.
+  // `merge_ratio` times the base's rows, or the deleted rows of all
+  // segments exceed merge_ratio / 3 of the rows they store (deleted rows
+  // cost memory until merged away: at the default, at most about 8%), the
+  // whole job is merged into one segment again (> 0). Queries answer the
+  // same either way; each segment and deleted row costs them a little.
   size_t max_delta_segments = 16;
   double merge_ratio = 0.25;
   // Merges run off the commit path: the writer thread hands the segments

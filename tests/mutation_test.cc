@@ -972,6 +972,43 @@ size_t DeltasOf(const InfluencerStore& store) {
   return most;
 }
 
+// Updates alone add as many deleted rows as delta rows: before the churn
+// rule (deltas' rows plus the base's deleted ones past merge_ratio x the
+// base's rows) merges the job, the deleted rows would be about
+// merge_ratio / 2 of the rows. They cost memory until merged away, so the
+// whole job is merged once they pass merge_ratio / 3 of the rows stored.
+TEST(MutationTest, DeletedRowsPastAThirdOfTheMergeRatioMergeTheWholeJob) {
+  StoreOptions options;
+  options.merge_ratio = 0.3;  // deleted rows past 10% of the rows stored
+  InfluencerStore store(options);
+  std::vector<std::string> values;
+  for (int i = 0; i < 1000; ++i) values.push_back(absl::StrCat("h", i));
+  MutationBatch load(MutationMode::kBulk);
+  for (const std::string& value : values) load.AddInfluencer("j", Row(value));
+  ASSERT_TRUE(store.Apply(std::move(load)).ok());
+  auto deleted_rows = [&] {
+    const std::shared_ptr<const StoreVersion> current = store.Current();
+    size_t deleted = 0;
+    for (const JobResults::Segment& s : current->FindJob("j")->segments) {
+      deleted += s.deleted_rows();
+    }
+    return deleted;
+  };
+  // Batches of 20 updates of the loaded rows: after k of them, 20k rows
+  // are deleted out of 1000 + 20k stored; past 10% at k = 6 (120 > 112),
+  // while the churn (40k) passes 300 only at k = 8.
+  for (int k = 1; k <= 6; ++k) {
+    MutationBatch batch(MutationMode::kBulk);
+    for (int i = 0; i < 20; ++i) {
+      batch.AddInfluencer("j", Row(values[(k - 1) * 20 + i], 1000, 70.0));
+    }
+    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    store.WaitForMerges();
+    EXPECT_EQ(deleted_rows(), k < 6 ? 20u * k : 0u) << "after batch " << k;
+    EXPECT_EQ(store.Current()->FindJob("j")->size(), 1000u);
+  }
+}
+
 TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   StoreOptions options;
   options.max_delta_segments = 2;
