@@ -15,6 +15,10 @@
 //                        query, before any write (one plain segment)
 //   BM_QueryUnderWrites  the same while another thread applies a batch
 //                        every 10 ms (100 batches/s)
+//   BM_Memory            bytes per influencer of that job, by part
+//   BM_MemoryUnderUpdates  the most the memory budget per influencer
+//                        reaches while batches of updates alone rewrite
+//                        a job of --records (its own store)
 //
 //   bazel run --config=opt //bench:mutation_bench -- [--records=N]
 //       [--max_deltas=N]  (StoreOptions::max_delta_segments of the store
@@ -73,10 +77,11 @@ InfluencerFields RowAt(uint64_t i, const std::string& value, double score) {
 
 // A store of one job of g_records rows: each bucket holds
 // kValuesPerBucket hosts.
-InfluencerStore* NewStore(StoreOptions options = {}) {
+InfluencerStore* NewStore(StoreOptions options = {},
+                          uint64_t records = g_records) {
   auto* s = new InfluencerStore(std::move(options));
   MutationBatch batch;
-  for (uint64_t i = 0; i < g_records; ++i) {
+  for (uint64_t i = 0; i < records; ++i) {
     const std::string value = absl::StrCat(
         "host-", (i % kValuesPerBucket) + (i / kValuesPerBucket) % 50 * 100);
     batch.AddInfluencer("job-0", RowAt(i, value, static_cast<double>(i % 100)));
@@ -347,6 +352,35 @@ void QueryStore(benchmark::State& state, bool writes) {
 void BM_QueryQuiet(benchmark::State& state) { QueryStore(state, false); }
 void BM_QueryUnderWrites(benchmark::State& state) { QueryStore(state, true); }
 
+// A job's memory: its columns (with _version), its indexes, and its rows
+// stored (deleted ones too, until a merge drops them) and live.
+struct JobMemory {
+  size_t column_bytes = 0;
+  IndexMemory indexes;
+  size_t stored_rows = 0;
+  size_t live_rows = 0;
+  // The budget: columns (with _version and presence), warm
+  // indexes, the identity index and filters, deleted-row lists; sort
+  // orders that queries of other sorts built are extra (4 B per row each).
+  size_t budget() const {
+    return column_bytes + indexes.warm + indexes.identity + indexes.deleted;
+  }
+};
+
+JobMemory MemoryOf(const JobResults& job) {
+  JobMemory memory;
+  auto add = [&](const JobResults& segment) {
+    memory.column_bytes +=
+        segment.columns.size() * InfluencerColumns::kBytesPerRow;
+    memory.stored_rows += segment.columns.size();
+  };
+  if (job.segments.empty()) add(job);
+  for (const JobResults::Segment& s : job.segments) add(*s.rows);
+  memory.indexes = IndexMemoryOf(job);
+  memory.live_rows = job.size();
+  return memory;
+}
+
 // Bytes per influencer of the written-to job, by part: columns (with
 // _version), warm indexes, the identity index and filters, deleted-row
 // lists, and sort orders queries of other sorts built.
@@ -355,30 +389,17 @@ void BM_Memory(benchmark::State& state) {
   std::shared_ptr<const JobResults> job = store.Current()->jobs.at("job-0");
   for (auto _ : state) benchmark::DoNotOptimize(job.get());
   const double rows = static_cast<double>(job->size());
-  size_t column_bytes = 0;
-  size_t stored_rows = 0;  // deleted ones too, until a merge drops them
-  std::vector<std::shared_ptr<const JobResults>> segments;
-  if (job->segments.empty()) {
-    segments.push_back(job);
-  } else {
-    for (const JobResults::Segment& s : job->segments) segments.push_back(s.rows);
-  }
-  for (const auto& segment : segments) {
-    column_bytes += segment->columns.size() * InfluencerColumns::kBytesPerRow;
-    stored_rows += segment->columns.size();
-  }
-  const IndexMemory indexes = IndexMemoryOf(*job);
+  const JobMemory memory = MemoryOf(*job);
+  const size_t column_bytes = memory.column_bytes;
+  const size_t stored_rows = memory.stored_rows;
+  const IndexMemory& indexes = memory.indexes;
   auto per_row = [&](size_t bytes) { return static_cast<double>(bytes) / rows; };
   state.counters["columns_B_per_row"] = per_row(column_bytes);
   state.counters["warm_B_per_row"] = per_row(indexes.warm);
   state.counters["identity_B_per_row"] = per_row(indexes.identity);
   state.counters["deleted_B_per_row"] = per_row(indexes.deleted);
   state.counters["other_orders_B_per_row"] = per_row(indexes.other_orders);
-  // The budget: columns (with _version and presence), warm
-  // indexes, the identity index and filters, deleted-row lists; sort orders
-  // that queries of other sorts built are extra (4 B per row each).
-  state.counters["budget_B_per_row"] = per_row(
-      column_bytes + indexes.warm + indexes.identity + indexes.deleted);
+  state.counters["budget_B_per_row"] = per_row(memory.budget());
   state.counters["total_B_per_row"] =
       per_row(column_bytes + indexes.total());
   // Deleted rows not merged away yet (up to about merge_ratio / 2 of them
@@ -388,9 +409,97 @@ void BM_Memory(benchmark::State& state) {
   state.counters["deleted_share"] =
       1.0 - rows / static_cast<double>(std::max<size_t>(stored_rows, 1));
   state.counters["budget_B_per_stored_row"] =
-      static_cast<double>(column_bytes + indexes.warm + indexes.identity +
-                          indexes.deleted) /
+      static_cast<double>(memory.budget()) /
       static_cast<double>(std::max<size_t>(stored_rows, 1));
+}
+
+// The most the budget per live influencer reaches while batches of 1,000
+// updates alone (no new results) rewrite a job of --records rows, with
+// Q1 and Q4 asked after each batch (so that every segment's score and time
+// indexes are built, as under a live reader): deleted rows pile up until a
+// whole-job merge drops them, and updates alone pile up the most of them
+// per merge. A batch every 10 ms. Reported: that peak, the deleted share there, and the whole-
+// job merges seen. The store has --merge_ratio and --max_deltas.
+void BM_MemoryUnderUpdates(benchmark::State& state) {
+  StoreOptions options;
+  options.max_delta_segments = g_max_deltas;
+  options.merge_ratio = g_merge_ratio;
+  const uint64_t records = std::max<uint64_t>(g_records, 1000);
+  std::unique_ptr<InfluencerStore> store(NewStore(options, records));
+  std::vector<InfluencersRequest> requests;
+  {
+    const JobResults& job = *store->Current()->PlainJob("job-0");
+    auto [lo, hi] = std::minmax_element(job.columns.timestamp.begin(),
+                                        job.columns.timestamp.end());
+    requests.push_back(ShapeRequest(0, "job-0", *lo, *hi));
+    requests.push_back(ShapeRequest(3, "job-0", *lo, *hi));
+  }
+  // Enough batches for two whole-job merges at merge_ratio / 3 deleted.
+  const uint64_t batches = static_cast<uint64_t>(
+      2.5 * g_merge_ratio / 3 * static_cast<double>(records) / 1000) + 8;
+  double peak = 0;
+  double peak_share = 0;
+  JobMemory at_peak;
+  size_t deltas_at_peak = 0;
+  int merges = 0;
+  for (auto _ : state) {
+    const JobResults* base = nullptr;
+    auto next = std::chrono::steady_clock::now();
+    for (uint64_t round = 0; round < batches; ++round) {
+      // 100 batches/s, as BM_QueryUnderWrites's writer: a whole-job merge
+      // runs in the background meanwhile, and a writer that never waits
+      // would pile up deleted rows faster than any merge drops them.
+      next += std::chrono::milliseconds(10);
+      std::this_thread::sleep_until(next);
+      MutationBatch batch(MutationMode::kBulk);
+      std::vector<std::string> values;
+      values.reserve(1000);
+      for (uint64_t k = 0; k < 1000; ++k) {
+        const uint64_t i = (round * 7919 + k * 104729) % records;
+        values.push_back(absl::StrCat(
+            "host-", (i % kValuesPerBucket) + (i / kValuesPerBucket) % 50 * 100));
+        batch.AddInfluencer(
+            "job-0", RowAt(i, values.back(), 100.0 + static_cast<double>(round % 7)));
+      }
+      if (!store->Apply(std::move(batch)).ok()) std::abort();
+      const std::shared_ptr<const StoreVersion> current = store->Current();
+      QueryContext context;
+      for (const InfluencersRequest& request : requests) {
+        absl::StatusOr<ResolvedQuery> query =
+            ResolveQuery(*current, request, context);
+        if (!query.ok()) std::abort();
+        benchmark::DoNotOptimize(ExecuteQuery(*query).count);
+      }
+      const JobResults& job = *current->FindJob("job-0");
+      const JobResults* now = job.segments.empty() ? &job : job.segments[0].rows.get();
+      if (base != nullptr && now != base) ++merges;
+      base = now;
+      const JobMemory memory = MemoryOf(job);
+      const double per_live = static_cast<double>(memory.budget()) /
+                              static_cast<double>(memory.live_rows);
+      if (per_live > peak) {
+        peak = per_live;
+        peak_share = 1.0 - static_cast<double>(memory.live_rows) /
+                               static_cast<double>(memory.stored_rows);
+        at_peak = memory;
+        deltas_at_peak = job.segments.empty() ? 0 : job.segments.size() - 1;
+      }
+    }
+  }
+  store->WaitForMerges();
+  state.counters["peak_budget_B_per_row"] = peak;
+  state.counters["deleted_share_at_peak"] = peak_share;
+  state.counters["whole_job_merges"] = merges;
+  // The parts at the peak, per live influencer.
+  const double live = static_cast<double>(std::max<size_t>(at_peak.live_rows, 1));
+  state.counters["peak_columns"] = static_cast<double>(at_peak.column_bytes) / live;
+  state.counters["peak_warm"] = static_cast<double>(at_peak.indexes.warm) / live;
+  state.counters["peak_identity"] =
+      static_cast<double>(at_peak.indexes.identity) / live;
+  state.counters["peak_deleted"] =
+      static_cast<double>(at_peak.indexes.deleted) / live;
+  state.counters["peak_deltas"] = static_cast<double>(deltas_at_peak);
+  state.counters["rows"] = static_cast<double>(records);
 }
 
 // In this order: quiet queries on the job as loaded, then the writes,
@@ -403,6 +512,7 @@ BENCHMARK(BM_QueryMerged)->DenseRange(0, kLastShape)->Unit(benchmark::kMicroseco
 BENCHMARK(BM_QuerySegmented)->DenseRange(0, kLastShape)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_QueryRewritten)->DenseRange(0, kLastShape)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Memory)->Iterations(1)->Repetitions(1);
+BENCHMARK(BM_MemoryUnderUpdates)->Iterations(1)->Repetitions(1)->Unit(benchmark::kSecond);
 
 }  // namespace
 }  // namespace clout
