@@ -976,10 +976,10 @@ size_t DeltasOf(const InfluencerStore& store) {
 // rule (deltas' rows plus the base's deleted ones past merge_ratio x the
 // base's rows) merges the job, the deleted rows would be about
 // merge_ratio / 2 of the rows. They cost memory until merged away, so the
-// whole job is merged once they pass merge_ratio / 3 of the rows stored.
-TEST(MutationTest, DeletedRowsPastAThirdOfTheMergeRatioMergeTheWholeJob) {
+// whole job is merged once they pass merge_ratio / 4 of the rows stored.
+TEST(MutationTest, DeletedRowsPastAQuarterOfTheMergeRatioMergeTheWholeJob) {
   StoreOptions options;
-  options.merge_ratio = 0.3;  // deleted rows past 10% of the rows stored
+  options.merge_ratio = 0.3;  // deleted rows past 7.5% of the rows stored
   InfluencerStore store(options);
   std::vector<std::string> values;
   for (int i = 0; i < 1000; ++i) values.push_back(absl::StrCat("h", i));
@@ -995,16 +995,17 @@ TEST(MutationTest, DeletedRowsPastAThirdOfTheMergeRatioMergeTheWholeJob) {
     return deleted;
   };
   // Batches of 20 updates of the loaded rows: after k of them, 20k rows
-  // are deleted out of 1000 + 20k stored; past 10% at k = 6 (120 > 112),
-  // while the churn (40k) passes 300 only at k = 8.
-  for (int k = 1; k <= 6; ++k) {
+  // are deleted out of 1000 + 20k stored; past 7.5% at k = 5 (100 >
+  // 82.5; at k = 4, 80 < 81), while the churn (40k) passes 300 only at
+  // k = 8.
+  for (int k = 1; k <= 5; ++k) {
     MutationBatch batch(MutationMode::kBulk);
     for (int i = 0; i < 20; ++i) {
       batch.AddInfluencer("j", Row(values[(k - 1) * 20 + i], 1000, 70.0));
     }
     ASSERT_TRUE(store.Apply(std::move(batch)).ok());
     store.WaitForMerges();
-    EXPECT_EQ(deleted_rows(), k < 6 ? 20u * k : 0u) << "after batch " << k;
+    EXPECT_EQ(deleted_rows(), k < 5 ? 20u * k : 0u) << "after batch " << k;
     EXPECT_EQ(store.Current()->FindJob("j")->size(), 1000u);
   }
 }
