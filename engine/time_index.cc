@@ -30,7 +30,7 @@ TimeIndex::TimeIndex(const JobResults& job,
       ts.begin());
   const bool sorted = ordered_rows_ == n;
   RowOrder position_of;  // row -> time position (if permuted)
-  if (!sorted && ordered_rows_ > 0 && n - ordered_rows_ <= n / 4) {
+  if (!sorted && n - ordered_rows_ <= n / 8 * kMaxTailEighths) {
     // The tail sorted alone, then merged with the ordered rows (a tie puts
     // the ordered row, the earlier one, first): positions, marks and
     // position_of in one pass.

@@ -15,13 +15,14 @@
 //
 // When the rows are already in time order (the usual dump), the time order
 // is the identity and takes no memory. When they are in time order but for
-// a tail of at most a quarter of them (a job merged after updates keeps its
-// older rows in order and the rewritten ones after them), the index keeps
-// the tail's rows in time order (4 bytes per tail row) and a bit per
-// position saying whether it holds a tail row, with a count of the tail
-// rows before every 64 positions (0.25 bytes per row): the ordered rows'
-// positions follow from those counts. Otherwise the time order takes 4
-// bytes per row. Always 4 per row for the block ranks, 4 per block for each
+// a tail of at most seven eighths of them (a job merged after updates keeps
+// its older rows in order and the rewritten ones after them, and each such
+// merge adds the rows rewritten since to the tail), the index keeps the
+// tail's rows in time order (4 bytes per tail row) and a bit per position
+// saying whether it holds a tail row, with a count of the tail rows before
+// every 64 positions (0.25 bytes per row): the ordered rows' positions
+// follow from those counts. Otherwise the time order takes 4 bytes per
+// row. Always 4 per row for the block ranks, 4 per block for each
 // block's least rank, 4 per interim row.
 //
 // A TimeIndex is immutable once built: any number of threads may use it.
@@ -43,6 +44,11 @@ namespace clout {
 
 class TimeIndex {
  public:
+  // The most rows after the ordered ones, in eighths of the job, for which
+  // the index keeps their order and marks (4 bytes per tail row plus 0.25
+  // per row) rather than the whole time order (4 per row).
+  static constexpr size_t kMaxTailEighths = 7;
+
   // Builds the index of `job`. `score_order` must hold every row of the job
   // in influencer_score-descending page order (ties in ingest order).
   TimeIndex(const JobResults& job, const RowOrder& score_order);
@@ -67,8 +73,8 @@ class TimeIndex {
   size_t ordered_rows() const { return ordered_rows_; }
 
   // The rows after the ordered ones (ordered_rows() on), in (timestamp,
-  // row) order, when they are at most a quarter of the job and follow at
-  // least one ordered row; else empty. A window's scan reads its ordered
+  // row) order, when they are at most kMaxTailEighths eighths of the job;
+  // else empty. A window's scan reads its ordered
   // rows as one stretch and these through TailWindow, not the whole time
   // order.
   const RowOrder& tail_order() const { return tail_order_; }

@@ -1,7 +1,7 @@
 // TimeIndex against brute force over jobs large enough to have many whole
 // blocks, stored in time order (identity), shuffled (a permutation) and
-// in time order but for a tail (the tail's order and marks), with many equal timestamps and scores so windows and thresholds cut
-// through ties.
+// in time order but for a tail (the tail's order and marks), with many
+// equal timestamps and scores so windows and thresholds cut through ties.
 #include "engine/time_index.h"
 
 #include <cstdlib>
@@ -21,8 +21,8 @@ namespace clout {
 namespace {
 
 // How MakeJob stores the rows: in time order, shuffled, or in time order
-// but for a tail of up to a quarter of them in any order (as a job merged
-// after updates keeps them).
+// but for a tail of up to seven eighths of them in any order (as a job
+// merged after updates keeps them).
 enum class Layout { kOrdered, kShuffled, kOrderedWithTail };
 
 std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
@@ -42,7 +42,7 @@ std::shared_ptr<const JobResults> MakeJob(std::mt19937_64& random, int rows,
   }
   if (layout != Layout::kShuffled) {
     const int tail = layout == Layout::kOrderedWithTail
-                         ? static_cast<int>(random() % (rows / 4 + 1))
+                         ? static_cast<int>(random() % (rows * 7 / 8 + 1))
                          : 0;
     std::stable_sort(pending.begin(), pending.end() - tail,
                      [](const auto& a, const auto& b) {
@@ -141,7 +141,7 @@ TEST(TimeIndexTest, IdentityTakesNoOrderMemory) {
 // position, not the whole time order: 4 B per tail row and 0.25 per row.
 TEST(TimeIndexTest, ATailTakesOrderMemoryForItsRowsOnly) {
   std::mt19937_64 random(3);
-  for (int tail : {1, 64, 1000}) {
+  for (int tail : {1, 64, 1000, 3500}) {
     std::vector<InfluencerFields> pending;
     std::vector<std::string> values(4096);
     for (int r = 0; r < 4096; ++r) {
@@ -149,9 +149,11 @@ TEST(TimeIndexTest, ATailTakesOrderMemoryForItsRowsOnly) {
       row.field_name = "host";
       values[r] = "h" + std::to_string(r);
       row.field_value = values[r];
-      row.timestamp = r < 4096 - tail
-                          ? 1000 * static_cast<int64_t>(r / 3)
-                          : 1000 * static_cast<int64_t>(random() % 1400);
+      // The tail's first row goes back to the start: the tail is exactly
+      // `tail` rows.
+      row.timestamp = r < 4096 - tail   ? 1000 * static_cast<int64_t>(r / 3)
+                      : r == 4096 - tail ? 0
+                                         : 1000 * static_cast<int64_t>(random() % 1400);
       row.influencer_score = static_cast<double>(r % 7);
       pending.push_back(row);
     }
@@ -163,11 +165,10 @@ TEST(TimeIndexTest, ATailTakesOrderMemoryForItsRowsOnly) {
     const TimeIndex index(*job, ScoreDescOrder(*job));
     ASSERT_FALSE(index.identity()) << tail;
     EXPECT_TRUE(index.order().empty()) << tail;
-    EXPECT_EQ(index.tail_order().size(), 4096 - index.ordered_rows()) << tail;
+    EXPECT_EQ(index.ordered_rows(), 4096u - tail);
+    EXPECT_EQ(index.tail_order().size(), static_cast<size_t>(tail)) << tail;
     // Block ranks, the tail's order, the marks, the blocks' least ranks.
-    EXPECT_LE(index.bytes(),
-              4096 * 4 + (4096 - index.ordered_rows()) * 4 + 4096 / 4 + 64 * 4)
-        << tail;
+    EXPECT_LE(index.bytes(), 4096 * 4 + tail * 4 + 4096 / 4 + 64 * 4) << tail;
   }
 }
 
@@ -207,10 +208,10 @@ TEST(TimeIndexTest, OrderedRowsIsTheLongestPrefixInTimeOrder) {
 }
 
 // tail_order() lists the rows after the ordered prefix in (timestamp, row)
-// order when they are at most a quarter of the job, and TailWindow finds a
+// order when they are at most seven eighths of the job, and TailWindow finds a
 // window's among them; against a brute force.
 TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
-  for (int tail : {0, 1, 100, 250, 251}) {
+  for (int tail : {0, 1, 100, 250, 875, 900}) {
     InfluencerStore store;
     MutationBatch batch;
     std::vector<std::string> values;
@@ -232,7 +233,7 @@ TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
     const TimeIndex index(*job, ScoreDescOrder(*job));
     const auto& ts = job->columns.timestamp;
     std::vector<uint32_t> expected;
-    if (index.ordered_rows() < 1000 && 1000 - index.ordered_rows() <= 250) {
+    if (index.ordered_rows() < 1000 && 1000 - index.ordered_rows() <= 875) {
       for (uint32_t r = static_cast<uint32_t>(index.ordered_rows()); r < 1000;
            ++r) {
         expected.push_back(r);
@@ -244,7 +245,8 @@ TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
                                     index.tail_order().end()),
               expected)
         << tail;
-    EXPECT_EQ(!expected.empty(), tail > 0 && tail <= 250) << tail;
+    EXPECT_EQ(!expected.empty(), tail > 0 && tail <= 875)
+        << tail << ": " << index.ordered_rows() << " ordered";
     for (std::optional<int64_t> start :
          {std::optional<int64_t>(), std::optional<int64_t>(0),
           std::optional<int64_t>(37000), std::optional<int64_t>(37001),
