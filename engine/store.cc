@@ -229,6 +229,10 @@ constexpr size_t kLazyFilterRows = 16384;
 constexpr size_t kEagerFilterRows = size_t{1} << 18;
 constexpr size_t kMergeFilterRows = size_t{1} << 22;
 
+// Deleted rows fewer than this never merge a job for their memory alone
+// (StoreOptions::merge_ratio).
+constexpr size_t kCrowdedDeletedRows = 4096;
+
 // The plain segment's IdentityFilter: the one built already, else one
 // built now when `build`, else null (also when there is no memory for it:
 // it is optional). Thread-safe.
@@ -1178,8 +1182,14 @@ std::shared_ptr<const JobResults> AddToSegments(
     // quarter of the ratio keeps the budget per live influencer within 72
     // B at 10M rows taking 100,000 updates/s (mutation_bench
     // BM_MemoryUnderUpdates: 71 B, 9% deleted at the peak; a third: 73 B).
-    const bool crowded = static_cast<double>(deleted) >
-                         ratio / 4 * static_cast<double>(stored);
+    // Only while queries run (a replay merges by churn alone, as few times
+    // as it can: the first write after it applies this rule), and from
+    // kCrowdedDeletedRows on (a small job's few deleted rows cost little,
+    // and would otherwise merge it on nearly every write).
+    const bool crowded =
+        warm && deleted >= kCrowdedDeletedRows &&
+        static_cast<double>(deleted) > options.merge_ratio / 4 *
+                                           static_cast<double>(stored);
     if (crowded || static_cast<double>(churn) >
                        ratio * static_cast<double>(base.rows->size())) {
       if (request != nullptr) {

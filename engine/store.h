@@ -63,11 +63,13 @@ struct StoreOptions {
   // delta segments (max_delta_segments >= 1), the neighbouring deltas holding the
   // fewest rows (half of the most, at least 2) are merged into one; once
   // the deltas' rows plus the base segment's deleted rows exceed
-  // `merge_ratio` times the base's rows, or the deleted rows of all
-  // segments exceed merge_ratio / 4 of the rows they store (deleted rows
-  // cost memory until merged away: at the default, about 6%, plus those
-  // deleted while the merge runs), the whole job is merged into one
-  // segment again (> 0). Queries answer the
+  // `merge_ratio` times the base's rows, or (outside a replay, and from
+  // 4,096 deleted rows on) the deleted rows of all segments exceed
+  // merge_ratio / 4 of the rows they store (deleted rows cost memory until
+  // merged away: at the default, about 6%, plus those deleted while the
+  // merge runs; a job taking updates faster than a whole-job merge of it
+  // takes then merges nearly all the time), the whole job is merged into
+  // one segment again (> 0). Queries answer the
   // same either way; each segment and deleted row costs them a little.
   size_t max_delta_segments = 16;
   double merge_ratio = 0.25;

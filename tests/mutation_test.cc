@@ -974,40 +974,62 @@ size_t DeltasOf(const InfluencerStore& store) {
 
 // Updates alone add as many deleted rows as delta rows: before the churn
 // rule (deltas' rows plus the base's deleted ones past merge_ratio x the
-// base's rows) merges the job, the deleted rows would be about
-// merge_ratio / 2 of the rows. They cost memory until merged away, so the
-// whole job is merged once they pass merge_ratio / 4 of the rows stored.
+// base's rows) merges the job, the deleted rows would reach merge_ratio /
+// (2 + merge_ratio) of the rows stored. They cost memory until merged
+// away, so outside a replay the whole job is merged once they pass
+// merge_ratio / 4 of the rows stored (and 4,096 rows).
 TEST(MutationTest, DeletedRowsPastAQuarterOfTheMergeRatioMergeTheWholeJob) {
+  for (bool replay : {false, true}) {
+    StoreOptions options;
+    options.merge_ratio = 0.3;  // deleted rows past 7.5% of the rows stored
+    InfluencerStore store(options);
+    ApplyOptions apply;
+    apply.replay = replay;
+    std::vector<std::string> values;
+    for (int i = 0; i < 100000; ++i) values.push_back(absl::StrCat("h", i));
+    MutationBatch load(MutationMode::kBulk);
+    for (const std::string& value : values) load.AddInfluencer("j", Row(value));
+    ASSERT_TRUE(store.Apply(std::move(load), apply).ok());
+    auto deleted_rows = [&] {
+      const std::shared_ptr<const StoreVersion> current = store.Current();
+      size_t deleted = 0;
+      for (const JobResults::Segment& s : current->FindJob("j")->segments) {
+        deleted += s.deleted_rows();
+      }
+      return deleted;
+    };
+    // Batches of 2,000 updates of the loaded rows: after k of them, 2,000k
+    // rows are deleted out of 100,000 + 2,000k stored; past 7.5% at k = 5
+    // (10,000 > 8,250; at k = 4, 8,000 < 8,100), while the churn (4,000k)
+    // passes 30,000 only at k = 8 (a replay's, at least 1 x the base,
+    // never here).
+    for (int k = 1; k <= 5; ++k) {
+      MutationBatch batch(MutationMode::kBulk);
+      for (int i = 0; i < 2000; ++i) {
+        batch.AddInfluencer("j", Row(values[(k - 1) * 2000 + i], 1000, 70.0));
+      }
+      ASSERT_TRUE(store.Apply(std::move(batch), apply).ok());
+      store.WaitForMerges();
+      EXPECT_EQ(deleted_rows(), k < 5 || replay ? 2000u * k : 0u)
+          << "after batch " << k << (replay ? " of a replay" : "");
+      EXPECT_EQ(store.Current()->FindJob("j")->size(), 100000u);
+    }
+  }
+  // A small job's few deleted rows do not merge it: 200 of 1,200 rows
+  // (past 0.5 / 4; the churn, 400, is within 0.5 x 1,000).
   StoreOptions options;
-  options.merge_ratio = 0.3;  // deleted rows past 7.5% of the rows stored
+  options.merge_ratio = 0.5;
   InfluencerStore store(options);
   std::vector<std::string> values;
   for (int i = 0; i < 1000; ++i) values.push_back(absl::StrCat("h", i));
   MutationBatch load(MutationMode::kBulk);
   for (const std::string& value : values) load.AddInfluencer("j", Row(value));
   ASSERT_TRUE(store.Apply(std::move(load)).ok());
-  auto deleted_rows = [&] {
-    const std::shared_ptr<const StoreVersion> current = store.Current();
-    size_t deleted = 0;
-    for (const JobResults::Segment& s : current->FindJob("j")->segments) {
-      deleted += s.deleted_rows();
-    }
-    return deleted;
-  };
-  // Batches of 20 updates of the loaded rows: after k of them, 20k rows
-  // are deleted out of 1000 + 20k stored; past 7.5% at k = 5 (100 >
-  // 82.5; at k = 4, 80 < 81), while the churn (40k) passes 300 only at
-  // k = 8.
-  for (int k = 1; k <= 5; ++k) {
-    MutationBatch batch(MutationMode::kBulk);
-    for (int i = 0; i < 20; ++i) {
-      batch.AddInfluencer("j", Row(values[(k - 1) * 20 + i], 1000, 70.0));
-    }
-    ASSERT_TRUE(store.Apply(std::move(batch)).ok());
-    store.WaitForMerges();
-    EXPECT_EQ(deleted_rows(), k < 5 ? 20u * k : 0u) << "after batch " << k;
-    EXPECT_EQ(store.Current()->FindJob("j")->size(), 1000u);
-  }
+  MutationBatch batch(MutationMode::kBulk);
+  for (int i = 0; i < 200; ++i) batch.AddInfluencer("j", Row(values[i], 1000, 70.0));
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  store.WaitForMerges();
+  EXPECT_EQ(store.Current()->FindJob("j")->segments.at(0).deleted_rows(), 200u);
 }
 
 TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
