@@ -25,6 +25,8 @@
 //                          BM_Apply* and BM_Query{Quiet,UnderWrites} use)
 //       [--merge_ratio=X] (its StoreOptions::merge_ratio; 0.01 merges the
 //                          whole job within BM_ApplyBulk1000)
+//       [--update_batches=N] (BM_MemoryUnderUpdates's batches; default
+//                          about five whole-job merges' worth)
 //       --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 #include <algorithm>
 #include <atomic>
@@ -57,6 +59,9 @@ size_t g_max_deltas = StoreOptions().max_delta_segments;
 // one merges the whole job within BM_ApplyBulk1000, as a long run of writes
 // does at the default.
 double g_merge_ratio = StoreOptions().merge_ratio;
+// Batches BM_MemoryUnderUpdates writes (--update_batches); 0: about five
+// whole-job merges' worth.
+uint64_t g_update_batches = 0;
 constexpr int64_t kBase = 1454943600000;
 constexpr int64_t kBucketMs = 3'600'000;
 constexpr int kValuesPerBucket = 100;
@@ -402,8 +407,8 @@ void BM_Memory(benchmark::State& state) {
   state.counters["budget_B_per_row"] = per_row(memory.budget());
   state.counters["total_B_per_row"] =
       per_row(column_bytes + indexes.total());
-  // Deleted rows not merged away yet (up to about merge_ratio / 2 of them
-  // under updates): they cost columns and indexes until the whole-job
+  // Deleted rows not merged away yet (up to about merge_ratio / 4 of the
+  // rows stored, plus those deleted while a whole-job merge runs): they cost columns and indexes until the whole-job
   // merge, so the budget per live row rises with them. The same budget per
   // stored row is the cost of the layout itself.
   state.counters["deleted_share"] =
@@ -434,9 +439,17 @@ void BM_MemoryUnderUpdates(benchmark::State& state) {
     requests.push_back(ShapeRequest(0, "job-0", *lo, *hi));
     requests.push_back(ShapeRequest(3, "job-0", *lo, *hi));
   }
-  // Enough batches for two whole-job merges at merge_ratio / 3 deleted.
-  const uint64_t batches = static_cast<uint64_t>(
-      2.5 * g_merge_ratio / 3 * static_cast<double>(records) / 1000) + 8;
+  // Enough batches for about five whole-job merges at merge_ratio / 4
+  // deleted (each merge adds the rows rewritten since to the base's tail
+  // out of time order, which its TimeIndex pays for), at most 20,000
+  // (200 s).
+  const uint64_t batches =
+      g_update_batches > 0
+          ? g_update_batches
+          : std::min<uint64_t>(
+                static_cast<uint64_t>(5 * g_merge_ratio / 4 *
+                                      static_cast<double>(records) / 1000) + 8,
+                20000);
   double peak = 0;
   double peak_share = 0;
   JobMemory at_peak;
@@ -487,6 +500,18 @@ void BM_MemoryUnderUpdates(benchmark::State& state) {
     }
   }
   store->WaitForMerges();
+  // The share of the base's rows after its longest prefix in time order:
+  // the rows rewritten since the load, which a merge keeps after the
+  // others (ingest order).
+  {
+    const std::shared_ptr<const JobResults> job = store->Current()->PlainJob("job-0");
+    const Column<int64_t>& ts = job->columns.timestamp;
+    const auto ordered = std::is_sorted_until(ts.begin(), ts.end()) - ts.begin();
+    state.counters["final_tail_share"] =
+        1.0 - static_cast<double>(ordered) / static_cast<double>(ts.size());
+  }
+  // Of the published versions (a running merge's snapshot and the segment
+  // it builds are not counted).
   state.counters["peak_budget_B_per_row"] = peak;
   state.counters["deleted_share_at_peak"] = peak_share;
   state.counters["whole_job_merges"] = merges;
@@ -535,18 +560,22 @@ int main(int argc, char** argv) {
     }
     const bool records = std::strncmp(argv[i], "--records=", 10) == 0;
     const bool deltas = std::strncmp(argv[i], "--max_deltas=", 13) == 0;
-    if (!records && !deltas) continue;
+    const bool batches = std::strncmp(argv[i], "--update_batches=", 17) == 0;
+    if (!records && !deltas && !batches) continue;
+    const char* name = records ? "--records" : deltas ? "--max_deltas"
+                                                      : "--update_batches";
     uint64_t value = 0;
-    if (!absl::SimpleAtoi(argv[i] + (records ? 10 : 13), &value) ||
+    if (!absl::SimpleAtoi(argv[i] + std::strlen(name) + 1, &value) ||
         value == 0) {
-      std::fprintf(stderr, "%s wants a positive integer\n",
-                   records ? "--records" : "--max_deltas");
+      std::fprintf(stderr, "%s wants a positive integer\n", name);
       return 2;
     }
     if (records) {
       clout::g_records = value;
-    } else {
+    } else if (deltas) {
       clout::g_max_deltas = static_cast<size_t>(value);
+    } else {
+      clout::g_update_batches = value;
     }
     for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
     --argc;
