@@ -1015,6 +1015,56 @@ TEST(MutationTest, DeletedRowsPastAQuarterOfTheMergeRatioMergeTheWholeJob) {
       EXPECT_EQ(store.Current()->FindJob("j")->size(), 100000u);
     }
   }
+  // Deleted rows in deltas count too: 10 deltas of 2,000 new rows on a
+  // base of 100,000, then batches of 2,000 updates of the deltas' rows
+  // (deltas kept as written, none emptied). After k batches 2,000k of 120,000 + 2,000k
+  // rows are deleted, all in deltas: past 7.5% at k = 5 (10,000 > 9,750;
+  // at k = 4, 8,000 < 9,600), while the churn (20,000 + 2,000k) passes
+  // 30,000 only at k = 6.
+  {
+    StoreOptions options;
+    options.merge_ratio = 0.3;
+    options.max_delta_segments = 64;
+    options.merge_growing_deltas = false;
+    options.inline_merge_rows = 0;
+    InfluencerStore store(options);
+    std::vector<std::string> values;
+    for (int i = 0; i < 120000; ++i) values.push_back(absl::StrCat("h", i));
+    MutationBatch load(MutationMode::kBulk);
+    for (int i = 0; i < 100000; ++i) load.AddInfluencer("j", Row(values[i]));
+    ASSERT_TRUE(store.Apply(std::move(load)).ok());
+    for (int d = 0; d < 10; ++d) {
+      MutationBatch batch(MutationMode::kBulk);
+      for (int i = 0; i < 2000; ++i) {
+        batch.AddInfluencer("j", Row(values[100000 + d * 2000 + i]));
+      }
+      ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+    }
+    store.WaitForMerges();
+    ASSERT_EQ(store.Current()->FindJob("j")->segments.size(), 11u);
+    for (int k = 1; k <= 5; ++k) {
+      MutationBatch batch(MutationMode::kBulk);
+      // 200 rows of each delta (a delta with no live row left is
+      // dropped).
+      for (int d = 0; d < 10; ++d) {
+        for (int i = 0; i < 200; ++i) {
+          batch.AddInfluencer(
+              "j", Row(values[100000 + d * 2000 + (k - 1) * 200 + i], 1000, 70.0));
+        }
+      }
+      ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+      store.WaitForMerges();
+      const std::shared_ptr<const StoreVersion> current = store.Current();
+      const JobResults& job = *current->FindJob("j");
+      size_t deleted = 0;
+      for (const JobResults::Segment& s : job.segments) {
+        deleted += s.deleted_rows();
+      }
+      EXPECT_EQ(deleted, k < 5 ? 2000u * k : 0u) << "after delta batch " << k;
+      if (k < 5) EXPECT_EQ(job.segments[0].deleted_rows(), 0u);
+      EXPECT_EQ(job.size(), 120000u);
+    }
+  }
   // A small job's few deleted rows do not merge it: 200 of 1,200 rows
   // (past 0.5 / 4; the churn, 400, is within 0.5 x 1,000).
   StoreOptions options;
