@@ -224,7 +224,10 @@ std::shared_ptr<const IdentityIndex> IdentityIndexOf(const JobResults& job) {
 // a new delta or a window merged there of up to kEagerFilterRows rows
 // (hashing them costs a fraction of building them), and a segment of up
 // to kLazyFilterRows when first probed (about a millisecond at most). Off
-// it: a segment a background merge built, up to kMergeFilterRows.
+// it: a segment a background merge built of deltas, up to
+// kMergeFilterRows. Not a job's base that a background merge built (16-32
+// bits a row, 2-4 B: its rows are what updates find, and new results
+// after its time range skip it without one).
 constexpr size_t kLazyFilterRows = 16384;
 constexpr size_t kEagerFilterRows = size_t{1} << 18;
 constexpr size_t kMergeFilterRows = size_t{1} << 22;
@@ -922,6 +925,8 @@ std::shared_ptr<const JobResults> Assemble(
 // to it (as one job of segments), and the rows of those deleted since.
 struct MergeInProgress {
   std::shared_ptr<const JobResults> snapshot;
+  // Whether the merged segments start at the job's base.
+  bool with_base = false;
   // snapshot's segments, by address -> their index there.
   absl::flat_hash_map<const JobResults*, uint32_t> segment_of;
   // (index in snapshot->segments, row) of each row deleted since.
@@ -1445,6 +1450,7 @@ void InfluencerStore::RegisterMerge(
   auto pending = std::make_unique<PendingMerge>();
   pending->job_id = job_id;
   pending->merge.snapshot = job;
+  pending->merge.with_base = from == 0;
   for (size_t s = 0; s < job->segments.size(); ++s) {
     pending->merge.segment_of.emplace(job->segments[s].rows.get(),
                                       static_cast<uint32_t>(s));
@@ -1484,13 +1490,14 @@ void InfluencerStore::StartMerges(bool published) {
       outstanding_merges_.insert(id);
     }
     // The task holds the job's data and the inbox, never the store.
-    std::function<void()> task = [inbox = inbox_, id, job_id, job]() {
+    const bool with_base = pending->merge.with_base;
+    std::function<void()> task = [inbox = inbox_, id, job_id, job, with_base]() {
       FinishedMerge finished{id, job_id, job, nullptr};
       try {
         std::shared_ptr<const JobResults> merged = MaterializeJob(job);
         clout::WarmIndexes(merged);
         IdentityIndexOf(*merged);
-        if (merged->size() <= kMergeFilterRows) {
+        if (!with_base && merged->size() <= kMergeFilterRows) {
           IdentityFilterOf(*merged, true);
         }
         finished.merged = std::move(merged);

@@ -1082,6 +1082,32 @@ TEST(MutationTest, DeletedRowsPastAQuarterOfTheMergeRatioMergeTheWholeJob) {
   EXPECT_EQ(store.Current()->FindJob("j")->segments.at(0).deleted_rows(), 200u);
 }
 
+// A job's base that a background merge built has no identity filter (2-4
+// B a row, and updates find their rows there anyway).
+TEST(MutationTest, ABaseMergedInTheBackgroundHasNoIdentityFilter) {
+  StoreOptions options;
+  options.merge_ratio = 0.3;
+  InfluencerStore store(options);
+  std::vector<std::string> values;
+  for (int i = 0; i < 50000; ++i) values.push_back(absl::StrCat("h", i));
+  MutationBatch load(MutationMode::kBulk);
+  for (const std::string& value : values) load.AddInfluencer("j", Row(value));
+  ASSERT_TRUE(store.Apply(std::move(load)).ok());
+  // 10,000 updates: churn 20,000 past 0.3 x 50,000, a whole-job merge.
+  MutationBatch batch(MutationMode::kBulk);
+  for (int i = 0; i < 10000; ++i) batch.AddInfluencer("j", Row(values[i], 1000, 70.0));
+  ASSERT_TRUE(store.Apply(std::move(batch)).ok());
+  store.WaitForMerges();
+  const std::shared_ptr<const StoreVersion> current = store.Current();
+  const JobResults& job = *current->FindJob("j");
+  ASSERT_LE(job.segments.size(), 1u);  // merged
+  const JobResults& base = job.segments.empty() ? job : *job.segments[0].rows;
+  EXPECT_EQ(base.size(), 50000u);
+  std::lock_guard<std::mutex> lock(base.sort_orders->mu);
+  EXPECT_NE(base.sort_orders->identity_index, nullptr);
+  EXPECT_EQ(base.sort_orders->identity_filter, nullptr);
+}
+
 TEST(MutationTest, MergesOnTheStoresThreadKeepDeltasFewAndRowsInOrder) {
   StoreOptions options;
   options.max_delta_segments = 2;
