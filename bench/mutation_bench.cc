@@ -433,9 +433,10 @@ void BM_MemoryUnderUpdates(benchmark::State& state) {
   std::unique_ptr<InfluencerStore> store(NewStore(options, records));
   std::vector<InfluencersRequest> requests;
   {
-    const JobResults& job = *store->Current()->PlainJob("job-0");
-    auto [lo, hi] = std::minmax_element(job.columns.timestamp.begin(),
-                                        job.columns.timestamp.end());
+    const std::shared_ptr<const JobResults> job =
+        store->Current()->PlainJob("job-0");
+    auto [lo, hi] = std::minmax_element(job->columns.timestamp.begin(),
+                                        job->columns.timestamp.end());
     requests.push_back(ShapeRequest(0, "job-0", *lo, *hi));
     requests.push_back(ShapeRequest(3, "job-0", *lo, *hi));
   }
@@ -500,12 +501,14 @@ void BM_MemoryUnderUpdates(benchmark::State& state) {
     }
   }
   store->WaitForMerges();
-  // The share of the base's rows after its longest prefix in time order:
-  // the rows rewritten since the load, which a merge keeps after the
-  // others (ingest order).
+  // The share of the base segment's rows (deleted ones too) after its
+  // longest prefix in time order: the rows rewritten since the load,
+  // which a merge keeps after the others (ingest order).
   {
-    const std::shared_ptr<const JobResults> job = store->Current()->PlainJob("job-0");
-    const Column<int64_t>& ts = job->columns.timestamp;
+    const std::shared_ptr<const StoreVersion> current = store->Current();
+    const JobResults& job = *current->FindJob("job-0");
+    const JobResults& base = job.segments.empty() ? job : *job.segments[0].rows;
+    const Column<int64_t>& ts = base.columns.timestamp;
     const auto ordered = std::is_sorted_until(ts.begin(), ts.end()) - ts.begin();
     state.counters["final_tail_share"] =
         1.0 - static_cast<double>(ordered) / static_cast<double>(ts.size());

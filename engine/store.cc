@@ -227,7 +227,8 @@ std::shared_ptr<const IdentityIndex> IdentityIndexOf(const JobResults& job) {
 // it: a segment a background merge built of deltas, up to
 // kMergeFilterRows. Not a job's base that a background merge built (16-32
 // bits a row, 2-4 B: its rows are what updates find, and new results
-// after its time range skip it without one).
+// after its time range skip it without one), unless the lazy rule above
+// builds one for it (a base of up to kLazyFilterRows).
 constexpr size_t kLazyFilterRows = 16384;
 constexpr size_t kEagerFilterRows = size_t{1} << 18;
 constexpr size_t kMergeFilterRows = size_t{1} << 22;

@@ -211,7 +211,7 @@ TEST(TimeIndexTest, OrderedRowsIsTheLongestPrefixInTimeOrder) {
 // order when they are at most seven eighths of the job, and TailWindow finds a
 // window's among them; against a brute force.
 TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
-  for (int tail : {0, 1, 100, 250, 875, 900}) {
+  for (int tail : {0, 1, 100, 250, 875, 876}) {
     InfluencerStore store;
     MutationBatch batch;
     std::vector<std::string> values;
@@ -222,9 +222,11 @@ TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
       row.field_name = "host";
       row.field_value = values[r];
       // The ordered rows' timestamps repeat in pairs; the tail's go back
-      // to any of them, or past them.
-      row.timestamp = r < ordered ? 1000 * static_cast<int64_t>(r / 2)
-                                  : 1000 * static_cast<int64_t>((r * 37) % 520);
+      // to any of them, or past them, the first to the start (so that the
+      // tail is exactly `tail` rows).
+      row.timestamp = r < ordered    ? 1000 * static_cast<int64_t>(r / 2)
+                      : r == ordered ? -1000
+                                     : 1000 * static_cast<int64_t>((r * 37) % 520);
       row.bucket_span = 600;
       batch.AddInfluencer("j", row);
     }
@@ -245,8 +247,8 @@ TEST(TimeIndexTest, TailOrderHoldsTheRowsAfterTheOrderedOnes) {
                                     index.tail_order().end()),
               expected)
         << tail;
-    EXPECT_EQ(!expected.empty(), tail > 0 && tail <= 875)
-        << tail << ": " << index.ordered_rows() << " ordered";
+    EXPECT_EQ(index.ordered_rows(), static_cast<size_t>(1000 - tail));
+    EXPECT_EQ(!expected.empty(), tail > 0 && tail <= 875) << tail;
     for (std::optional<int64_t> start :
          {std::optional<int64_t>(), std::optional<int64_t>(0),
           std::optional<int64_t>(37000), std::optional<int64_t>(37001),
