@@ -5,8 +5,10 @@
 #define CLOUT_ENGINE_IDENTITY_INDEX_H_
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "absl/hash/hash.h"
@@ -16,23 +18,41 @@
 namespace clout {
 
 // One segment's rows by identity, in the segment's codes: a hash table of
-// row numbers (the rows are the keys) with linear probing, 1.6 slots of 4
-// bytes per row (6.4 bytes; the slot is the hash scaled to the table, so
-// the table need not be a power of two and never doubles past what the
-// rows need). Immutable once built; cached with the segment.
+// row numbers (the rows are the keys) with linear probing, 1.6 slots per
+// row. A slot takes 3 bytes when the segment has fewer than 2^24 rows (4.8
+// bytes per row), else 4 (6.4). The slot is the hash scaled to the table,
+// so the table need not be a power of two and never doubles past what the
+// rows need. Immutable once built; cached with the segment.
 class IdentityIndex {
  public:
-  static constexpr uint32_t kEmpty = UINT32_MAX;
+  // The bytes of a slot for a segment of `rows` rows: 3 below 2^24 rows
+  // (a slot of all ones marks it empty, which no row number then is),
+  // else 4.
+  static constexpr size_t SlotBytesFor(size_t rows) {
+    return rows < (size_t{1} << 24) ? 3 : 4;
+  }
 
-  explicit IdentityIndex(const JobResults& job) {
+  // Builds the index of `job`'s rows with slots of `slot_bytes` bytes
+  // (SlotBytesFor(rows) unless a test asks for 4: wider works too).
+  // Requires SlotBytesFor(rows) <= slot_bytes <= 4.
+  explicit IdentityIndex(const JobResults& job)
+      : IdentityIndex(job, SlotBytesFor(job.columns.size())) {}
+  IdentityIndex(const JobResults& job, size_t slot_bytes)
+      : slot_bytes_(slot_bytes),
+        empty_(slot_bytes == 4 ? UINT32_MAX
+                               : (uint32_t{1} << (8 * slot_bytes)) - 1) {
     const size_t n = job.columns.size();
-    slots_.assign(std::max<size_t>(16, n + n * 3 / 5 + 1), kEmpty);
+    slot_count_ = std::max<size_t>(16, n + n * 3 / 5 + 1);
+    // Every slot's bytes set (empty), and 4 - slot_bytes more so that
+    // the last slot can be read as 4 bytes.
+    bytes_.assign(slot_count_ * slot_bytes_ + (4 - slot_bytes_), 0xFF);
     const InfluencerColumns& c = job.columns;
     for (size_t r = 0; r < n; ++r) {
       size_t i = Slot(c.timestamp[r], c.bucket_span_code[r],
                       c.field_name_code[r], c.field_value_code[r]);
-      while (slots_[i] != kEmpty) i = Next(i);
-      slots_[i] = static_cast<uint32_t>(r);
+      while (RowIn(i) != empty_) i = Next(i);
+      const uint32_t row = static_cast<uint32_t>(r);
+      std::memcpy(&bytes_[i * slot_bytes_], &row, slot_bytes_);
     }
   }
 
@@ -41,9 +61,9 @@ class IdentityIndex {
   template <typename OnRow>
   void ForEach(const InfluencerColumns& c, int64_t timestamp, uint32_t span,
                uint32_t name, uint32_t value, OnRow on_row) const {
-    for (size_t i = Slot(timestamp, span, name, value); slots_[i] != kEmpty;
-         i = Next(i)) {
-      const uint32_t r = slots_[i];
+    for (size_t i = Slot(timestamp, span, name, value);; i = Next(i)) {
+      const uint32_t r = RowIn(i);
+      if (r == empty_) return;
       if (c.timestamp[r] == timestamp && c.bucket_span_code[r] == span &&
           c.field_name_code[r] == name && c.field_value_code[r] == value) {
         on_row(r);
@@ -61,28 +81,45 @@ class IdentityIndex {
     // The hash's high bits scaled to the table (Lemire's fast range).
     return static_cast<size_t>(
         (static_cast<unsigned __int128>(Hash(timestamp, span, name, value)) *
-         slots_.size()) >>
+         slot_count_) >>
         64);
   }
-  void PrefetchSlot(size_t slot) const { __builtin_prefetch(&slots_[slot]); }
+  void PrefetchSlot(size_t slot) const {
+    __builtin_prefetch(&bytes_[slot * slot_bytes_]);
+  }
   void PrefetchRow(const InfluencerColumns& c, size_t slot) const {
-    const uint32_t r = slots_[slot];
-    if (r == kEmpty) return;
+    const uint32_t r = RowIn(slot);
+    if (r == empty_) return;
     __builtin_prefetch(&c.timestamp[r]);
     __builtin_prefetch(&c.bucket_span_code[r]);
     __builtin_prefetch(&c.field_name_code[r]);
     __builtin_prefetch(&c.field_value_code[r]);
   }
 
-  size_t bytes() const { return slots_.capacity() * sizeof(uint32_t); }
+  // The bytes of a slot (SlotBytesFor the segment's rows, unless built
+  // wider), and the heap bytes the table holds.
+  size_t slot_bytes() const { return slot_bytes_; }
+  size_t bytes() const { return bytes_.capacity(); }
 
  private:
   static uint64_t Hash(int64_t timestamp, uint32_t span, uint32_t name,
                        uint32_t value) {
     return absl::HashOf(timestamp, span, name, value);
   }
-  size_t Next(size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
-  std::vector<uint32_t> slots_;  // at least one kEmpty: probes end
+  // The row slot `i` holds, or empty_. Little-endian: the slot's bytes are
+  // the row's low bytes, and a 4-byte read masked to them (the table has
+  // 4 - slot_bytes_ bytes past its last slot) reads it in one load.
+  uint32_t RowIn(size_t i) const {
+    static_assert(std::endian::native == std::endian::little);
+    uint32_t word;
+    std::memcpy(&word, &bytes_[i * slot_bytes_], sizeof(word));
+    return word & empty_;
+  }
+  size_t Next(size_t i) const { return i + 1 == slot_count_ ? 0 : i + 1; }
+  size_t slot_bytes_;
+  uint32_t empty_;  // a slot of all ones: the low slot_bytes_ bytes set
+  size_t slot_count_ = 0;
+  std::vector<uint8_t> bytes_;  // at least one empty slot: probes end
 };
 
 // The hash of a result identity in text form (timestamp, bucket span in
