@@ -762,7 +762,7 @@ void TakePage(TopK& top, int64_t from, RowPage* page) {
 // order, as a job not stored in time order lists them. As ScanRowsPage,
 // but rows may come in any order, so each match below the cut is offered
 // to the top-k by (key, row).
-RowPage ScanRowListPage(const ResolvedQuery& query, const uint32_t* rows,
+RowPage ScanRowListPage(const ResolvedQuery& query, PackedRowsView rows,
                         size_t n, uint32_t min_row) {
   RowPage page;
   const size_t limit = static_cast<size_t>(query.from + query.size);
@@ -870,8 +870,8 @@ RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
                        size_t first, size_t last) {
   // The index keeps the whole time order as a list (then the tail's is
   // empty), or (a job merged after updates) only the tail's.
-  const uint32_t* positions =
-      time.order().empty() ? nullptr : time.order().data() + first;
+  const PackedRowsView positions =
+      time.order().empty() ? PackedRowsView() : time.order().view().Skip(first);
   const size_t n = last - first;
   const size_t ordered = time.ordered_rows();
   if (ordered == 0) return ScanRowListPage(query, positions, n, 0);
@@ -905,8 +905,8 @@ RowPage ScanWindowPage(const ResolvedQuery& query, const TimeIndex& time,
   if (!time.tail_order().empty()) {
     const auto [tail_first, tail_last] =
         time.TailWindow(*query.job, query.start, query.end);
-    tail = ScanRowListPage(whole, tail_first,
-                           static_cast<size_t>(tail_last - tail_first),
+    tail = ScanRowListPage(whole, time.tail_order().view().Skip(tail_first),
+                           tail_last - tail_first,
                            static_cast<uint32_t>(ordered));
   } else {
     tail = ScanRowListPage(whole, positions, n, static_cast<uint32_t>(ordered));
@@ -1320,8 +1320,9 @@ void PageFromBlocks(const ResolvedQuery& query, const RowOrder& score_order,
   size_t next_pending = 0;
 
   struct Cursor {
-    const uint32_t* next;
-    const uint32_t* end;
+    PackedRowsView ranks;  // the block's
+    size_t next;           // of ranks
+    size_t end;
     bool edge;  // a block only partly in the window
   };
   std::vector<Cursor> cursors;
@@ -1329,9 +1330,10 @@ void PageFromBlocks(const ResolvedQuery& query, const RowOrder& score_order,
   // false if it has none.
   auto settle = [&](Cursor& cursor) {
     for (; cursor.next != cursor.end; ++cursor.next) {
-      if (*cursor.next >= rank_limit) return false;  // ranks ascend
+      const uint32_t rank = cursor.ranks[cursor.next];
+      if (rank >= rank_limit) return false;  // ranks ascend
       if (!cursor.edge) return true;
-      const int64_t ts = c.timestamp[score_order[*cursor.next]];
+      const int64_t ts = c.timestamp[score_order[rank]];
       if (ts >= start && ts < end) return true;
     }
     return false;
@@ -1348,10 +1350,11 @@ void PageFromBlocks(const ResolvedQuery& query, const RowOrder& score_order,
         sorted = pending.size();
       }
       const size_t block = pending[next_pending++].second;
-      auto [begin, finish] = index.BlockRanks(block);
-      cursors.push_back({begin, finish, block * b < first || (block + 1) * b > last});
+      auto [ranks, count] = index.BlockRanks(block);
+      cursors.push_back(
+          {ranks, 0, count, block * b < first || (block + 1) * b > last});
       if (settle(cursors.back())) {
-        heap.emplace_back(*cursors.back().next,
+        heap.emplace_back(cursors.back().ranks[cursors.back().next],
                           static_cast<uint32_t>(cursors.size() - 1));
         std::push_heap(heap.begin(), heap.end(), after);
       }
@@ -1370,7 +1373,7 @@ void PageFromBlocks(const ResolvedQuery& query, const RowOrder& score_order,
     Cursor& cursor = cursors[i];
     ++cursor.next;
     if (settle(cursor)) {
-      heap.emplace_back(*cursor.next, i);
+      heap.emplace_back(cursor.ranks[cursor.next], i);
       std::push_heap(heap.begin(), heap.end(), after);
     }
   }

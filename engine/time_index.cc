@@ -42,8 +42,8 @@ TimeIndex::TimeIndex(const JobResults& job,
                   static_cast<uint32_t>(r)};
     }
     RadixSortByKey(&keyed);
-    tail_order_.resize(tail);
-    for (size_t i = 0; i < tail; ++i) tail_order_[i] = keyed[i].row;
+    tail_order_.Assign(tail, n);
+    for (size_t i = 0; i < tail; ++i) tail_order_.Set(i, keyed[i].row);
     tail_marks_.assign((n + 63) / 64, TailMarks{0, 0});
     position_of.resize(n);
     size_t head = 0;
@@ -52,10 +52,10 @@ TimeIndex::TimeIndex(const JobResults& job,
       if (p % 64 == 0) tail_marks_[p / 64].tail_before = next;
       const bool from_tail =
           next < tail &&
-          (head == ordered_rows_ || ts[tail_order_[next]] < ts[head]);
+          (head == ordered_rows_ || ts[keyed[next].row] < ts[head]);
       if (from_tail) {
         tail_marks_[p / 64].bits |= uint64_t{1} << (p % 64);
-        position_of[tail_order_[next++]] = static_cast<uint32_t>(p);
+        position_of[keyed[next++].row] = static_cast<uint32_t>(p);
       } else {
         position_of[head++] = static_cast<uint32_t>(p);
       }
@@ -67,21 +67,23 @@ TimeIndex::TimeIndex(const JobResults& job,
                   static_cast<uint32_t>(r)};
     }
     RadixSortByKey(&keyed);
-    order_.resize(n);
-    for (size_t p = 0; p < n; ++p) order_[p] = keyed[p].row;
+    order_.Assign(n, n);
     position_of.resize(n);
-    for (size_t p = 0; p < n; ++p) position_of[order_[p]] = static_cast<uint32_t>(p);
+    for (size_t p = 0; p < n; ++p) {
+      order_.Set(p, keyed[p].row);
+      position_of[keyed[p].row] = static_cast<uint32_t>(p);
+    }
   }
   // Walking ranks upwards appends to each block in ascending rank order, so
   // every block comes out sorted without sorting it.
-  block_ranks_.resize(n);
+  block_ranks_.Assign(n, n);
   std::vector<uint32_t> fill((n + block_rows_ - 1) / block_rows_, 0);
   for (size_t rank = 0; rank < n; ++rank) {
     uint32_t row = score_order[rank];
     size_t position = sorted ? row : position_of[row];
     size_t block = position / block_rows_;
-    block_ranks_[block * block_rows_ + fill[block]++] =
-        static_cast<uint32_t>(rank);
+    block_ranks_.Set(block * block_rows_ + fill[block]++,
+                     static_cast<uint32_t>(rank));
   }
   block_first_ranks_.resize(fill.size());
   for (size_t block = 0; block < fill.size(); ++block) {
@@ -118,20 +120,28 @@ std::pair<size_t, size_t> TimeIndex::Window(const JobResults& job,
   return {first, last};
 }
 
-std::pair<const uint32_t*, const uint32_t*> TimeIndex::TailWindow(
+std::pair<size_t, size_t> TimeIndex::TailWindow(
     const JobResults& job, std::optional<int64_t> start,
     std::optional<int64_t> end) const {
   const Column<int64_t>& ts = job.columns.timestamp;
-  const uint32_t* begin = tail_order_.data();
-  const uint32_t* finish = begin + tail_order_.size();
-  auto first_not_below = [&](const uint32_t* from, int64_t bound) {
-    return std::partition_point(
-        from, finish, [&](uint32_t row) { return ts[row] < bound; });
+  const PackedRowsView rows = tail_order_.view();
+  const size_t finish = tail_order_.size();
+  // The first entry from `lo` on whose row's timestamp is not below
+  // `bound` (the entries' timestamps ascend).
+  auto first_not_below = [&](size_t lo, int64_t bound) {
+    size_t hi = finish;
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      if (ts[rows[mid]] < bound) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
   };
-  const uint32_t* first = start.has_value() ? first_not_below(begin, *start)
-                                            : begin;
-  const uint32_t* last = end.has_value() ? first_not_below(first, *end)
-                                         : finish;
+  const size_t first = start.has_value() ? first_not_below(0, *start) : 0;
+  const size_t last = end.has_value() ? first_not_below(first, *end) : finish;
   return {first, std::max(first, last)};
 }
 
@@ -153,10 +163,21 @@ size_t TimeIndex::CountTopRanks(const JobResults& job, size_t first,
   size_t count = count_checked(first, first_whole * b) +
                  count_checked(last_whole * b, last);
   const uint32_t limit = static_cast<uint32_t>(rank_limit);
+  const PackedRowsView ranks = block_ranks_.view();
   for (size_t block = first_whole; block < last_whole; ++block) {
-    const uint32_t* begin = block_ranks_.data() + block * b;
-    count += static_cast<size_t>(std::lower_bound(begin, begin + b, limit) -
-                                 begin);
+    // The number of the block's (ascending) ranks below `limit`.
+    const PackedRowsView begin = ranks.Skip(block * b);
+    size_t lo = 0;
+    size_t hi = b;
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      if (begin[mid] < limit) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    count += lo;
   }
   return count;
 }
@@ -171,8 +192,8 @@ std::pair<const uint32_t*, const uint32_t*> TimeIndex::InterimPositions(
 }
 
 size_t TimeIndex::bytes() const {
-  return (order_.capacity() + tail_order_.capacity() + block_ranks_.capacity() +
-          block_first_ranks_.capacity() + interim_positions_.capacity()) *
+  return order_.bytes() + tail_order_.bytes() + block_ranks_.bytes() +
+         (block_first_ranks_.capacity() + interim_positions_.capacity()) *
              sizeof(uint32_t) +
          tail_marks_.capacity() * sizeof(TailMarks);
 }

@@ -18,12 +18,13 @@
 // a tail of at most seven eighths of them (a job merged after updates keeps
 // its older rows in order and the rewritten ones after them, and each such
 // merge adds the rows rewritten since to the tail), the index keeps the
-// tail's rows in time order (4 bytes per tail row) and a bit per position
+// tail's rows in time order (an entry per tail row) and a bit per position
 // saying whether it holds a tail row, with a count of the tail rows before
 // every 64 positions (0.25 bytes per row): the ordered rows' positions
-// follow from those counts. Otherwise the time order takes 4 bytes per
-// row. Always 4 per row for the block ranks, 4 per block for each
-// block's least rank, 4 per interim row.
+// follow from those counts. Otherwise the time order takes an entry per
+// row. Always an entry per row for the block ranks, 4 bytes per block for
+// each block's least rank, 4 per interim row. An entry (PackedRows) takes
+// 3 bytes in a job of at most 2^24 rows, else 4.
 //
 // A TimeIndex is immutable once built: any number of threads may use it.
 // It refers to no job; callers pass the JobResults it was built from.
@@ -39,6 +40,7 @@
 #include <vector>
 
 #include "engine/columns.h"
+#include "engine/packed_rows.h"
 
 namespace clout {
 
@@ -46,7 +48,7 @@ class TimeIndex {
  public:
   // The most rows after the ordered ones, in eighths of the job, for which
   // the index keeps their order and marks (4 bytes per tail row plus 0.25
-  // per row) rather than the whole time order (4 per row).
+  // per row) rather than the whole time order (an entry per row).
   static constexpr size_t kMaxTailEighths = 7;
 
   // Builds the index of `job`. `score_order` must hold every row of the job
@@ -64,7 +66,7 @@ class TimeIndex {
   // The rows in time order (the row at each position) when the index keeps
   // them as a list; empty when identity() or when it keeps only the
   // tail's (tail_order() is then not empty: use RowAt).
-  const RowOrder& order() const { return order_; }
+  const PackedRows& order() const { return order_; }
 
   // The number of leading rows already in time order: rows [0,
   // ordered_rows()) have non-decreasing timestamps (size() when
@@ -77,10 +79,11 @@ class TimeIndex {
   // else empty. A window's scan reads its ordered
   // rows as one stretch and these through TailWindow, not the whole time
   // order.
-  const RowOrder& tail_order() const { return tail_order_; }
+  const PackedRows& tail_order() const { return tail_order_; }
   // The rows of tail_order() with start <= timestamp < end (an absent
-  // bound is open), as a range of it; empty if tail_order() is.
-  std::pair<const uint32_t*, const uint32_t*> TailWindow(
+  // bound is open), as the range [first, last) of its entries; empty
+  // (first == last) if tail_order() is.
+  std::pair<size_t, size_t> TailWindow(
       const JobResults& job, std::optional<int64_t> start,
       std::optional<int64_t> end) const;
 
@@ -113,11 +116,11 @@ class TimeIndex {
 
   // The score ranks of the rows of block `block` (the positions
   // [block * block_rows(), min(size(), (block + 1) * block_rows()))),
-  // ascending. Requires block < number of blocks.
-  std::pair<const uint32_t*, const uint32_t*> BlockRanks(size_t block) const {
+  // ascending, and how many there are. Requires block < number of blocks.
+  std::pair<PackedRowsView, size_t> BlockRanks(size_t block) const {
     const size_t begin = block * block_rows_;
     const size_t end = std::min(size_, begin + block_rows_);
-    return {block_ranks_.data() + begin, block_ranks_.data() + end};
+    return {block_ranks_.view().Skip(begin), end - begin};
   }
 
   // The least score rank of each block's rows (BlockRanks(block).first[0]),
@@ -144,10 +147,10 @@ class TimeIndex {
     uint64_t bits;
     uint64_t tail_before;
   };
-  RowOrder order_;        // empty: identity, or tail_marks_ say
-  RowOrder tail_order_;   // see tail_order()
+  PackedRows order_;        // empty: identity, or tail_marks_ say
+  PackedRows tail_order_;   // see tail_order()
   std::vector<TailMarks> tail_marks_;  // with tail_order_ when order_ is empty
-  RowOrder block_ranks_;  // size_ entries, sorted per block
+  PackedRows block_ranks_;  // size_ entries, sorted per block
   std::vector<uint32_t> block_first_ranks_;  // one per block
   std::vector<uint32_t> interim_positions_;
 };

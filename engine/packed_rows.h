@@ -1,0 +1,101 @@
+// PackedRows: a list of row numbers (or ranks, or positions) of one job,
+// 3 bytes each when the job has at most 2^24 rows, else 4 (internal to the
+// engine: the TimeIndex keeps its time order and block ranks so).
+#ifndef CLOUT_ENGINE_PACKED_ROWS_H_
+#define CLOUT_ENGINE_PACKED_ROWS_H_
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "engine/columns.h"
+
+namespace clout {
+
+// A read-only view of PackedRows from some entry on: view[i] is the entry
+// `i` places after it. Valid while the PackedRows it came from lives and
+// is not resized. Thread-safe (reads only).
+class PackedRowsView {
+ public:
+  PackedRowsView() = default;
+
+  // The entry `i` places on. One unaligned 4-byte load, masked (the list
+  // keeps spare bytes past its last entry for it).
+  uint32_t operator[](size_t i) const {
+    static_assert(std::endian::native == std::endian::little);
+    uint32_t word;
+    std::memcpy(&word, data_ + i * width_, sizeof(word));
+    return word & mask_;
+  }
+  // The view `i` entries further on.
+  PackedRowsView Skip(size_t i) const {
+    PackedRowsView v = *this;
+    v.data_ += i * width_;
+    return v;
+  }
+
+ private:
+  friend class PackedRows;
+  const uint8_t* data_ = nullptr;
+  size_t width_ = 4;
+  uint32_t mask_ = UINT32_MAX;
+};
+
+// Entries below `limit` (a job's row count), each in the fewest of 3 or 4
+// bytes that hold every such value. Large, so on huge pages like the
+// columns. Not thread-safe to write; once filled, any number of threads
+// may read it.
+class PackedRows {
+ public:
+  // The bytes per entry of a list whose entries are below `limit`: 3 up
+  // to 2^24, else 4.
+  static constexpr size_t WidthFor(size_t limit) {
+    return limit <= (size_t{1} << 24) ? 3 : 4;
+  }
+
+  // Makes the list `n` entries of 0, for entries below `limit`.
+  void Assign(size_t n, size_t limit) {
+    width_ = WidthFor(limit);
+    mask_ = width_ == 4 ? UINT32_MAX : (uint32_t{1} << (8 * width_)) - 1;
+    size_ = n;
+    bytes_.assign(n * width_ + (sizeof(uint32_t) - width_), 0);
+    bytes_.shrink_to_fit();
+  }
+
+  // Sets entry `i` (requires i < size() and value below the limit).
+  void Set(size_t i, uint32_t value) {
+    std::memcpy(&bytes_[i * width_], &value, width_);
+  }
+  uint32_t operator[](size_t i) const { return view()[i]; }
+  PackedRowsView view() const {
+    PackedRowsView v;
+    v.data_ = bytes_.data();
+    v.width_ = width_;
+    v.mask_ = mask_;
+    return v;
+  }
+  // The entries as a plain list (tests, and callers wanting one).
+  std::vector<uint32_t> ToVector() const {
+    std::vector<uint32_t> out(size_);
+    for (size_t i = 0; i < size_; ++i) out[i] = (*this)[i];
+    return out;
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  size_t width() const { return width_; }
+  // Heap bytes held.
+  size_t bytes() const { return bytes_.capacity(); }
+
+ private:
+  size_t size_ = 0;
+  size_t width_ = 4;
+  uint32_t mask_ = UINT32_MAX;
+  Column<uint8_t> bytes_;
+};
+
+}  // namespace clout
+
+#endif  // CLOUT_ENGINE_PACKED_ROWS_H_
