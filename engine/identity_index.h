@@ -19,28 +19,30 @@ namespace clout {
 
 // One segment's rows by identity, in the segment's codes: a hash table of
 // row numbers (the rows are the keys) with linear probing, 1.6 slots per
-// row. A slot takes 3 bytes when the segment has fewer than 2^24 rows (4.8
-// bytes per row), else 4 (6.4). The slot is the hash scaled to the table,
+// row. A slot takes 2 bytes when the segment has fewer than 2^16 rows, 3
+// below 2^24 (4.8 bytes per row), else 4 (6.4). The slot is the hash
+// scaled to the table,
 // so the table need not be a power of two and never doubles past what the
 // rows need. Immutable once built; cached with the segment.
 class IdentityIndex {
  public:
-  // The bytes of a slot for a segment of `rows` rows: 3 below 2^24 rows
-  // (a slot of all ones marks it empty, which no row number then is),
-  // else 4.
+  // The bytes of a slot for a segment of `rows` rows: 2 below 2^16 rows,
+  // 3 below 2^24 (a slot of all ones marks it empty, which no row number
+  // then is), else 4.
   static constexpr size_t SlotBytesFor(size_t rows) {
-    return rows < (size_t{1} << 24) ? 3 : 4;
+    return rows < (size_t{1} << 16)   ? 2
+           : rows < (size_t{1} << 24) ? 3
+                                      : 4;
   }
 
-  // Builds the index of `job`'s rows with slots of `slot_bytes` bytes
-  // (SlotBytesFor(rows) unless a test asks for 4: wider works too).
-  // Requires SlotBytesFor(rows) <= slot_bytes <= 4.
-  explicit IdentityIndex(const JobResults& job)
-      : IdentityIndex(job, SlotBytesFor(job.columns.size())) {}
-  IdentityIndex(const JobResults& job, size_t slot_bytes)
-      : slot_bytes_(slot_bytes),
-        empty_(slot_bytes == 4 ? UINT32_MAX
-                               : (uint32_t{1} << (8 * slot_bytes)) - 1) {
+  // Builds the index of `job`'s rows with slots of SlotBytesFor(rows)
+  // bytes, or of `slot_bytes` if wider (tests: up to 4; wider slots work
+  // the same).
+  explicit IdentityIndex(const JobResults& job, size_t slot_bytes = 0)
+      : slot_bytes_(std::clamp<size_t>(slot_bytes,
+                                       SlotBytesFor(job.columns.size()), 4)),
+        empty_(slot_bytes_ == 4 ? UINT32_MAX
+                                : (uint32_t{1} << (8 * slot_bytes_)) - 1) {
     const size_t n = job.columns.size();
     slot_count_ = std::max<size_t>(16, n + n * 3 / 5 + 1);
     // Every slot's bytes set (empty), and 4 - slot_bytes more so that
@@ -51,8 +53,12 @@ class IdentityIndex {
       size_t i = Slot(c.timestamp[r], c.bucket_span_code[r],
                       c.field_name_code[r], c.field_value_code[r]);
       while (RowIn(i) != empty_) i = Next(i);
-      const uint32_t row = static_cast<uint32_t>(r);
-      std::memcpy(&bytes_[i * slot_bytes_], &row, slot_bytes_);
+      // One 4-byte load and store: the bytes past the slot keep theirs.
+      uint8_t* at = &bytes_[i * slot_bytes_];
+      uint32_t word;
+      std::memcpy(&word, at, sizeof(word));
+      word = (word & ~empty_) | static_cast<uint32_t>(r);
+      std::memcpy(at, &word, sizeof(word));
     }
   }
 
@@ -85,7 +91,9 @@ class IdentityIndex {
         64);
   }
   void PrefetchSlot(size_t slot) const {
+    // Both ends of the 4 bytes RowIn reads, which may cross a cache line.
     __builtin_prefetch(&bytes_[slot * slot_bytes_]);
+    __builtin_prefetch(&bytes_[slot * slot_bytes_ + 3]);
   }
   void PrefetchRow(const InfluencerColumns& c, size_t slot) const {
     const uint32_t r = RowIn(slot);

@@ -24,7 +24,7 @@
 // follow from those counts. Otherwise the time order takes an entry per
 // row. Always an entry per row for the block ranks, 4 bytes per block for
 // each block's least rank, 4 per interim row. An entry (PackedRows) takes
-// 3 bytes in a job of at most 2^24 rows, else 4.
+// 2 bytes in a job of at most 2^16 rows, 3 up to 2^24, else 4.
 //
 // A TimeIndex is immutable once built: any number of threads may use it.
 // It refers to no job; callers pass the JobResults it was built from.
@@ -47,8 +47,8 @@ namespace clout {
 class TimeIndex {
  public:
   // The most rows after the ordered ones, in eighths of the job, for which
-  // the index keeps their order and marks (4 bytes per tail row plus 0.25
-  // per row) rather than the whole time order (an entry per row).
+  // the index keeps their order and marks (an entry per tail row plus 0.25
+  // bytes per row) rather than the whole time order (an entry per row).
   static constexpr size_t kMaxTailEighths = 7;
 
   // Builds the index of `job`. `score_order` must hold every row of the job

@@ -883,23 +883,26 @@ TEST(ExecutorDifferentialTest, EightCodesBelowTheCutAllReachThePage) {
 // the row-by-row path, many the bit-mask path: both, with every filter.
 TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
   std::mt19937_64 random(20261207);
-  constexpr int kOrdered = 6000;
   // Tails the index keeps its own order of (up to 7/8 of the rows), and
-  // one it keeps the whole time order for.
-  for (int tail : {400, 6000, 50000}) {
+  // one it keeps the whole time order for; the last two jobs have more
+  // than 2^16 rows (the index's entries take 3 bytes, else 2).
+  for (auto [ordered, tail] : {std::pair<int, int>{6000, 400},
+                                {6000, 6000},
+                                {6000, 60000},
+                                {30000, 40000}}) {
     InfluencerStore store;
     MutationBatch batch;
     std::vector<std::string> values;  // InfluencerFields holds views
-    for (int v = 0; v < kOrdered + tail; ++v) {
+    for (int v = 0; v < ordered + tail; ++v) {
       values.push_back(absl::StrCat("h", v));
     }
-    for (int r = 0; r < kOrdered + tail; ++r) {
+    for (int r = 0; r < ordered + tail; ++r) {
       InfluencerFields row;
       // Some rows of another field: a "host" sort finds no value there.
       row.field_name = random() % 5 == 0 ? "user" : "host";
       row.field_value = values[random() % values.size()];
       const int64_t minute =
-          r < kOrdered ? r : static_cast<int64_t>(random() % kOrdered);
+          r < ordered ? r : static_cast<int64_t>(random() % ordered);
       row.timestamp = kBase + minute * 60000;
       row.influencer_score = static_cast<double>(random() % 100);
       row.probability = static_cast<double>(random() % 50) / 100;
@@ -913,7 +916,7 @@ TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
       for (double threshold : {0.0, 30.0, 70.0}) {
         for (bool exclude_interim : {false, true}) {
           for (int64_t from : {0, 7, 150}) {
-            const int64_t first = static_cast<int64_t>(random() % 3000);
+            const int64_t first = static_cast<int64_t>(random() % (ordered / 2));
             InfluencersRequest request;
             request.job_id = "partly";
             request.sort = sort;
@@ -924,7 +927,9 @@ TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
             if (bounds != 2) {
               request.end = absl::StrCat(
                   kBase +
-                  (first + 500 + static_cast<int64_t>(random() % 2500)) * 60000);
+                  (first + 500 +
+                   static_cast<int64_t>(random() % (ordered / 2 - 500))) *
+                      60000);
             }
             request.influencer_score = threshold;
             request.exclude_interim = exclude_interim;

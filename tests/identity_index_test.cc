@@ -1,6 +1,6 @@
 // IdentityIndex against brute force: every identity finds exactly the rows
 // that hold it (a segment may hold several: rows deleted since), absent
-// identities find none, with 3-byte and 4-byte slots.
+// identities find none, with 2-, 3- and 4-byte slots.
 #include "engine/identity_index.h"
 
 #include <algorithm>
@@ -45,9 +45,10 @@ std::vector<uint32_t> Found(const IdentityIndex& index,
 
 TEST(IdentityIndexTest, FindsExactlyTheRowsOfEachIdentity) {
   std::mt19937_64 random(17);
-  // 70,000 rows: row numbers use a slot's third byte.
+  // 65,535 rows: 2-byte slots, the last row one below the empty slot's
+  // value; 65,536 and 70,000: 3-byte slots, row numbers in the third byte.
   for (size_t rows : {size_t{0}, size_t{1}, size_t{15}, size_t{1000},
-                      size_t{70000}}) {
+                      size_t{65535}, size_t{65536}, size_t{70000}}) {
     const JobResults job = MakeRows(random, rows);
     const InfluencerColumns& c = job.columns;
     std::map<Identity, std::vector<uint32_t>> expected;
@@ -56,9 +57,12 @@ TEST(IdentityIndexTest, FindsExactlyTheRowsOfEachIdentity) {
                 c.field_value_code[r]}]
           .push_back(static_cast<uint32_t>(r));
     }
-    for (size_t slot_bytes : {IdentityIndex::SlotBytesFor(rows), size_t{4}}) {
+    ASSERT_EQ(IdentityIndex(job).slot_bytes(),
+              rows < 65536 ? 2u : 3u);
+    for (size_t slot_bytes : {size_t{0}, size_t{3}, size_t{4}}) {
       const IdentityIndex index(job, slot_bytes);
-      ASSERT_EQ(index.slot_bytes(), slot_bytes);
+      ASSERT_EQ(index.slot_bytes(),
+                std::max(slot_bytes, IdentityIndex::SlotBytesFor(rows)));
       for (const auto& [id, want] : expected) {
         ASSERT_EQ(Found(index, c, id), want) << rows << " " << slot_bytes;
       }
@@ -73,8 +77,10 @@ TEST(IdentityIndexTest, FindsExactlyTheRowsOfEachIdentity) {
   }
 }
 
-TEST(IdentityIndexTest, ThreeByteSlotsBelowTwoToTheTwentyFourRows) {
-  EXPECT_EQ(IdentityIndex::SlotBytesFor(0), 3u);
+TEST(IdentityIndexTest, TheFewestSlotBytesThatHoldTheRows) {
+  EXPECT_EQ(IdentityIndex::SlotBytesFor(0), 2u);
+  EXPECT_EQ(IdentityIndex::SlotBytesFor(65535), 2u);
+  EXPECT_EQ(IdentityIndex::SlotBytesFor(65536), 3u);
   EXPECT_EQ(IdentityIndex::SlotBytesFor((size_t{1} << 24) - 1), 3u);
   EXPECT_EQ(IdentityIndex::SlotBytesFor(size_t{1} << 24), 4u);
   std::mt19937_64 random(5);
