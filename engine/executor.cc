@@ -794,10 +794,14 @@ RowPage ScanRowListPage(const ResolvedQuery& query, PackedRowsView rows,
     size_t i = 0;
     for (; n - i >= kBlock; i += kBlock) {
       uint64_t matched = 0;
-      for (size_t j = 0; j < kBlock; ++j) {
-        block[j] = rows[i + j];
-        matched |= static_cast<uint64_t>(block[j] >= min_row) << j;
-      }
+      // The block's entries read with their width a constant.
+      rows.WithWidth([&](auto width) {
+        constexpr size_t W = width;
+        for (size_t j = 0; j < kBlock; ++j) {
+          block[j] = rows.At<W>(i + j);
+          matched |= static_cast<uint64_t>(block[j] >= min_row) << j;
+        }
+      });
       if (std::popcount(matched) <= kSparse) {
         // Few of the block's rows are from min_row on (the rest are
         // another scan's): test them one by one.
