@@ -19,16 +19,16 @@ namespace clout {
 
 // One segment's rows by identity, in the segment's codes: a hash table of
 // row numbers (the rows are the keys) with linear probing, 1.6 slots per
-// row. A slot takes 2 bytes when the segment has fewer than 2^16 rows, 3
-// below 2^24 (4.8 bytes per row), else 4 (6.4). The slot is the hash
+// row. A slot takes 2 bytes when the segment has fewer than 2^16 rows (3.2
+// bytes per row), 3 below 2^24 (4.8), else 4 (6.4). The slot is the hash
 // scaled to the table,
 // so the table need not be a power of two and never doubles past what the
 // rows need. Immutable once built; cached with the segment.
 class IdentityIndex {
  public:
   // The bytes of a slot for a segment of `rows` rows: 2 below 2^16 rows,
-  // 3 below 2^24 (a slot of all ones marks it empty, which no row number
-  // then is), else 4.
+  // 3 below 2^24, else 4. A slot of all ones marks it empty, which no row
+  // number then is.
   static constexpr size_t SlotBytesFor(size_t rows) {
     return rows < (size_t{1} << 16)   ? 2
            : rows < (size_t{1} << 24) ? 3
@@ -36,8 +36,8 @@ class IdentityIndex {
   }
 
   // Builds the index of `job`'s rows with slots of SlotBytesFor(rows)
-  // bytes, or of `slot_bytes` if wider (tests: up to 4; wider slots work
-  // the same).
+  // bytes, or of `slot_bytes` if wider (tests; wider slots work the same,
+  // and more than 4 means 4).
   explicit IdentityIndex(const JobResults& job, size_t slot_bytes = 0)
       : slot_bytes_(std::clamp<size_t>(slot_bytes,
                                        SlotBytesFor(job.columns.size()), 4)),

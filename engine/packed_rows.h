@@ -62,6 +62,7 @@ class PackedRowsView {
   // W == the list's width.
   template <size_t W>
   uint32_t At(size_t i) const {
+    static_assert(std::endian::native == std::endian::little);
     uint32_t word;
     std::memcpy(&word, data_ + i * W, sizeof(word));
     return W == 4 ? word : word & ((uint32_t{1} << (8 * W)) - 1);
@@ -101,19 +102,21 @@ class PackedRows {
     mask_ = width_ == 4 ? UINT32_MAX : (uint32_t{1} << (8 * width_)) - 1;
     size_ = n;
     // Zeroed (a pass of a few milliseconds at 10M rows, against a build
-    // of hundreds), so that Set's whole-word store never reads unset bytes.
+    // of hundreds), so that Set's whole-word store never reads unset bytes:
+    // the value constructor, since Column<uint8_t>(n) or resize(n) leave
+    // bytes unset (ColumnAllocator).
     Column<uint8_t> bytes(n * width_ + (sizeof(uint32_t) - width_), 0);
     bytes_.swap(bytes);
   }
 
   // Sets entry `i`. Requires i < size() and `value` below the limit
-  // Assign was given (unchecked: its high bytes would be lost). One 4-byte
-  // load and store: the bytes past the entry keep their value.
+  // Assign was given (unchecked: the bytes past the width are dropped).
+  // One 4-byte load and store: the bytes past the entry keep their value.
   void Set(size_t i, uint32_t value) {
     uint8_t* at = &bytes_[i * width_];
     uint32_t word;
     std::memcpy(&word, at, sizeof(word));
-    word = (word & ~mask_) | value;
+    word = (word & ~mask_) | (value & mask_);
     std::memcpy(at, &word, sizeof(word));
   }
   uint32_t operator[](size_t i) const { return view()[i]; }

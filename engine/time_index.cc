@@ -167,19 +167,23 @@ size_t TimeIndex::CountTopRanks(const JobResults& job, size_t first,
   return count + ranks.WithWidth([&](auto width) {
     constexpr size_t W = width;
     // Per whole block, the number of its (ascending) ranks below `limit`:
-    // binary searches without branches on the data, eight blocks in step
-    // so that their loads' cache misses overlap (one search alone waits
-    // for each load in turn). b is a power of two.
+    // binary searches without branches on the data, sixteen blocks in
+    // step so that their loads' cache misses overlap (one search alone
+    // waits for each load in turn).
     constexpr size_t kLanes = 16;
     size_t below = 0;
     size_t block = first_whole;
     for (; block + kLanes <= last_whole; block += kLanes) {
       size_t at[kLanes];  // each lane's least entry not known to be below
       for (size_t k = 0; k < kLanes; ++k) at[k] = (block + k) * b;
-      for (size_t half = b / 2; half > 0; half /= 2) {
+      // As CountBelow: at[k] stays within the block's first `left`
+      // entries from it.
+      for (size_t left = b; left > 1;) {
+        const size_t half = left / 2;
         for (size_t k = 0; k < kLanes; ++k) {
           at[k] = ranks.At<W>(at[k] + half - 1) < limit ? at[k] + half : at[k];
         }
+        left -= half;
       }
       for (size_t k = 0; k < kLanes; ++k) {
         below += at[k] - (block + k) * b + (ranks.At<W>(at[k]) < limit ? 1 : 0);

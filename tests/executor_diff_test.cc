@@ -883,13 +883,22 @@ TEST(ExecutorDifferentialTest, EightCodesBelowTheCutAllReachThePage) {
 // the row-by-row path, many the bit-mask path: both, with every filter.
 TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
   std::mt19937_64 random(20261207);
+  struct Shape {
+    int ordered;
+    int tail;
+    // Most tail rows in the first 100 minutes, 1 in 50 anywhere: past
+    // minute 100 a window's blocks of the whole time order hold few tail
+    // rows (the row-by-row path), where evenly spread ones fill them.
+    bool bunched;
+  };
   // Tails the index keeps its own order of (up to 7/8 of the rows), and
-  // one it keeps the whole time order for; the last two jobs have more
+  // ones it keeps the whole time order for; the last three jobs have more
   // than 2^16 rows (the index's entries take 3 bytes, else 2).
-  for (auto [ordered, tail] : {std::pair<int, int>{6000, 400},
-                                {6000, 6000},
-                                {6000, 60000},
-                                {30000, 40000}}) {
+  for (auto [ordered, tail, bunched] : {Shape{6000, 400, false},
+                                        Shape{6000, 6000, false},
+                                        Shape{6000, 60000, false},
+                                        Shape{6000, 60000, true},
+                                        Shape{30000, 40000, false}}) {
     InfluencerStore store;
     MutationBatch batch;
     std::vector<std::string> values;  // InfluencerFields holds views
@@ -902,7 +911,9 @@ TEST(ExecutorDifferentialTest, PartlyTimeOrderedJobsScanBothParts) {
       row.field_name = random() % 5 == 0 ? "user" : "host";
       row.field_value = values[random() % values.size()];
       const int64_t minute =
-          r < ordered ? r : static_cast<int64_t>(random() % ordered);
+          r < ordered                          ? r
+          : !bunched || random() % 50 == 0     ? static_cast<int64_t>(random() % ordered)
+                                               : static_cast<int64_t>(random() % 100);
       row.timestamp = kBase + minute * 60000;
       row.influencer_score = static_cast<double>(random() % 100);
       row.probability = static_cast<double>(random() % 50) / 100;

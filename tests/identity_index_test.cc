@@ -59,7 +59,7 @@ TEST(IdentityIndexTest, FindsExactlyTheRowsOfEachIdentity) {
     }
     ASSERT_EQ(IdentityIndex(job).slot_bytes(),
               rows < 65536 ? 2u : 3u);
-    for (size_t slot_bytes : {size_t{0}, size_t{3}, size_t{4}}) {
+    for (size_t slot_bytes : {size_t{0}, size_t{2}, size_t{3}, size_t{4}}) {
       const IdentityIndex index(job, slot_bytes);
       ASSERT_EQ(index.slot_bytes(),
                 std::max(slot_bytes, IdentityIndex::SlotBytesFor(rows)));
@@ -93,6 +93,9 @@ TEST(IdentityIndexTest, TheFewestSlotBytesThatHoldTheRows) {
   EXPECT_LE(narrow.bytes(), rows * 48 / 10 + 8);
   EXPECT_GE(narrow.bytes(), rows * 48 / 10);
   EXPECT_LE(wide.bytes(), rows * 64 / 10 + 8);
+  const JobResults small = MakeRows(random, 50000);
+  EXPECT_EQ(IdentityIndex(small).slot_bytes(), 2u);
+  EXPECT_LE(IdentityIndex(small).bytes(), 50000 * 32 / 10 + 8);
 }
 
 }  // namespace
