@@ -5,60 +5,52 @@
 #define CLOUT_ENGINE_IDENTITY_INDEX_H_
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 #include "engine/columns.h"
+#include "engine/packed_rows.h"
 
 namespace clout {
 
 // One segment's rows by identity, in the segment's codes: a hash table of
 // row numbers (the rows are the keys) with linear probing, 1.6 slots per
 // row. A slot takes 2 bytes when the segment has fewer than 2^16 rows (3.2
-// bytes per row), 3 below 2^24 (4.8), else 4 (6.4). The slot is the hash
-// scaled to the table,
-// so the table need not be a power of two and never doubles past what the
-// rows need. Immutable once built; cached with the segment.
+// bytes per row), 3 below 2^24 (4.8), else 4 (6.4): PackedRows. The slot
+// is the hash scaled to the table, so the table need not be a power of two
+// and never doubles past what the rows need. Immutable once built; cached with the segment.
 class IdentityIndex {
  public:
   // The bytes of a slot for a segment of `rows` rows: 2 below 2^16 rows,
-  // 3 below 2^24, else 4. A slot of all ones marks it empty, which no row
-  // number then is.
+  // 3 below 2^24, else 4 (PackedRows entries below rows + 1). A slot of
+  // all ones marks it empty, which no row number then is.
   static constexpr size_t SlotBytesFor(size_t rows) {
-    return rows < (size_t{1} << 16)   ? 2
-           : rows < (size_t{1} << 24) ? 3
-                                      : 4;
+    return PackedRows::WidthFor(rows + 1);
   }
 
   // Builds the index of `job`'s rows with slots of SlotBytesFor(rows)
   // bytes, or of `slot_bytes` if wider (tests; wider slots work the same,
   // and more than 4 means 4).
-  explicit IdentityIndex(const JobResults& job, size_t slot_bytes = 0)
-      : slot_bytes_(std::clamp<size_t>(slot_bytes,
-                                       SlotBytesFor(job.columns.size()), 4)),
-        empty_(slot_bytes_ == 4 ? UINT32_MAX
-                                : (uint32_t{1} << (8 * slot_bytes_)) - 1) {
+  explicit IdentityIndex(const JobResults& job, size_t slot_bytes = 0) {
     const size_t n = job.columns.size();
-    slot_count_ = std::max<size_t>(16, n + n * 3 / 5 + 1);
-    // Every slot's bytes set (empty), and 4 - slot_bytes more so that
-    // the last slot can be read as 4 bytes.
-    bytes_.assign(slot_count_ * slot_bytes_ + (4 - slot_bytes_), 0xFF);
+    // Entries below n + 1, or below a limit that needs `slot_bytes`.
+    size_t limit = n + 1;
+    if (slot_bytes > 2) {
+      limit = std::max(
+          limit, (size_t{1} << (8 * (std::min<size_t>(slot_bytes, 4) - 1))) + 1);
+    }
+    // Every slot empty: all bytes set.
+    slots_.Assign(std::max<size_t>(16, n + n * 3 / 5 + 1), limit, 0xFF);
+    empty_ = slots_.all_ones();
     const InfluencerColumns& c = job.columns;
     for (size_t r = 0; r < n; ++r) {
       size_t i = Slot(c.timestamp[r], c.bucket_span_code[r],
                       c.field_name_code[r], c.field_value_code[r]);
-      while (RowIn(i) != empty_) i = Next(i);
-      // One 4-byte load and store: the bytes past the slot keep theirs.
-      uint8_t* at = &bytes_[i * slot_bytes_];
-      uint32_t word;
-      std::memcpy(&word, at, sizeof(word));
-      word = (word & ~empty_) | static_cast<uint32_t>(r);
-      std::memcpy(at, &word, sizeof(word));
+      while (slots_[i] != empty_) i = Next(i);
+      slots_.Set(i, static_cast<uint32_t>(r));
     }
   }
 
@@ -68,7 +60,7 @@ class IdentityIndex {
   void ForEach(const InfluencerColumns& c, int64_t timestamp, uint32_t span,
                uint32_t name, uint32_t value, OnRow on_row) const {
     for (size_t i = Slot(timestamp, span, name, value);; i = Next(i)) {
-      const uint32_t r = RowIn(i);
+      const uint32_t r = slots_[i];
       if (r == empty_) return;
       if (c.timestamp[r] == timestamp && c.bucket_span_code[r] == span &&
           c.field_name_code[r] == name && c.field_value_code[r] == value) {
@@ -87,16 +79,12 @@ class IdentityIndex {
     // The hash's high bits scaled to the table (Lemire's fast range).
     return static_cast<size_t>(
         (static_cast<unsigned __int128>(Hash(timestamp, span, name, value)) *
-         slot_count_) >>
+         slots_.size()) >>
         64);
   }
-  void PrefetchSlot(size_t slot) const {
-    // Both ends of the 4 bytes RowIn reads, which may cross a cache line.
-    __builtin_prefetch(&bytes_[slot * slot_bytes_]);
-    __builtin_prefetch(&bytes_[slot * slot_bytes_ + 3]);
-  }
+  void PrefetchSlot(size_t slot) const { slots_.Prefetch(slot); }
   void PrefetchRow(const InfluencerColumns& c, size_t slot) const {
-    const uint32_t r = RowIn(slot);
+    const uint32_t r = slots_[slot];
     if (r == empty_) return;
     __builtin_prefetch(&c.timestamp[r]);
     __builtin_prefetch(&c.bucket_span_code[r]);
@@ -106,28 +94,17 @@ class IdentityIndex {
 
   // The bytes of a slot (SlotBytesFor the segment's rows, unless built
   // wider), and the heap bytes the table holds.
-  size_t slot_bytes() const { return slot_bytes_; }
-  size_t bytes() const { return bytes_.capacity(); }
+  size_t slot_bytes() const { return slots_.width(); }
+  size_t bytes() const { return slots_.bytes(); }
 
  private:
   static uint64_t Hash(int64_t timestamp, uint32_t span, uint32_t name,
                        uint32_t value) {
     return absl::HashOf(timestamp, span, name, value);
   }
-  // The row slot `i` holds, or empty_. Little-endian: the slot's bytes are
-  // the row's low bytes, and a 4-byte read masked to them (the table has
-  // 4 - slot_bytes_ bytes past its last slot) reads it in one load.
-  uint32_t RowIn(size_t i) const {
-    static_assert(std::endian::native == std::endian::little);
-    uint32_t word;
-    std::memcpy(&word, &bytes_[i * slot_bytes_], sizeof(word));
-    return word & empty_;
-  }
-  size_t Next(size_t i) const { return i + 1 == slot_count_ ? 0 : i + 1; }
-  size_t slot_bytes_;
-  uint32_t empty_;  // a slot of all ones: the low slot_bytes_ bytes set
-  size_t slot_count_ = 0;
-  std::vector<uint8_t> bytes_;  // at least one empty slot: probes end
+  size_t Next(size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+  PackedRows slots_;  // row numbers; at least one empty slot: probes end
+  uint32_t empty_ = 0;  // slots_.all_ones()
 };
 
 // The hash of a result identity in text form (timestamp, bucket span in

@@ -96,8 +96,9 @@ class PackedRows {
                                         : 4;
   }
 
-  // Makes the list `n` entries of 0, for entries below `limit`.
-  void Assign(size_t n, size_t limit) {
+  // Makes the list `n` entries, for entries below `limit`, every byte
+  // `fill`: each entry 0 by default, all_ones() with 0xFF.
+  void Assign(size_t n, size_t limit, uint8_t fill = 0) {
     width_ = WidthFor(limit);
     mask_ = width_ == 4 ? UINT32_MAX : (uint32_t{1} << (8 * width_)) - 1;
     size_ = n;
@@ -105,7 +106,7 @@ class PackedRows {
     // of hundreds), so that Set's whole-word store never reads unset bytes:
     // the value constructor, since Column<uint8_t>(n) or resize(n) leave
     // bytes unset (ColumnAllocator).
-    Column<uint8_t> bytes(n * width_ + (sizeof(uint32_t) - width_), 0);
+    Column<uint8_t> bytes(n * width_ + (sizeof(uint32_t) - width_), fill);
     bytes_.swap(bytes);
   }
 
@@ -134,9 +135,18 @@ class PackedRows {
     return out;
   }
 
+  // A hint with no observable effect: start loading entry `i` (both ends
+  // of the 4 bytes a read takes, which may cross a cache line).
+  void Prefetch(size_t i) const {
+    __builtin_prefetch(&bytes_[i * width_]);
+    __builtin_prefetch(&bytes_[i * width_ + 3]);
+  }
+
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   size_t width() const { return width_; }
+  // The value whose bytes are all set: the greatest an entry can hold.
+  uint32_t all_ones() const { return mask_; }
   // Heap bytes held.
   size_t bytes() const { return bytes_.capacity(); }
 

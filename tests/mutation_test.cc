@@ -45,6 +45,19 @@ InfluencerFields Row(absl::string_view value, int64_t timestamp = 1000,
   return row;
 }
 
+// The values "h0" to "h<n - 1>", and a kBulk batch upserting Row(value)
+// into job "j" for each (the values must outlive the batch's staging).
+std::vector<std::string> Hosts(int n) {
+  std::vector<std::string> values;
+  for (int i = 0; i < n; ++i) values.push_back(absl::StrCat("h", i));
+  return values;
+}
+MutationBatch UpsertAll(const std::vector<std::string>& values) {
+  MutationBatch batch(MutationMode::kBulk);
+  for (const std::string& value : values) batch.AddInfluencer("j", Row(value));
+  return batch;
+}
+
 InfluencerResultId IdOf(absl::string_view job, const InfluencerFields& row) {
   return *ParseInfluencerResultId(InfluencerDocumentId(job, row));
 }
@@ -985,11 +998,8 @@ TEST(MutationTest, DeletedRowsPastAQuarterOfTheMergeRatioMergeTheWholeJob) {
     InfluencerStore store(options);
     ApplyOptions apply;
     apply.replay = replay;
-    std::vector<std::string> values;
-    for (int i = 0; i < 100000; ++i) values.push_back(absl::StrCat("h", i));
-    MutationBatch load(MutationMode::kBulk);
-    for (const std::string& value : values) load.AddInfluencer("j", Row(value));
-    ASSERT_TRUE(store.Apply(std::move(load), apply).ok());
+    const std::vector<std::string> values = Hosts(100000);
+    ASSERT_TRUE(store.Apply(UpsertAll(values), apply).ok());
     auto deleted_rows = [&] {
       const std::shared_ptr<const StoreVersion> current = store.Current();
       size_t deleted = 0;
@@ -1070,11 +1080,8 @@ TEST(MutationTest, DeletedRowsPastAQuarterOfTheMergeRatioMergeTheWholeJob) {
   StoreOptions options;
   options.merge_ratio = 0.5;
   InfluencerStore store(options);
-  std::vector<std::string> values;
-  for (int i = 0; i < 1000; ++i) values.push_back(absl::StrCat("h", i));
-  MutationBatch load(MutationMode::kBulk);
-  for (const std::string& value : values) load.AddInfluencer("j", Row(value));
-  ASSERT_TRUE(store.Apply(std::move(load)).ok());
+  const std::vector<std::string> values = Hosts(1000);
+  ASSERT_TRUE(store.Apply(UpsertAll(values)).ok());
   MutationBatch batch(MutationMode::kBulk);
   for (int i = 0; i < 200; ++i) batch.AddInfluencer("j", Row(values[i], 1000, 70.0));
   ASSERT_TRUE(store.Apply(std::move(batch)).ok());
@@ -1088,11 +1095,8 @@ TEST(MutationTest, ABaseMergedInTheBackgroundHasNoIdentityFilter) {
   StoreOptions options;
   options.merge_ratio = 0.3;
   InfluencerStore store(options);
-  std::vector<std::string> values;
-  for (int i = 0; i < 50000; ++i) values.push_back(absl::StrCat("h", i));
-  MutationBatch load(MutationMode::kBulk);
-  for (const std::string& value : values) load.AddInfluencer("j", Row(value));
-  ASSERT_TRUE(store.Apply(std::move(load)).ok());
+  const std::vector<std::string> values = Hosts(50000);
+  ASSERT_TRUE(store.Apply(UpsertAll(values)).ok());
   // 10,000 updates: churn 20,000 past 0.3 x 50,000, a whole-job merge.
   MutationBatch batch(MutationMode::kBulk);
   for (int i = 0; i < 10000; ++i) batch.AddInfluencer("j", Row(values[i], 1000, 70.0));

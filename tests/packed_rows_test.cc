@@ -26,6 +26,15 @@ TEST(PackedRowsTest, TheFewestBytesThatHoldTheLimit) {
   // 3 bytes an entry, one spare for the last entry's 4-byte read.
   EXPECT_GE(rows.bytes(), 3001u);
   EXPECT_LE(rows.bytes(), 3100u);
+  // Filled with 0xFF, every entry is all_ones(): the width's greatest.
+  for (auto [limit, ones] : {std::pair<size_t, uint32_t>{10, 0xFFFF},
+                             {size_t{1} << 20, 0xFFFFFF},
+                             {size_t{1} << 30, 0xFFFFFFFF}}) {
+    PackedRows full;
+    full.Assign(7, limit, 0xFF);
+    EXPECT_EQ(full.all_ones(), ones);
+    EXPECT_EQ(full.ToVector(), std::vector<uint32_t>(7, ones));
+  }
   // Empty lists, of every width: nothing to read, views past the end.
   for (size_t limit : {size_t{10}, size_t{1} << 20, size_t{1} << 30}) {
     PackedRows none;
